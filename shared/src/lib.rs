@@ -1,0 +1,3 @@
+//! driftloop's library crate.
+
+pub mod metrics;
