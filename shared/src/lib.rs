@@ -1,3 +1,24 @@
-//! driftloop's library crate.
+//! driftloop's library crate: domain logic, the ports it talks to AWS through, one adapter per
+//! AWS service, and the metrics engine.
+//!
+//! The `aws` feature (on by default) brings the SDK adapters, configuration, tracing and Lambda
+//! glue. The metrics engine ([`metrics`]) needs none of it: `cargo test -p driftloop
+//! --no-default-features` builds and tests it without compiling any AWS SDK crate.
 
 pub mod metrics;
+
+#[cfg(feature = "aws")]
+pub mod adapters;
+#[cfg(feature = "aws")]
+pub mod aws;
+#[cfg(feature = "aws")]
+pub mod config;
+pub mod error;
+#[cfg(feature = "aws")]
+pub mod events;
+#[cfg(feature = "aws")]
+pub mod registry;
+#[cfg(feature = "aws")]
+pub mod telemetry;
+#[cfg(feature = "aws")]
+pub mod testing;

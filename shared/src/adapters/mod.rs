@@ -1,0 +1,11 @@
+//! One adapter per AWS service, each implementing the ports the domain defines.
+
+pub mod sagemaker;
+
+use chrono::{DateTime, Utc};
+
+/// Smithy timestamps to chrono (millisecond precision, which is all AWS returns).
+pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+

@@ -1,0 +1,191 @@
+//! Typed configuration from environment variables, validated once at init.
+//!
+//! Functions read their settings through an [`Env`] over a [`Lookup`] (the process environment in
+//! production, a map in tests), so configuration is tested without touching the process
+//! environment. Every error names the variable. An empty value counts as unset: CloudFormation and
+//! SAM write `""` for an optional parameter left blank.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::str::FromStr;
+
+/// Where variables come from.
+pub trait Lookup {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProcessEnv;
+
+impl Lookup for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Lookup for HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).cloned()
+    }
+}
+
+impl<const N: usize> Lookup for [(&str, &str); N] {
+    fn get(&self, name: &str) -> Option<String> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {var} is required but not set{}", hint.map(|h| format!(" ({h})")).unwrap_or_default())]
+    Missing { var: String, hint: Option<&'static str> },
+    #[error("environment variable {var}={value:?} is invalid: {reason}")]
+    Invalid { var: String, value: String, reason: String },
+}
+
+impl ConfigError {
+    pub fn var(&self) -> &str {
+        match self {
+            ConfigError::Missing { var, .. } | ConfigError::Invalid { var, .. } => var,
+        }
+    }
+}
+
+/// Reads typed values from a [`Lookup`].
+pub struct Env<'a> {
+    lookup: &'a dyn Lookup,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(lookup: &'a dyn Lookup) -> Self {
+        Env { lookup }
+    }
+
+    /// The value, or `None` when unset or blank (surrounding whitespace trimmed).
+    pub fn optional(&self, var: &str) -> Option<String> {
+        self.lookup.get(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, var: &str) -> Result<String, ConfigError> {
+        self.optional(var).ok_or_else(|| ConfigError::Missing { var: var.to_owned(), hint: None })
+    }
+
+    /// Like [`Env::required`], with a hint on what the variable is for in the error.
+    pub fn required_with_hint(&self, var: &str, hint: &'static str) -> Result<String, ConfigError> {
+        self.optional(var).ok_or_else(|| ConfigError::Missing { var: var.to_owned(), hint: Some(hint) })
+    }
+
+    pub fn parse_optional<T>(&self, var: &str) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        match self.optional(var) {
+            None => Ok(None),
+            Some(value) => value.parse::<T>().map(Some).map_err(|e| ConfigError::Invalid {
+                var: var.to_owned(),
+                reason: e.to_string(),
+                value,
+            }),
+        }
+    }
+
+    pub fn parse_or<T>(&self, var: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        Ok(self.parse_optional(var)?.unwrap_or(default))
+    }
+
+    /// `true/false/1/0/yes/no/on/off`, case-insensitive.
+    pub fn flag(&self, var: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.optional(var) {
+            None => Ok(default),
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(ConfigError::Invalid {
+                    var: var.to_owned(),
+                    value: v,
+                    reason: "expected true or false".to_owned(),
+                }),
+            },
+        }
+    }
+
+    /// Validates a value with a closure that explains what is wrong.
+    pub fn validated<T>(
+        &self,
+        var: &str,
+        check: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.optional(var) {
+            None => Ok(None),
+            Some(value) => check(&value).map(Some).map_err(|reason| ConfigError::Invalid {
+                var: var.to_owned(),
+                value,
+                reason,
+            }),
+        }
+    }
+}
+
+impl crate::error::Classify for ConfigError {
+    fn class(&self) -> crate::error::ErrorClass {
+        crate::error::ErrorClass::Permanent
+    }
+    fn code(&self) -> &'static str {
+        "Configuration"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_and_blank_name_the_variable() {
+        let vars = [("BLANK", "  ")];
+        let env = Env::new(&vars);
+        let err = env.required("MODEL_PACKAGE_GROUP_NAME").unwrap_err();
+        assert_eq!(err.var(), "MODEL_PACKAGE_GROUP_NAME");
+        assert!(err.to_string().contains("MODEL_PACKAGE_GROUP_NAME is required"));
+        assert!(env.required("BLANK").is_err());
+        assert_eq!(env.optional("BLANK"), None);
+        let hinted = env.required_with_hint("PIPELINE_NAME", "the SageMaker pipeline to start").unwrap_err();
+        assert!(hinted.to_string().ends_with("(the SageMaker pipeline to start)"), "{hinted}");
+    }
+
+    #[test]
+    fn parse_reports_value_and_reason() {
+        let vars = [("COOLDOWN_MINUTES", "ten"), ("PORT", " 42 ")];
+        let env = Env::new(&vars);
+        let err = env.parse_or::<u32>("COOLDOWN_MINUTES", 60).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("COOLDOWN_MINUTES=\"ten\" is invalid"), "{msg}");
+        assert_eq!(env.parse_or::<u32>("PORT", 1).unwrap(), 42);
+        assert_eq!(env.parse_or::<u32>("UNSET", 7).unwrap(), 7);
+    }
+
+    #[test]
+    fn flags() {
+        let vars = [("A", "Yes"), ("B", "off"), ("C", "maybe")];
+        let env = Env::new(&vars);
+        assert!(env.flag("A", false).unwrap());
+        assert!(!env.flag("B", true).unwrap());
+        assert!(env.flag("UNSET", true).unwrap());
+        assert_eq!(env.flag("C", true).unwrap_err().var(), "C");
+    }
+
+    #[test]
+    fn validated_wraps_reason() {
+        let vars = [("BUCKET_URI", "http://x")];
+        let env = Env::new(&vars);
+        let err = env
+            .validated("BUCKET_URI", |v| if v.starts_with("s3://") { Ok(v.to_owned()) } else { Err("expected s3://".into()) })
+            .unwrap_err();
+        assert!(err.to_string().contains("expected s3://"));
+    }
+}

@@ -1,0 +1,86 @@
+//! The output of get-approved-model: stable, documented, and a drop-in for the AWS batch-monitoring
+//! sample's Lambda step.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Baseline, Container, ModelPackage};
+
+/// Statistics and constraints URIs of one baseline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BaselineUris {
+    pub statistics: Option<String>,
+    pub constraints: Option<String>,
+}
+
+impl From<&Baseline> for BaselineUris {
+    fn from(b: &Baseline) -> Self {
+        BaselineUris { statistics: b.statistics.clone(), constraints: b.constraints.clone() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerOut {
+    pub image: Option<String>,
+    pub model_data_url: Option<String>,
+}
+
+impl From<&Container> for ContainerOut {
+    fn from(c: &Container) -> Self {
+        ContainerOut { image: c.image.clone(), model_data_url: c.model_data_url.clone() }
+    }
+}
+
+/// The latest approved package of a group.
+///
+/// The first five keys are those of the AWS batch-monitoring sample's Lambda step (`statusCode`,
+/// `modelArn` = the package ARN, `modelName` = `CustomerMetadataProperties.ModelName` or null,
+/// `s3uriStatistics`/`s3uriConstraints` = the data-quality baseline or null), so a SageMaker
+/// Pipeline `LambdaStep` can use this function unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovedModel {
+    pub status_code: u16,
+    pub model_arn: String,
+    pub model_name: Option<String>,
+    pub s3uri_statistics: Option<String>,
+    pub s3uri_constraints: Option<String>,
+
+    pub model_package_group_name: String,
+    pub model_package_version: Option<i64>,
+    pub model_package_arn: String,
+    pub model_approval_status: String,
+    pub creation_time: DateTime<Utc>,
+    pub containers: Vec<ContainerOut>,
+    pub customer_metadata_properties: HashMap<String, String>,
+    /// `DriftCheckBaselines.ModelDataQuality`, else `ModelMetrics.ModelDataQuality`.
+    pub data_quality_baseline: Option<BaselineUris>,
+    /// `DriftCheckBaselines.ModelQuality`, else `ModelMetrics.ModelQuality`.
+    pub model_quality_baseline: Option<BaselineUris>,
+}
+
+impl From<&ModelPackage> for ApprovedModel {
+    fn from(p: &ModelPackage) -> Self {
+        let data_quality = p.data_quality_baseline().map(BaselineUris::from);
+        ApprovedModel {
+            status_code: 200,
+            model_arn: p.summary.arn.clone(),
+            model_name: p.customer_metadata.get("ModelName").cloned(),
+            s3uri_statistics: data_quality.as_ref().and_then(|b| b.statistics.clone()),
+            s3uri_constraints: data_quality.as_ref().and_then(|b| b.constraints.clone()),
+            model_package_group_name: p.summary.group.clone(),
+            model_package_version: p.summary.version,
+            model_package_arn: p.summary.arn.clone(),
+            model_approval_status: p.summary.approval.to_string(),
+            creation_time: p.summary.creation_time,
+            containers: p.containers.iter().map(ContainerOut::from).collect(),
+            customer_metadata_properties: p.customer_metadata.clone(),
+            data_quality_baseline: data_quality,
+            model_quality_baseline: p.model_quality_baseline().map(BaselineUris::from),
+        }
+    }
+}
