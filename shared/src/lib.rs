@@ -15,6 +15,8 @@ pub mod aws;
 pub mod config;
 pub mod error;
 #[cfg(feature = "aws")]
+pub mod deploy;
+#[cfg(feature = "aws")]
 pub mod events;
 #[cfg(feature = "aws")]
 pub mod registry;

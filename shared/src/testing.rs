@@ -86,16 +86,22 @@ impl ModelRegistry for InMemoryRegistry {
         if let Some(e) = self.take_failure() {
             return Err(e);
         }
-        self.packages.lock().unwrap().iter().find(|p| p.summary.arn == name_or_arn).cloned().ok_or_else(|| {
-            AwsError::classify(
-                "sagemaker",
-                "DescribeModelPackage",
-                Some("ValidationException"),
-                Some(400),
-                format!("Model package {name_or_arn} does not exist"),
-            )
-        })
+        self.packages.lock().unwrap().iter().find(|p| p.summary.arn == name_or_arn).cloned().ok_or_else(|| no_package(name_or_arn))
     }
+
+    async fn put_customer_metadata(&self, arn: &str, key: &str, value: &str) -> Result<(), AwsError> {
+        if let Some(e) = self.take_failure() {
+            return Err(e);
+        }
+        let mut packages = self.packages.lock().unwrap();
+        let p = packages.iter_mut().find(|p| p.summary.arn == arn).ok_or_else(|| no_package(arn))?;
+        p.customer_metadata.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+}
+
+fn no_package(arn: &str) -> AwsError {
+    AwsError::classify("sagemaker", "DescribeModelPackage", Some("ValidationException"), Some(400), format!("Model package {arn} does not exist"))
 }
 
 /// A package of `group` at `version`, created `minute` minutes after 2024-01-01T00:00Z, Completed,
@@ -126,5 +132,126 @@ pub fn package(group: &str, version: i64, minute: i64, approval: ApprovalStatus)
         drift_check_model_quality: Baseline::default(),
         metrics_model_quality: Baseline::default(),
         approval_description: None,
+    }
+}
+
+/// SageMaker hosting in memory. Updates complete at once unless `hold_updates` is set, in which
+/// case an updated endpoint stays `Updating` with the new config pending until [`InMemoryHosting::finish`].
+#[derive(Default)]
+pub struct InMemoryHosting {
+    pub state: Mutex<HostingState>,
+}
+
+#[derive(Default, Debug, Clone)]
+pub struct HostingState {
+    pub models: std::collections::BTreeMap<String, crate::deploy::ModelSpec>,
+    pub configs: std::collections::BTreeMap<String, crate::deploy::EndpointConfigSpec>,
+    pub endpoints: std::collections::BTreeMap<String, crate::deploy::EndpointState>,
+    pub creates: usize,
+    pub updates: usize,
+    pub last_deployment: Option<crate::deploy::DeploymentSpec>,
+    pub hold_updates: bool,
+}
+
+impl InMemoryHosting {
+    pub fn snapshot(&self) -> HostingState {
+        self.state.lock().unwrap().clone()
+    }
+
+    pub fn hold_updates(&self, hold: bool) {
+        self.state.lock().unwrap().hold_updates = hold;
+    }
+
+    pub fn set_status(&self, endpoint: &str, status: &str) {
+        if let Some(e) = self.state.lock().unwrap().endpoints.get_mut(endpoint) {
+            e.status = status.to_owned();
+        }
+    }
+
+    /// Completes a held update.
+    pub fn finish(&self, endpoint: &str) {
+        if let Some(e) = self.state.lock().unwrap().endpoints.get_mut(endpoint) {
+            if let Some(p) = e.pending_config_name.take() {
+                e.config_name = Some(p);
+            }
+            e.status = "InService".to_owned();
+        }
+    }
+
+    /// The package ARN an endpoint serves, through its config and model.
+    pub fn serving(&self, endpoint: &str) -> Option<String> {
+        let s = self.state.lock().unwrap();
+        let config = s.endpoints.get(endpoint)?.config_name.clone()?;
+        let model = &s.configs.get(&config)?.model_name;
+        Some(s.models.get(model)?.package_arn.clone())
+    }
+}
+
+#[async_trait]
+impl crate::deploy::Hosting for InMemoryHosting {
+    async fn describe_endpoint(&self, name: &str) -> Result<Option<crate::deploy::EndpointState>, AwsError> {
+        Ok(self.state.lock().unwrap().endpoints.get(name).cloned())
+    }
+
+    async fn ensure_model(&self, spec: &crate::deploy::ModelSpec) -> Result<(), AwsError> {
+        self.state.lock().unwrap().models.entry(spec.name.clone()).or_insert_with(|| spec.clone());
+        Ok(())
+    }
+
+    async fn ensure_endpoint_config(&self, spec: &crate::deploy::EndpointConfigSpec) -> Result<(), AwsError> {
+        self.state.lock().unwrap().configs.entry(spec.name.clone()).or_insert_with(|| spec.clone());
+        Ok(())
+    }
+
+    async fn create_endpoint(&self, name: &str, config_name: &str) -> Result<(), AwsError> {
+        let mut s = self.state.lock().unwrap();
+        s.creates += 1;
+        s.endpoints.insert(
+            name.to_owned(),
+            crate::deploy::EndpointState {
+                name: name.to_owned(),
+                status: "InService".to_owned(),
+                config_name: Some(config_name.to_owned()),
+                pending_config_name: None,
+                failure_reason: None,
+            },
+        );
+        Ok(())
+    }
+
+    async fn update_endpoint(&self, name: &str, config_name: &str, deployment: &crate::deploy::DeploymentSpec) -> Result<(), AwsError> {
+        let mut s = self.state.lock().unwrap();
+        s.updates += 1;
+        s.last_deployment = Some(deployment.clone());
+        let hold = s.hold_updates;
+        let e = s.endpoints.get_mut(name).ok_or_else(|| {
+            AwsError::classify("sagemaker", "UpdateEndpoint", Some("ValidationException"), Some(400), format!("Could not find endpoint {name}"))
+        })?;
+        if hold {
+            e.status = "Updating".to_owned();
+            e.pending_config_name = Some(config_name.to_owned());
+        } else {
+            e.config_name = Some(config_name.to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// Alarm thresholds in memory: alarm name → (threshold, comparison operator).
+#[derive(Default)]
+pub struct InMemoryAlarms {
+    pub alarms: Mutex<std::collections::BTreeMap<String, (f64, String)>>,
+}
+
+#[async_trait]
+impl crate::deploy::alarm::AlarmThresholds for InMemoryAlarms {
+    async fn set_threshold(&self, alarm_name: &str, threshold: f64, comparison_operator: &str) -> Result<Option<f64>, AwsError> {
+        let mut alarms = self.alarms.lock().unwrap();
+        let entry = alarms.get_mut(alarm_name).ok_or_else(|| {
+            AwsError::classify("cloudwatch", "DescribeAlarms", Some("ResourceNotFound"), Some(404), format!("no alarm {alarm_name}"))
+        })?;
+        let previous = entry.0;
+        *entry = (threshold, comparison_operator.to_owned());
+        Ok(Some(previous))
     }
 }

@@ -90,6 +90,15 @@ impl Emulator {
     }
 }
 
+impl Emulator {
+    /// How many injections are left of the fault scoped to `matching` (None: no such fault).
+    pub fn fault_remaining(&self, matching: &str) -> Option<u64> {
+        let (_, body) = self.http("GET", "/driftloop/faults", "");
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        v["faults"].as_array()?.iter().find(|f| f["match"] == matching).and_then(|f| f["remaining"].as_u64())
+    }
+}
+
 /// SDK configuration pointed at the emulator, with test credentials; no process-wide state.
 pub async fn aws() -> Aws {
     let emu = emulator();

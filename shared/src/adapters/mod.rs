@@ -1,6 +1,8 @@
 //! One adapter per AWS service, each implementing the ports the domain defines.
 
+pub mod cloudwatch_alarms;
 pub mod sagemaker;
+pub mod sagemaker_hosting;
 
 use chrono::{DateTime, Utc};
 

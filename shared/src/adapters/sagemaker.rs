@@ -123,4 +123,15 @@ impl ModelRegistry for SageMaker {
             approval_description: out.approval_description().map(str::to_owned),
         })
     }
+
+    async fn put_customer_metadata(&self, arn: &str, key: &str, value: &str) -> Result<(), AwsError> {
+        self.client
+            .update_model_package()
+            .model_package_arn(arn)
+            .customer_metadata_properties(key, value)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "UpdateModelPackage", e))?;
+        Ok(())
+    }
 }

@@ -152,6 +152,9 @@ pub trait ModelRegistry: Send + Sync {
 
     /// `name_or_arn`: a package ARN (or `group/version` name).
     async fn describe_package(&self, name_or_arn: &str) -> Result<ModelPackage, AwsError>;
+
+    /// Adds or replaces one `CustomerMetadataProperties` entry, keeping the others.
+    async fn put_customer_metadata(&self, arn: &str, key: &str, value: &str) -> Result<(), AwsError>;
 }
 
 /// Safety bound on pagination: 1,000 pages of 100 is far beyond any real group; a service that

@@ -1,0 +1,71 @@
+//! CloudWatch alarm adapter: re-puts an alarm with a new threshold, everything else as it was.
+
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::Client;
+use aws_sdk_cloudwatch::types::ComparisonOperator;
+
+use crate::deploy::alarm::AlarmThresholds;
+use crate::error::AwsError;
+
+const SERVICE: &str = "cloudwatch";
+
+#[derive(Clone, Debug)]
+pub struct CloudWatchAlarms {
+    client: Client,
+}
+
+impl CloudWatchAlarms {
+    pub fn new(client: Client) -> Self {
+        CloudWatchAlarms { client }
+    }
+}
+
+#[async_trait]
+impl AlarmThresholds for CloudWatchAlarms {
+    async fn set_threshold(&self, alarm_name: &str, threshold: f64, comparison_operator: &str) -> Result<Option<f64>, AwsError> {
+        let out = self
+            .client
+            .describe_alarms()
+            .alarm_names(alarm_name)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeAlarms", e))?;
+        let Some(a) = out.metric_alarms().iter().find(|a| a.alarm_name() == Some(alarm_name)) else {
+            return Err(AwsError::classify(
+                SERVICE,
+                "DescribeAlarms",
+                Some("ResourceNotFound"),
+                None,
+                format!("no metric alarm named {alarm_name}"),
+            ));
+        };
+        let list = |v: &[String]| (!v.is_empty()).then(|| v.to_vec());
+        self.client
+            .put_metric_alarm()
+            .alarm_name(alarm_name)
+            .set_alarm_description(a.alarm_description().map(str::to_owned))
+            .set_actions_enabled(a.actions_enabled())
+            .set_ok_actions(list(a.ok_actions()))
+            .set_alarm_actions(list(a.alarm_actions()))
+            .set_insufficient_data_actions(list(a.insufficient_data_actions()))
+            .set_metric_name(a.metric_name().map(str::to_owned))
+            .set_namespace(a.namespace().map(str::to_owned))
+            .set_statistic(a.statistic().cloned())
+            .set_extended_statistic(a.extended_statistic().map(str::to_owned))
+            .set_dimensions((!a.dimensions().is_empty()).then(|| a.dimensions().to_vec()))
+            .set_period(a.period())
+            .set_unit(a.unit().cloned())
+            .set_evaluation_periods(a.evaluation_periods())
+            .set_datapoints_to_alarm(a.datapoints_to_alarm())
+            .set_treat_missing_data(a.treat_missing_data().map(str::to_owned))
+            .set_evaluate_low_sample_count_percentile(a.evaluate_low_sample_count_percentile().map(str::to_owned))
+            .set_metrics((!a.metrics().is_empty()).then(|| a.metrics().to_vec()))
+            .set_threshold_metric_id(a.threshold_metric_id().map(str::to_owned))
+            .threshold(threshold)
+            .comparison_operator(ComparisonOperator::from(comparison_operator))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "PutMetricAlarm", e))?;
+        Ok(a.threshold())
+    }
+}
