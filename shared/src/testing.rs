@@ -255,3 +255,49 @@ impl crate::deploy::alarm::AlarmThresholds for InMemoryAlarms {
         Ok(Some(previous))
     }
 }
+
+/// An object store in memory, keyed by `s3://bucket/key`.
+#[derive(Default)]
+pub struct InMemoryStore {
+    pub objects: Mutex<std::collections::BTreeMap<String, (Vec<u8>, String)>>,
+}
+
+impl InMemoryStore {
+    pub fn insert(&self, uri: &str, body: impl Into<Vec<u8>>) {
+        self.objects.lock().unwrap().insert(uri.to_owned(), (body.into(), "application/octet-stream".to_owned()));
+    }
+
+    pub fn text(&self, uri: &str) -> Option<String> {
+        self.objects.lock().unwrap().get(uri).map(|(b, _)| String::from_utf8_lossy(b).into_owned())
+    }
+}
+
+#[async_trait]
+impl crate::storage::ObjectStore for InMemoryStore {
+    async fn get(&self, uri: &crate::storage::S3Uri) -> Result<Vec<u8>, AwsError> {
+        self.objects.lock().unwrap().get(&uri.to_string()).map(|(b, _)| b.clone()).ok_or_else(|| {
+            AwsError::classify("s3", "GetObject", Some("NoSuchKey"), Some(404), format!("{uri} does not exist"))
+        })
+    }
+
+    async fn put(&self, uri: &crate::storage::S3Uri, body: Vec<u8>, content_type: &str) -> Result<(), AwsError> {
+        self.objects.lock().unwrap().insert(uri.to_string(), (body, content_type.to_owned()));
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &crate::storage::S3Uri) -> Result<Vec<crate::storage::ObjectInfo>, AwsError> {
+        let p = prefix.to_string();
+        Ok(self
+            .objects
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.starts_with(&p))
+            .map(|(k, (b, _))| crate::storage::ObjectInfo {
+                uri: crate::storage::S3Uri::parse(k).expect("stored keys are URIs"),
+                size: b.len() as u64,
+                last_modified: None,
+            })
+            .collect())
+    }
+}

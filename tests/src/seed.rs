@@ -61,3 +61,31 @@ pub async fn set_approval(sm: &Client, arn: &str, approval: &str) {
         .await
         .expect("UpdateModelPackage");
 }
+
+/// Registers an approved package whose drift-check model-quality baseline has `constraints_uri`.
+pub async fn create_package_with_model_quality(sm: &Client, group: &str, n: usize, constraints_uri: &str) -> String {
+    use aws_sdk_sagemaker::types::DriftCheckModelQuality;
+    let spec = InferenceSpecification::builder()
+        .containers(
+            ModelPackageContainerDefinition::builder()
+                .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/xgboost:1.7-1")
+                .model_data_url(format!("s3://models/{group}/{n}/model.tar.gz"))
+                .build(),
+        )
+        .supported_content_types("text/csv")
+        .supported_response_mime_types("text/csv")
+        .build();
+    let constraints = MetricsSource::builder().content_type("application/json").s3_uri(constraints_uri).build();
+    let out = sm
+        .create_model_package()
+        .model_package_group_name(group)
+        .inference_specification(spec)
+        .model_approval_status(ModelApprovalStatus::Approved)
+        .drift_check_baselines(
+            DriftCheckBaselines::builder().model_quality(DriftCheckModelQuality::builder().constraints(constraints).build()).build(),
+        )
+        .send()
+        .await
+        .expect("CreateModelPackage");
+    out.model_package_arn().expect("ModelPackageArn").to_owned()
+}
