@@ -8,7 +8,7 @@ use deploy_on_approval::{Config, Deps, handle};
 use driftloop::adapters::{cloudwatch_alarms::CloudWatchAlarms, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker};
 use driftloop::error::Classify;
 use driftloop_tests::seed::{create_group, create_package, set_approval};
-use driftloop_tests::{aws, unique};
+use driftloop_tests::{aws, emulator, unique};
 use serde_json::{Value, json};
 
 struct Setup {
@@ -176,6 +176,22 @@ async fn alarm_threshold_follows_the_deployed_package() {
     assert_eq!(a.period(), Some(3600));
     assert_eq!(a.alarm_actions(), ["arn:aws:sns:us-east-1:123456789012:alerts"]);
     assert_eq!(a.dimensions()[0].value(), Some(s.staging.as_str()));
+}
+
+#[tokio::test]
+async fn busy_endpoint_is_a_retryable_error_then_the_redelivery_deploys() {
+    let s = setup(&[]).await;
+    let v1 = create_package(&s.sm, &s.group, "Approved", 1, true).await;
+    handle(approval_event(&s.group, &v1, "Approved"), &s.deps).await.unwrap();
+    emulator().set_sagemaker_status(json!({"endpoint": s.staging, "status": "Updating"}));
+    let v2 = create_package(&s.sm, &s.group, "Approved", 2, true).await;
+    let err = handle(approval_event(&s.group, &v2, "Approved"), &s.deps).await.unwrap_err();
+    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "Retryable.EndpointBusy");
+    assert_eq!(s.serving(&s.staging).await.0, v1, "a busy endpoint is not touched");
+    emulator().set_sagemaker_status(json!({"endpoint": s.staging, "status": "InService"}));
+    let out = handle(approval_event(&s.group, &v2, "Approved"), &s.deps).await.unwrap();
+    assert_eq!(out.stages[0].action, "updated");
+    assert_eq!(s.serving(&s.staging).await.0, v2);
 }
 
 #[tokio::test]

@@ -91,6 +91,13 @@ impl Emulator {
 }
 
 impl Emulator {
+    /// Sets a SageMaker endpoint's or pipeline execution's status through the emulator's test
+    /// control (`{"endpoint": name, "status": ...}` / `{"pipeline_execution": arn, "status": ...}`).
+    pub fn set_sagemaker_status(&self, body: serde_json::Value) {
+        let (status, text) = self.http("POST", "/driftloop/sagemaker/status", &body.to_string());
+        assert_eq!(status, 200, "status control failed: {text}");
+    }
+
     /// How many injections are left of the fault scoped to `matching` (None: no such fault).
     pub fn fault_remaining(&self, matching: &str) -> Option<u64> {
         let (_, body) = self.http("GET", "/driftloop/faults", "");
