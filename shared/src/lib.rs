@@ -21,6 +21,16 @@ pub mod events;
 #[cfg(feature = "aws")]
 pub mod registry;
 #[cfg(feature = "aws")]
+pub mod pipelines;
+#[cfg(feature = "aws")]
+pub mod publish;
+#[cfg(feature = "aws")]
+pub mod retrain;
+#[cfg(feature = "aws")]
+pub mod doubles;
+#[cfg(feature = "aws")]
+pub mod storage;
+#[cfg(feature = "aws")]
 pub mod telemetry;
 #[cfg(feature = "aws")]
 pub mod testing;

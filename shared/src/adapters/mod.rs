@@ -1,7 +1,11 @@
 //! One adapter per AWS service, each implementing the ports the domain defines.
 
+pub mod cloudwatch;
 pub mod cloudwatch_alarms;
+pub mod eventbridge;
+pub mod s3;
 pub mod sagemaker;
+pub mod sagemaker_pipelines;
 pub mod sagemaker_hosting;
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,342 @@
+//! retrain-on-alarm: starts the model-build pipeline exactly once per reason to retrain.
+//!
+//! Input (samples in `events/retrain-*.json`): an EventBridge `CloudWatch Alarm State Change`
+//! event, a CloudWatch alarm-action payload (`alarmData`), an EventBridge `Scheduled Event`, or a
+//! `Retrain Requested` event (`{"reason", "pipelineName"?, "parameters"?, "requestId"?,
+//! "force"?, "requestedBy"?}`). Anything else is a `Permanent.UnsupportedEvent` error saying what
+//! is expected.
+//!
+//! The decision is [`driftloop::retrain`]'s: act only on a transition into ALARM; skip while an
+//! execution of the pipeline is `Executing`, or one started within `COOLDOWN`; skip a scheduled
+//! retrain when a drift-triggered execution succeeded within `SCHEDULE_PERIOD`; skip a redelivery
+//! of a trigger that already started one. Executions start with a `ClientRequestToken` derived from
+//! the trigger (alarm name + state timestamp), so concurrent redeliveries share one execution.
+//!
+//! Every outcome is logged, returned ([`Output`]) and published: a `Retraining Started` or
+//! `Retraining Skipped` event (source `driftloop`) on `EVENT_BUS_NAME`, and a count metric
+//! `RetrainingStarted` (dimension `Pipeline`) or `RetrainingSkipped` (`Pipeline`, `Reason`) in
+//! `METRICS_NAMESPACE`. A publishing failure is logged and reported in `Output.publication` but
+//! does not fail the invocation: the execution is what matters, and a retried invocation would
+//! find it started and could only report a skip.
+//!
+//! Environment (validated at init; errors name the variable):
+//! - `PIPELINE_NAME`: the default pipeline (name or ARN).
+//! - `ALARM_PIPELINES`: per-trigger pipelines, `{"alarm": "pipeline", "churn-*": "churn-build"}`
+//!   or `alarm=pipeline,churn-*=churn-build`; keys are alarm names or schedule rule names, a
+//!   trailing `*` matches a prefix. At least one of the two is required.
+//! - `COOLDOWN` (default `24h`): `0`, `90s`, `30m`, `6h`, `7d`.
+//! - `SCHEDULE_PERIOD` (default `7d`): the period of the retraining schedule.
+//! - `PIPELINE_PARAMETERS`: fixed parameters, a JSON object.
+//! - `CONTEXT_PARAMETERS`: trigger facts to pass, `{"alarm": "TriggerAlarm", "value":
+//!   "DriftValue"}` or `alarm=TriggerAlarm,value=DriftValue`; facts: trigger, alarm, metric,
+//!   namespace, value, threshold, time, reason. Only configured ones are sent (SageMaker rejects
+//!   parameters a pipeline does not define).
+//! - `EVENT_BUS_NAME` (default: the account's default bus), `METRICS_NAMESPACE` (default
+//!   `driftloop`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use driftloop::config::{ConfigError, Env, Lookup};
+use driftloop::error::{AwsError, Classify, ErrorClass};
+use driftloop::events::EventError;
+use driftloop::pipelines::{ExecutionSummary, PipelineRunner};
+use driftloop::publish::{EventPublisher, MetricDatum, MetricPublisher, OutgoingEvent, validate_namespace};
+use driftloop::retrain::settings::{
+    format_duration, parse_context_parameters, parse_duration, parse_fixed_parameters, validate_pipeline,
+};
+use driftloop::retrain::{
+    Outcome, ParameterSettings, PipelineRoutes, PlanError, Policy, RetrainError, RetrainSettings, SkipReason, Trigger,
+    evaluate, parse_trigger,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+pub const PIPELINE_VAR: &str = "PIPELINE_NAME";
+pub const ROUTES_VAR: &str = "ALARM_PIPELINES";
+pub const COOLDOWN_VAR: &str = "COOLDOWN";
+pub const SCHEDULE_PERIOD_VAR: &str = "SCHEDULE_PERIOD";
+pub const PARAMETERS_VAR: &str = "PIPELINE_PARAMETERS";
+pub const CONTEXT_VAR: &str = "CONTEXT_PARAMETERS";
+pub const BUS_VAR: &str = "EVENT_BUS_NAME";
+pub const NAMESPACE_VAR: &str = "METRICS_NAMESPACE";
+
+/// The source of the events this function publishes.
+pub const EVENT_SOURCE: &str = "driftloop";
+pub const STARTED_DETAIL_TYPE: &str = "Retraining Started";
+pub const SKIPPED_DETAIL_TYPE: &str = "Retraining Skipped";
+pub const STARTED_METRIC: &str = "RetrainingStarted";
+pub const SKIPPED_METRIC: &str = "RetrainingSkipped";
+pub const DEFAULT_NAMESPACE: &str = "driftloop";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub retrain: RetrainSettings,
+    pub event_bus: Option<String>,
+    pub namespace: String,
+}
+
+impl Config {
+    pub fn from_env(lookup: &dyn Lookup) -> Result<Self, ConfigError> {
+        let env = Env::new(lookup);
+        let default = env.validated(PIPELINE_VAR, validate_pipeline)?;
+        let routes = env
+            .validated(ROUTES_VAR, |v| PipelineRoutes::parse(default.clone(), Some(v)))?
+            .unwrap_or_else(|| PipelineRoutes { default: default.clone(), ..Default::default() });
+        if routes.is_empty() {
+            let hint = "the pipeline to start; or map alarms to pipelines in ALARM_PIPELINES";
+            return Err(ConfigError::Missing { var: PIPELINE_VAR.to_owned(), hint: Some(hint) });
+        }
+        let defaults = Policy::default();
+        let policy = Policy {
+            cooldown: env.validated(COOLDOWN_VAR, parse_duration)?.unwrap_or(defaults.cooldown),
+            schedule_period: env
+                .validated(SCHEDULE_PERIOD_VAR, |v| {
+                    parse_duration(v).and_then(|d| {
+                        if d > chrono::Duration::zero() { Ok(d) } else { Err("must be longer than 0".to_owned()) }
+                    })
+                })?
+                .unwrap_or(defaults.schedule_period),
+        };
+        let parameters = ParameterSettings {
+            fixed: env.validated(PARAMETERS_VAR, parse_fixed_parameters)?.unwrap_or_default(),
+            context: env.validated(CONTEXT_VAR, parse_context_parameters)?.unwrap_or_default(),
+        };
+        let namespace = env
+            .validated(NAMESPACE_VAR, |v| validate_namespace(v).map(|_| v.to_owned()).map_err(|e| e.to_string()))?
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+        Ok(Config {
+            retrain: RetrainSettings { routes, parameters, policy },
+            event_bus: env.optional(BUS_VAR),
+            namespace,
+        })
+    }
+}
+
+/// The time source (fixed in tests).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+pub struct Deps {
+    pub pipelines: Arc<dyn PipelineRunner>,
+    pub events: Arc<dyn EventPublisher>,
+    pub metrics: Arc<dyn MetricPublisher>,
+    pub config: Config,
+    pub clock: Clock,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unsupported event: {0}")]
+    UnsupportedEvent(EventError),
+    #[error("invalid event: {0}")]
+    InvalidEvent(EventError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+impl From<EventError> for Error {
+    fn from(e: EventError) -> Self {
+        match e {
+            EventError::UnexpectedShape { .. } => Error::UnsupportedEvent(e),
+            EventError::Invalid { .. } => Error::InvalidEvent(e),
+        }
+    }
+}
+
+impl From<RetrainError> for Error {
+    fn from(e: RetrainError) -> Self {
+        match e {
+            RetrainError::Plan(p) => Error::Plan(p),
+            RetrainError::Aws(a) => Error::Aws(a),
+        }
+    }
+}
+
+impl Classify for Error {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Error::Aws(e) => e.class(),
+            _ => ErrorClass::Permanent,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Error::UnsupportedEvent(_) => "UnsupportedEvent",
+            Error::InvalidEvent(_) => "InvalidEvent",
+            Error::Plan(e) => e.code(),
+            Error::Aws(e) => e.code(),
+        }
+    }
+}
+
+driftloop::impl_diagnostic!(Error);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum OutcomeKind {
+    Started,
+    Skipped,
+}
+
+/// Why nothing was started.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkipOut {
+    /// `NotAlarm`, `AlreadyInAlarm`, `ActionsSuppressed`, `AlreadyStarted`, `PipelineBusy`,
+    /// `Cooldown`, `RecentDriftRetrain`.
+    pub code: SkipReason,
+    pub message: String,
+    /// The execution that caused the skip (the running one, the recent one, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ExecutionSummary>,
+}
+
+/// What happened, as returned and as published in the event's `detail`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub outcome: OutcomeKind,
+    pub pipeline_name: Option<String>,
+    /// The started execution.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline_execution_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_request_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip: Option<SkipOut>,
+    pub trigger: Trigger,
+}
+
+impl Report {
+    pub fn new(trigger: Trigger, outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Started { request, execution_arn } => Report {
+                outcome: OutcomeKind::Started,
+                pipeline_name: Some(request.pipeline),
+                pipeline_execution_arn: Some(execution_arn),
+                client_request_token: Some(request.client_request_token),
+                display_name: Some(request.display_name),
+                parameters: Some(request.parameters),
+                skip: None,
+                trigger,
+            },
+            Outcome::Skipped { pipeline, skip } => Report {
+                outcome: OutcomeKind::Skipped,
+                pipeline_name: pipeline,
+                pipeline_execution_arn: None,
+                client_request_token: None,
+                display_name: None,
+                parameters: None,
+                skip: Some(SkipOut { code: skip.reason, message: skip.message, execution: skip.execution }),
+                trigger,
+            },
+        }
+    }
+
+    /// The event published on the bus.
+    pub fn event(&self, bus: Option<&str>, now: DateTime<Utc>) -> OutgoingEvent {
+        let detail_type = match self.outcome {
+            OutcomeKind::Started => STARTED_DETAIL_TYPE,
+            OutcomeKind::Skipped => SKIPPED_DETAIL_TYPE,
+        };
+        let detail = serde_json::to_value(self).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}));
+        let resources = self.pipeline_execution_arn.iter().chain(self.trigger.resources.iter()).cloned();
+        OutgoingEvent::new(EVENT_SOURCE, detail_type, detail).with_resources(resources).at(now).on_bus(bus)
+    }
+
+    /// The count datum.
+    pub fn metric(&self, now: DateTime<Utc>) -> MetricDatum {
+        let mut d = match self.outcome {
+            OutcomeKind::Started => MetricDatum::count(STARTED_METRIC, 1.0),
+            OutcomeKind::Skipped => MetricDatum::count(SKIPPED_METRIC, 1.0),
+        };
+        if let Some(p) = &self.pipeline_name {
+            d = d.dimension("Pipeline", p);
+        }
+        if let Some(skip) = &self.skip {
+            d = d.dimension("Reason", skip.code.as_str());
+        }
+        d.at(now)
+    }
+}
+
+/// How publishing went.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Publication {
+    /// The EventBridge event id, when the event was accepted.
+    pub event_id: Option<String>,
+    pub metric_sent: bool,
+    /// Errors, as `<errorType>: <message>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    #[serde(flatten)]
+    pub report: Report,
+    pub publication: Publication,
+}
+
+async fn publish(report: &Report, deps: &Deps, now: DateTime<Utc>) -> Publication {
+    let mut publication = Publication::default();
+    match deps.events.publish(&report.event(deps.config.event_bus.as_deref(), now)).await {
+        Ok(id) => publication.event_id = Some(id),
+        Err(e) => {
+            tracing::error!(error = %e, error_type = e.error_type(), "could not publish the retraining event");
+            publication.errors.push(format!("{}: {e}", e.error_type()));
+        }
+    }
+    match deps.metrics.put_metrics(&deps.config.namespace, vec![report.metric(now)]).await {
+        Ok(r) => publication.metric_sent = r.sent == 1,
+        Err(e) => {
+            tracing::error!(error = %e, error_type = e.error_type(), "could not put the retraining metric");
+            publication.errors.push(format!("{}: {e}", e.error_type()));
+        }
+    }
+    publication
+}
+
+pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
+    let now = (deps.clock)();
+    let trigger = parse_trigger(event, now).inspect_err(|e| tracing::warn!(error = %e, "rejected event"))?;
+    let outcome = evaluate(&trigger, deps.pipelines.as_ref(), &deps.config.retrain, now).await.map_err(Error::from)?;
+    let report = Report::new(trigger, outcome);
+    let pipeline = report.pipeline_name.as_deref().unwrap_or("-");
+    match (&report.outcome, &report.skip) {
+        (OutcomeKind::Started, _) => tracing::info!(
+            pipeline,
+            execution = report.pipeline_execution_arn.as_deref().unwrap_or_default(),
+            display_name = report.display_name.as_deref().unwrap_or_default(),
+            trigger = report.trigger.kind.as_str(),
+            reason = report.trigger.reason,
+            "retraining started"
+        ),
+        (OutcomeKind::Skipped, Some(skip)) => tracing::info!(
+            pipeline,
+            skip_reason = skip.code.as_str(),
+            trigger = report.trigger.kind.as_str(),
+            cooldown = format_duration(deps.config.retrain.policy.cooldown),
+            "retraining skipped: {}",
+            skip.message
+        ),
+        (OutcomeKind::Skipped, None) => {}
+    }
+    let publication = publish(&report, deps, now).await;
+    Ok(Output { report, publication })
+}
+
+#[cfg(test)]
+mod tests;

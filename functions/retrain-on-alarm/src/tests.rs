@@ -1,0 +1,310 @@
+use super::*;
+use chrono::{Duration, TimeZone};
+use driftloop::doubles::{InMemoryPipelines, RecordingEvents, RecordingMetrics};
+use driftloop::pipelines::ExecutionStatus;
+use driftloop::publish::PublishError;
+use serde_json::json;
+
+const ALARM: &str = include_str!("../../../events/retrain-alarm-eventbridge.json");
+const ALARM_OK: &str = include_str!("../../../events/retrain-alarm-eventbridge-ok.json");
+const ALARM_MATH: &str = include_str!("../../../events/retrain-alarm-eventbridge-math.json");
+const ALARM_ACTION: &str = include_str!("../../../events/retrain-alarm-action.json");
+const SCHEDULE: &str = include_str!("../../../events/retrain-schedule.json");
+const REQUEST: &str = include_str!("../../../events/retrain-request.json");
+
+fn ev(s: &str) -> Value {
+    serde_json::from_str(s).unwrap()
+}
+
+struct World {
+    pipelines: Arc<InMemoryPipelines>,
+    events: Arc<RecordingEvents>,
+    metrics: Arc<RecordingMetrics>,
+    deps: Deps,
+}
+
+fn world(vars: &[(&str, &str)], now: DateTime<Utc>) -> World {
+    let map: std::collections::HashMap<String, String> =
+        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let config = Config::from_env(&map).unwrap();
+    let pipelines = Arc::new(InMemoryPipelines::with_pipelines(["churn-build", "default-build"]));
+    pipelines.set_clock(Some(now));
+    let events = Arc::new(RecordingEvents::default());
+    let metrics = Arc::new(RecordingMetrics::default());
+    let deps = Deps {
+        pipelines: pipelines.clone(),
+        events: events.clone(),
+        metrics: metrics.clone(),
+        config,
+        clock: Arc::new(move || now),
+    };
+    World { pipelines, events, metrics, deps }
+}
+
+const VARS: &[(&str, &str)] = &[
+    (PIPELINE_VAR, "default-build"),
+    (ROUTES_VAR, "churn-*=churn-build"),
+    (COOLDOWN_VAR, "6h"),
+    (CONTEXT_VAR, "alarm=TriggerAlarm,metric=DriftMetric,value=DriftValue,time=TriggerTime"),
+    (PARAMETERS_VAR, r#"{"TrainingInstanceType": "ml.m5.xlarge"}"#),
+    (BUS_VAR, "mlops"),
+    (NAMESPACE_VAR, "driftloop/test"),
+];
+
+fn at(s: &str) -> DateTime<Utc> {
+    driftloop::events::parse_time_str(s).unwrap()
+}
+
+#[tokio::test]
+async fn drift_alarm_starts_the_mapped_pipeline_and_publishes_started() {
+    let w = world(VARS, at("2024-05-01T12:01:00Z"));
+    let out = handle(ev(ALARM), &w.deps).await.unwrap();
+    let r = &out.report;
+    assert_eq!(r.outcome, OutcomeKind::Started);
+    assert_eq!(r.pipeline_name.as_deref(), Some("churn-build"));
+    let execs = w.pipelines.executions("churn-build");
+    assert_eq!(execs.len(), 1);
+    assert_eq!(r.pipeline_execution_arn.as_deref(), Some(execs[0].summary.arn.as_str()));
+    let params = &execs[0].request.parameters;
+    assert_eq!(params["TrainingInstanceType"], "ml.m5.xlarge");
+    assert_eq!(params["TriggerAlarm"], "churn-feature-drift");
+    assert_eq!(params["DriftMetric"], "feature_baseline_drift_total_charge");
+    assert_eq!(params["DriftValue"], "0.31");
+    assert_eq!(params["TriggerTime"], "2024-05-01T12:00:40.989Z");
+    assert!(execs[0].request.description.contains("alarm churn-feature-drift entered ALARM"));
+
+    let events = w.events.events();
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!((e.source.as_str(), e.detail_type.as_str()), ("driftloop", "Retraining Started"));
+    assert_eq!(e.event_bus_name.as_deref(), Some("mlops"));
+    assert_eq!(e.detail["pipelineExecutionArn"], json!(execs[0].summary.arn));
+    assert_eq!(e.detail["trigger"]["kind"], "alarm");
+    assert_eq!(e.detail["trigger"]["alarm"]["value"], 0.31);
+    assert_eq!(
+        e.resources,
+        [execs[0].summary.arn.clone(), "arn:aws:cloudwatch:us-east-1:123456789012:alarm:churn-feature-drift".into()]
+    );
+
+    let m = w.metrics.datums();
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].0, "driftloop/test");
+    assert_eq!((m[0].1.name.as_str(), m[0].1.value), (STARTED_METRIC, 1.0));
+    assert_eq!(m[0].1.dimensions, [("Pipeline".to_owned(), "churn-build".to_owned())]);
+    assert_eq!(out.publication, Publication { event_id: Some("event-1".into()), metric_sent: true, errors: vec![] });
+
+    // The output is the event's detail plus the publication.
+    let v = serde_json::to_value(&out).unwrap();
+    assert_eq!(v["outcome"], "Started");
+    assert_eq!(v["publication"]["eventId"], "event-1");
+    assert!(v["clientRequestToken"].as_str().unwrap().len() >= 32);
+    let mut detail = v.clone();
+    detail.as_object_mut().unwrap().remove("publication");
+    assert_eq!(detail, e.detail);
+}
+
+#[tokio::test]
+async fn ok_transition_is_a_published_no_op() {
+    let w = world(VARS, at("2024-05-01T14:01:00Z"));
+    let out = handle(ev(ALARM_OK), &w.deps).await.unwrap();
+    let skip = out.report.skip.as_ref().unwrap();
+    assert_eq!(skip.code, SkipReason::NotAlarm);
+    assert!(skip.message.contains("changed to OK"));
+    assert_eq!((w.pipelines.list_calls(), w.pipelines.start_calls()), (0, 0));
+    let e = &w.events.of_type(SKIPPED_DETAIL_TYPE)[0];
+    assert_eq!(e.detail["skip"]["code"], "NotAlarm");
+    assert_eq!(e.detail["pipelineName"], "churn-build");
+    let d = &w.metrics.named(SKIPPED_METRIC)[0];
+    assert_eq!(
+        d.dimensions,
+        [("Pipeline".to_owned(), "churn-build".to_owned()), ("Reason".to_owned(), "NotAlarm".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn every_sample_is_accepted() {
+    for (sample, outcome, pipeline) in [
+        (ALARM, OutcomeKind::Started, "churn-build"),
+        (ALARM_MATH, OutcomeKind::Started, "churn-build"),
+        (ALARM_ACTION, OutcomeKind::Started, "churn-build"),
+        (ALARM_OK, OutcomeKind::Skipped, "churn-build"),
+        (SCHEDULE, OutcomeKind::Started, "churn-build"),
+        (REQUEST, OutcomeKind::Started, "churn-build"),
+    ] {
+        let w =
+            world(&[(PIPELINE_VAR, "default-build"), (ROUTES_VAR, "churn-*=churn-build")], at("2024-05-10T00:00:00Z"));
+        let out = handle(ev(sample), &w.deps).await.unwrap();
+        assert_eq!(out.report.outcome, outcome, "{sample}");
+        assert_eq!(out.report.pipeline_name.as_deref(), Some(pipeline));
+        assert_eq!(w.events.events().len(), 1);
+        assert_eq!(w.metrics.datums().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn redeliveries_and_later_alarms_within_the_cooldown_are_skipped_with_reasons() {
+    let now = at("2024-05-01T12:01:00Z");
+    let w = world(VARS, now);
+    w.pipelines.set_new_status(ExecutionStatus::Succeeded);
+    handle(ev(ALARM), &w.deps).await.unwrap();
+    let again = handle(ev(ALARM), &w.deps).await.unwrap();
+    assert_eq!(again.report.skip.as_ref().unwrap().code, SkipReason::AlreadyStarted);
+    let mut later = ev(ALARM);
+    later["detail"]["state"]["timestamp"] = json!("2024-05-01T12:30:00.000+0000");
+    let out = handle(later, &w.deps).await.unwrap();
+    let skip = out.report.skip.unwrap();
+    assert_eq!(skip.code, SkipReason::Cooldown);
+    assert!(skip.message.contains("within the 6h cooldown"), "{}", skip.message);
+    assert_eq!(w.pipelines.executions("churn-build").len(), 1);
+    let skipped = w.events.of_type(SKIPPED_DETAIL_TYPE);
+    assert_eq!(skipped.len(), 2);
+    assert_eq!(skipped[1].detail["skip"]["execution"]["status"], "Succeeded");
+    assert_eq!(w.metrics.named(SKIPPED_METRIC).len(), 2);
+}
+
+#[tokio::test]
+async fn schedule_after_a_successful_drift_retrain_is_skipped() {
+    let w = world(
+        &[(PIPELINE_VAR, "churn-build"), (COOLDOWN_VAR, "1h"), (SCHEDULE_PERIOD_VAR, "7d")],
+        at("2024-05-06T03:00:05Z"),
+    );
+    w.pipelines.set_clock(Some(at("2024-05-03T06:11:00Z")));
+    w.pipelines.set_new_status(ExecutionStatus::Succeeded);
+    // The drift retrain three days earlier (clock of that invocation).
+    let earlier = Deps { clock: Arc::new(|| at("2024-05-03T06:11:00Z")), ..clone_deps(&w.deps) };
+    assert_eq!(handle(ev(ALARM_ACTION), &earlier).await.unwrap().report.outcome, OutcomeKind::Started);
+    let out = handle(ev(SCHEDULE), &w.deps).await.unwrap();
+    assert_eq!(out.report.skip.unwrap().code, SkipReason::RecentDriftRetrain);
+    // Eight days later the schedule runs.
+    let later = Deps { clock: Arc::new(|| at("2024-05-11T07:00:00Z")), ..clone_deps(&w.deps) };
+    assert_eq!(handle(ev(SCHEDULE), &later).await.unwrap().report.outcome, OutcomeKind::Started);
+}
+
+fn clone_deps(d: &Deps) -> Deps {
+    Deps {
+        pipelines: d.pipelines.clone(),
+        events: d.events.clone(),
+        metrics: d.metrics.clone(),
+        config: d.config.clone(),
+        clock: d.clock.clone(),
+    }
+}
+
+#[tokio::test]
+async fn unsupported_and_invalid_events_are_permanent() {
+    let w = world(VARS, Utc::now());
+    let err = handle(json!({"model_package_group_name": "churn"}), &w.deps).await.unwrap_err();
+    assert_eq!(err.error_type(), "Permanent.UnsupportedEvent");
+    assert!(err.to_string().contains("got an object with keys [model_package_group_name]"), "{err}");
+    assert!(err.to_string().contains("\"Scheduled Event\""), "{err}");
+    let diag = lambda_runtime::Diagnostic::from(err);
+    assert_eq!(diag.error_type, "Permanent.UnsupportedEvent");
+
+    let mut bad = ev(REQUEST);
+    bad["detail"]["reason"] = json!("  ");
+    let err = handle(bad, &w.deps).await.unwrap_err();
+    assert_eq!(err.error_type(), "Permanent.InvalidEvent");
+    assert!(err.to_string().contains("reason"), "{err}");
+    assert!(w.events.events().is_empty(), "nothing is published for a rejected event");
+}
+
+#[tokio::test]
+async fn an_unmapped_trigger_is_a_permanent_configuration_error() {
+    let w = world(&[(ROUTES_VAR, "fraud-*=fraud-build")], Utc::now());
+    let err = handle(ev(ALARM), &w.deps).await.unwrap_err();
+    assert_eq!(err.error_type(), "Permanent.NoPipeline");
+    assert!(err.to_string().contains("\"churn-feature-drift\""), "{err}");
+    let mut req = ev(REQUEST);
+    req["detail"]["pipelineName"] = json!("not-ours");
+    assert_eq!(handle(req, &w.deps).await.unwrap_err().error_type(), "Permanent.PipelineNotConfigured");
+}
+
+#[tokio::test]
+async fn throttling_after_retries_is_retryable_and_the_redelivery_starts_once() {
+    let w = world(VARS, at("2024-05-01T12:01:00Z"));
+    let throttled = || {
+        AwsError::classify(
+            "sagemaker",
+            "StartPipelineExecution",
+            Some("ThrottlingException"),
+            Some(400),
+            "Rate exceeded",
+        )
+    };
+    w.pipelines.fail_next("StartPipelineExecution", throttled());
+    let err = handle(ev(ALARM), &w.deps).await.unwrap_err();
+    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "Retryable.Throttled");
+    assert!(w.events.events().is_empty());
+    let out = handle(ev(ALARM), &w.deps).await.unwrap();
+    assert_eq!(out.report.outcome, OutcomeKind::Started);
+    assert_eq!(w.pipelines.executions("churn-build").len(), 1);
+}
+
+#[tokio::test]
+async fn publishing_failures_are_reported_not_fatal() {
+    let w = world(VARS, at("2024-05-01T12:01:00Z"));
+    w.events.fail_next(driftloop::publish::failed_entry(Some("ThrottlingException"), Some("Rate exceeded")));
+    w.metrics.fail_next(PublishError::Aws(AwsError::transport("cloudwatch", "PutMetricData", "connection refused")));
+    let out = handle(ev(ALARM), &w.deps).await.unwrap();
+    assert_eq!(out.report.outcome, OutcomeKind::Started);
+    assert_eq!(w.pipelines.executions("churn-build").len(), 1);
+    assert_eq!(out.publication.event_id, None);
+    assert!(!out.publication.metric_sent);
+    assert_eq!(out.publication.errors.len(), 2);
+    assert!(out.publication.errors[0].starts_with("Retryable.Throttled: "), "{:?}", out.publication.errors);
+    assert!(out.publication.errors[1].starts_with("Retryable.Transport: "), "{:?}", out.publication.errors);
+}
+
+#[test]
+fn config_defaults_and_errors_name_the_variable() {
+    let c = Config::from_env(&[(PIPELINE_VAR, "churn-build")]).unwrap();
+    assert_eq!(c.retrain.policy, Policy::default());
+    assert_eq!(c.retrain.policy.cooldown, Duration::hours(24));
+    assert_eq!(c.retrain.policy.schedule_period, Duration::days(7));
+    assert_eq!(c.namespace, "driftloop");
+    assert_eq!(c.event_bus, None);
+    assert_eq!(c.retrain.routes.resolve("anything"), Some("churn-build"));
+
+    let c = Config::from_env(&[(ROUTES_VAR, r#"{"a": "p1"}"#), (COOLDOWN_VAR, "0")]).unwrap();
+    assert_eq!(c.retrain.routes.resolve("a"), Some("p1"));
+    assert_eq!(c.retrain.routes.resolve("b"), None);
+    assert_eq!(c.retrain.policy.cooldown, Duration::zero());
+
+    let err = Config::from_env(&[("OTHER", "x")]).unwrap_err();
+    assert_eq!(err.var(), PIPELINE_VAR);
+    assert!(err.to_string().contains("ALARM_PIPELINES"), "{err}");
+    for (var, value) in [
+        (PIPELINE_VAR, "bad name"),
+        (ROUTES_VAR, "no-equals-sign"),
+        (COOLDOWN_VAR, "30"),
+        (SCHEDULE_PERIOD_VAR, "0"),
+        (PARAMETERS_VAR, "[1]"),
+        (CONTEXT_VAR, "colour=X"),
+        (NAMESPACE_VAR, "AWS/SageMaker"),
+    ] {
+        let base = if var == PIPELINE_VAR { ("UNRELATED", "x") } else { (PIPELINE_VAR, "p") };
+        let err = Config::from_env(&[(var, value), base]).unwrap_err();
+        assert_eq!(err.var(), var, "{err}");
+        assert_eq!(err.error_type(), "Permanent.Configuration");
+    }
+}
+
+#[test]
+fn metric_and_event_shapes() {
+    let trigger = driftloop::retrain::parse_trigger(ev(SCHEDULE), Utc::now()).unwrap();
+    let report = Report::new(
+        trigger,
+        Outcome::Skipped {
+            pipeline: None,
+            skip: driftloop::retrain::Skip { reason: SkipReason::Cooldown, message: "m".into(), execution: None },
+        },
+    );
+    let now = Utc.with_ymd_and_hms(2024, 5, 6, 3, 0, 0).unwrap();
+    let d = report.metric(now);
+    assert_eq!(d.dimensions, [("Reason".to_owned(), "Cooldown".to_owned())], "no Pipeline dimension when unknown");
+    assert_eq!(d.timestamp, Some(now));
+    let e = report.event(None, now);
+    assert_eq!(e.detail_type, SKIPPED_DETAIL_TYPE);
+    assert_eq!(e.resources, ["arn:aws:events:us-east-1:123456789012:rule/churn-weekly-retrain"]);
+    assert!(e.validate().is_ok());
+}
