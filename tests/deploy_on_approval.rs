@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use aws_sdk_cloudwatch::types::ComparisonOperator;
 use deploy_on_approval::{Config, Deps, handle};
-use driftloop::adapters::{cloudwatch_alarms::CloudWatchAlarms, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker};
+use driftloop::adapters::{cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker};
 use driftloop::error::Classify;
 use driftloop_tests::seed::{create_group, create_package, set_approval};
 use driftloop_tests::{aws, emulator, unique};
@@ -44,7 +44,7 @@ async fn setup(extra: &[(&str, String)]) -> Setup {
     let deps = Deps {
         registry: Arc::new(SageMaker::new(sm.clone())),
         hosting: Arc::new(SageMaker::new(sm.clone())),
-        alarms: Arc::new(CloudWatchAlarms::new(aws.cloudwatch())),
+        alarms: Arc::new(CloudWatch::new(aws.cloudwatch())),
         store: Arc::new(S3::new(aws.s3())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),
         config: Config::from_env(&vars).unwrap(),

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use deploy_on_approval::{Config, Deps, handle};
-use driftloop::adapters::{cloudwatch_alarms::CloudWatchAlarms, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker};
+use driftloop::adapters::{cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker};
 use driftloop::{aws::Aws, config::ProcessEnv};
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = Deps {
         registry: sagemaker.clone(),
         hosting: sagemaker,
-        alarms: Arc::new(CloudWatchAlarms::new(aws.cloudwatch())),
+        alarms: Arc::new(CloudWatch::new(aws.cloudwatch())),
         store: Arc::new(S3::new(aws.s3())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),
         config,

@@ -9,7 +9,7 @@ use crate::publish::{
     MetricDatum, MetricPublisher, MetricReport, PublishError, prepare_metric_data, validate_namespace,
 };
 
-const SERVICE: &str = "cloudwatch";
+pub(super) const SERVICE: &str = "cloudwatch";
 
 #[derive(Clone, Debug)]
 pub struct CloudWatch {

@@ -1,30 +1,18 @@
-//! CloudWatch alarm adapter: re-puts an alarm with a new threshold, everything else as it was.
+//! The CloudWatch adapter's alarm side: the [`AlarmThresholds`] port, which re-puts an alarm with a
+//! new threshold and everything else as it was.
 
 use async_trait::async_trait;
-use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::ComparisonOperator;
 
+use super::cloudwatch::{CloudWatch, SERVICE};
 use crate::deploy::alarm::AlarmThresholds;
 use crate::error::AwsError;
 
-const SERVICE: &str = "cloudwatch";
-
-#[derive(Clone, Debug)]
-pub struct CloudWatchAlarms {
-    client: Client,
-}
-
-impl CloudWatchAlarms {
-    pub fn new(client: Client) -> Self {
-        CloudWatchAlarms { client }
-    }
-}
-
 #[async_trait]
-impl AlarmThresholds for CloudWatchAlarms {
+impl AlarmThresholds for CloudWatch {
     async fn set_threshold(&self, alarm_name: &str, threshold: f64, comparison_operator: &str) -> Result<Option<f64>, AwsError> {
         let out = self
-            .client
+            .client()
             .describe_alarms()
             .alarm_names(alarm_name)
             .send()
@@ -40,7 +28,7 @@ impl AlarmThresholds for CloudWatchAlarms {
             ));
         };
         let list = |v: &[String]| (!v.is_empty()).then(|| v.to_vec());
-        self.client
+        self.client()
             .put_metric_alarm()
             .alarm_name(alarm_name)
             .set_alarm_description(a.alarm_description().map(str::to_owned))
