@@ -1,0 +1,461 @@
+//! `driftloop-metrics`: SageMaker Model Monitor's metrics on local files, in seconds.
+//!
+//! Not a Lambda: built only with `--features cli`, which `cargo lambda build` does not enable.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use driftloop::metrics::dq::stats::DataQualityState;
+use driftloop::metrics::dq::suggest::{suggest_constraints, suggest_model_quality_constraints};
+use driftloop::metrics::util::parse_time_millis;
+use driftloop::metrics::{
+    BaselineConstraints, BaselineStatistics, CaptureFormat, Engine, MonitorConfig, ProblemType,
+};
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "driftloop-metrics",
+    version,
+    about = "Compute SageMaker Model Monitor's model-quality and data-quality metrics on local files",
+    long_about = "Compute SageMaker Model Monitor's model-quality and data-quality metrics on local files.\n\n\
+        Point it at a folder of data-capture files (the .jsonl files SageMaker writes under\n\
+        <capture prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/) and a folder of ground-truth files\n\
+        (<prefix>/yyyy/mm/dd/hh/*.jsonl). It joins each label to its prediction (ground-truth eventId =\n\
+        the capture's inferenceId, else its eventId), computes the metrics Model Monitor computes, and\n\
+        writes Model-Monitor-shaped statistics.json and constraint_violations.json plus a summary.\n\n\
+        Examples:\n  \
+        driftloop-metrics run --capture capture/ --ground-truth labels/ --problem-type binary-classification --output out/\n  \
+        driftloop-metrics run --capture capture/ --data-quality --baseline-statistics stats.json --baseline-constraints constraints.json --output out/\n  \
+        driftloop-metrics suggest-baseline --dataset train.csv --header --output baseline/\n\n\
+        Exit status: 0 = no violations, 3 = violations found, 2 = error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once
+enum Command {
+    /// Evaluate captured predictions (and/or their inputs) over a window of files.
+    Run(RunArgs),
+    /// Write a data-quality baseline (statistics.json + constraints.json) from a training dataset.
+    SuggestBaseline(SuggestArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Problem {
+    Regression,
+    BinaryClassification,
+    MulticlassClassification,
+    Forecast,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// Real-time endpoint data capture (.jsonl with captureData/eventMetadata)
+    Realtime,
+    /// Batch transform CSV output with GenerateInferenceId (last two columns: id, time)
+    BatchCsv,
+    /// Batch transform JSON-lines output with SageMakerInferenceId/SageMakerInferenceTime
+    BatchJson,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Capture files or folders (searched recursively; files read in path order).
+    #[arg(long, required = true, num_args = 1..)]
+    capture: Vec<PathBuf>,
+    /// Ground-truth files or folders (needed for model quality).
+    #[arg(long, num_args = 1..)]
+    ground_truth: Vec<PathBuf>,
+    /// What the model predicts. Omit for data quality only.
+    #[arg(long, value_enum)]
+    problem_type: Option<Problem>,
+    /// Where the predicted label/value is in the model output: a CSV column index (0, 1, ...) or a
+    /// JSON path (predicted_label, predictions[0].label).
+    #[arg(long)]
+    inference_attribute: Option<String>,
+    /// Where the score/probability is (binary), or the probability vector (multiclass).
+    #[arg(long)]
+    probability_attribute: Option<String>,
+    /// Binary: predict the positive class when probability > this.
+    #[arg(long, default_value_t = 0.5)]
+    probability_threshold: f64,
+    /// Where the label is inside groundTruthData.data (CSV index or JSON path; default: all of it).
+    #[arg(long)]
+    ground_truth_attribute: Option<String>,
+    /// Binary: the positive class label.
+    #[arg(long, default_value = "1")]
+    positive_label: String,
+    /// Binary: the negative class label (other labels are counted and skipped).
+    #[arg(long, default_value = "0")]
+    negative_label: String,
+    #[arg(long, value_enum, default_value = "realtime")]
+    capture_format: Format,
+    /// Only records with inferenceTime >= this (e.g. 2024-01-01T00:00:00Z).
+    #[arg(long)]
+    window_start: Option<String>,
+    /// Only records with inferenceTime < this.
+    #[arg(long)]
+    window_end: Option<String>,
+    /// Also compute data-quality statistics of the captured columns.
+    #[arg(long)]
+    data_quality: bool,
+    /// Data quality: leave the model-output columns out (Model Monitor puts them first).
+    #[arg(long)]
+    no_output_columns: bool,
+    /// Data quality: column names for CSV data, comma separated (default _c0, _c1, ...).
+    #[arg(long, value_delimiter = ',')]
+    feature_names: Option<Vec<String>>,
+    /// Data-quality baseline statistics.json (for drift checks).
+    #[arg(long)]
+    baseline_statistics: Option<PathBuf>,
+    /// Data-quality baseline constraints.json (turns on the six checks; implies --data-quality).
+    #[arg(long)]
+    baseline_constraints: Option<PathBuf>,
+    /// Model-quality constraints.json (metric thresholds).
+    #[arg(long)]
+    model_quality_constraints: Option<PathBuf>,
+    /// Forecast: quantiles to score, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.5,0.9")]
+    quantiles: Vec<f64>,
+    /// Forecast: MASE seasonality.
+    #[arg(long, default_value_t = 1)]
+    seasonality: usize,
+    /// Seed of the standard-deviation subsamples.
+    #[arg(long, default_value_t = 0x5EED_D41F)]
+    seed: u64,
+    /// Maximum points of the ROC and precision-recall curves.
+    #[arg(long, default_value_t = 1000)]
+    max_curve_points: usize,
+    /// Also write suggested constraints from this data: model quality (current values as
+    /// thresholds) and, with data quality, a data-quality constraints.json (use the
+    /// data-quality statistics as the matching baseline statistics.json).
+    #[arg(long)]
+    suggest_constraints: bool,
+    /// Write the mergeable engine state (JSON) here, to combine partial runs later.
+    #[arg(long)]
+    state_out: Option<PathBuf>,
+    /// Output folder.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Show progress on stderr (default: when stderr is a terminal).
+    #[arg(long)]
+    progress: bool,
+}
+
+#[derive(Args)]
+struct SuggestArgs {
+    /// Training data: CSV (one row per record) or JSON lines (flat objects).
+    #[arg(long, required = true, num_args = 1..)]
+    dataset: Vec<PathBuf>,
+    /// CSV files have a header row with column names.
+    #[arg(long)]
+    header: bool,
+    /// The dataset is JSON lines instead of CSV.
+    #[arg(long)]
+    json_lines: bool,
+    /// Output folder for statistics.json and constraints.json.
+    #[arg(long, short)]
+    output: PathBuf,
+}
+
+fn list_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    fn walk(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        if p.is_dir() {
+            for e in std::fs::read_dir(p)? {
+                let e = e?;
+                if e.file_name().to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                walk(&e.path(), out)?;
+            }
+        } else {
+            out.push(p.to_path_buf());
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if !p.exists() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} does not exist", p.display()),
+            ));
+        }
+        walk(p, &mut out)?;
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn read_json(p: &Path) -> Result<String, String> {
+    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+fn write_json(dir: &Path, name: &str, v: &serde_json::Value) -> Result<(), String> {
+    let p = dir.join(name);
+    let s = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
+    std::fs::write(&p, s + "\n").map_err(|e| format!("{}: {e}", p.display()))
+}
+
+fn run(a: RunArgs) -> Result<bool, String> {
+    let parse_t = |s: &Option<String>, what: &str| -> Result<Option<i64>, String> {
+        s.as_deref()
+            .map(|t| parse_time_millis(t).ok_or_else(|| format!("{what}: cannot parse time {t:?}")))
+            .transpose()
+    };
+    let cfg = MonitorConfig {
+        problem_type: a.problem_type.map(|p| match p {
+            Problem::Regression => ProblemType::Regression,
+            Problem::BinaryClassification => ProblemType::BinaryClassification,
+            Problem::MulticlassClassification => ProblemType::MulticlassClassification,
+            Problem::Forecast => ProblemType::Forecast,
+        }),
+        inference_attribute: a.inference_attribute,
+        probability_attribute: a.probability_attribute,
+        probability_threshold: a.probability_threshold,
+        ground_truth_attribute: a.ground_truth_attribute,
+        positive_label: a.positive_label,
+        negative_label: a.negative_label,
+        capture_format: match a.capture_format {
+            Format::Realtime => CaptureFormat::Realtime,
+            Format::BatchCsv => CaptureFormat::BatchCsv,
+            Format::BatchJson => CaptureFormat::BatchJson,
+        },
+        window_start_ms: parse_t(&a.window_start, "--window-start")?,
+        window_end_ms: parse_t(&a.window_end, "--window-end")?,
+        data_quality: a.data_quality
+            || a.baseline_constraints.is_some()
+            || a.baseline_statistics.is_some(),
+        dq_include_output: !a.no_output_columns,
+        feature_names: a.feature_names,
+        seed: a.seed,
+        max_curve_points: a.max_curve_points,
+        forecast_quantiles: a.quantiles,
+        seasonality: a.seasonality,
+        ..Default::default()
+    };
+    if cfg.problem_type.is_none() && !cfg.data_quality {
+        return Err("nothing to compute: give --problem-type and/or --data-quality".into());
+    }
+    if cfg.problem_type.is_some() && a.ground_truth.is_empty() {
+        return Err(
+            "--problem-type needs --ground-truth (Model Monitor fails without ground truth)".into(),
+        );
+    }
+    let stats = a
+        .baseline_statistics
+        .as_deref()
+        .map(|p| BaselineStatistics::parse(&read_json(p)?))
+        .transpose()?;
+    let cons = a
+        .baseline_constraints
+        .as_deref()
+        .map(|p| BaselineConstraints::parse(&read_json(p)?))
+        .transpose()?;
+    let mq = a
+        .model_quality_constraints
+        .as_deref()
+        .map(|p| {
+            serde_json::from_str::<serde_json::Value>(&read_json(p)?)
+                .map_err(|e| format!("{}: {e}", p.display()))
+        })
+        .transpose()?;
+    let problem = cfg.problem_type;
+    let mut engine = Engine::new(cfg).with_data_quality_baseline(stats, cons);
+    if let Some(c) = mq {
+        engine = engine.with_model_quality_constraints(c);
+    }
+    let show = a.progress || std::io::stderr().is_terminal();
+    let start = Instant::now();
+    let gt_files = if problem.is_some() {
+        list_files(&a.ground_truth).map_err(|e| e.to_string())?
+    } else {
+        Vec::new()
+    };
+    engine.reserve_ground_truth(
+        (gt_files
+            .iter()
+            .filter_map(|f| f.metadata().ok())
+            .map(|m| m.len())
+            .sum::<u64>()
+            / 120) as usize,
+    );
+    for f in &gt_files {
+        let file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        engine
+            .feed_ground_truth(
+                &f.display().to_string(),
+                BufReader::with_capacity(1 << 20, file),
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    if show {
+        eprintln!(
+            "ground truth: {} ids from {} files in {:.1}s",
+            engine.ground_truth_len(),
+            gt_files.len(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    let cap_files = list_files(&a.capture).map_err(|e| e.to_string())?;
+    let total: u64 = cap_files
+        .iter()
+        .filter_map(|f| f.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let mut done = 0u64;
+    for (i, f) in cap_files.iter().enumerate() {
+        let file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let base = done;
+        engine
+            .feed_capture(
+                &f.display().to_string(),
+                BufReader::with_capacity(1 << 20, file),
+                |b| {
+                    if show {
+                        let el = start.elapsed().as_secs_f64();
+                        eprint!(
+                            "\rcapture: file {}/{}, {:.0}/{:.0} MB ({:.0} MB/s)   ",
+                            i + 1,
+                            cap_files.len(),
+                            (base + b) as f64 / 1e6,
+                            total as f64 / 1e6,
+                            (base + b) as f64 / 1e6 / el.max(1e-9)
+                        );
+                    }
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        done += f.metadata().map(|m| m.len()).unwrap_or(0);
+    }
+    if show {
+        eprintln!(
+            "\rcapture: {} files, {:.0} MB in {:.1}s                    ",
+            cap_files.len(),
+            total as f64 / 1e6,
+            start.elapsed().as_secs_f64()
+        );
+    }
+    let result = engine.finish().map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&a.output).map_err(|e| format!("{}: {e}", a.output.display()))?;
+    write_json(&a.output, "statistics.json", &result.statistics_json())?;
+    if problem.is_some()
+        && let Some(dq) = result.data_quality_statistics_json()
+    {
+        write_json(&a.output, "data_quality_statistics.json", &dq)?;
+    }
+    write_json(
+        &a.output,
+        "constraint_violations.json",
+        &result.violations_json(),
+    )?;
+    let summary_json = serde_json::json!({
+        "job_message": result.job_message(),
+        "counts": result.counts,
+        "error_samples": result.error_samples.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        "metrics": result.cloudwatch_metrics().into_iter().map(|(n, v)| serde_json::json!({"name": n, "value": v})).collect::<Vec<_>>(),
+    });
+    write_json(&a.output, "summary.json", &summary_json)?;
+    let summary = result.summary();
+    std::fs::write(a.output.join("summary.txt"), &summary).map_err(|e| e.to_string())?;
+    if a.suggest_constraints
+        && let (Some(p), Some(q)) = (problem, &result.quality)
+    {
+        let vals: Vec<(String, f64)> = q
+            .scalars
+            .iter()
+            .map(|(n, m)| (n.clone(), m.value))
+            .collect();
+        write_json(
+            &a.output,
+            "suggested_constraints.json",
+            &suggest_model_quality_constraints(p.constraints_key(), &vals),
+        )?;
+    }
+    if a.suggest_constraints
+        && let Some(dq) = &result.data_quality
+    {
+        write_json(
+            &a.output,
+            "suggested_data_quality_constraints.json",
+            &suggest_constraints(dq),
+        )?;
+    }
+    if let Some(p) = &a.state_out {
+        let s = serde_json::to_string(&engine.snapshot()).map_err(|e| e.to_string())?;
+        std::fs::write(p, s).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    let _ = std::io::stdout().write_all(summary.as_bytes());
+    Ok(result.violations.is_empty())
+}
+
+fn suggest(a: SuggestArgs) -> Result<(), String> {
+    let mut dq = DataQualityState::default();
+    let mut malformed = 0u64;
+    for f in list_files(&a.dataset).map_err(|e| e.to_string())? {
+        let file = std::fs::File::open(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let mut header: Option<Vec<String>> = None;
+        for (i, line) in BufReader::new(file).lines().enumerate() {
+            let Ok(line) = line else {
+                malformed += 1;
+                continue;
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            if a.json_lines {
+                match serde_json::from_str::<serde_json::Value>(&line) {
+                    Ok(serde_json::Value::Object(m)) => dq.push_named(m.iter().map(|(k, v)| {
+                        (k.as_str(), driftloop::metrics::dq::stats::DqValue::Json(v))
+                    })),
+                    _ => malformed += 1,
+                }
+            } else {
+                let fields: Vec<std::borrow::Cow<'_, str>> =
+                    driftloop::metrics::util::split_csv(&line).collect();
+                if a.header && i == 0 {
+                    header = Some(fields.iter().map(|f| f.to_string()).collect());
+                    continue;
+                }
+                dq.push_csv_row(&fields, header.as_deref());
+            }
+        }
+    }
+    std::fs::create_dir_all(&a.output).map_err(|e| e.to_string())?;
+    write_json(&a.output, "statistics.json", &dq.statistics_json())?;
+    write_json(&a.output, "constraints.json", &suggest_constraints(&dq))?;
+    println!(
+        "baseline from {} rows, {} columns ({} malformed lines skipped) written to {}",
+        dq.item_count,
+        dq.columns.len(),
+        malformed,
+        a.output.display()
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Command::Run(a) => run(a).map(|ok| {
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
+        }),
+        Command::SuggestBaseline(a) => suggest(a).map(|_| ExitCode::SUCCESS),
+    };
+    match res {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

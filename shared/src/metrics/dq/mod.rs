@@ -1,0 +1,9 @@
+//! Data quality: Deequ type inference, column statistics with a KLL sketch, baseline files, the six
+//! checks, and baseline suggestion.
+
+pub mod baseline;
+pub mod checks;
+pub mod kll;
+pub mod stats;
+pub mod suggest;
+pub mod types;

@@ -1,0 +1,103 @@
+//! Regression: mae, mse, rmse, r2 (= 1 - SS_res / SS_tot; scikit-learn's convention when
+//! SS_tot = 0: 1.0 if SS_res = 0 else 0.0).
+
+use super::{Metric, QualityReport, REPS};
+use crate::metrics::util::KahanSum;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegSums {
+    pub n: u64,
+    pub abs_err: KahanSum,
+    pub sq_err: KahanSum,
+    pub y: KahanSum,
+    pub y2: KahanSum,
+}
+
+impl RegSums {
+    fn merge(&mut self, o: &RegSums) {
+        self.n += o.n;
+        self.abs_err.merge(&o.abs_err);
+        self.sq_err.merge(&o.sq_err);
+        self.y.merge(&o.y);
+        self.y2.merge(&o.y2);
+    }
+    fn metrics(&self) -> [f64; 4] {
+        let n = self.n as f64;
+        if self.n == 0 {
+            return [f64::NAN; 4];
+        }
+        let mae = self.abs_err.value() / n;
+        let mse = self.sq_err.value() / n;
+        let sy = self.y.value();
+        let ss_tot = (self.y2.value() - sy * sy / n).max(0.0);
+        let ss_res = self.sq_err.value();
+        let r2 = if ss_tot > 0.0 {
+            1.0 - ss_res / ss_tot
+        } else if ss_res == 0.0 {
+            1.0
+        } else {
+            0.0
+        };
+        [mae, mse, mse.sqrt(), r2]
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegressionState {
+    pub reps: [RegSums; REPS],
+}
+
+impl RegressionState {
+    #[inline]
+    pub fn push(&mut self, y_true: f64, y_pred: f64, mask: u8) {
+        let e = y_pred - y_true;
+        for (r, s) in self.reps.iter_mut().enumerate() {
+            if mask & (1 << r) != 0 {
+                s.n += 1;
+                s.abs_err.add(e.abs());
+                s.sq_err.add(e * e);
+                s.y.add(y_true);
+                s.y2.add(y_true * y_true);
+            }
+        }
+    }
+    pub fn merge(&mut self, o: &RegressionState) {
+        for (a, b) in self.reps.iter_mut().zip(o.reps.iter()) {
+            a.merge(b);
+        }
+    }
+    pub fn report(&self) -> QualityReport {
+        let all: Vec<[f64; 4]> = self.reps.iter().map(|s| s.metrics()).collect();
+        let n = self.reps[0].n;
+        let mut rep = QualityReport {
+            item_count: n,
+            ..Default::default()
+        };
+        for (i, name) in ["mae", "mse", "rmse", "r2"].iter().enumerate() {
+            let v: [f64; REPS] = std::array::from_fn(|r| all[r][i]);
+            rep.push(name, Metric::from_reps(&v, n));
+        }
+        rep
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn hand_computed() {
+        let mut s = RegressionState::default();
+        // y = [1, 2, 3], yhat = [2, 2, 5]: errors 1, 0, 2.
+        for (y, p) in [(1.0, 2.0), (2.0, 2.0), (3.0, 5.0)] {
+            s.push(y, p, 1);
+        }
+        let r = s.report();
+        assert!((r.get("mae").unwrap().value - 1.0).abs() < 1e-15);
+        assert!((r.get("mse").unwrap().value - 5.0 / 3.0).abs() < 1e-15);
+        assert!((r.get("rmse").unwrap().value - (5.0f64 / 3.0).sqrt()).abs() < 1e-15);
+        // SS_tot = 2, SS_res = 5 -> r2 = -1.5
+        assert!((r.get("r2").unwrap().value + 1.5).abs() < 1e-12);
+        assert_eq!(r.item_count, 3);
+    }
+}
