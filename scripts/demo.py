@@ -1,0 +1,818 @@
+#!/usr/bin/env python3
+"""driftloop's whole loop on one machine: drift → alarm → retrain → approve → deploy, on the emulator.
+
+Run through `scripts/demo` (which sets up the venv, builds the functions and starts the emulator).
+What it does:
+
+* creates in the emulator what infra/template.yaml defines — its EventBridge rules with the
+  template's own event patterns (SQS queues stand in for the Lambda targets and are drained into the
+  real function binaries running under `cargo lambda watch`), the alarm on the model-quality metric,
+  the SageMaker pipeline and the model package group;
+* plays a story with generated data, hour by simulated hour: v1 approved and deployed with data
+  capture; healthy traffic; drifted traffic until the metric crosses the threshold and the alarm
+  fires (evaluated from GetMetricData as CloudWatch would, its state change put on the bus *twice*);
+  retrain-on-alarm starts the pipeline exactly once; the pipeline's run is simulated by registering
+  v2; v2 approved → deploy-on-approval updates the endpoint → the metric recovers;
+* prints a timeline with each step's latency (cold and warm invocations), a summary, and writes a
+  dashboard-like SVG (metric, threshold, retraining and deployment marks) plus timeline.json.
+
+It exits non-zero when the story does not happen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+UTC = dt.timezone.utc
+
+
+# ----------------------------------------------------------------------------------------------
+# Timeline
+
+
+@dataclass
+class Entry:
+    at: float
+    sim_time: str
+    kind: str
+    message: str
+    latency_ms: float | None = None
+    cold: bool | None = None
+
+
+class Timeline:
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.entries: list[Entry] = []
+        self.sim_now: dt.datetime | None = None
+
+    def log(self, kind: str, message: str, latency_ms: float | None = None, cold: bool | None = None) -> None:
+        e = Entry(time.monotonic() - self.t0, self.sim_now.strftime("%H:%M") if self.sim_now else "--:--", kind, message, latency_ms, cold)
+        self.entries.append(e)
+        lat = ""
+        if latency_ms is not None:
+            lat = f"  [{latency_ms:7.1f} ms{' cold' if cold else ''}]"
+        print(f"{e.at:7.1f}s  sim {e.sim_time}  {kind:<10} {message}{lat}", flush=True)
+
+    def step(self, title: str) -> None:
+        print(f"\n── {title} " + "─" * max(0, 72 - len(title)), flush=True)
+        self.log("step", title)
+
+
+class StoryFailed(Exception):
+    pass
+
+
+def expect(condition: bool, what: str) -> None:
+    if not condition:
+        raise StoryFailed(what)
+
+
+# ----------------------------------------------------------------------------------------------
+# The template's event rules, read from infra/template.yaml
+
+
+class CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader: CfnLoader, tag_suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    return {name: value}
+
+
+CfnLoader.add_multi_constructor("!", _tag)
+
+
+def resolve(value: Any, params: dict[str, Any], conditions: dict[str, bool] | None = None) -> Any:
+    """Resolves Ref/Sub/If/Join/Select/Split against parameters and evaluated conditions; other
+    intrinsics stay as they are."""
+    conditions = conditions or {}
+    r = lambda v: resolve(v, params, conditions)
+    if isinstance(value, list):
+        return [r(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        (k, v), = value.items()
+        if k == "Ref" and v in params:
+            return params[v]
+        if k == "Ref" and v == "AWS::Region":
+            return "us-east-1"
+        if k == "Ref" and v == "AWS::AccountId":
+            return "123456789012"
+        if k == "Fn::If":
+            name, yes, no = v
+            return r(yes) if conditions.get(name, False) else r(no)
+        if k == "Fn::Sub":
+            text, extra = (v, {}) if isinstance(v, str) else (v[0], r(v[1]))
+            names = {**{"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
+                        "AWS::StackName": "driftloop-demo"}, **params, **extra}
+            for n, val in names.items():
+                if isinstance(val, (str, int, float)):
+                    text = text.replace("${" + n + "}", str(val))
+            return text
+        if k == "Fn::Join":
+            sep, items = v
+            return sep.join(str(i) for i in r(items))
+        if k == "Fn::Split":
+            sep, text = v
+            return str(r(text)).split(sep)
+        if k == "Fn::Select":
+            i, items = v
+            return r(items)[int(i)]
+    return {k: r(v) for k, v in value.items()}
+
+
+def evaluate_conditions(raw: dict[str, Any], params: dict[str, Any]) -> dict[str, bool]:
+    done: dict[str, bool] = {}
+
+    def ev(c: Any) -> bool:
+        if isinstance(c, dict) and len(c) == 1:
+            (k, v), = c.items()
+            if k in ("Fn::Condition", "Condition"):
+                return cond(v)
+            if k == "Fn::Not":
+                return not ev(v[0])
+            if k == "Fn::And":
+                return all(ev(x) for x in v)
+            if k == "Fn::Or":
+                return any(ev(x) for x in v)
+            if k == "Fn::Equals":
+                a, b = (resolve(x, params) for x in v)
+                return str(a) == str(b)
+        raise ValueError(f"unsupported condition {c!r}")
+
+    def cond(name: str) -> bool:
+        if name not in done:
+            done[name] = ev(raw[name])
+        return done[name]
+
+    for name in raw:
+        cond(name)
+    return done
+
+
+class Template:
+    """infra/template.yaml with the demo's parameter values."""
+
+    def __init__(self, path: Path, params: dict[str, Any]):
+        doc = yaml.load(path.read_text(), Loader=CfnLoader)
+        defaults = {k: v.get("Default") for k, v in doc.get("Parameters", {}).items()}
+        self.params = {**defaults, **params}
+        self.conditions = evaluate_conditions(doc.get("Conditions", {}), self.params)
+        self.resources: dict[str, Any] = doc.get("Resources", {})
+
+    def resolved(self, value: Any) -> Any:
+        return resolve(value, self.params, self.conditions)
+
+    def of_type(self, type_name: str) -> dict[str, Any]:
+        return {k: r for k, r in self.resources.items() if r.get("Type") == type_name
+                and ("Condition" not in r or self.conditions.get(r["Condition"], False))}
+
+
+@dataclass
+class Rule:
+    name: str
+    function: str            # binary name
+    pattern: dict[str, Any]
+
+
+def template_rules(t: Template) -> list[Rule]:
+    """Every pattern-based EventBridge rule of the template that targets one of the four functions."""
+    functions = {lid: (r.get("Metadata") or {}).get("BuildProperties", {}).get("Binary")
+                 for lid, r in t.of_type("AWS::Serverless::Function").items()}
+    rules: list[Rule] = []
+    for lid, r in t.of_type("AWS::Events::Rule").items():
+        props = r.get("Properties") or {}
+        if "EventPattern" not in props:
+            continue  # schedules: the demo plays EventBridge Scheduler and invokes directly
+        for target in props.get("Targets", []):
+            ref = (target.get("Arn") or {}).get("Fn::GetAtt") if isinstance(target.get("Arn"), dict) else None
+            ref = ref[0] if isinstance(ref, list) else (ref.split(".")[0] if isinstance(ref, str) else None)
+            if functions.get(ref):
+                rules.append(Rule(lid, functions[ref], t.resolved(props["EventPattern"])))
+    for lid, r in t.of_type("AWS::Serverless::Function").items():
+        for ev_id, ev in ((r.get("Properties") or {}).get("Events") or {}).items():
+            props = ev.get("Properties") or {}
+            if ev.get("Type") in ("EventBridgeRule", "CloudWatchEvent") and "Pattern" in props and functions.get(lid):
+                rules.append(Rule(f"{lid}{ev_id}", functions[lid], t.resolved(props["Pattern"])))
+    return rules
+
+
+def template_alarm(t: Template) -> dict[str, Any]:
+    """The template's model-quality alarm, as PutMetricAlarm arguments."""
+    alarms = t.of_type("AWS::CloudWatch::Alarm")
+    expect(len(alarms) >= 1, "infra/template.yaml defines no CloudWatch alarm")
+    props = t.resolved(next(iter(alarms.values()))["Properties"])
+    keys = ["AlarmName", "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic", "Period",
+            "EvaluationPeriods", "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData"]
+    args = {k: props[k] for k in keys if k in props}
+    for k in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+        if k in args:
+            args[k] = int(args[k])
+    args["Threshold"] = float(args["Threshold"])
+    return args
+
+
+# ----------------------------------------------------------------------------------------------
+# Functions under `cargo lambda watch`
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Function:
+    def __init__(self, binary: str, env: dict[str, str], release: bool, logdir: Path):
+        self.binary = binary
+        self.port = free_port()
+        self.env = env
+        self.release = release
+        self.log_path = logdir / f"{binary}.log"
+        self.proc: subprocess.Popen | None = None
+        self.invocations = 0
+        self.latencies: list[tuple[float, bool]] = []
+
+    def start(self) -> None:
+        cmd = ["cargo-lambda", "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(self.port), "-p", self.binary]
+        if self.release:
+            cmd.append("--release")
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout: float = 900) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise StoryFailed(f"cargo lambda watch for {self.binary} exited:\n{self.log_path.read_text()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.3)
+        raise StoryFailed(f"cargo lambda watch for {self.binary} did not start")
+
+    def invoke(self, payload: Any) -> tuple[bool, Any, float, bool]:
+        """(ok, response, latency ms, cold) through the Runtime API emulator's invoke endpoint."""
+        url = f"http://127.0.0.1:{self.port}/2015-03-31/functions/{self.binary}/invocations"
+        body = json.dumps(payload).encode()
+        req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(req, timeout=900) as resp:
+                raw = resp.read()
+                errored = resp.headers.get("X-Amz-Function-Error") is not None
+        except urllib.error.HTTPError as e:
+            raw, errored = e.read(), True
+        latency = (time.monotonic() - started) * 1000
+        cold = self.invocations == 0
+        self.invocations += 1
+        self.latencies.append((latency, cold))
+        try:
+            out = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            out = raw.decode(errors="replace")
+        if isinstance(out, dict) and "errorType" in out and "errorMessage" in out and len(out) <= 3:
+            errored = True
+        return (not errored), out, latency, cold
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+# ----------------------------------------------------------------------------------------------
+# The story's world: data generation and the simulated endpoint
+
+
+def sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+# The "models": v1 learned y ~ x1 + x2; after the drift the world is y ~ x1 - x2, which v2 learns.
+MODELS: dict[int, Callable[[float, float], float]] = {
+    1: lambda x1, x2: sigmoid(3.0 * (x1 + x2)),
+    2: lambda x1, x2: sigmoid(3.0 * (x1 - x2)),
+}
+
+
+def world_label(rng: random.Random, x1: float, x2: float, drifted: bool) -> int:
+    z = 3.0 * ((x1 - x2) if drifted else (x1 + x2))
+    return 1 if rng.random() < sigmoid(z) else 0
+
+
+@dataclass
+class Story:
+    args: argparse.Namespace
+    tl: Timeline
+    env: dict[str, str]
+    names: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, Function] = field(default_factory=dict)
+    queues: dict[str, str] = field(default_factory=dict)       # binary → queue URL
+    metric_points: list[tuple[dt.datetime, float]] = field(default_factory=list)
+    marks: list[tuple[dt.datetime, str]] = field(default_factory=list)
+    alarm_state: str = "INSUFFICIENT_DATA"
+    pipeline_starts: int = 0
+
+
+
+# ----------------------------------------------------------------------------------------------
+# The story
+
+
+GROUP = "driftloop-demo"
+PIPELINE = "driftloop-demo-build"
+STAGING = "driftloop-demo-staging"
+SCHEDULE = "driftloop-demo-model-quality"
+METRIC = "accuracy"
+NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
+THRESHOLD = 0.7
+ALARM = "driftloop-demo-model-quality-accuracy"  # the template names it <AlarmNamePrefix>model-quality-<MetricName>
+ROLE = "arn:aws:iam::123456789012:role/driftloop-demo-sagemaker"
+BUCKET = "driftloop-demo-data"
+CAPTURE_URI = f"s3://{BUCKET}/capture"
+GROUND_TRUTH_URI = f"s3://{BUCKET}/ground-truth"
+REPORT_URI = f"s3://{BUCKET}/reports"
+
+# infra/template.yaml's parameters (and the one resource its rules reference) as the demo sets them.
+TEMPLATE_PARAMS = {
+    "ModelPackageGroupName": GROUP,
+    "PipelineName": PIPELINE,
+    "StagingEndpointName": STAGING,
+    "ProductionEndpointName": "",  # the demo plays staging only
+    "MonitoringScheduleName": SCHEDULE,
+    "MetricName": METRIC,
+    "MetricsNamespace": NAMESPACE,
+    "AlarmThreshold": THRESHOLD,
+    "AlarmComparisonOperator": "LessThanThreshold",
+    "AlarmNamePrefix": "driftloop-demo-",
+    "DataBucketName": BUCKET,
+    "DataBucket": BUCKET,
+    "CapturePrefix": "capture",
+    "GroundTruthPrefix": "ground-truth",
+    "ReportPrefix": "reports",
+    "ProblemType": "BinaryClassification",
+    "SageMakerExecutionRoleArn": ROLE,
+    "EventBusName": "default",
+}
+
+
+def function_env(base: dict[str, str], binary: str) -> dict[str, str]:
+    common = {
+        "AWS_LAMBDA_LOG_FORMAT": "Text",
+        "RUST_LOG": "info",
+        "MODEL_PACKAGE_GROUP_NAME": GROUP,
+        "EVENT_BUS_NAME": "default",
+    }
+    own = {
+        "get-approved-model": {},
+        "deploy-on-approval": {
+            "SAGEMAKER_EXECUTION_ROLE_ARN": ROLE,
+            "STAGING_ENDPOINT_NAME": STAGING,
+            "STAGING_INSTANCE_TYPE": "ml.m5.large",
+            "DATA_CAPTURE_S3_URI": CAPTURE_URI,
+            "DATA_CAPTURE_SAMPLING_PERCENTAGE": "100",
+        },
+        "retrain-on-alarm": {
+            "PIPELINE_NAME": PIPELINE,
+            "COOLDOWN": "6h",
+            "METRICS_NAMESPACE": "driftloop",
+        },
+        "custom-metrics": {
+            "CAPTURE_S3_URI": CAPTURE_URI,
+            "GROUND_TRUTH_S3_URI": GROUND_TRUTH_URI,
+            "REPORT_S3_URI": REPORT_URI,
+            "ENDPOINT_NAME": STAGING,
+            "VARIANT_NAME": "AllTraffic",
+            "PROBLEM_TYPE": "BinaryClassification",
+            "PROBABILITY_THRESHOLD": "0.5",
+            "METRICS_NAMESPACE": NAMESPACE,
+            "MONITORING_SCHEDULE_NAME": SCHEDULE,
+            "WINDOW_MINUTES": "60",
+            "WINDOW_OFFSET_MINUTES": "0",
+        },
+    }[binary]
+    return {**base, **common, **own}
+
+
+class World:
+    """The emulator's AWS, through boto3."""
+
+    def __init__(self) -> None:
+        region = os.environ.get("AWS_REGION", "us-east-1")
+        self.sm = boto3.client("sagemaker", region_name=region)
+        self.s3 = boto3.client("s3", region_name=region)
+        self.events = boto3.client("events", region_name=region)
+        self.sqs = boto3.client("sqs", region_name=region)
+        self.cw = boto3.client("cloudwatch", region_name=region)
+
+
+def iso(t: dt.datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def put_event(w: World, source: str, detail_type: str, detail: dict, when: dt.datetime, resources: list[str] | None = None) -> None:
+    out = w.events.put_events(Entries=[{
+        "Source": source, "DetailType": detail_type, "Detail": json.dumps(detail),
+        "Resources": resources or [], "Time": when, "EventBusName": "default",
+    }])
+    expect(out.get("FailedEntryCount", 0) == 0, f"PutEvents failed: {out}")
+
+
+def wire(story: Story, w: World) -> None:
+    """The template's rules on the emulator's bus, each targeting an SQS queue per function."""
+    template = Template(REPO / "infra" / "template.yaml", TEMPLATE_PARAMS)
+    rules = template_rules(template)
+    expect(bool(rules), "infra/template.yaml defines no pattern rules for the functions")
+    for rule in rules:
+        binary = rule.function
+        if binary not in story.queues:
+            url = w.sqs.create_queue(QueueName=f"demo-{binary}")["QueueUrl"]
+            story.queues[binary] = url
+        arn = w.sqs.get_queue_attributes(QueueUrl=story.queues[binary], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        w.events.put_rule(Name=rule.name[:64], EventPattern=json.dumps(rule.pattern), State="ENABLED")
+        w.events.put_targets(Rule=rule.name[:64], Targets=[{"Id": "fn", "Arn": arn}])
+        story.tl.log("wire", f"rule {rule.name} → {binary}  pattern {json.dumps(rule.pattern)[:90]}")
+
+
+def drain(story: Story, w: World, expect_at_least: dict[str, int] | None = None, rounds: int = 3) -> dict[str, list[Any]]:
+    """Delivers every queued event to its function; returns the function outputs by binary."""
+    outputs: dict[str, list[Any]] = {b: [] for b in story.queues}
+    idle = 0
+    while idle < rounds:
+        got = False
+        for binary, url in story.queues.items():
+            msgs = w.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            for m in msgs:
+                got = True
+                event = json.loads(m["Body"])
+                fn = story.functions[binary]
+                ok, out, latency, cold = fn.invoke(event)
+                what = f"{event.get('detail-type')} → {binary}"
+                story.tl.log("invoke", f"{what}: {summarize(binary, ok, out)}", latency, cold)
+                outputs[binary].append(out if ok else {"error": out})
+                w.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        idle = 0 if got else idle + 1
+        if not got:
+            time.sleep(0.2)
+    for binary, n in (expect_at_least or {}).items():
+        expect(len(outputs.get(binary, [])) >= n, f"expected {n} deliveries to {binary}, got {len(outputs.get(binary, []))}")
+    return outputs
+
+
+def summarize(binary: str, ok: bool, out: Any) -> str:
+    if not ok:
+        return f"ERROR {out.get('errorType') if isinstance(out, dict) else out}"
+    if not isinstance(out, dict):
+        return str(out)[:100]
+    if binary == "deploy-on-approval":
+        return "; ".join(f"{s['stage']}: {s['action']} v{s.get('packageVersion')}" for s in out.get("stages", []))
+    if binary == "retrain-on-alarm":
+        return json.dumps({k: out[k] for k in list(out)[:3]})[:140]
+    if binary == "custom-metrics":
+        return json.dumps(out)[:140]
+    return json.dumps(out)[:140]
+
+
+def register_package(w: World, version_hint: int) -> str:
+    base = f"s3://{BUCKET}/baselines/v{version_hint}"
+    out = w.sm.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+                            "ModelDataUrl": f"s3://{BUCKET}/models/v{version_hint}/model.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"],
+        },
+        DriftCheckBaselines={"ModelQuality": {
+            "Constraints": {"ContentType": "application/json", "S3Uri": f"{base}/constraints.json"}}},
+        CustomerMetadataProperties={"ModelName": f"driftloop-demo-v{version_hint}"},
+    )
+    return out["ModelPackageArn"]
+
+
+def approve(story: Story, w: World, arn: str, when: dt.datetime) -> None:
+    """Approves a package and emits the event SageMaker emits (the emulator does not)."""
+    w.sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    d = w.sm.describe_model_package(ModelPackageName=arn)
+    detail = {
+        "ModelPackageGroupName": d["ModelPackageGroupName"], "ModelPackageVersion": d["ModelPackageVersion"],
+        "ModelPackageArn": arn, "ModelPackageName": d.get("ModelPackageName", ""),
+        "CreationTime": int(d["CreationTime"].timestamp() * 1000), "ModelPackageStatus": "Completed",
+        "ModelApprovalStatus": "Approved", "InferenceSpecification": d.get("InferenceSpecification", {}),
+    }
+    put_event(w, "aws.sagemaker", "SageMaker Model Package State Change", detail, when, [arn])
+    story.tl.log("registry", f"v{d['ModelPackageVersion']} approved (event on the bus)")
+
+
+def serving_version(w: World) -> int | None:
+    """Which package version the staging endpoint serves: endpoint → config → model → package."""
+    try:
+        ep = w.sm.describe_endpoint(EndpointName=STAGING)
+    except w.sm.exceptions.ClientError:
+        return None
+    cfg = w.sm.describe_endpoint_config(EndpointConfigName=ep["EndpointConfigName"])
+    model = w.sm.describe_model(ModelName=cfg["ProductionVariants"][0]["ModelName"])
+    arn = (model.get("PrimaryContainer") or {}).get("ModelPackageName", "")
+    return int(arn.rsplit("/", 1)[1]) if arn else None
+
+
+def traffic(story: Story, w: World, rng: random.Random, hour: dt.datetime, n: int, drifted: bool) -> int:
+    """`n` requests to the endpoint during `hour`: data capture as SageMaker writes it, and their labels."""
+    version = serving_version(w)
+    expect(version in MODELS, f"the endpoint serves no known model (version {version})")
+    model = MODELS[version]
+    capture_lines, label_lines = [], []
+    for i in range(n):
+        x1, x2 = rng.gauss(0, 1), rng.gauss(0, 1)
+        p = model(x1, x2)
+        inference_id = str(uuid.UUID(int=rng.getrandbits(128)))
+        t = hour + dt.timedelta(seconds=int(3600 * i / n))
+        capture_lines.append(json.dumps({
+            "captureData": {
+                "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": f"{x1:.4f},{x2:.4f}", "encoding": "CSV"},
+                "endpointOutput": {"observedContentType": "text/csv; charset=utf-8", "mode": "OUTPUT", "data": f"{p:.6f}", "encoding": "CSV"},
+            },
+            "eventMetadata": {"eventId": str(uuid.UUID(int=rng.getrandbits(128))), "inferenceId": inference_id, "inferenceTime": iso(t)},
+            "eventVersion": "0",
+        }))
+        label_lines.append(json.dumps({
+            "groundTruthData": {"data": str(world_label(rng, x1, x2, drifted)), "encoding": "CSV"},
+            "eventMetadata": {"eventId": inference_id}, "eventVersion": "0",
+        }))
+    cap_key = f"capture/{STAGING}/AllTraffic/{hour:%Y/%m/%d/%H}/{hour:%M-%S}-000-{uuid.UUID(int=rng.getrandbits(128))}.jsonl"
+    gt_key = f"ground-truth/{hour:%Y/%m/%d/%H}/labels-{uuid.UUID(int=rng.getrandbits(128))}.jsonl"
+    w.s3.put_object(Bucket=BUCKET, Key=cap_key, Body=("\n".join(capture_lines) + "\n").encode())
+    w.s3.put_object(Bucket=BUCKET, Key=gt_key, Body=("\n".join(label_lines) + "\n").encode())
+    return version
+
+
+def read_metric(w: World, start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, float]]:
+    out = w.cw.get_metric_data(
+        MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": METRIC,
+            "Dimensions": [{"Name": "Endpoint", "Value": STAGING}, {"Name": "MonitoringSchedule", "Value": SCHEDULE}]},
+            "Period": 3600, "Stat": "Average"}}],
+        StartTime=start, EndTime=end,
+    )
+    r = out["MetricDataResults"][0]
+    return sorted(zip(r["Timestamps"], r["Values"]))
+
+
+def evaluate_alarm(story: Story, w: World, window_end: dt.datetime) -> bool:
+    """Evaluates the alarm as CloudWatch would (1 of 1 datapoints, period 1 h) from GetMetricData;
+    on a state change sets the alarm state and puts the state-change event on the bus twice.
+    Returns True when the alarm went into ALARM."""
+    points = read_metric(w, window_end - dt.timedelta(hours=1), window_end + dt.timedelta(minutes=1))
+    alarm = w.cw.describe_alarms(AlarmNames=[ALARM])["MetricAlarms"][0]
+    previous = {"value": story.alarm_state, "reason": "previous evaluation",
+                "timestamp": (window_end - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")}
+    if not points:
+        new_state, value = "INSUFFICIENT_DATA", None
+    else:
+        value = points[-1][1]
+        breaching = value < alarm["Threshold"] if alarm["ComparisonOperator"] == "LessThanThreshold" else value > alarm["Threshold"]
+        new_state = "ALARM" if breaching else "OK"
+    if new_state == story.alarm_state:
+        return False
+    reason = f"Threshold Crossed: 1 out of the last 1 datapoints [{value}] was {'less' if new_state == 'ALARM' else 'not less'} than the threshold ({alarm['Threshold']})."
+    w.cw.set_alarm_state(AlarmName=ALARM, StateValue=new_state, StateReason=reason)
+    story.tl.log("alarm", f"{story.alarm_state} → {new_state} ({METRIC} = {value})")
+    now_stamp = window_end.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    detail = {
+        "alarmName": ALARM,
+        "state": {"value": new_state, "reason": reason, "timestamp": now_stamp,
+                  "reasonData": json.dumps({"version": "1.0", "queryDate": now_stamp, "statistic": "Average", "period": 3600,
+                                            "recentDatapoints": [value] if value is not None else [], "threshold": alarm["Threshold"]})},
+        "previousState": previous,
+        "configuration": {"description": alarm.get("AlarmDescription", ""), "metrics": [{
+            "id": "m1", "returnData": True,
+            "metricStat": {"metric": {"namespace": NAMESPACE, "name": METRIC,
+                                      "dimensions": {"Endpoint": STAGING, "MonitoringSchedule": SCHEDULE}},
+                           "period": 3600, "stat": "Average"}}]},
+    }
+    for _ in range(2):  # EventBridge delivers at least once: the demo delivers twice
+        put_event(w, "aws.cloudwatch", "CloudWatch Alarm State Change", detail, window_end,
+                  [f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{ALARM}"])
+    story.alarm_state = new_state
+    return new_state == "ALARM"
+
+
+def run_monitoring(story: Story, w: World, window_end: dt.datetime) -> float | None:
+    """The scheduled custom-metrics run for the hour that just ended (EventBridge Scheduler's event)."""
+    event = {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": iso(window_end), "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/driftloop-demo-monitoring-schedule"], "detail": {},
+    }
+    fn = story.functions["custom-metrics"]
+    ok, out, latency, cold = fn.invoke(event)
+    story.tl.log("invoke", f"Scheduled Event → custom-metrics: {summarize('custom-metrics', ok, out)}", latency, cold)
+    expect(ok, f"custom-metrics failed: {out}")
+    points = read_metric(w, window_end - dt.timedelta(hours=1), window_end + dt.timedelta(minutes=1))
+    if points:
+        story.metric_points.append((window_end - dt.timedelta(hours=1), points[-1][1]))
+        return points[-1][1]
+    return None
+
+
+def run_story(args: argparse.Namespace) -> int:
+    tl = Timeline()
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    story = Story(args, tl, dict(os.environ))
+    w = World()
+    rng = random.Random(args.seed)
+    per_hour = 300 if args.short else 1500
+    healthy_hours, drift_hours, recovery_hours = (2, 2, 2) if args.short else (4, 4, 4)
+    start = (dt.datetime.now(UTC) - dt.timedelta(hours=healthy_hours + drift_hours + recovery_hours + 3)).replace(minute=0, second=0, microsecond=0)
+    tl.sim_now = start
+    ok = False
+    try:
+        tl.step("set-up: the template's rules, the alarm, the pipeline, the registry")
+        w.s3.create_bucket(Bucket=BUCKET)
+        wire(story, w)
+        w.sm.create_model_package_group(ModelPackageGroupName=GROUP)
+        w.sm.create_pipeline(PipelineName=PIPELINE, RoleArn=ROLE, PipelineDefinition=json.dumps(
+            {"Version": "2020-12-01", "Parameters": [], "Steps": []}))
+        alarm = template_alarm(Template(REPO / "infra" / "template.yaml", TEMPLATE_PARAMS))
+        expect(alarm["AlarmName"] == ALARM, f"the template's alarm is {alarm['AlarmName']}, the demo expects {ALARM}")
+        w.cw.put_metric_alarm(**alarm)
+        tl.log("wire", f"alarm {ALARM}: {alarm['MetricName']} {alarm['ComparisonOperator']} {alarm['Threshold']} ({alarm['Namespace']})")
+        for f in ("deploy-on-approval", "retrain-on-alarm", "custom-metrics"):
+            fn = Function(f, function_env(story.env, f), args.release, out_dir)
+            fn.start()
+            story.functions[f] = fn
+        for fn in story.functions.values():
+            fn.wait_ready()
+        tl.log("functions", f"{len(story.functions)} functions under cargo lambda watch ({'release' if args.release else 'debug'})")
+
+        tl.step("1. v1 registered and approved → deployed with data capture")
+        v1 = register_package(w, 1)
+        approve(story, w, v1, start)
+        drain(story, w, {"deploy-on-approval": 1})
+        expect(serving_version(w) == 1, "v1 is not serving after its approval")
+        story.marks.append((start, "v1 deployed"))
+
+        hour = start
+        def play(hours: int, drifted: bool, label: str) -> None:
+            nonlocal hour
+            for _ in range(hours):
+                tl.sim_now = hour
+                version = traffic(story, w, rng, hour, per_hour, drifted)
+                end = hour + dt.timedelta(hours=1)
+                tl.sim_now = end
+                value = run_monitoring(story, w, end)
+                tl.log("metric", f"{label} hour {hour:%H}:00, v{version} serving: {METRIC} = {value if value is None else round(value, 3)}")
+                fired = evaluate_alarm(story, w, end)
+                outputs = drain(story, w)
+                if fired:
+                    on_alarm(story, w, outputs, end)
+                hour = end
+
+        tl.step("2. healthy traffic and ground truth → metric within threshold")
+        play(healthy_hours, False, "healthy")
+        expect(story.alarm_state == "OK", f"alarm is {story.alarm_state} after healthy traffic")
+        expect(all(v >= THRESHOLD for _, v in story.metric_points), "healthy metric below threshold")
+
+        tl.step("3. drifted traffic → the metric crosses the threshold → the alarm fires")
+        story.marks.append((hour, "drift begins"))
+        play(drift_hours, True, "drifted")
+        expect(story.pipeline_starts == 1, f"the pipeline started {story.pipeline_starts} times, expected exactly once")
+        expect(serving_version(w) == 2, "v2 is not serving after the retrain")
+
+        tl.step("5. v2 serving → metrics recover")
+        play(recovery_hours, True, "recovered")
+        expect(story.alarm_state == "OK", f"alarm is {story.alarm_state} after v2 was deployed")
+        ok = True
+    except StoryFailed as e:
+        tl.log("FAILED", str(e))
+    finally:
+        for fn in story.functions.values():
+            fn.stop()
+        write_outputs(story, out_dir, ok)
+    return 0 if ok else 1
+
+
+def on_alarm(story: Story, w: World, outputs: dict[str, list[Any]], when: dt.datetime) -> None:
+    tl = story.tl
+    tl.step("4. retrain-on-alarm starts the pipeline exactly once; the run is simulated by registering v2")
+    executions = w.sm.list_pipeline_executions(PipelineName=PIPELINE)["PipelineExecutionSummaries"]
+    story.pipeline_starts = len(executions)
+    tl.log("pipeline", f"{len(executions)} execution(s) of {PIPELINE} after {len(outputs.get('retrain-on-alarm', []))} deliveries")
+    expect(len(outputs.get("retrain-on-alarm", [])) >= 2, "the alarm event was not delivered twice to retrain-on-alarm")
+    expect(len(executions) == 1, f"expected exactly one pipeline execution, got {len(executions)}")
+    story.marks.append((when, "alarm → retrain started"))
+    v2 = register_package(w, 2)
+    tl.log("pipeline", "simulated run registered v2 (PendingManualApproval)")
+    approve(story, w, v2, when + dt.timedelta(minutes=20))
+    drain(story, w, {"deploy-on-approval": 1})
+    expect(serving_version(w) == 2, "v2 is not serving after its approval")
+    story.marks.append((when + dt.timedelta(minutes=20), "v2 deployed"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Outputs: summary, timeline.json, dashboard.svg
+
+
+def write_outputs(story: Story, out_dir: Path, ok: bool) -> None:
+    tl = story.tl
+    (out_dir / "timeline.json").write_text(json.dumps([e.__dict__ for e in tl.entries], indent=1, default=str))
+    svg = render_svg(story)
+    (out_dir / "dashboard.svg").write_text(svg)
+    print("\n── summary " + "─" * 62)
+    for binary, fn in story.functions.items():
+        if fn.latencies:
+            cold = [l for l, c in fn.latencies if c]
+            warm = sorted(l for l, c in fn.latencies if not c)
+            med = warm[len(warm) // 2] if warm else float("nan")
+            print(f"  {binary:<20} {fn.invocations:3d} invocations   cold {cold[0] if cold else float('nan'):8.1f} ms   warm median {med:7.1f} ms")
+    print(f"  metric points: {len(story.metric_points)}   pipeline executions: {story.pipeline_starts}   final alarm state: {story.alarm_state}")
+    print(f"  dashboard: {out_dir / 'dashboard.svg'}   timeline: {out_dir / 'timeline.json'}")
+    print(f"\n{'the loop closed: drift → alarm → retrain → approve → deploy → recovery' if ok else 'THE STORY DID NOT HAPPEN'}")
+
+
+def render_svg(story: Story) -> str:
+    W, H, L, R, T, B = 900, 380, 70, 30, 50, 60
+    pts = story.metric_points
+    if not pts:
+        return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}"><text x="20" y="40">no data</text></svg>'
+    t0 = min([p[0] for p in pts] + [m[0] for m in story.marks])
+    t1 = max([p[0] + dt.timedelta(hours=1) for p in pts] + [m[0] for m in story.marks])
+    span = max((t1 - t0).total_seconds(), 1)
+    x = lambda t: L + (W - L - R) * (t - t0).total_seconds() / span
+    y = lambda v: T + (H - T - B) * (1 - v)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+             f'<rect width="{W}" height="{H}" fill="white"/>',
+             f'<text x="{L}" y="24" font-size="15" font-weight="bold">{STAGING} · {METRIC} (model-metrics) · driftloop demo</text>']
+    for v in (0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<line x1="{L}" x2="{W - R}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#eee"/>'
+                     f'<text x="{L - 8}" y="{y(v) + 4:.1f}" text-anchor="end" fill="#555">{v:.2f}</text>')
+    parts.append(f'<line x1="{L}" x2="{W - R}" y1="{y(THRESHOLD):.1f}" y2="{y(THRESHOLD):.1f}" stroke="#d62728" stroke-dasharray="6,4"/>'
+                 f'<text x="{W - R}" y="{y(THRESHOLD) - 6:.1f}" text-anchor="end" fill="#d62728">threshold {THRESHOLD}</text>')
+    colors = {"retrain": "#9467bd", "deployed": "#2ca02c", "drift": "#ff7f0e", "alarm": "#d62728"}
+    for i, (t, label) in enumerate(sorted(story.marks)):
+        color = next((c for k, c in colors.items() if k in label), "#555")
+        dash = ' stroke-dasharray="3,3"' if "drift" in label else ""
+        parts.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{T}" y2="{H - B}" stroke="{color}" stroke-width="2"{dash}/>'
+                     f'<text x="{x(t) + 4:.1f}" y="{T + 12 + 14 * (i % 3)}" fill="{color}">{label}</text>')
+    path = " ".join(f"{'M' if i == 0 else 'L'}{x(t + dt.timedelta(minutes=30)):.1f},{y(v):.1f}" for i, (t, v) in enumerate(pts))
+    parts.append(f'<path d="{path}" fill="none" stroke="#1f77b4" stroke-width="2.5"/>')
+    for t, v in pts:
+        fill = "#d62728" if v < THRESHOLD else "#1f77b4"
+        parts.append(f'<circle cx="{x(t + dt.timedelta(minutes=30)):.1f}" cy="{y(v):.1f}" r="4" fill="{fill}"/>')
+    step = max(1, len(pts) // 8)
+    for t, _ in pts[::step]:
+        parts.append(f'<text x="{x(t):.1f}" y="{H - B + 18}" text-anchor="middle" fill="#555">{t:%H:%M}</text>')
+    parts.append(f'<text x="{(W + L) / 2}" y="{H - 14}" text-anchor="middle" fill="#555">simulated time (UTC), one point per hourly window</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="Run driftloop's whole loop on the local emulator.")
+    ap.add_argument("--release", action="store_true", help="run the release builds (default: debug)")
+    ap.add_argument("--short", action="store_true", help="the short story (CI end-to-end test)")
+    ap.add_argument("--out", default=str(REPO / "out" / "demo"), help="where the timeline and the plot go")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        print("AWS_ENDPOINT_URL is not set: run through scripts/demo", file=sys.stderr)
+        return 2
+    return run_story(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

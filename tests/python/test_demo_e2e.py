@@ -1,0 +1,35 @@
+"""The short version of the README's demo, end to end: drift → alarm → retrain → approve → deploy
+→ recovery, every event through the template's EventBridge rules to the real function binaries."""
+
+import json
+import os
+import subprocess
+
+from lambda_harness import REPO
+
+
+def test_short_story_closes_the_loop(tmp_path):
+    env = dict(os.environ)
+    # The demo starts its own private emulator; don't hand it the test run's.
+    for k in ("AWS_ENDPOINT_URL", "DRIFTLOOP_STATE"):
+        env.pop(k, None)
+    p = subprocess.run(["bash", str(REPO / "scripts/demo"), "--short", "--out", str(tmp_path)],
+                       env=env, capture_output=True, text=True, timeout=1800)
+    assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-3000:]
+    assert "the loop closed" in p.stdout
+
+    timeline = json.loads((tmp_path / "timeline.json").read_text())
+    messages = [e["message"] for e in timeline]
+    # exactly one pipeline execution although the alarm event was delivered twice
+    assert any("1 execution(s) of" in m and "after 2 deliveries" in m for m in messages), messages
+    assert sum("outcome\": \"Started" in m for m in messages) == 1
+    assert any("AlreadyStarted" in m for m in messages)
+    # the alarm fired, then recovered once v2 served
+    alarm = [m for e, m in zip(timeline, messages) if e["kind"] == "alarm"]
+    assert any("→ ALARM" in m for m in alarm) and alarm[-1].split("(")[0].strip().endswith("OK"), alarm
+    assert any("staging: updated v2" in m for m in messages)
+    # latencies were measured, cold ones marked
+    assert any(e["cold"] for e in timeline if e["latency_ms"] is not None)
+
+    svg = (tmp_path / "dashboard.svg").read_text()
+    assert svg.startswith("<svg") and "<path d=\"M" in svg and "threshold 0.7" in svg and "retrain started" in svg
