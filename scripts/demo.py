@@ -423,6 +423,7 @@ def function_env(base: dict[str, str], binary: str) -> dict[str, str]:
             "MONITORING_SCHEDULE_NAME": SCHEDULE,
             "WINDOW_MINUTES": "60",
             "WINDOW_OFFSET_MINUTES": "0",
+            "DEDUP_QUIET_SECONDS": "1",
         },
     }[binary]
     return {**base, **common, **own}
@@ -501,9 +502,23 @@ def summarize(binary: str, ok: bool, out: Any) -> str:
     if binary == "deploy-on-approval":
         return "; ".join(f"{s['stage']}: {s['action']} v{s.get('packageVersion')}" for s in out.get("stages", []))
     if binary == "retrain-on-alarm":
-        return json.dumps({k: out[k] for k in list(out)[:3]})[:140]
+        if out.get("outcome") == "Started":
+            return f"Started {out.get('displayName')}"
+        return f"Skipped ({(out.get('skip') or {}).get('code')})"
     if binary == "custom-metrics":
-        return json.dumps(out)[:140]
+        parts = []
+        for win in out.get("windows", []):
+            c = win.get("counts") or {}
+            m = win.get("metrics") or {}
+            what = f"{win['window']['start'][11:16]}-{win['window']['end'][11:16]} {win['status']}"
+            if win.get("decision"):
+                what += f"/{win['decision']}"
+            if c:
+                what += f", {c.get('records_matched', 0)} matched, {c.get('records_malformed', 0)} malformed"
+            if METRIC in m:
+                what += f", {METRIC} {m[METRIC]:.3f}"
+            parts.append(what + f", {win.get('violationCount', 0)} violations, {win.get('metricsPublished', 0)} datums")
+        return "; ".join(parts) or "no window"
     return json.dumps(out)[:140]
 
 
@@ -575,8 +590,15 @@ def traffic(story: Story, w: World, rng: random.Random, hour: dt.datetime, n: in
         }))
     cap_key = f"capture/{STAGING}/AllTraffic/{hour:%Y/%m/%d/%H}/{hour:%M-%S}-000-{uuid.UUID(int=rng.getrandbits(128))}.jsonl"
     gt_key = f"ground-truth/{hour:%Y/%m/%d/%H}/labels-{uuid.UUID(int=rng.getrandbits(128))}.jsonl"
+    body = ("\n".join(label_lines) + "\n").encode()
     w.s3.put_object(Bucket=BUCKET, Key=cap_key, Body=("\n".join(capture_lines) + "\n").encode())
-    w.s3.put_object(Bucket=BUCKET, Key=gt_key, Body=("\n".join(label_lines) + "\n").encode())
+    w.s3.put_object(Bucket=BUCKET, Key=gt_key, Body=body)
+    # S3's EventBridge notification of the label upload (the emulator's S3 does not send it).
+    put_event(w, "aws.s3", "Object Created", {
+        "version": "0", "bucket": {"name": BUCKET},
+        "object": {"key": gt_key, "size": len(body), "etag": uuid.UUID(int=rng.getrandbits(128)).hex, "sequencer": "0"},
+        "request-id": "DEMO", "requester": "123456789012", "reason": "PutObject",
+    }, hour + dt.timedelta(minutes=59), [f"arn:aws:s3:::{BUCKET}"])
     return version
 
 
@@ -694,7 +716,8 @@ def run_story(args: argparse.Namespace) -> int:
                 version = traffic(story, w, rng, hour, per_hour, drifted)
                 end = hour + dt.timedelta(hours=1)
                 tl.sim_now = end
-                value = run_monitoring(story, w, end)
+                drain(story, w, {"custom-metrics": 1})  # the label upload → custom-metrics, event-driven
+                value = run_monitoring(story, w, end)  # the hourly schedule
                 tl.log("metric", f"{label} hour {hour:%H}:00, v{version} serving: {METRIC} = {value if value is None else round(value, 3)}")
                 fired = evaluate_alarm(story, w, end)
                 outputs = drain(story, w)
