@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! driftloop-metrics-bench generate --records 1000000 --out /tmp/bench [--drift]
-//! driftloop-metrics-bench all --dir /tmp/bench [--python .venv/bin/python] [--peer tests/python/bench_peer.py]
+//! driftloop-metrics-bench all --dir /tmp/bench [--python .venv/bin/python] [--peer tests/python/bench_peer.py] [--runs 3]
 //! ```
 //! `all` runs, each in its own process (so peak RSS is per contender): (a) the engine (join +
 //! binary metrics), (b) a bare serde_json `IgnoredAny` parse of the same bytes, (c) the
-//! pandas + scikit-learn peer, and prints records/s, MB/s, peak RSS and the ratios.
+//! pandas + scikit-learn peer, and prints records/s, MB/s, user+system CPU seconds, peak RSS and
+//! the ratios. The machine may be shared: compare CPU seconds, and use `--runs 3` (or more) for
+//! medians over interleaved rounds.
 
 use clap::{Parser, Subcommand};
 use driftloop::metrics::util::SplitMix64;
@@ -68,6 +70,9 @@ enum Cmd {
         /// Skip the Python peer.
         #[arg(long)]
         no_peer: bool,
+        /// Rounds (each runs every contender once); the table shows per-contender medians.
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
     },
 }
 
@@ -284,6 +289,39 @@ fn run_bare(dir: &Path) -> serde_json::Value {
     serde_json::json!({ "name": "bare-parse", "records": cap_records, "bytes": bytes, "seconds": secs, "cpu_seconds": cpu, "peak_rss_kb": peak_rss_kb() })
 }
 
+/// One row per contender (in first-seen order) with the medians of `seconds`, `cpu_seconds` and
+/// `peak_rss_kb` over its runs; `cpu_runs` lists every run's CPU seconds.
+fn median_rows(all: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in all {
+        let n = r["name"].as_str().unwrap_or("?");
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        }
+    };
+    names
+        .iter()
+        .map(|n| {
+            let runs: Vec<&serde_json::Value> = all.iter().filter(|r| r["name"] == *n).collect();
+            let mut row = runs[0].clone();
+            for k in ["seconds", "cpu_seconds", "peak_rss_kb"] {
+                let vals = runs.iter().filter_map(|r| r[k].as_f64()).collect();
+                row[k] = serde_json::json!(median(vals));
+            }
+            row["cpu_runs"] = runs.iter().map(|r| r["cpu_seconds"].clone()).collect();
+            row
+        })
+        .collect()
+}
+
 fn child(cmd: &mut Proc) -> Option<serde_json::Value> {
     let out = cmd.output().ok()?;
     if !out.status.success() {
@@ -311,18 +349,29 @@ fn main() {
             python,
             peer,
             no_peer,
+            runs,
         } => {
             let me = std::env::current_exe().expect("current exe");
-            let mut rows = Vec::new();
-            rows.extend(child(Proc::new(&me).args(["engine", "--dir"]).arg(&dir)));
-            rows.extend(child(
-                Proc::new(&me)
-                    .args(["engine", "--data-quality", "--dir"])
-                    .arg(&dir),
-            ));
-            rows.extend(child(Proc::new(&me).args(["bare", "--dir"]).arg(&dir)));
-            if !no_peer {
-                rows.extend(child(Proc::new(&python).arg(&peer).arg(&dir)));
+            // Rounds interleave the contenders, so machine load hits them alike.
+            let mut all_rows: Vec<serde_json::Value> = Vec::new();
+            for round in 0..runs.max(1) {
+                if runs > 1 {
+                    eprintln!("round {}/{runs}", round + 1);
+                }
+                all_rows.extend(child(Proc::new(&me).args(["engine", "--dir"]).arg(&dir)));
+                all_rows.extend(child(
+                    Proc::new(&me)
+                        .args(["engine", "--data-quality", "--dir"])
+                        .arg(&dir),
+                ));
+                all_rows.extend(child(Proc::new(&me).args(["bare", "--dir"]).arg(&dir)));
+                if !no_peer {
+                    all_rows.extend(child(Proc::new(&python).arg(&peer).arg(&dir)));
+                }
+            }
+            let rows = median_rows(&all_rows);
+            if runs > 1 {
+                println!("medians of {runs} runs per contender (cpu s of every run in brackets)");
             }
             println!(
                 "{:<12} {:>10} {:>9} {:>9} {:>12} {:>9} {:>12}",
@@ -331,14 +380,19 @@ fn main() {
             for r in &rows {
                 let secs = r["seconds"].as_f64().unwrap_or(f64::NAN);
                 println!(
-                    "{:<12} {:>10} {:>9.2} {:>9.2} {:>12.0} {:>9.1} {:>12.1}",
+                    "{:<12} {:>10} {:>9.2} {:>9.2} {:>12.0} {:>9.1} {:>12.1}  {}",
                     r["name"].as_str().unwrap_or("?"),
                     r["records"],
                     secs,
                     r["cpu_seconds"].as_f64().unwrap_or(f64::NAN),
                     r["records"].as_f64().unwrap_or(0.0) / secs,
                     r["bytes"].as_f64().unwrap_or(0.0) / 1e6 / secs,
-                    r["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0
+                    r["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0,
+                    if runs > 1 {
+                        r["cpu_runs"].to_string()
+                    } else {
+                        String::new()
+                    }
                 );
             }
             let ratio = |a: &serde_json::Value, b: &serde_json::Value, k: &str| {

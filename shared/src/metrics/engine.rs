@@ -19,6 +19,17 @@
 //!   its first row; data quality uses every row.
 //! * Bad lines never panic: they count as `malformed_*` / `invalid_*` with up to
 //!   `max_error_samples` `source:line: message` samples.
+//!
+//! # Speed (same results as the straightforward path)
+//! * Lines are parsed by a hand-written scanner when they have the usual shape, else by serde
+//!   (see `record` / the private `scan` module); the records and errors are the same.
+//! * [`Engine::feed_capture`] reads lines in place from the reader's buffer and queues up to
+//!   `CAPTURE_PIPELINE` joins of binary / regression records with UUID keys behind a prefetch of
+//!   their table slot; the queue is resolved in input order, always before any other join and
+//!   before the call returns, so counts, metrics, states and error samples equal those of
+//!   [`Engine::push_capture_line`] line by line (`shared/tests/metrics_fastpath.rs`).
+//! * The UUID table asks Linux for huge pages (`madvise`), as its random probes otherwise miss the
+//!   TLB nearly every time.
 
 use super::config::{MonitorConfig, ProblemType};
 use super::dq::baseline::{BaselineConstraints, BaselineStatistics};
@@ -236,6 +247,19 @@ fn unpack(v: u64, series: &[f64]) -> Option<GtLabel> {
 /// Ground-truth labels kept in flight between the slot prefetch and the insert.
 const GT_PIPELINE: usize = 8;
 
+/// Capture joins kept in flight between the slot prefetch and the lookup.
+const CAPTURE_PIPELINE: usize = 4;
+
+/// A capture record whose join waits for its prefetched slot: everything its evaluation needs.
+#[derive(Debug, Clone, Copy)]
+struct Deferred {
+    key: UKey,
+    score: f64,
+    pred: bool,
+    mask: u8,
+    line_no: u64,
+}
+
 /// A canonical UUID as two words (align 8: 24-byte map slots with the packed label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct UKey(u64, u64);
@@ -272,6 +296,7 @@ fn uuid_key(s: &str) -> Option<UKey> {
     uuid_u128(s).map(|v| UKey((v >> 64) as u64, v as u64))
 }
 
+#[cfg(test)]
 const fn hex_table() -> [u8; 256] {
     let mut t = [0xFFu8; 256];
     let mut i = 0;
@@ -286,14 +311,57 @@ const fn hex_table() -> [u8; 256] {
     }
     t
 }
+#[cfg(test)]
 static HEX: [u8; 256] = hex_table();
 /// Byte positions of the 32 hex digits of a canonical UUID.
+#[cfg(test)]
 const UUID_DIGITS: [usize; 32] = [
     0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25, 26, 27, 28, 29,
     30, 31, 32, 33, 34, 35,
 ];
 
+/// Eight lowercase hex digits (first digit in the lowest byte) -> their value, or None.
+#[inline(always)]
+fn hex8(w: u64) -> Option<u64> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES << 7;
+    if w & HIGH != 0 {
+        return None;
+    }
+    // Bytes are < 0x80 here, so adding at most 0x50 never carries into the next byte.
+    let ge = |lo: u8| w.wrapping_add(ONES * (0x80 - lo) as u64) & HIGH;
+    let digit = ge(b'0') & !ge(b'9' + 1);
+    let letter = ge(b'a') & !ge(b'f' + 1);
+    if digit | letter != HIGH {
+        return None;
+    }
+    // Nibble values: low four bits, plus 9 for a-f.
+    let v = (w & (ONES * 0x0F)) + (letter >> 7) * 9;
+    // First digit most significant: reverse the bytes, then pack the nibbles.
+    let v = v.swap_bytes();
+    let v = ((v >> 4) | v) & 0x00FF_00FF_00FF_00FF;
+    let v = ((v >> 8) | v) & 0x0000_FFFF_0000_FFFF;
+    Some(((v >> 16) | v) & 0xFFFF_FFFF)
+}
+
 fn uuid_u128(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+        return None;
+    }
+    let word = |a: usize, c: usize| -> u64 {
+        // Two four-byte groups (`a..a+4`, `c..c+4`) as one little-endian word.
+        u64::from(u32::from_le_bytes([b[a], b[a + 1], b[a + 2], b[a + 3]]))
+            | u64::from(u32::from_le_bytes([b[c], b[c + 1], b[c + 2], b[c + 3]])) << 32
+    };
+    let hi = (hex8(word(0, 4))? << 32) | hex8(word(9, 14))?;
+    let lo = (hex8(word(19, 24))? << 32) | hex8(word(28, 32))?;
+    Some(((hi as u128) << 64) | lo as u128)
+}
+
+/// The digit-by-digit definition [`uuid_u128`] is tested against.
+#[cfg(test)]
+fn uuid_u128_scalar(s: &str) -> Option<u128> {
     let b = s.as_bytes();
     if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
@@ -334,6 +402,55 @@ impl Default for UuidTable {
     }
 }
 
+/// `cap` empty slots. A large table is advised to the kernel as huge-page backed before it is first
+/// touched: lookups hit random slots, and with 4 KiB pages nearly every one also misses the TLB
+/// (the page walk stalls even a prefetch).
+fn empty_slots(cap: usize) -> Vec<(u64, u64, u64)> {
+    let mut v: Vec<(u64, u64, u64)> = Vec::with_capacity(cap);
+    let bytes = cap * std::mem::size_of::<(u64, u64, u64)>();
+    if bytes >= HUGE_PAGE {
+        advise_huge_pages(v.as_mut_ptr() as usize, bytes);
+    }
+    v.resize(cap, (0, 0, EMPTY));
+    v
+}
+
+const HUGE_PAGE: usize = 2 << 20;
+
+/// `madvise(MADV_HUGEPAGE)` on the 2 MiB-aligned part of `[addr, addr + len)`; errors ignored (it is
+/// only advice). Returns the kernel's answer (0 or -1), or None where not supported.
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(addr: usize, len: usize) -> Option<i32> {
+    let start = addr.checked_add(HUGE_PAGE - 1)? & !(HUGE_PAGE - 1);
+    let end = addr.checked_add(len)? & !(HUGE_PAGE - 1);
+    if end <= start {
+        return None;
+    }
+    // SAFETY: madvise(2) with MADV_HUGEPAGE reads no memory and changes neither the contents nor
+    // the validity of any mapping: it only lets the kernel back the range with huge pages. The
+    // range lies inside one live allocation of ours (2 MiB-aligned within it); on error the kernel
+    // changes nothing and returns -1.
+    Some(unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_addr: usize, _len: usize) -> Option<i32> {
+    None
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod huge_page_tests {
+    #[test]
+    fn advice_on_a_large_allocation_is_accepted_or_harmlessly_refused() {
+        let mut v = vec![0u8; 8 << 20];
+        let r = super::advise_huge_pages(v.as_mut_ptr() as usize, v.len());
+        // 0 where transparent huge pages are available; -1 (EINVAL) where the kernel lacks them.
+        assert!(matches!(r, Some(0) | Some(-1)), "{r:?}");
+        assert!(v.iter().all(|b| *b == 0), "the contents are untouched");
+        assert_eq!(super::advise_huge_pages(v.as_mut_ptr() as usize, 4096), None, "no whole huge page inside");
+    }
+}
+
 impl UuidTable {
     #[inline]
     fn slot_of(&self, k: UKey) -> usize {
@@ -346,7 +463,7 @@ impl UuidTable {
         }
     }
     fn rehash(&mut self, cap: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![(0, 0, EMPTY); cap]);
+        let old = std::mem::replace(&mut self.slots, empty_slots(cap));
         self.len = 0;
         for (hi, lo, v) in old {
             if v != EMPTY {
@@ -467,6 +584,8 @@ pub struct Engine {
     gt: GroundTruthStore,
     /// UUID-keyed labels waiting for their (prefetched) table slot, in input order.
     gt_pending: std::collections::VecDeque<(UKey, u64)>,
+    /// Capture joins waiting for their (prefetched) table slot; empty outside `feed_capture`.
+    cap_pending: std::collections::VecDeque<Deferred>,
     state: EngineState,
     capture_started: bool,
     baseline_statistics: Option<BaselineStatistics>,
@@ -492,6 +611,7 @@ impl Engine {
             negative: canonical_label(&cfg.negative_label).into_owned(),
             gt: GroundTruthStore::default(),
             gt_pending: std::collections::VecDeque::with_capacity(GT_PIPELINE + 1),
+            cap_pending: std::collections::VecDeque::with_capacity(CAPTURE_PIPELINE + 1),
             state,
             capture_started: false,
             baseline_statistics: None,
@@ -673,6 +793,13 @@ impl Engine {
 
     /// Feeds one capture line.
     pub fn push_capture_line(&mut self, line: &str, source: &str, line_no: u64) {
+        self.capture_line(line, source, line_no, false);
+    }
+
+    /// With `defer` (only inside [`Engine::feed_capture`], which resolves everything it deferred
+    /// before returning), the join of a record whose outcome cannot produce an error sample is
+    /// queued behind a prefetch of its table slot (see [`Deferred`]).
+    fn capture_line(&mut self, line: &str, source: &str, line_no: u64, defer: bool) {
         if !self.gt_pending.is_empty() {
             self.flush_pending();
         }
@@ -712,8 +839,88 @@ impl Engine {
         if self.state.data_quality.is_some() {
             self.push_data_quality(&rec, source, line_no);
         }
-        if self.state.quality.is_some() {
+        if self.state.quality.is_some() && !(defer && self.try_defer(&rec, source, line_no)) {
+            // Joins stay in input order: resolve the queue first.
+            self.resolve_deferred(source, 0);
             self.push_model_quality(&rec, source, line_no);
+        }
+    }
+
+    /// Queues the join of a binary / regression record with a canonical UUID key and a readable
+    /// prediction; false when the record needs the general path.
+    fn try_defer(&mut self, rec: &CaptureRecord<'_>, source: &str, line_no: u64) -> bool {
+        let binary = match self.state.quality {
+            Some(QualityState::Binary(_)) => true,
+            Some(QualityState::Regression(_)) => false,
+            _ => return false,
+        };
+        let Some(key) = rec.join_key() else {
+            return false;
+        };
+        let Some(k) = uuid_key(key) else {
+            return false;
+        };
+        let Some(Ok(d)) = rec.output.as_ref().map(|o| o.decode()) else {
+            return false;
+        };
+        let prediction = if binary {
+            self.binary_prediction(&d)
+        } else {
+            self.regression_prediction(&d).map(|p| (p, false))
+        };
+        let Ok((score, pred)) = prediction else {
+            return false;
+        };
+        self.gt.uuid.prefetch(k);
+        self.cap_pending.push_back(Deferred {
+            key: k,
+            score,
+            pred,
+            mask: subsample_mask(self.cfg.seed, key),
+            line_no,
+        });
+        if self.cap_pending.len() > CAPTURE_PIPELINE {
+            self.resolve_deferred(source, CAPTURE_PIPELINE);
+        }
+        true
+    }
+
+    /// Resolves queued joins, oldest first, until at most `keep` remain. Same outcome as
+    /// [`Engine::push_model_quality`] on the record: the prediction was already read without error,
+    /// so only the label decides.
+    fn resolve_deferred(&mut self, source: &str, keep: usize) {
+        while self.cap_pending.len() > keep {
+            let Some(d) = self.cap_pending.pop_front() else {
+                return;
+            };
+            let Some(entry) = self.gt.uuid.get_mut(d.key) else {
+                self.state.counts.unmatched_predictions += 1;
+                continue;
+            };
+            let packed = std::mem::replace(entry, MATCHED);
+            let Some(label) = unpack(packed, &self.gt.series) else {
+                self.state.counts.duplicate_capture_ids += 1;
+                continue;
+            };
+            self.state.counts.matched += 1;
+            match (label, &mut self.state.quality) {
+                (GtLabel::Invalid, _) => self.state.counts.invalid_labels += 1,
+                (GtLabel::Num(y), Some(QualityState::Binary(s))) => {
+                    s.push(d.score, y == 1.0, d.pred, d.mask);
+                    self.state.counts.evaluated += 1;
+                }
+                (GtLabel::Num(y), Some(QualityState::Regression(s))) => {
+                    s.push(y, d.score, d.mask);
+                    self.state.counts.evaluated += 1;
+                }
+                // Binary and regression labels are numbers or invalid; kept for completeness.
+                _ => {
+                    self.state.counts.invalid_labels += 1;
+                    self.sample(source, d.line_no, || {
+                        "label or prediction outside the class limit".into()
+                    });
+                }
+            }
         }
     }
 
@@ -756,6 +963,39 @@ impl Engine {
         }
     }
 
+    /// The predicted value of a regression record.
+    fn regression_prediction(&self, d: &Decoded<'_>) -> Result<f64, RecordError> {
+        let attr = self.inference_attr.as_ref().unwrap_or(&Attr::Whole);
+        finite_number(&d.text(attr)?)
+    }
+
+    /// The score and predicted label of a binary-classification record.
+    fn binary_prediction(&self, d: &Decoded<'_>) -> Result<(f64, bool), RecordError> {
+        let pred_label = match &self.inference_attr {
+            Some(a) => {
+                let t = d.text(a)?;
+                let c = canonical_label(&t);
+                if *c == *self.positive {
+                    Some(true)
+                } else if *c == *self.negative {
+                    Some(false)
+                } else {
+                    return Err(RecordError::InvalidLabel(super::record::truncate(&c, 40)));
+                }
+            }
+            None => None,
+        };
+        let score = match (&self.probability_attr, pred_label) {
+            (Some(a), _) => finite_number(&d.text(a)?)?,
+            (None, None) => finite_number(&d.text(&Attr::Whole)?)?,
+            (None, Some(p)) => f64::from(u8::from(p)),
+        };
+        Ok((
+            score,
+            pred_label.unwrap_or(score > self.cfg.probability_threshold),
+        ))
+    }
+
     /// Ok(false): record skipped for its label (counted as invalid label).
     fn evaluate(
         &mut self,
@@ -768,36 +1008,27 @@ impl Engine {
             .as_ref()
             .ok_or(RecordError::Missing("endpointOutput"))?;
         let d = out.decode()?;
+        if let GtLabel::Num(y) = label {
+            match &self.state.quality {
+                Some(QualityState::Regression(_)) => {
+                    let p = self.regression_prediction(&d)?;
+                    if let Some(QualityState::Regression(s)) = &mut self.state.quality {
+                        s.push(y, p, mask);
+                    }
+                    return Ok(true);
+                }
+                Some(QualityState::Binary(_)) => {
+                    let (score, pred) = self.binary_prediction(&d)?;
+                    if let Some(QualityState::Binary(s)) = &mut self.state.quality {
+                        s.push(score, y == 1.0, pred, mask);
+                    }
+                    return Ok(true);
+                }
+                _ => {}
+            }
+        }
         let q = self.state.quality.as_mut().expect("quality state");
         match (q, label) {
-            (QualityState::Regression(s), GtLabel::Num(y)) => {
-                let attr = self.inference_attr.as_ref().unwrap_or(&Attr::Whole);
-                let p = finite_number(&d.text(attr)?)?;
-                s.push(y, p, mask);
-            }
-            (QualityState::Binary(s), GtLabel::Num(y)) => {
-                let pred_label = match &self.inference_attr {
-                    Some(a) => {
-                        let t = d.text(a)?;
-                        let c = canonical_label(&t);
-                        if *c == *self.positive {
-                            Some(true)
-                        } else if *c == *self.negative {
-                            Some(false)
-                        } else {
-                            return Err(RecordError::InvalidLabel(super::record::truncate(&c, 40)));
-                        }
-                    }
-                    None => None,
-                };
-                let score = match (&self.probability_attr, pred_label) {
-                    (Some(a), _) => finite_number(&d.text(a)?)?,
-                    (None, None) => finite_number(&d.text(&Attr::Whole)?)?,
-                    (None, Some(p)) => f64::from(u8::from(p)),
-                };
-                let pred = pred_label.unwrap_or(score > self.cfg.probability_threshold);
-                s.push(score, y == 1.0, pred, mask);
-            }
             (QualityState::Multiclass(s), GtLabel::Class(c)) => {
                 let pred: String = match (&self.inference_attr, &self.probability_attr) {
                     (Some(a), _) => canonical_label(&d.text(a)?).into_owned(),
@@ -949,8 +1180,12 @@ impl Engine {
 
     /// Feeds one capture line given as bytes (see [`Engine::push_ground_truth_bytes`]).
     pub fn push_capture_bytes(&mut self, line: &[u8], source: &str, line_no: u64) {
+        self.capture_bytes(line, source, line_no, false);
+    }
+
+    fn capture_bytes(&mut self, line: &[u8], source: &str, line_no: u64, defer: bool) {
         match std::str::from_utf8(line) {
-            Ok(s) => self.push_capture_line(s.trim_end_matches(['\n', '\r']), source, line_no),
+            Ok(s) => self.capture_line(s.trim_end_matches(['\n', '\r']), source, line_no, defer),
             Err(_) => {
                 self.capture_started = true;
                 self.state.counts.capture_lines += 1;
@@ -968,26 +1203,19 @@ impl Engine {
     ) -> Result<u64, EngineError> {
         let mut n = 0u64;
         let mut buf = std::mem::take(&mut self.line_buf);
-        let res = loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) => break Ok(n),
-                Ok(_) => {
-                    n += 1;
-                    if let Err(e) = self.push_ground_truth_bytes(&buf, source, n) {
-                        break Err(e);
-                    }
-                }
-                Err(e) => {
-                    break Err(EngineError::Io {
-                        source_name: source.to_string(),
-                        error: e,
-                    });
-                }
-            }
-        };
+        let mut res = Ok(());
+        let read = for_each_line(&mut reader, &mut buf, |line| {
+            n += 1;
+            res = self.push_ground_truth_bytes(line, source, n);
+            res.is_ok()
+        });
         self.line_buf = buf;
-        res
+        res?;
+        read.map_err(|error| EngineError::Io {
+            source_name: source.to_string(),
+            error,
+        })?;
+        Ok(n)
     }
 
     /// Reads capture lines from a reader; `progress` is called with the bytes read so far every
@@ -1002,29 +1230,24 @@ impl Engine {
         let mut bytes = 0u64;
         let mut next_report = 4 << 20;
         let mut buf = std::mem::take(&mut self.line_buf);
-        let res = loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) => break Ok(n),
-                Ok(k) => {
-                    n += 1;
-                    bytes += k as u64;
-                    if bytes >= next_report {
-                        progress(bytes);
-                        next_report = bytes + (4 << 20);
-                    }
-                    self.push_capture_bytes(&buf, source, n);
-                }
-                Err(e) => {
-                    break Err(EngineError::Io {
-                        source_name: source.to_string(),
-                        error: e,
-                    });
-                }
+        let read = for_each_line(&mut reader, &mut buf, |line| {
+            n += 1;
+            bytes += line.len() as u64;
+            if bytes >= next_report {
+                progress(bytes);
+                next_report = bytes + (4 << 20);
             }
-        };
+            self.capture_bytes(line, source, n, true);
+            true
+        });
+        // Nothing stays deferred outside this call (`finish` and `snapshot` read the state).
+        self.resolve_deferred(source, 0);
         self.line_buf = buf;
-        res
+        read.map_err(|error| EngineError::Io {
+            source_name: source.to_string(),
+            error,
+        })?;
+        Ok(n)
     }
 
     /// The mergeable state so far, with this engine's unmatched labels counted.
@@ -1089,6 +1312,79 @@ impl Engine {
             max_inference_time_ms: state.max_inference_time_ms,
         })
     }
+}
+
+/// Calls `f` with every line of `reader` including its `\n` (the last line may lack it), like
+/// repeated `read_until(b'\n')` but without copying lines that lie whole in the reader's buffer;
+/// `partial` holds lines that straddle refills. Stops early when `f` returns false. On a read
+/// error the partial line is dropped, as with `read_until`.
+fn for_each_line<R: BufRead>(
+    reader: &mut R,
+    partial: &mut Vec<u8>,
+    mut f: impl FnMut(&[u8]) -> bool,
+) -> std::io::Result<()> {
+    partial.clear();
+    loop {
+        let avail = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            if !partial.is_empty() {
+                f(partial);
+                partial.clear();
+            }
+            return Ok(());
+        }
+        let len = avail.len();
+        let mut start = 0;
+        while let Some(off) = find_newline(&avail[start..]) {
+            let end = start + off + 1;
+            let go = if partial.is_empty() {
+                f(&avail[start..end])
+            } else {
+                partial.extend_from_slice(&avail[start..end]);
+                let go = f(partial);
+                partial.clear();
+                go
+            };
+            start = end;
+            if !go {
+                reader.consume(start);
+                return Ok(());
+            }
+        }
+        partial.extend_from_slice(&avail[start..]);
+        reader.consume(len);
+    }
+}
+
+/// Position of the first `\n` (two 8-byte words per step).
+#[inline]
+fn find_newline(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const NL: u64 = ONES * b'\n' as u64;
+    let has = |w: u64| {
+        let x = w ^ NL;
+        x.wrapping_sub(ONES) & !x & (ONES << 7)
+    };
+    let mut i = 0;
+    while let Some(c) = b.get(i..i + 16) {
+        let (lo, hi) = c.split_at(8);
+        let lo = u64::from_le_bytes(lo.try_into().unwrap_or([0; 8]));
+        let hi = u64::from_le_bytes(hi.try_into().unwrap_or([0; 8]));
+        let (ml, mh) = (has(lo), has(hi));
+        if ml | mh != 0 {
+            return Some(if ml != 0 {
+                i + (ml.trailing_zeros() / 8) as usize
+            } else {
+                i + 8 + (mh.trailing_zeros() / 8) as usize
+            });
+        }
+        i += 16;
+    }
+    b[i..].iter().position(|&c| c == b'\n').map(|p| i + p)
 }
 
 /// Reassembles lines from arbitrary byte chunks (e.g. an S3 body streamed by an async client),
@@ -1651,6 +1947,51 @@ mod tests {
         // id 3 is positive (relabelled), id 4 negative: both predicted positive.
         assert_eq!(q.get("precision").unwrap().value, 0.5);
         assert_eq!(q.get("recall").unwrap().value, 1.0);
+    }
+
+    #[test]
+    fn uuid_parse_matches_digit_by_digit_definition() {
+        let mut rng = crate::metrics::util::SplitMix64(11);
+        let alphabet = b"0123456789abcdefABCDEFgG-/:`@ \x7f\xc3\xa9";
+        for _ in 0..200_000 {
+            let v = ((rng.next_u64() as u128) << 64) | rng.next_u64() as u128;
+            let mut s = format!(
+                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                v >> 96,
+                (v >> 80) & 0xFFFF,
+                (v >> 64) & 0xFFFF,
+                (v >> 48) & 0xFFFF,
+                v & 0xFFFF_FFFF_FFFF
+            )
+            .into_bytes();
+            assert_eq!(uuid_u128(std::str::from_utf8(&s).unwrap()), Some(v));
+            // Change up to two bytes to anything, including neighbours of the hex ranges.
+            for _ in 0..rng.next_u64() % 3 {
+                let i = (rng.next_u64() % 36) as usize;
+                s[i] = if rng.next_u64().is_multiple_of(2) {
+                    alphabet[(rng.next_u64() % alphabet.len() as u64) as usize]
+                } else {
+                    rng.next_u64() as u8
+                };
+            }
+            let t = String::from_utf8_lossy(&s);
+            assert_eq!(uuid_u128(&t), uuid_u128_scalar(&t), "{t}");
+        }
+        for b in 0..=255u8 {
+            let mut s = *b"00000000-0000-4000-8000-000000000000";
+            for i in [0, 7, 9, 20, 35] {
+                let mut t = s;
+                t[i] = b;
+                if let Ok(t) = std::str::from_utf8(&t) {
+                    assert_eq!(uuid_u128(t), uuid_u128_scalar(t), "{t}");
+                }
+            }
+            s[0] = b'f';
+            assert_eq!(
+                uuid_u128(std::str::from_utf8(&s).unwrap()),
+                uuid_u128_scalar(std::str::from_utf8(&s).unwrap())
+            );
+        }
     }
 
     #[test]

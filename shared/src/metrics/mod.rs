@@ -12,6 +12,9 @@
 //!   forecasts and actuals are captured and matched.
 //! * [`dq`]: Deequ type inference, KLL sketch layout, baseline spellings and defaults, the six
 //!   checks and χ².
+//! * [`record`]: capture and ground-truth lines of the usual shape are read by a hand-written
+//!   single-pass scanner (private module `scan`); anything else (escapes in the fields read,
+//!   unusual types, syntax errors, batch rows, ...) by serde, with identical records and errors.
 //!
 //! # Tools
 //! * CLI (not a Lambda: needs the `cli` feature, which `cargo lambda build` does not enable):
@@ -44,6 +47,7 @@ pub mod dq;
 pub mod engine;
 pub mod quality;
 pub mod record;
+mod scan;
 pub mod util;
 
 pub use config::{CaptureFormat, MonitorConfig, ProblemType};

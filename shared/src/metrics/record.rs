@@ -165,17 +165,17 @@ impl<'a> Payload<'a> {
     /// Without an encoding the content type decides, then the first character.
     pub fn decode(&self) -> Result<Decoded<'_>, RecordError> {
         let enc = self.encoding.as_deref().unwrap_or("");
-        let ct_json = self.content_type.as_deref().is_some_and(|c| {
-            c.as_bytes()
-                .windows(4)
-                .any(|w| w.eq_ignore_ascii_case(b"json"))
-        });
         if enc.eq_ignore_ascii_case("CSV") {
             return Ok(Decoded::Csv(Cow::Borrowed(&self.data)));
         }
         if enc.eq_ignore_ascii_case("JSON") {
             return parse_json_payload(&self.data).map(Decoded::Json);
         }
+        let ct_json = self.content_type.as_deref().is_some_and(|c| {
+            c.as_bytes()
+                .windows(4)
+                .any(|w| w.eq_ignore_ascii_case(b"json"))
+        });
         if enc.eq_ignore_ascii_case("BASE64") {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(self.data.trim().as_bytes())
@@ -314,58 +314,70 @@ pub fn parse_capture_line_with(
     match format {
         CaptureFormat::BatchCsv => parse_batch_csv(line),
         CaptureFormat::Realtime | CaptureFormat::BatchJson => {
-            let raw: RawCapture<'_> = if want_input {
-                serde_json::from_str(line).map_err(|e| RecordError::Json(e.to_string()))?
-            } else {
-                let r: RawCaptureNoInput<'_> =
-                    serde_json::from_str(line).map_err(|e| RecordError::Json(e.to_string()))?;
-                RawCapture {
-                    capture_data: r.capture_data.map(|c| RawCaptureData {
-                        input: None,
-                        output: c.output,
-                    }),
-                    event_metadata: r.event_metadata,
-                    batch_id: r.batch_id,
-                    batch_time: r.batch_time,
-                }
-            };
-            if raw.capture_data.is_none()
-                && (raw.batch_id.is_some() || format == CaptureFormat::BatchJson)
-            {
-                // A batch-transform JSON row: the row itself is the output.
-                return Ok(CaptureRecord {
-                    event_id: None,
-                    inference_id: raw.batch_id.map(|b| b.0),
-                    inference_time: raw.batch_time.map(|b| b.0),
-                    input: None,
-                    output: Some(Payload {
-                        data: Cow::Borrowed(line),
-                        encoding: Some(Cow::Borrowed("JSON")),
-                        content_type: None,
-                    }),
-                });
+            match super::scan::capture(line, want_input) {
+                Some(r) => Ok(r),
+                None => parse_capture_json_serde(line, format, want_input),
             }
-            let cd = raw
-                .capture_data
-                .ok_or(RecordError::Missing("captureData"))?;
-            let meta = raw.event_metadata;
-            let (event_id, inference_id, inference_time) = match meta {
-                Some(m) => (
-                    m.event_id.map(|b| b.0),
-                    m.inference_id.map(|b| b.0),
-                    m.inference_time.map(|b| b.0),
-                ),
-                None => (None, None, None),
-            };
-            Ok(CaptureRecord {
-                event_id,
-                inference_id,
-                inference_time,
-                input: cd.input.and_then(Payload::from_raw),
-                output: cd.output.and_then(Payload::from_raw),
-            })
         }
     }
+}
+
+/// The serde path for JSON capture lines: everything the scanner gives up on, with serde's
+/// errors. The scanner's results equal this function's wherever it does not give up.
+pub(crate) fn parse_capture_json_serde(
+    line: &str,
+    format: CaptureFormat,
+    want_input: bool,
+) -> Result<CaptureRecord<'_>, RecordError> {
+    let raw: RawCapture<'_> = if want_input {
+        serde_json::from_str(line).map_err(|e| RecordError::Json(e.to_string()))?
+    } else {
+        let r: RawCaptureNoInput<'_> =
+            serde_json::from_str(line).map_err(|e| RecordError::Json(e.to_string()))?;
+        RawCapture {
+            capture_data: r.capture_data.map(|c| RawCaptureData {
+                input: None,
+                output: c.output,
+            }),
+            event_metadata: r.event_metadata,
+            batch_id: r.batch_id,
+            batch_time: r.batch_time,
+        }
+    };
+    if raw.capture_data.is_none() && (raw.batch_id.is_some() || format == CaptureFormat::BatchJson)
+    {
+        // A batch-transform JSON row: the row itself is the output.
+        return Ok(CaptureRecord {
+            event_id: None,
+            inference_id: raw.batch_id.map(|b| b.0),
+            inference_time: raw.batch_time.map(|b| b.0),
+            input: None,
+            output: Some(Payload {
+                data: Cow::Borrowed(line),
+                encoding: Some(Cow::Borrowed("JSON")),
+                content_type: None,
+            }),
+        });
+    }
+    let cd = raw
+        .capture_data
+        .ok_or(RecordError::Missing("captureData"))?;
+    let meta = raw.event_metadata;
+    let (event_id, inference_id, inference_time) = match meta {
+        Some(m) => (
+            m.event_id.map(|b| b.0),
+            m.inference_id.map(|b| b.0),
+            m.inference_time.map(|b| b.0),
+        ),
+        None => (None, None, None),
+    };
+    Ok(CaptureRecord {
+        event_id,
+        inference_id,
+        inference_time,
+        input: cd.input.and_then(Payload::from_raw),
+        output: cd.output.and_then(Payload::from_raw),
+    })
 }
 
 /// Batch-transform CSV with `GenerateInferenceId`: `<output columns...>,<id>,<time>`.
@@ -401,6 +413,14 @@ pub struct GroundTruthRecord<'a> {
 }
 
 pub fn parse_ground_truth_line(line: &str) -> Result<GroundTruthRecord<'_>, RecordError> {
+    match super::scan::ground_truth(line) {
+        Some(r) => Ok(r),
+        None => parse_ground_truth_serde(line),
+    }
+}
+
+/// The serde path for ground-truth lines (see [`parse_capture_json_serde`]).
+pub(crate) fn parse_ground_truth_serde(line: &str) -> Result<GroundTruthRecord<'_>, RecordError> {
     let raw: RawGroundTruth<'_> =
         serde_json::from_str(line).map_err(|e| RecordError::Json(e.to_string()))?;
     let meta = raw

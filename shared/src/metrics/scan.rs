@@ -1,0 +1,1030 @@
+//! A hand-written single-pass scanner for the common shape of capture and ground-truth lines.
+//!
+//! It extracts only the fields the engine reads and validates the rest of the line as JSON, without
+//! building anything. It accepts a strict *subset* of what the serde path in [`super::record`]
+//! accepts and, on that subset, yields exactly the record serde yields. Everything else makes it
+//! give up (`None`), and the caller falls back to serde, which then produces the same record or
+//! the same error as before. It gives up on:
+//! * any JSON syntax error (so error messages and counts always come from serde);
+//! * a backslash escape in a field it extracts or in a key of an object whose fields it matches
+//!   (`"d\u0061ta"` is the key `data`), so extracted strings are always borrowed slices of the line;
+//! * a field value of another JSON type than serde's usual one (numbers or `null` for an id,
+//!   an array for `eventMetadata`, ...), and a field that appears twice (serde: duplicate field);
+//! * nesting deeper than [`MAX_DEPTH`] in skipped values;
+//! * for capture lines, a record without `captureData` (batch-transform rows), and for
+//!   ground-truth lines, any missing required field (serde reports which one).
+//!
+//! Skipped values are validated by the rules of serde_json's `ignore_value` (number grammar,
+//! literals, escapes `\" \\ \/ \b \f \n \r \t \uXXXX`, no raw control characters in strings);
+//! whitespace is JSON's four characters, as in serde_json.
+//!
+//! Equality with the serde path is checked by property tests (`tests` below and
+//! `shared/tests/metrics_fastpath.rs`) that feed canonical and randomly perturbed lines (escapes,
+//! reordered and duplicated keys, whitespace, unicode, other value types, truncation, mutations)
+//! through both.
+
+use super::record::{CaptureRecord, GroundTruthRecord, Payload};
+use std::borrow::Cow;
+
+/// Deepest nesting of skipped values the scanner follows before giving up.
+pub(crate) const MAX_DEPTH: u32 = 64;
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in the bytes of `w` that are `"`, `\` or a control character (< 0x20). Bytes
+/// above the first flagged one may be flagged spuriously (borrows), the lowest flag is exact.
+#[inline(always)]
+fn special_mask(w: u64) -> u64 {
+    let ctrl = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * b'"' as u64);
+    let q = q.wrapping_sub(ONES) & !q;
+    let bs = w ^ (ONES * b'\\' as u64);
+    let bs = bs.wrapping_sub(ONES) & !bs;
+    (ctrl | q | bs) & HIGH
+}
+
+#[inline(always)]
+fn is_special(c: u8) -> bool {
+    c == b'"' || c == b'\\' || c < 0x20
+}
+
+/// Index of the first `"`, `\` or control byte at or after `i`.
+#[inline(always)]
+fn find_special(b: &[u8], mut i: usize) -> Option<usize> {
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let m = special_mask(w);
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if is_special(c) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+struct Scan<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+/// The three strings of a payload object (`observedContentType`, `data`, `encoding`).
+#[derive(Default)]
+struct RawP<'a> {
+    content_type: Option<&'a str>,
+    data: Option<&'a str>,
+    encoding: Option<&'a str>,
+}
+
+impl<'a> RawP<'a> {
+    /// As `Payload::from_raw`: no payload without `data`.
+    fn payload(self) -> Option<Payload<'a>> {
+        Some(Payload {
+            data: Cow::Borrowed(self.data?),
+            encoding: self.encoding.map(Cow::Borrowed),
+            content_type: self.content_type.map(Cow::Borrowed),
+        })
+    }
+}
+
+#[derive(Default)]
+struct Meta<'a> {
+    event_id: Option<&'a str>,
+    inference_id: Option<&'a str>,
+    inference_time: Option<&'a str>,
+}
+
+impl<'a> Scan<'a> {
+    fn new(s: &'a str) -> Scan<'a> {
+        Scan {
+            s,
+            b: s.as_bytes(),
+            i: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    #[inline(always)]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn eat(&mut self, c: u8) -> Option<()> {
+        if self.peek()? == c {
+            self.i += 1;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// A string body (cursor after the opening quote): `(start, end, had_escapes)`.
+    #[inline(always)]
+    fn string(&mut self) -> Option<(usize, usize, bool)> {
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            let j = find_special(self.b, self.i)?;
+            match self.b[j] {
+                b'"' => {
+                    self.i = j + 1;
+                    return Some((start, j, escaped));
+                }
+                b'\\' => {
+                    escaped = true;
+                    self.i = j + 1;
+                    self.escape()?;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// One escape (cursor after the backslash), validated like serde_json's `ignore_escape`.
+    #[cold]
+    fn escape(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {
+                self.i += 1;
+                Some(())
+            }
+            b'u' => {
+                let hex = self.b.get(self.i + 1..self.i + 5)?;
+                if hex.iter().all(u8::is_ascii_hexdigit) {
+                    self.i += 5;
+                    Some(())
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// A string value without escapes, borrowed from the line.
+    #[inline(always)]
+    fn plain_str(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let (s, e, escaped) = self.string()?;
+        if escaped {
+            return None;
+        }
+        // Both ends are next to an ASCII quote, hence char boundaries.
+        self.s.get(s..e)
+    }
+
+    /// Stores a string field, giving up on a second occurrence (serde: duplicate field).
+    #[inline(always)]
+    fn str_field(&mut self, slot: &mut Option<&'a str>) -> Option<()> {
+        if slot.is_some() {
+            return None;
+        }
+        *slot = Some(self.plain_str()?);
+        Some(())
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    /// A number by JSON's grammar (serde_json's `ignore_integer` / `_decimal` / `_exponent`).
+    fn number(&mut self) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek()? {
+            b'0' => {
+                self.i += 1;
+                if let Some(b'0'..=b'9') = self.peek() {
+                    return None;
+                }
+            }
+            b'1'..=b'9' => {
+                self.digits();
+            }
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        Some(())
+    }
+
+    fn literal(&mut self, lit: &[u8]) -> Option<()> {
+        if self.b.get(self.i..self.i + lit.len())? == lit {
+            self.i += lit.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// Skips the value of an unknown field: strings inline, anything else by [`Scan::skip_value`].
+    #[inline(always)]
+    fn skip(&mut self) -> Option<()> {
+        if self.peek()? == b'"' {
+            self.i += 1;
+            self.string().map(|_| ())
+        } else {
+            self.skip_value(0)
+        }
+    }
+
+    /// Validates and skips any value (cursor on its first byte).
+    fn skip_value(&mut self, depth: u32) -> Option<()> {
+        match self.peek()? {
+            b'"' => {
+                self.i += 1;
+                self.string().map(|_| ())
+            }
+            b'{' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.eat(b'"')?;
+                    self.string()?;
+                    self.ws();
+                    self.eat(b':')?;
+                    self.ws();
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => {
+                            self.i += 1;
+                            self.ws();
+                        }
+                        b'}' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => {
+                            self.i += 1;
+                            self.ws();
+                        }
+                        b']' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// The members of an object whose fields are matched (cursor on `{`): `f(scan, key)` must
+    /// consume the value. Keys with escapes make the scanner give up.
+    #[inline(always)]
+    fn object(&mut self, mut f: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            self.eat(b'"')?;
+            let (s, e, escaped) = self.string()?;
+            if escaped {
+                return None;
+            }
+            let b = self.b;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            f(self, &b[s..e])?;
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    self.ws();
+                }
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// `endpointInput` / `endpointOutput` / `groundTruthData` (`RawPayload` / `RawGtData`).
+    #[inline(always)]
+    fn payload(&mut self, with_content_type: bool) -> Option<RawP<'a>> {
+        let mut p = RawP::default();
+        self.object(|sc, k| match k {
+            b"data" => sc.str_field(&mut p.data),
+            b"encoding" => sc.str_field(&mut p.encoding),
+            b"observedContentType" if with_content_type => sc.str_field(&mut p.content_type),
+            _ => sc.skip(),
+        })?;
+        Some(p)
+    }
+
+    /// `eventMetadata` (`RawMetadata`).
+    #[inline(always)]
+    fn meta(&mut self) -> Option<Meta<'a>> {
+        let mut m = Meta::default();
+        self.object(|sc, k| match k {
+            b"eventId" => sc.str_field(&mut m.event_id),
+            b"inferenceId" => sc.str_field(&mut m.inference_id),
+            b"inferenceTime" => sc.str_field(&mut m.inference_time),
+            _ => sc.skip(),
+        })?;
+        Some(m)
+    }
+
+    /// After the top-level object only whitespace may follow.
+    fn end(&mut self) -> Option<()> {
+        self.ws();
+        (self.i == self.b.len()).then_some(())
+    }
+}
+
+/// A real-time capture line (`RawCapture`, or `RawCaptureNoInput` without `want_input`), or None
+/// to fall back to serde.
+pub(crate) fn capture(line: &str, want_input: bool) -> Option<CaptureRecord<'_>> {
+    let mut sc = Scan::new(line);
+    sc.ws();
+    let mut capture_data: Option<(Option<RawP<'_>>, Option<RawP<'_>>)> = None;
+    let mut meta: Option<Meta<'_>> = None;
+    let (mut batch_id, mut batch_time) = (None, None);
+    sc.object(|sc, k| match k {
+        b"captureData" => {
+            if capture_data.is_some() {
+                return None;
+            }
+            let (mut input, mut output) = (None, None);
+            sc.object(|sc, k| match k {
+                b"endpointInput" if want_input => {
+                    if input.is_some() {
+                        return None;
+                    }
+                    input = Some(sc.payload(true)?);
+                    Some(())
+                }
+                b"endpointOutput" => {
+                    if output.is_some() {
+                        return None;
+                    }
+                    output = Some(sc.payload(true)?);
+                    Some(())
+                }
+                _ => sc.skip(),
+            })?;
+            capture_data = Some((input, output));
+            Some(())
+        }
+        b"eventMetadata" => {
+            if meta.is_some() {
+                return None;
+            }
+            meta = Some(sc.meta()?);
+            Some(())
+        }
+        b"SageMakerInferenceId" => sc.str_field(&mut batch_id),
+        b"SageMakerInferenceTime" => sc.str_field(&mut batch_time),
+        _ => sc.skip(),
+    })?;
+    sc.end()?;
+    // Without captureData the line may be a batch-transform row: serde decides.
+    let (input, output) = capture_data?;
+    let meta = meta.unwrap_or_default();
+    Some(CaptureRecord {
+        event_id: meta.event_id.map(Cow::Borrowed),
+        inference_id: meta.inference_id.map(Cow::Borrowed),
+        inference_time: meta.inference_time.map(Cow::Borrowed),
+        input: input.and_then(RawP::payload),
+        output: output.and_then(RawP::payload),
+    })
+}
+
+/// A ground-truth line with all required fields, or None to fall back to serde.
+pub(crate) fn ground_truth(line: &str) -> Option<GroundTruthRecord<'_>> {
+    let mut sc = Scan::new(line);
+    sc.ws();
+    let mut data: Option<RawP<'_>> = None;
+    let mut meta: Option<Meta<'_>> = None;
+    sc.object(|sc, k| match k {
+        b"groundTruthData" => {
+            if data.is_some() {
+                return None;
+            }
+            data = Some(sc.payload(false)?);
+            Some(())
+        }
+        b"eventMetadata" => {
+            if meta.is_some() {
+                return None;
+            }
+            meta = Some(sc.meta()?);
+            Some(())
+        }
+        _ => sc.skip(),
+    })?;
+    sc.end()?;
+    let event_id = meta?.event_id.filter(|s| !s.is_empty())?;
+    let d = data?;
+    Some(GroundTruthRecord {
+        event_id: Cow::Borrowed(event_id),
+        data: Payload {
+            data: Cow::Borrowed(d.data?),
+            encoding: d.encoding.map(Cow::Borrowed),
+            content_type: None,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The scanner against the serde path: on every line, `parse_*` (scanner, else serde) must
+    //! equal serde alone (same record, or the same error), and wherever the scanner answers its
+    //! record must be serde's.
+    use super::*;
+    use crate::metrics::config::CaptureFormat;
+    use crate::metrics::record::{
+        RecordError, parse_capture_json_serde, parse_capture_line_with, parse_ground_truth_line,
+        parse_ground_truth_serde,
+    };
+    use crate::metrics::util::SplitMix64;
+    use proptest::prelude::*;
+
+    type P = Option<(String, Option<String>, Option<String>)>;
+
+    fn payload_view(p: &Option<Payload<'_>>) -> P {
+        p.as_ref().map(|p| {
+            (
+                p.data.to_string(),
+                p.encoding.as_deref().map(str::to_string),
+                p.content_type.as_deref().map(str::to_string),
+            )
+        })
+    }
+
+    type CapView = (Option<String>, Option<String>, Option<String>, P, P);
+
+    fn cap_view(r: &CaptureRecord<'_>) -> CapView {
+        let s = |c: &Option<Cow<'_, str>>| c.as_deref().map(str::to_string);
+        (
+            s(&r.event_id),
+            s(&r.inference_id),
+            s(&r.inference_time),
+            payload_view(&r.input),
+            payload_view(&r.output),
+        )
+    }
+
+    fn gt_view(r: &GroundTruthRecord<'_>) -> (String, P) {
+        (r.event_id.to_string(), payload_view(&Some(r.data.clone())))
+    }
+
+    /// Checks one capture line in every mode; returns whether the scanner answered at least once.
+    fn check_capture(line: &str) -> Result<bool, TestCaseError> {
+        let mut fast_hit = false;
+        for format in [CaptureFormat::Realtime, CaptureFormat::BatchJson] {
+            for want_input in [false, true] {
+                let slow: Result<CapView, RecordError> =
+                    parse_capture_json_serde(line, format, want_input).map(|r| cap_view(&r));
+                let full: Result<CapView, RecordError> =
+                    parse_capture_line_with(line, format, want_input).map(|r| cap_view(&r));
+                prop_assert_eq!(&full, &slow, "line {:?}", line);
+                if let Some(fast) = capture(line, want_input) {
+                    fast_hit = true;
+                    prop_assert_eq!(Ok(cap_view(&fast)), slow.clone(), "line {:?}", line);
+                    // Borrowed from the line: no allocation on the fast path.
+                    for c in [&fast.event_id, &fast.inference_id, &fast.inference_time] {
+                        prop_assert!(matches!(c, None | Some(Cow::Borrowed(_))));
+                    }
+                }
+            }
+        }
+        Ok(fast_hit)
+    }
+
+    fn check_ground_truth(line: &str) -> Result<bool, TestCaseError> {
+        let slow = parse_ground_truth_serde(line).map(|r| gt_view(&r));
+        let full = parse_ground_truth_line(line).map(|r| gt_view(&r));
+        prop_assert_eq!(&full, &slow, "line {:?}", line);
+        match ground_truth(line) {
+            Some(fast) => {
+                prop_assert_eq!(Ok(gt_view(&fast)), slow, "line {:?}", line);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// A JSON value to print with random perturbations.
+    #[derive(Clone, Debug)]
+    enum J {
+        S(String),
+        Raw(String),
+        A(Vec<J>),
+        O(Vec<(String, J)>),
+    }
+
+    /// Perturbation knobs (each a probability in 1/256) and the RNG driving them.
+    struct Printer {
+        rng: SplitMix64,
+        ws: u64,
+        escape: u64,
+        shuffle: u64,
+        dup: u64,
+    }
+
+    impl Printer {
+        fn chance(&mut self, p: u64) -> bool {
+            self.rng.next_u64() % 256 < p
+        }
+        fn ws(&mut self, out: &mut String) {
+            while self.chance(self.ws) {
+                out.push([' ', '\t', '\n', '\r'][(self.rng.next_u64() % 4) as usize]);
+            }
+        }
+        fn string(&mut self, s: &str, out: &mut String) {
+            out.push('"');
+            for c in s.chars() {
+                let esc = self.chance(self.escape);
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                    '/' if esc => out.push_str("\\/"),
+                    c if esc => {
+                        let mut buf = [0u16; 2];
+                        for u in c.encode_utf16(&mut buf) {
+                            if self.chance(128) {
+                                out.push_str(&format!("\\u{:04X}", u));
+                            } else {
+                                out.push_str(&format!("\\u{:04x}", u));
+                            }
+                        }
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+        fn value(&mut self, v: &J, out: &mut String) {
+            self.ws(out);
+            match v {
+                J::S(s) => self.string(s, out),
+                J::Raw(r) => out.push_str(r),
+                J::A(items) => {
+                    out.push('[');
+                    for (i, x) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        self.value(x, out);
+                    }
+                    self.ws(out);
+                    out.push(']');
+                }
+                J::O(members) => {
+                    let mut m = members.clone();
+                    if self.chance(self.shuffle) {
+                        for i in (1..m.len()).rev() {
+                            let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
+                            m.swap(i, j);
+                        }
+                    }
+                    if !m.is_empty() && self.chance(self.dup) {
+                        let i = (self.rng.next_u64() % m.len() as u64) as usize;
+                        let d = m[i].clone();
+                        m.push(d);
+                    }
+                    out.push('{');
+                    for (i, (k, x)) in m.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        self.ws(out);
+                        self.string(k, out);
+                        self.ws(out);
+                        out.push(':');
+                        self.value(x, out);
+                        self.ws(out);
+                    }
+                    if m.is_empty() {
+                        self.ws(out);
+                    }
+                    out.push('}');
+                }
+            }
+        }
+    }
+
+    const UUIDS: [&str; 3] = [
+        "47526757-130f-4f52-981c-e1ff0e4ae394",
+        "de4431fa-3c80-4b06-b7e9-671c45376d5d",
+        "DE4431FA-3C80-4B06-B7E9-671C45376D5D",
+    ];
+    const TEXTS: [&str; 16] = [
+        "",
+        "e1",
+        "0.082561",
+        "1",
+        "0",
+        "64,61071.69,3",
+        "CSV",
+        "csv",
+        "JSON",
+        "BASE64",
+        "text/csv; charset=utf-8",
+        "application/json",
+        "2024-01-01T00:10:00Z",
+        "{\"score\":0.3,\"label\":\"1\"}",
+        "uni ✓ é 🎉 \u{7f}",
+        "q\"b\\s/t\tn\n",
+    ];
+    const RAWS: [&str; 12] = [
+        "null",
+        "true",
+        "false",
+        "0",
+        "-1",
+        "12.5e-3",
+        "1E+2",
+        "-0.0",
+        "[]",
+        "{}",
+        "[1,[2,{}]]",
+        "{\"a\":[null,\"x\"]}",
+    ];
+
+    /// A random field value: usually a string, sometimes another JSON type.
+    fn field(rng: &mut SplitMix64, other_types: u64) -> J {
+        let r = rng.next_u64();
+        if r % 256 < other_types {
+            return J::Raw(RAWS[(r >> 8) as usize % RAWS.len()].to_string());
+        }
+        if (r >> 16).is_multiple_of(3) {
+            J::S(UUIDS[(r >> 20) as usize % UUIDS.len()].to_string())
+        } else {
+            J::S(TEXTS[(r >> 24) as usize % TEXTS.len()].to_string())
+        }
+    }
+
+    fn extra(rng: &mut SplitMix64) -> (String, J) {
+        // Unknown keys, including near misses of the known ones.
+        let names = [
+            "mode",
+            "eventVersion",
+            "x",
+            "é",
+            "data2",
+            "Data",
+            "dat",
+            "inferenceTim",
+            "eventID",
+            "encodingX",
+            "captureDat",
+            "endpointOutpu",
+            "eventMetadataa",
+        ];
+        let name = names[(rng.next_u64() % names.len() as u64) as usize].to_string();
+        let v = match rng.next_u64() % 4 {
+            0 => J::Raw(RAWS[(rng.next_u64() % RAWS.len() as u64) as usize].to_string()),
+            1 => J::A(vec![J::S("a".into()), J::Raw("1".into()), J::O(vec![])]),
+            2 => J::O(vec![("k".into(), J::S("v\"".into()))]),
+            _ => J::S(TEXTS[(rng.next_u64() % TEXTS.len() as u64) as usize].to_string()),
+        };
+        (name, v)
+    }
+
+    /// Members of an object: each known field present with probability `keep`/256, plus extras.
+    fn object(rng: &mut SplitMix64, fields: &[(&str, J)], keep: u64, extras: u64) -> J {
+        let mut m = Vec::new();
+        for (k, v) in fields {
+            if rng.next_u64() % 256 < keep {
+                m.push((k.to_string(), v.clone()));
+            }
+        }
+        for _ in 0..extras {
+            m.push(extra(rng));
+        }
+        J::O(m)
+    }
+
+    fn capture_value(rng: &mut SplitMix64, keep: u64, other: u64) -> J {
+        let payload = |rng: &mut SplitMix64| {
+            let fields = [
+                ("observedContentType", field(rng, other)),
+                ("mode", J::S("OUTPUT".into())),
+                ("data", field(rng, other)),
+                ("encoding", field(rng, other)),
+            ];
+            let extras = rng.next_u64() % 2;
+            object(rng, &fields, keep, extras)
+        };
+        let input = payload(rng);
+        let output = payload(rng);
+        let cd = {
+            let extras = rng.next_u64() % 2;
+            object(
+                rng,
+                &[("endpointInput", input), ("endpointOutput", output)],
+                keep,
+                extras,
+            )
+        };
+        let meta = {
+            let fields = [
+                ("eventId", field(rng, other)),
+                ("inferenceId", field(rng, other)),
+                ("inferenceTime", field(rng, other)),
+            ];
+            let extras = rng.next_u64() % 2;
+            object(rng, &fields, keep, extras)
+        };
+        let top = [
+            ("captureData", cd),
+            ("eventMetadata", meta),
+            ("eventVersion", J::S("0".into())),
+            ("SageMakerInferenceId", field(rng, other)),
+            ("SageMakerInferenceTime", field(rng, other)),
+        ];
+        let mut t = object(rng, &top[..3], keep.max(200), 0);
+        if let J::O(m) = &mut t
+            && rng.next_u64().is_multiple_of(8)
+        {
+            m.push((top[3].0.to_string(), top[3].1.clone()));
+            m.push((top[4].0.to_string(), top[4].1.clone()));
+        }
+        t
+    }
+
+    fn ground_truth_value(rng: &mut SplitMix64, keep: u64, other: u64) -> J {
+        let data = {
+            let fields = [("data", field(rng, other)), ("encoding", field(rng, other))];
+            let keep = keep.max(240);
+            let extras = rng.next_u64() % 2;
+            object(rng, &fields, keep, extras)
+        };
+        let meta = {
+            let id = if rng.next_u64().is_multiple_of(4) {
+                field(rng, other)
+            } else {
+                J::S(UUIDS[(rng.next_u64() % 3) as usize].to_string())
+            };
+            let fields = [
+                ("eventId", id),
+                ("inferenceId", field(rng, other)),
+                ("inferenceTime", field(rng, other)),
+            ];
+            let extras = rng.next_u64() % 2;
+            object(rng, &fields, keep, extras)
+        };
+        let extras = rng.next_u64() % 2;
+        object(
+            rng,
+            &[
+                ("groundTruthData", data),
+                ("eventMetadata", meta),
+                ("eventVersion", J::S("0".into())),
+            ],
+            keep.max(200),
+            extras,
+        )
+    }
+
+    /// Prints `v` with the knobs, then maybe truncates it or changes one byte.
+    fn render(v: &J, seed: u64, knobs: [u64; 6]) -> String {
+        let mut p = Printer {
+            rng: SplitMix64(seed),
+            ws: knobs[0],
+            escape: knobs[1],
+            shuffle: knobs[2],
+            dup: knobs[3],
+        };
+        let mut out = String::new();
+        p.value(v, &mut out);
+        p.ws(&mut out);
+        let mut bytes = out.into_bytes();
+        if p.chance(knobs[4]) && !bytes.is_empty() {
+            let cut = (p.rng.next_u64() % bytes.len() as u64) as usize;
+            bytes.truncate(cut);
+        }
+        if p.chance(knobs[5]) && !bytes.is_empty() {
+            let i = (p.rng.next_u64() % bytes.len() as u64) as usize;
+            let subst = b"\"\\{}[],: \t0-eE.nx\x01\x7f";
+            bytes[i] = subst[(p.rng.next_u64() % subst.len() as u64) as usize];
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    fn knobs() -> impl Strategy<Value = [u64; 6]> {
+        // whitespace, escapes, shuffled keys, duplicated key, truncation, mutated byte
+        prop::array::uniform6(prop_oneof![3 => Just(0u64), 1 => Just(20u64), 1 => 0u64..256])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn capture_fast_path_equals_serde(seed in any::<u64>(), keep in 128u64..257,
+                                          other in prop_oneof![Just(0u64), 0u64..64], knobs in knobs()) {
+            let mut rng = SplitMix64(seed);
+            let v = capture_value(&mut rng, keep, other);
+            let line = render(&v, seed ^ 0x5555, knobs);
+            check_capture(&line)?;
+        }
+
+        #[test]
+        fn ground_truth_fast_path_equals_serde(seed in any::<u64>(), keep in 128u64..257,
+                                               other in prop_oneof![Just(0u64), 0u64..64], knobs in knobs()) {
+            let mut rng = SplitMix64(seed);
+            let v = ground_truth_value(&mut rng, keep, other);
+            let line = render(&v, seed ^ 0xAAAA, knobs);
+            check_ground_truth(&line)?;
+        }
+
+        #[test]
+        fn arbitrary_text_fast_path_equals_serde(line in ".{0,200}") {
+            check_capture(&line)?;
+            check_ground_truth(&line)?;
+        }
+    }
+
+    /// The generator's lines and SageMaker's documented example take the scanner; perturbed
+    /// spellings of the same record fall back to serde and give the same record.
+    #[test]
+    fn canonical_lines_take_the_fast_path_and_perturbed_ones_agree() {
+        let cap = r#"{"captureData":{"endpointInput":{"observedContentType":"text/csv","mode":"INPUT","data":"64,61071.69,3","encoding":"CSV"},"endpointOutput":{"observedContentType":"text/csv; charset=utf-8","mode":"OUTPUT","data":"0.082561","encoding":"CSV"}},"eventMetadata":{"eventId":"47526757-130f-4f52-981c-e1ff0e4ae394","inferenceId":"de4431fa-3c80-4b06-b7e9-671c45376d5d","inferenceTime":"2024-01-01T00:00:00Z"},"eventVersion":"0"}"#;
+        let gt = r#"{"groundTruthData":{"data":"0","encoding":"CSV"},"eventMetadata":{"eventId":"de4431fa-3c80-4b06-b7e9-671c45376d5d"},"eventVersion":"0"}"#;
+        assert!(check_capture(cap).unwrap());
+        assert!(check_ground_truth(gt).unwrap());
+        let want = cap_view(&capture(cap, true).unwrap());
+        for (from, to) in [
+            ("\"data\":\"0.082561\"", "\"d\\u0061ta\":\"0.082561\""),
+            ("0.082561", "0.0825\\u00361"),
+            ("text/csv;", "text\\/csv;"),
+            (",\"eventVersion\"", " ,\n\t\"eventVersion\""),
+        ] {
+            let line = cap.replace(from, to);
+            assert!(
+                capture(&line, true).is_none() || !line.contains('\\'),
+                "{line}"
+            );
+            assert!(check_capture(&line).is_ok());
+            assert_eq!(
+                cap_view(&parse_capture_line_with(&line, CaptureFormat::Realtime, true).unwrap()),
+                want,
+                "{line}"
+            );
+        }
+        // Reordered keys and whitespace stay on the fast path.
+        let reordered = r#" { "eventVersion" : "0" , "eventMetadata":{"inferenceTime":"2024-01-01T00:00:00Z","inferenceId":"de4431fa-3c80-4b06-b7e9-671c45376d5d","eventId":"47526757-130f-4f52-981c-e1ff0e4ae394"},"captureData":{"endpointOutput":{"encoding":"CSV","data":"0.082561","mode":"OUTPUT","observedContentType":"text/csv; charset=utf-8"},"endpointInput":{"observedContentType":"text/csv","mode":"INPUT","data":"64,61071.69,3","encoding":"CSV"}}}  "#;
+        assert_eq!(cap_view(&capture(reordered, true).unwrap()), want);
+        // Duplicate known fields, other value types and batch rows go to serde.
+        for line in [
+            cap.replace("\"eventVersion\":\"0\"", "\"eventMetadata\":{}"),
+            cap.replace("\"0.082561\"", "0.082561"),
+            cap.replace(
+                "\"inferenceTime\":\"2024-01-01T00:00:00Z\"",
+                "\"inferenceTime\":null",
+            ),
+            r#"{"prediction":0.4,"SageMakerInferenceId":"x1","SageMakerInferenceTime":"t"}"#.into(),
+        ] {
+            assert!(capture(&line, true).is_none(), "{line}");
+            assert!(check_capture(&line).is_ok(), "{line}");
+        }
+        // With want_input = false, endpointInput is not a field: a duplicate is no error.
+        let dup_input = cap.replace(
+            "\"endpointOutput\"",
+            "\"endpointInput\":{\"data\":\"x\"},\"endpointOutput\"",
+        );
+        assert!(capture(&dup_input, false).is_some());
+        assert!(capture(&dup_input, true).is_none());
+        assert!(check_capture(&dup_input).unwrap());
+        // Nesting deeper than MAX_DEPTH in a skipped value falls back.
+        let deep = format!(
+            "{{\"x\":{}{},{}}}",
+            "[".repeat(MAX_DEPTH as usize + 1),
+            "]".repeat(MAX_DEPTH as usize + 1),
+            &gt[1..gt.len() - 1]
+        );
+        assert!(ground_truth(&deep).is_none());
+        assert!(!check_ground_truth(&deep).unwrap());
+        assert!(parse_ground_truth_line(&deep).is_ok());
+    }
+
+    /// The generated cases exercise both sides: records the scanner answers, records it leaves
+    /// to serde, and lines serde rejects.
+    #[test]
+    fn generator_covers_fast_path_fallback_and_errors() {
+        let (mut fast, mut fallback_ok, mut errors, mut gt_fast, mut gt_other) = (0, 0, 0, 0, 0);
+        let mut rng = SplitMix64(99);
+        for i in 0..4000u64 {
+            let knobs: [u64; 6] = std::array::from_fn(|_| match rng.next_u64() % 5 {
+                0..=2 => 0,
+                3 => 20,
+                _ => rng.next_u64() % 256,
+            });
+            let (keep, other) = (128 + rng.next_u64() % 129, rng.next_u64() % 2 * 30);
+            let v = capture_value(&mut rng, keep, other);
+            let line = render(&v, i, knobs);
+            let hit = check_capture(&line).unwrap();
+            match (
+                hit,
+                parse_capture_json_serde(&line, CaptureFormat::Realtime, true),
+            ) {
+                (true, _) => fast += 1,
+                (false, Ok(_)) => fallback_ok += 1,
+                (false, Err(_)) => errors += 1,
+            }
+            let v = ground_truth_value(&mut rng, keep, other);
+            let line = render(&v, i, knobs);
+            if check_ground_truth(&line).unwrap() {
+                gt_fast += 1;
+            } else {
+                gt_other += 1;
+            }
+        }
+        assert!(
+            fast > 400 && fallback_ok > 400 && errors > 400,
+            "{fast} {fallback_ok} {errors}"
+        );
+        assert!(gt_fast > 400 && gt_other > 400, "{gt_fast} {gt_other}");
+    }
+
+    #[test]
+    fn special_byte_search_matches_naive() {
+        let mut rng = SplitMix64(7);
+        for _ in 0..20_000 {
+            let n = (rng.next_u64() % 40) as usize;
+            let b: Vec<u8> = (0..n)
+                .map(|_| match rng.next_u64() % 6 {
+                    0 => b'"',
+                    1 => b'\\',
+                    2 => (rng.next_u64() % 0x20) as u8,
+                    _ => (rng.next_u64() % 256) as u8,
+                })
+                .collect();
+            let start = (rng.next_u64() % (n as u64 + 1)) as usize;
+            let naive = (start..n).find(|&i| is_special(b[i]));
+            assert_eq!(find_special(&b, start), naive, "{b:?} from {start}");
+        }
+    }
+}
