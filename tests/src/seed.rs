@@ -15,10 +15,9 @@ pub async fn create_group(sm: &Client, group: &str) {
         .expect("CreateModelPackageGroup");
 }
 
-/// Registers a package in `group`; returns its ARN. With `baselines`, a data-quality drift-check
-/// baseline under `s3://baselines/{group}/{n}/`.
-pub async fn create_package(sm: &Client, group: &str, approval: &str, n: usize, baselines: bool) -> String {
-    let spec = InferenceSpecification::builder()
+/// One XGBoost container with the artifact at `s3://models/{group}/{n}/model.tar.gz`.
+fn inference_spec(group: &str, n: usize) -> InferenceSpecification {
+    InferenceSpecification::builder()
         .containers(
             ModelPackageContainerDefinition::builder()
                 .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/xgboost:1.7-1")
@@ -27,7 +26,13 @@ pub async fn create_package(sm: &Client, group: &str, approval: &str, n: usize, 
         )
         .supported_content_types("text/csv")
         .supported_response_mime_types("text/csv")
-        .build();
+        .build()
+}
+
+/// Registers a package in `group`; returns its ARN. With `baselines`, a data-quality drift-check
+/// baseline under `s3://baselines/{group}/{n}/`.
+pub async fn create_package(sm: &Client, group: &str, approval: &str, n: usize, baselines: bool) -> String {
+    let spec = inference_spec(group, n);
     let mut req = sm
         .create_model_package()
         .model_package_group_name(group)
@@ -65,16 +70,7 @@ pub async fn set_approval(sm: &Client, arn: &str, approval: &str) {
 /// Registers an approved package whose drift-check model-quality baseline has `constraints_uri`.
 pub async fn create_package_with_model_quality(sm: &Client, group: &str, n: usize, constraints_uri: &str) -> String {
     use aws_sdk_sagemaker::types::DriftCheckModelQuality;
-    let spec = InferenceSpecification::builder()
-        .containers(
-            ModelPackageContainerDefinition::builder()
-                .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/xgboost:1.7-1")
-                .model_data_url(format!("s3://models/{group}/{n}/model.tar.gz"))
-                .build(),
-        )
-        .supported_content_types("text/csv")
-        .supported_response_mime_types("text/csv")
-        .build();
+    let spec = inference_spec(group, n);
     let constraints = MetricsSource::builder().content_type("application/json").s3_uri(constraints_uri).build();
     let out = sm
         .create_model_package()
