@@ -8,6 +8,10 @@
 //!   Without an ARN the latest approved package is promoted. The promotion is recorded on the
 //!   package (`CustomerMetadataProperties["driftloop:promoted:production"]`), then every stage
 //!   converges.
+//! - `SageMaker Endpoint State Change` (source `aws.sagemaker`) of one of the managed endpoints
+//!   coming back `IN_SERVICE`: every stage converges again. A deployment refused while the endpoint
+//!   was busy (`Retryable.EndpointBusy`) so happens as soon as the endpoint is free, without
+//!   waiting for (or depending on) the redelivery of the original event.
 //!
 //! See [`driftloop::deploy`] for the rules, and [`Config`] for the environment.
 
@@ -22,7 +26,8 @@ use driftloop::deploy::{
 };
 use driftloop::error::{AwsError, Classify, ErrorClass};
 use driftloop::events::{
-    EventError, MODEL_PACKAGE_STATE_CHANGE, ModelPackageStateChange, SAGEMAKER_SOURCE, describe_shape, parse_eventbridge,
+    ENDPOINT_STATE_CHANGE, EndpointStateChange, EventError, MODEL_PACKAGE_STATE_CHANGE, ModelPackageStateChange,
+    SAGEMAKER_SOURCE, describe_shape, parse_eventbridge,
 };
 use driftloop::publish::{EventPublisher, OutgoingEvent, PublishError};
 use driftloop::registry::{ApprovalStatus, ModelPackage, ModelRegistry, latest_approved};
@@ -202,14 +207,23 @@ driftloop::impl_diagnostic!(Error);
 pub enum Trigger {
     PackageStateChange { group: String, package_arn: String, approval: Option<String> },
     Promotion { group: String, package_arn: Option<String>, stage: Stage },
+    /// An endpoint changed state; it names no group (the configured one is meant).
+    EndpointStateChange { endpoint: String, status: String },
 }
 
 impl Trigger {
-    pub fn group(&self) -> &str {
+    /// The group the event is about; `None` for endpoint events, which concern the configured group.
+    pub fn group(&self) -> Option<&str> {
         match self {
-            Trigger::PackageStateChange { group, .. } | Trigger::Promotion { group, .. } => group,
+            Trigger::PackageStateChange { group, .. } | Trigger::Promotion { group, .. } => Some(group),
+            Trigger::EndpointStateChange { .. } => None,
         }
     }
+}
+
+/// `IN_SERVICE` (the event's spelling) or `InService` (the API's).
+fn in_service(status: &str) -> bool {
+    status.replace('_', "").eq_ignore_ascii_case("inservice")
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +248,10 @@ pub fn parse_trigger(event: Value) -> Result<Trigger, EventError> {
                 approval: e.detail.model_approval_status,
             })
         }
+        (SAGEMAKER_SOURCE, ENDPOINT_STATE_CHANGE) => {
+            let e = parse_eventbridge::<EndpointStateChange>(event)?;
+            Ok(Trigger::EndpointStateChange { endpoint: e.detail.endpoint_name, status: e.detail.endpoint_status })
+        }
         (SOURCE, PROMOTION_REQUESTED) => {
             let e = parse_eventbridge::<Value>(event)?;
             let d: PromotionDetail = serde_json::from_value(e.detail)
@@ -249,7 +267,7 @@ pub fn parse_trigger(event: Value) -> Result<Trigger, EventError> {
         }
         _ => Err(EventError::UnexpectedShape {
             expected: format!(
-                "an EventBridge event {SAGEMAKER_SOURCE:?}/{MODEL_PACKAGE_STATE_CHANGE:?} or {SOURCE:?}/{PROMOTION_REQUESTED:?}"
+                "an EventBridge event {SAGEMAKER_SOURCE:?}/{MODEL_PACKAGE_STATE_CHANGE:?}, {SAGEMAKER_SOURCE:?}/{ENDPOINT_STATE_CHANGE:?} or {SOURCE:?}/{PROMOTION_REQUESTED:?}"
             ),
             got: describe_shape(&event),
         }),
@@ -420,11 +438,19 @@ fn outcome_event(group: &str, trigger: &Trigger, o: &StageOutcome, bus: Option<&
 
 pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
     let trigger = parse_trigger(event)?;
-    let group = trigger.group().to_owned();
+    let group = deps.config.group.clone();
     let mut output = Output { group: group.clone(), trigger: trigger.clone(), ignored: None, promoted: None, stages: Vec::new() };
-    if group != deps.config.group {
-        let reason = format!("this deployment manages group {:?}, not {group:?}", deps.config.group);
-        tracing::warn!(reason, "event ignored");
+    let ignored = match &trigger {
+        Trigger::EndpointStateChange { endpoint, .. } if !deps.config.stages.iter().any(|s| &s.endpoint_name == endpoint) => {
+            Some(format!("endpoint {endpoint:?} is not one this deployment manages"))
+        }
+        Trigger::EndpointStateChange { endpoint, status } if !in_service(status) => {
+            Some(format!("endpoint {endpoint:?} is {status}; only a return to service can unblock a deployment"))
+        }
+        t => t.group().filter(|g| *g != group).map(|g| format!("this deployment manages group {group:?}, not {g:?}")),
+    };
+    if let Some(reason) = ignored {
+        tracing::info!(reason, "event ignored");
         output.ignored = Some(reason);
         return Ok(output);
     }

@@ -6,6 +6,14 @@ use driftloop::testing::{InMemoryAlarms, InMemoryHosting, InMemoryRegistry, InMe
 const APPROVED: &str = include_str!("../../../events/deploy-package-approved.json");
 const REJECTED: &str = include_str!("../../../events/deploy-package-rejected.json");
 const PROMOTION: &str = include_str!("../../../events/deploy-promotion.json");
+const IN_SERVICE: &str = include_str!("../../../events/deploy-endpoint-in-service.json");
+
+fn in_service_event(endpoint: &str, status: &str) -> Value {
+    let mut e = ev(IN_SERVICE);
+    e["detail"]["EndpointName"] = json!(endpoint);
+    e["detail"]["EndpointStatus"] = json!(status);
+    e
+}
 const GROUP: &str = "driftloop-demo";
 
 struct World {
@@ -229,4 +237,35 @@ fn samples_parse_to_triggers() {
         parse_trigger(ev(PROMOTION)).unwrap(),
         Trigger::Promotion { group: GROUP.into(), package_arn: Some(arn(2)), stage: Stage::Production }
     );
+}
+
+#[tokio::test]
+async fn endpoint_back_in_service_unblocks_a_deployment_refused_while_busy() {
+    let w = world(&env());
+    w.registry.add(package(GROUP, 1, 0, Approved));
+    w.deps_handle(APPROVED).await.unwrap();
+    w.hosting.set_status("demo-staging", "Updating");
+    w.registry.add(package(GROUP, 2, 10, Approved));
+    assert_eq!(w.deps_handle(APPROVED).await.unwrap_err().error_type(), "Retryable.EndpointBusy");
+    // Still updating: the event is not a return to service.
+    let out = handle(in_service_event("demo-staging", "UPDATING"), &w.deps).await.unwrap();
+    assert!(out.ignored.unwrap().contains("UPDATING"));
+    // Back in service: the pending deployment happens, without the original event.
+    w.hosting.set_status("demo-staging", "InService");
+    let out = handle(in_service_event("demo-staging", "IN_SERVICE"), &w.deps).await.unwrap();
+    assert_eq!(out.stages[0].action, "updated");
+    assert_eq!(w.hosting.serving("demo-staging"), Some(arn(2)));
+    // Its own update ending fires the event again: nothing more to do.
+    let out = handle(in_service_event("demo-staging", "IN_SERVICE"), &w.deps).await.unwrap();
+    assert_eq!(out.stages[0].action, "up_to_date");
+    assert_eq!(w.hosting.snapshot().updates, 1);
+}
+
+#[tokio::test]
+async fn endpoints_it_does_not_manage_are_ignored() {
+    let w = world(&env());
+    let out = handle(ev(IN_SERVICE), &w.deps).await.unwrap();
+    assert!(out.ignored.unwrap().contains("churn-staging"));
+    assert!(out.stages.is_empty());
+    assert!(matches!(parse_trigger(ev(IN_SERVICE)).unwrap(), Trigger::EndpointStateChange { ref status, .. } if status == "IN_SERVICE"));
 }
