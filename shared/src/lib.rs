@@ -23,6 +23,8 @@ pub mod registry;
 #[cfg(feature = "aws")]
 pub mod pipelines;
 #[cfg(feature = "aws")]
+pub mod monitoring;
+#[cfg(feature = "aws")]
 pub mod publish;
 #[cfg(feature = "aws")]
 pub mod retrain;

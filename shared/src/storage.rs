@@ -56,7 +56,18 @@ pub trait ObjectStore: Send + Sync {
     async fn put(&self, uri: &S3Uri, body: Vec<u8>, content_type: &str) -> Result<(), AwsError>;
     /// Every object under the prefix (all pages), in key order.
     async fn list(&self, prefix: &S3Uri) -> Result<Vec<ObjectInfo>, AwsError>;
+
+    /// The object as a stream, for reading large objects (data capture) without holding them in
+    /// memory. A missing object is a `NotFound` error; errors while reading surface as
+    /// `std::io::Error`s of the reader. The default buffers through [`ObjectStore::get`]; the S3
+    /// adapter streams the response body.
+    async fn open(&self, uri: &S3Uri) -> Result<ObjectReader, AwsError> {
+        Ok(Box::new(std::io::Cursor::new(self.get(uri).await?)))
+    }
 }
+
+/// A streaming object body ([`ObjectStore::open`]).
+pub type ObjectReader = Box<dyn tokio::io::AsyncBufRead + Send + Unpin>;
 
 #[cfg(test)]
 mod tests {

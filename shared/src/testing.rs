@@ -280,6 +280,13 @@ impl crate::storage::ObjectStore for InMemoryStore {
         })
     }
 
+    /// Streams a copy of the object in small reads (64 bytes per `fill_buf`), so readers are
+    /// exercised across chunk boundaries.
+    async fn open(&self, uri: &crate::storage::S3Uri) -> Result<crate::storage::ObjectReader, AwsError> {
+        let body = self.get(uri).await?;
+        Ok(Box::new(SmallReads { body, pos: 0, chunk: 64 }))
+    }
+
     async fn put(&self, uri: &crate::storage::S3Uri, body: Vec<u8>, content_type: &str) -> Result<(), AwsError> {
         self.objects.lock().unwrap().insert(uri.to_string(), (body, content_type.to_owned()));
         Ok(())
@@ -299,5 +306,38 @@ impl crate::storage::ObjectStore for InMemoryStore {
                 last_modified: None,
             })
             .collect())
+    }
+}
+
+/// An in-memory body that hands out at most `chunk` bytes per read, like a network stream.
+struct SmallReads {
+    body: Vec<u8>,
+    pos: usize,
+    chunk: usize,
+}
+
+impl tokio::io::AsyncRead for SmallReads {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = (self.body.len() - self.pos).min(self.chunk).min(buf.remaining());
+        let start = self.pos;
+        buf.put_slice(&self.body[start..start + n]);
+        self.pos += n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncBufRead for SmallReads {
+    fn poll_fill_buf(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<&[u8]>> {
+        let this = self.get_mut();
+        let end = (this.pos + this.chunk).min(this.body.len());
+        std::task::Poll::Ready(Ok(&this.body[this.pos..end]))
+    }
+
+    fn consume(mut self: std::pin::Pin<&mut Self>, amt: usize) {
+        self.pos = (self.pos + amt).min(self.body.len());
     }
 }

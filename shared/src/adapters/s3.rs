@@ -6,7 +6,7 @@ use aws_sdk_s3::primitives::ByteStream;
 
 use super::to_chrono;
 use crate::error::AwsError;
-use crate::storage::{ObjectInfo, ObjectStore, S3Uri};
+use crate::storage::{ObjectInfo, ObjectReader, ObjectStore, S3Uri};
 
 const SERVICE: &str = "s3";
 
@@ -39,6 +39,18 @@ impl ObjectStore for S3 {
             .map_err(|e| AwsError::from_sdk(SERVICE, OP, e))?;
         let bytes = out.body.collect().await.map_err(|e| AwsError::transport(SERVICE, OP, format!("reading {uri}: {e}")))?;
         Ok(bytes.into_bytes().to_vec())
+    }
+
+    async fn open(&self, uri: &S3Uri) -> Result<ObjectReader, AwsError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&uri.bucket)
+            .key(&uri.key)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "GetObject", e))?;
+        Ok(Box::new(out.body.into_async_read()))
     }
 
     async fn put(&self, uri: &S3Uri, body: Vec<u8>, content_type: &str) -> Result<(), AwsError> {
