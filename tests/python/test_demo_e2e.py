@@ -22,8 +22,10 @@ def test_short_story_closes_the_loop(tmp_path):
     messages = [e["message"] for e in timeline]
     # exactly one pipeline execution although the alarm event was delivered twice
     assert any("1 execution(s) of" in m and "after 2 deliveries" in m for m in messages), messages
-    assert sum("outcome\": \"Started" in m for m in messages) == 1
-    assert any("AlreadyStarted" in m for m in messages)
+    assert sum("→ retrain-on-alarm: Started" in m for m in messages) == 1, messages
+    assert any("→ retrain-on-alarm: Skipped (AlreadyStarted)" in m for m in messages), messages
+    # the label uploads reached custom-metrics through the template's ground-truth rule
+    assert any("Object Created → custom-metrics" in m for m in messages), messages
     # the alarm fired, then recovered once v2 served
     alarm = [m for e, m in zip(timeline, messages) if e["kind"] == "alarm"]
     assert any("→ ALARM" in m for m in alarm) and alarm[-1].split("(")[0].strip().endswith("OK"), alarm
