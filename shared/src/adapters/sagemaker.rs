@@ -8,7 +8,7 @@ use super::to_chrono;
 use crate::error::AwsError;
 use crate::registry::{ApprovalStatus, Baseline, Container, ModelPackage, ModelRegistry, PackagePage, PackageSummary};
 
-const SERVICE: &str = "sagemaker";
+pub(super) const SERVICE: &str = "sagemaker";
 
 #[derive(Clone, Debug)]
 pub struct SageMaker {
@@ -25,7 +25,8 @@ impl SageMaker {
     }
 }
 
-fn missing(operation: &'static str, field: &str) -> AwsError {
+/// A response without a member the API documents as always present.
+pub(super) fn missing(operation: &'static str, field: &str) -> AwsError {
     AwsError::classify(SERVICE, operation, None, None, format!("response has no {field}"))
 }
 

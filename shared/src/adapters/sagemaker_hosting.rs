@@ -7,11 +7,10 @@ use aws_sdk_sagemaker::types::{
     ProductionVariantInstanceType, TrafficRoutingConfig, TrafficRoutingConfigType,
 };
 
-use super::sagemaker::SageMaker;
+use super::sagemaker::{SERVICE, SageMaker};
 use crate::deploy::{BlueGreen, DeploymentSpec, EndpointConfigSpec, EndpointState, Hosting, ModelSpec, TrafficRouting};
 use crate::error::AwsError;
 
-const SERVICE: &str = "sagemaker";
 
 /// SageMaker answers a create of an existing resource with a ValidationException
 /// "Cannot create already existing ...": for an idempotent `ensure_*` that is success.

@@ -4,12 +4,11 @@ use async_trait::async_trait;
 use aws_sdk_sagemaker::types::{Parameter, SortOrder, SortPipelineExecutionsBy};
 use chrono::{DateTime, Utc};
 
-use super::sagemaker::SageMaker;
+use super::sagemaker::{SERVICE, SageMaker, missing};
 use super::to_chrono;
 use crate::error::AwsError;
 use crate::pipelines::{ExecutionPage, ExecutionStatus, ExecutionSummary, PipelineRunner, StartExecution};
 
-const SERVICE: &str = "sagemaker";
 
 fn to_smithy(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_millis(t.timestamp_millis())
@@ -63,13 +62,12 @@ impl PipelineRunner for SageMaker {
             .pipeline_execution_summaries()
             .iter()
             .map(|s| {
-                let missing = |f: &str| AwsError::classify(SERVICE, OP, None, None, format!("response has no {f}"));
                 Ok(ExecutionSummary {
-                    arn: s.pipeline_execution_arn().ok_or_else(|| missing("PipelineExecutionArn"))?.to_owned(),
+                    arn: s.pipeline_execution_arn().ok_or_else(|| missing(OP, "PipelineExecutionArn"))?.to_owned(),
                     status: ExecutionStatus::parse(
                         s.pipeline_execution_status().map(|x| x.as_str()).unwrap_or_default(),
                     ),
-                    start_time: s.start_time().and_then(to_chrono).ok_or_else(|| missing("StartTime"))?,
+                    start_time: s.start_time().and_then(to_chrono).ok_or_else(|| missing(OP, "StartTime"))?,
                     display_name: s.pipeline_execution_display_name().map(str::to_owned),
                     description: s.pipeline_execution_description().map(str::to_owned),
                 })
