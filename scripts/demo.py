@@ -453,9 +453,8 @@ def put_event(w: World, source: str, detail_type: str, detail: dict, when: dt.da
     expect(out.get("FailedEntryCount", 0) == 0, f"PutEvents failed: {out}")
 
 
-def wire(story: Story, w: World) -> None:
+def wire(story: Story, w: World, template: Template) -> None:
     """The template's rules on the emulator's bus, each targeting an SQS queue per function."""
-    template = Template(REPO / "infra" / "template.yaml", TEMPLATE_PARAMS)
     rules = template_rules(template)
     expect(bool(rules), "infra/template.yaml defines no pattern rules for the functions")
     for rule in rules:
@@ -685,11 +684,12 @@ def run_story(args: argparse.Namespace) -> int:
     try:
         tl.step("set-up: the template's rules, the alarm, the pipeline, the registry")
         w.s3.create_bucket(Bucket=BUCKET)
-        wire(story, w)
+        template = Template(REPO / "infra" / "template.yaml", TEMPLATE_PARAMS)
+        wire(story, w, template)
         w.sm.create_model_package_group(ModelPackageGroupName=GROUP)
         w.sm.create_pipeline(PipelineName=PIPELINE, RoleArn=ROLE, PipelineDefinition=json.dumps(
             {"Version": "2020-12-01", "Parameters": [], "Steps": []}))
-        alarm = template_alarm(Template(REPO / "infra" / "template.yaml", TEMPLATE_PARAMS))
+        alarm = template_alarm(template)
         expect(alarm["AlarmName"] == ALARM, f"the template's alarm is {alarm['AlarmName']}, the demo expects {ALARM}")
         w.cw.put_metric_alarm(**alarm)
         tl.log("wire", f"alarm {ALARM}: {alarm['MetricName']} {alarm['ComparisonOperator']} {alarm['Threshold']} ({alarm['Namespace']})")
