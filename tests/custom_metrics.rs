@@ -12,7 +12,9 @@ use aws_sdk_eventbridge::types::Target as RuleTarget;
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Duration, Utc};
 use custom_metrics::{Config, Deps, handle, system_clock};
-use driftloop::adapters::{cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker};
+use driftloop::adapters::{
+    cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
+};
 use driftloop::error::Classify;
 use driftloop::monitoring::window::{Window, WindowRule};
 use driftloop_tests::{aws, emulator, unique};
@@ -22,10 +24,16 @@ const MODEL_NS: &str = "aws/sagemaker/Endpoints/model-metrics";
 
 /// A raw awsJson 1.0 call to the emulator's SQS (the workspace has no SQS SDK crate).
 fn sqs(op: &str, body: Value) -> Value {
-    let host = emulator().endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let host = emulator()
+        .endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
     let body = body.to_string();
     let mut stream = TcpStream::connect(&host).expect("connect to emulator");
-    stream.set_read_timeout(Some(StdDuration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(StdDuration::from_secs(30)))
+        .unwrap();
     let req = format!(
         "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: AmazonSQS.{op}\r\n\
          Authorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0\r\n\
@@ -36,8 +44,18 @@ fn sqs(op: &str, body: Value) -> Value {
     let mut raw = String::new();
     stream.read_to_string(&mut raw).unwrap();
     let (head, payload) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "SQS {op}: {raw}");
-    let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(payload) } else { payload.to_owned() };
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "SQS {op}: {raw}"
+    );
+    let payload = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(payload)
+    } else {
+        payload.to_owned()
+    };
     serde_json::from_str(&payload).unwrap_or(Value::Null)
 }
 
@@ -70,11 +88,25 @@ async fn setup(extra: &[(&str, &str)]) -> Setup {
     let name = unique("cm");
     let bucket = name.to_ascii_lowercase();
     let s3 = aws.s3();
-    s3.create_bucket().bucket(&bucket).send().await.expect("CreateBucket");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("CreateBucket");
     let ev = aws.eventbridge();
-    ev.create_event_bus().name(&name).send().await.expect("CreateEventBus");
-    let queue_url = sqs("CreateQueue", json!({"QueueName": name}))["QueueUrl"].as_str().expect("QueueUrl").to_owned();
-    let arn = sqs("GetQueueAttributes", json!({"QueueUrl": queue_url, "AttributeNames": ["QueueArn"]}))["Attributes"]["QueueArn"]
+    ev.create_event_bus()
+        .name(&name)
+        .send()
+        .await
+        .expect("CreateEventBus");
+    let queue_url = sqs("CreateQueue", json!({"QueueName": name}))["QueueUrl"]
+        .as_str()
+        .expect("QueueUrl")
+        .to_owned();
+    let arn = sqs(
+        "GetQueueAttributes",
+        json!({"QueueUrl": queue_url, "AttributeNames": ["QueueArn"]}),
+    )["Attributes"]["QueueArn"]
         .as_str()
         .expect("QueueArn")
         .to_owned();
@@ -85,7 +117,13 @@ async fn setup(extra: &[(&str, &str)]) -> Setup {
         .send()
         .await
         .expect("PutRule");
-    ev.put_targets().rule(&name).event_bus_name(&name).targets(RuleTarget::builder().id("q").arn(arn).build().unwrap()).send().await.expect("PutTargets");
+    ev.put_targets()
+        .rule(&name)
+        .event_bus_name(&name)
+        .targets(RuleTarget::builder().id("q").arn(arn).build().unwrap())
+        .send()
+        .await
+        .expect("PutTargets");
     let endpoint = format!("{name}-ep");
     let mut vars: std::collections::HashMap<String, String> = [
         ("CAPTURE_S3_URI", format!("s3://{bucket}/capture")),
@@ -100,7 +138,11 @@ async fn setup(extra: &[(&str, &str)]) -> Setup {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     let deps = Deps {
         registry: Arc::new(SageMaker::new(aws.sagemaker())),
         store: Arc::new(S3::new(s3.clone())),
@@ -109,17 +151,40 @@ async fn setup(extra: &[(&str, &str)]) -> Setup {
         config: Config::from_env(&vars).unwrap(),
         clock: system_clock(),
     };
-    Setup { deps, s3, cw: aws.cloudwatch(), bucket, endpoint, queue_url }
+    Setup {
+        deps,
+        s3,
+        cw: aws.cloudwatch(),
+        bucket,
+        endpoint,
+        queue_url,
+    }
 }
 
 impl Setup {
     async fn put(&self, key: &str, body: String) {
-        self.s3.put_object().bucket(&self.bucket).key(key).body(ByteStream::from(body.into_bytes())).send().await.expect("PutObject");
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body.into_bytes()))
+            .send()
+            .await
+            .expect("PutObject");
     }
 
     async fn get_json(&self, uri: &str) -> Value {
-        let key = uri.strip_prefix(&format!("s3://{}/", self.bucket)).expect("a report in the test bucket");
-        let out = self.s3.get_object().bucket(&self.bucket).key(key).send().await.expect("GetObject");
+        let key = uri
+            .strip_prefix(&format!("s3://{}/", self.bucket))
+            .expect("a report in the test bucket");
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("GetObject");
         serde_json::from_slice(&out.body.collect().await.unwrap().into_bytes()).unwrap()
     }
 
@@ -131,7 +196,8 @@ impl Setup {
         let mut labels = String::new();
         for i in 0..n {
             let id = format!("{}-{i}", self.endpoint);
-            let t = (w.start + Duration::seconds(i as i64)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let t = (w.start + Duration::seconds(i as i64))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let score = if i % 2 == 0 { 0.8 } else { 0.3 };
             files[i % 2].push_str(&format!(
                 r#"{{"captureData":{{"endpointInput":{{"observedContentType":"text/csv","mode":"INPUT","data":"{i},1","encoding":"CSV"}},"endpointOutput":{{"observedContentType":"text/csv","mode":"OUTPUT","data":"{score}","encoding":"CSV"}}}},"eventMetadata":{{"eventId":"{id}","inferenceTime":"{t}"}},"eventVersion":"0"}}"#
@@ -143,19 +209,28 @@ impl Setup {
         }
         files[1].push_str("{\"captureData\": truncated\n");
         let prefix = format!("capture/{}/AllTraffic/{hour}", self.endpoint);
-        self.put(&format!("{prefix}/00-01-000-a.jsonl"), files[0].clone()).await;
-        self.put(&format!("{prefix}/00-02-000-b.jsonl"), files[1].clone()).await;
-        self.put(&format!("ground-truth/{hour}/labels.jsonl"), labels).await;
+        self.put(&format!("{prefix}/00-01-000-a.jsonl"), files[0].clone())
+            .await;
+        self.put(&format!("{prefix}/00-02-000-b.jsonl"), files[1].clone())
+            .await;
+        self.put(&format!("ground-truth/{hour}/labels.jsonl"), labels)
+            .await;
     }
 
     /// The `driftloop` events delivered to the queue (waits up to ~10 s for `n`).
     fn received(&self, n: usize) -> Vec<Value> {
         let mut out = Vec::new();
         for _ in 0..10 {
-            let r = sqs("ReceiveMessage", json!({"QueueUrl": self.queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1}));
+            let r = sqs(
+                "ReceiveMessage",
+                json!({"QueueUrl": self.queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1}),
+            );
             for m in r["Messages"].as_array().cloned().unwrap_or_default() {
                 out.push(serde_json::from_str::<Value>(m["Body"].as_str().unwrap()).unwrap());
-                sqs("DeleteMessage", json!({"QueueUrl": self.queue_url, "ReceiptHandle": m["ReceiptHandle"]}));
+                sqs(
+                    "DeleteMessage",
+                    json!({"QueueUrl": self.queue_url, "ReceiptHandle": m["ReceiptHandle"]}),
+                );
             }
             if out.len() >= n {
                 break;
@@ -169,10 +244,29 @@ impl Setup {
         let metric = Metric::builder()
             .namespace(MODEL_NS)
             .metric_name(name)
-            .dimensions(Dimension::builder().name("Endpoint").value(&self.endpoint).build())
-            .dimensions(Dimension::builder().name("MonitoringSchedule").value("quality").build())
+            .dimensions(
+                Dimension::builder()
+                    .name("Endpoint")
+                    .value(&self.endpoint)
+                    .build(),
+            )
+            .dimensions(
+                Dimension::builder()
+                    .name("MonitoringSchedule")
+                    .value("quality")
+                    .build(),
+            )
             .build();
-        let q = MetricDataQuery::builder().id("m").metric_stat(MetricStat::builder().metric(metric).period(60).stat(stat).build()).build();
+        let q = MetricDataQuery::builder()
+            .id("m")
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(metric)
+                    .period(60)
+                    .stat(stat)
+                    .build(),
+            )
+            .build();
         let at = |t: DateTime<Utc>| aws_smithy_types::DateTime::from_secs(t.timestamp());
         let out = self
             .cw
@@ -183,12 +277,16 @@ impl Setup {
             .send()
             .await
             .expect("GetMetricData");
-        out.metric_data_results().first().map(|r| r.values().to_vec()).unwrap_or_default()
+        out.metric_data_results()
+            .first()
+            .map(|r| r.values().to_vec())
+            .unwrap_or_default()
     }
 }
 
 fn schedule_event(time: DateTime<Utc>) -> Value {
-    let mut e: Value = serde_json::from_str(include_str!("../events/custom-metrics-schedule.json")).unwrap();
+    let mut e: Value =
+        serde_json::from_str(include_str!("../events/custom-metrics-schedule.json")).unwrap();
     e["time"] = json!(time.to_rfc3339());
     e
 }
@@ -204,15 +302,32 @@ async fn seeded_window_gives_reports_metrics_and_an_event_through_the_bus() {
     assert_eq!(o.window, w);
     assert_eq!(o.status, "Completed", "{o:?}");
     let counts = o.counts.clone().unwrap();
-    assert_eq!((counts["records_matched"].as_u64(), counts["records_malformed"].as_u64()), (Some(200), Some(1)), "{counts}");
+    assert_eq!(
+        (
+            counts["records_matched"].as_u64(),
+            counts["records_malformed"].as_u64()
+        ),
+        (Some(200), Some(1)),
+        "{counts}"
+    );
 
     // Reports in S3.
     let reports = o.reports.clone().unwrap();
     let stats = s.get_json(reports["statistics"].as_str().unwrap()).await;
     assert_eq!(stats["dataset"]["item_count"], 200);
-    assert_eq!(stats["binary_classification_metrics"]["accuracy"]["value"], 0.75);
-    assert_eq!(s.get_json(reports["constraintViolations"].as_str().unwrap()).await, json!({"violations": []}));
-    assert_eq!(s.get_json(reports["summary"].as_str().unwrap()).await["runId"], json!(o.run_id));
+    assert_eq!(
+        stats["binary_classification_metrics"]["accuracy"]["value"],
+        0.75
+    );
+    assert_eq!(
+        s.get_json(reports["constraintViolations"].as_str().unwrap())
+            .await,
+        json!({"violations": []})
+    );
+    assert_eq!(
+        s.get_json(reports["summary"].as_str().unwrap()).await["runId"],
+        json!(o.run_id)
+    );
 
     // Metrics, read back.
     assert_eq!(s.metric("accuracy", &w, "Average").await, [0.75]);
@@ -224,11 +339,22 @@ async fn seeded_window_gives_reports_metrics_and_an_event_through_the_bus() {
     let events = s.received(1);
     assert_eq!(events.len(), 1, "{events:?}");
     let e = &events[0];
-    assert_eq!((e["source"].as_str(), e["detail-type"].as_str()), (Some("driftloop"), Some("Model Monitoring Completed")));
-    assert_eq!(e["detail"]["window"]["start"], w.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    assert_eq!(
+        (e["source"].as_str(), e["detail-type"].as_str()),
+        (Some("driftloop"), Some("Model Monitoring Completed"))
+    );
+    assert_eq!(
+        e["detail"]["window"]["start"],
+        w.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
     assert_eq!(e["detail"]["reports"], reports);
     assert_eq!(e["detail"]["counts"]["records_malformed"], 1);
-    assert!(e["detail"]["errorSamples"][0].as_str().unwrap().contains("00-02-000-b.jsonl"));
+    assert!(
+        e["detail"]["errorSamples"][0]
+            .as_str()
+            .unwrap()
+            .contains("00-02-000-b.jsonl")
+    );
 }
 
 #[tokio::test]
@@ -242,7 +368,10 @@ async fn an_empty_window_is_published_as_no_data() {
     assert_eq!(s.metric("records_matched", &w, "Sum").await, [0.0]);
     let events = s.received(1);
     assert_eq!(events[0]["detail"]["status"], "NoData");
-    assert_eq!(events[0]["detail"]["reason"], "no data capture in the window");
+    assert_eq!(
+        events[0]["detail"]["reason"],
+        "no data capture in the window"
+    );
 }
 
 #[tokio::test]
@@ -255,8 +384,16 @@ async fn throttled_put_metric_data_is_retried() {
     emulator().inject_fault("PutMetricData", 4, "throttle", &s.endpoint);
     let out = handle(schedule_event(now), &s.deps).await.unwrap();
     assert!(out.windows[0].metrics_published > 0);
-    assert_eq!(emulator().fault_remaining(&s.endpoint), Some(0), "every injected throttle was hit");
-    assert_eq!(s.metric("records_matched", &w, "Sum").await, [20.0], "sent exactly once");
+    assert_eq!(
+        emulator().fault_remaining(&s.endpoint),
+        Some(0),
+        "every injected throttle was hit"
+    );
+    assert_eq!(
+        s.metric("records_matched", &w, "Sum").await,
+        [20.0],
+        "sent exactly once"
+    );
     assert_eq!(s.received(1).len(), 1);
 }
 
@@ -273,7 +410,10 @@ async fn a_burst_of_ground_truth_uploads_runs_once() {
         s.put(&key, String::new()).await;
         keys.push(key);
     }
-    let template: Value = serde_json::from_str(include_str!("../events/custom-metrics-ground-truth-created.json")).unwrap();
+    let template: Value = serde_json::from_str(include_str!(
+        "../events/custom-metrics-ground-truth-created.json"
+    ))
+    .unwrap();
     let event = |key: &str| {
         let mut e = template.clone();
         e["detail"]["bucket"]["name"] = json!(s.bucket);
@@ -288,9 +428,20 @@ async fn a_burst_of_ground_truth_uploads_runs_once() {
         handle(event(&keys[3]), &s.deps),
         handle(event(&keys[4]), &s.deps)
     );
-    let decisions: Vec<String> = [a, b, c, d, e].into_iter().map(|r| r.unwrap().windows[0].decision.clone().unwrap()).collect();
-    assert_eq!(decisions.iter().filter(|d| *d == "run").count(), 1, "{decisions:?}");
-    assert_eq!(decisions.iter().filter(|d| *d == "superseded").count(), 4, "{decisions:?}");
+    let decisions: Vec<String> = [a, b, c, d, e]
+        .into_iter()
+        .map(|r| r.unwrap().windows[0].decision.clone().unwrap())
+        .collect();
+    assert_eq!(
+        decisions.iter().filter(|d| *d == "run").count(),
+        1,
+        "{decisions:?}"
+    );
+    assert_eq!(
+        decisions.iter().filter(|d| *d == "superseded").count(),
+        4,
+        "{decisions:?}"
+    );
     let events = s.received(1);
     assert_eq!(events.len(), 1, "one event for the burst: {events:?}");
     assert_eq!(events[0]["detail"]["trigger"], "groundTruthUpload");
@@ -305,7 +456,17 @@ async fn a_burst_of_ground_truth_uploads_runs_once() {
 
 #[tokio::test]
 async fn missing_bucket_is_a_permanent_error() {
-    let s = setup(&[("CAPTURE_S3_URI", "s3://driftloop-no-such-bucket-anywhere/capture")]).await;
-    let err = handle(schedule_event(Utc::now()), &s.deps).await.unwrap_err();
-    assert!(err.error_type().starts_with("Permanent."), "{}", err.error_type());
+    let s = setup(&[(
+        "CAPTURE_S3_URI",
+        "s3://driftloop-no-such-bucket-anywhere/capture",
+    )])
+    .await;
+    let err = handle(schedule_event(Utc::now()), &s.deps)
+        .await
+        .unwrap_err();
+    assert!(
+        err.error_type().starts_with("Permanent."),
+        "{}",
+        err.error_type()
+    );
 }

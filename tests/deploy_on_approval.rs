@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use aws_sdk_cloudwatch::types::ComparisonOperator;
 use deploy_on_approval::{Config, Deps, handle};
-use driftloop::adapters::{cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker};
+use driftloop::adapters::{
+    cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
+};
 use driftloop::error::Classify;
 use driftloop_tests::seed::{create_group, create_package, set_approval};
 use driftloop_tests::{aws, emulator, unique};
@@ -26,13 +28,19 @@ async fn setup(extra: &[(&str, String)]) -> Setup {
     let (staging, prod) = (format!("{group}-staging"), format!("{group}-prod"));
     let mut vars: std::collections::HashMap<String, String> = [
         ("MODEL_PACKAGE_GROUP_NAME", group.clone()),
-        ("SAGEMAKER_EXECUTION_ROLE_ARN", "arn:aws:iam::123456789012:role/sagemaker".into()),
+        (
+            "SAGEMAKER_EXECUTION_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/sagemaker".into(),
+        ),
         ("STAGING_ENDPOINT_NAME", staging.clone()),
         ("PRODUCTION_ENDPOINT_NAME", prod.clone()),
         ("PRODUCTION_INSTANCE_TYPE", "ml.c5.xlarge".into()),
         ("PRODUCTION_INSTANCE_COUNT", "2".into()),
         ("PRODUCTION_DEPLOYMENT", "CANARY:10".into()),
-        ("DATA_CAPTURE_S3_URI", "s3://driftloop-capture/capture".into()),
+        (
+            "DATA_CAPTURE_S3_URI",
+            "s3://driftloop-capture/capture".into(),
+        ),
         ("DATA_CAPTURE_SAMPLING_PERCENTAGE", "25".into()),
     ]
     .into_iter()
@@ -49,11 +57,19 @@ async fn setup(extra: &[(&str, String)]) -> Setup {
         events: Arc::new(EventBridge::new(aws.eventbridge())),
         config: Config::from_env(&vars).unwrap(),
     };
-    Setup { deps, sm, cw: aws.cloudwatch(), group, staging, prod }
+    Setup {
+        deps,
+        sm,
+        cw: aws.cloudwatch(),
+        group,
+        staging,
+        prod,
+    }
 }
 
 fn approval_event(group: &str, arn: &str, status: &str) -> Value {
-    let mut e: Value = serde_json::from_str(include_str!("../events/deploy-package-approved.json")).unwrap();
+    let mut e: Value =
+        serde_json::from_str(include_str!("../events/deploy-package-approved.json")).unwrap();
     e["detail"]["ModelPackageGroupName"] = json!(group);
     e["detail"]["ModelPackageArn"] = json!(arn);
     e["detail"]["ModelApprovalStatus"] = json!(status);
@@ -62,12 +78,43 @@ fn approval_event(group: &str, arn: &str, status: &str) -> Value {
 
 impl Setup {
     /// The package ARN an endpoint serves, read back through DescribeEndpoint → config → model.
-    async fn serving(&self, endpoint: &str) -> (String, aws_sdk_sagemaker::operation::describe_endpoint_config::DescribeEndpointConfigOutput) {
-        let ep = self.sm.describe_endpoint().endpoint_name(endpoint).send().await.unwrap();
-        let cfg = self.sm.describe_endpoint_config().endpoint_config_name(ep.endpoint_config_name().unwrap()).send().await.unwrap();
-        let model_name = cfg.production_variants()[0].model_name().unwrap().to_owned();
-        let model = self.sm.describe_model().model_name(&model_name).send().await.unwrap();
-        let arn = model.primary_container().and_then(|c| c.model_package_name()).unwrap_or_default().to_owned();
+    async fn serving(
+        &self,
+        endpoint: &str,
+    ) -> (
+        String,
+        aws_sdk_sagemaker::operation::describe_endpoint_config::DescribeEndpointConfigOutput,
+    ) {
+        let ep = self
+            .sm
+            .describe_endpoint()
+            .endpoint_name(endpoint)
+            .send()
+            .await
+            .unwrap();
+        let cfg = self
+            .sm
+            .describe_endpoint_config()
+            .endpoint_config_name(ep.endpoint_config_name().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let model_name = cfg.production_variants()[0]
+            .model_name()
+            .unwrap()
+            .to_owned();
+        let model = self
+            .sm
+            .describe_model()
+            .model_name(&model_name)
+            .send()
+            .await
+            .unwrap();
+        let arn = model
+            .primary_container()
+            .and_then(|c| c.model_package_name())
+            .unwrap_or_default()
+            .to_owned();
         (arn, cfg)
     }
 }
@@ -78,41 +125,67 @@ async fn approve_update_reject_replay_promote() {
     let v1 = create_package(&s.sm, &s.group, "Approved", 1, true).await;
 
     // approve v1 → staging created with data capture
-    let out = handle(approval_event(&s.group, &v1, "Approved"), &s.deps).await.unwrap();
+    let out = handle(approval_event(&s.group, &v1, "Approved"), &s.deps)
+        .await
+        .unwrap();
     assert_eq!(out.stages[0].action, "created", "{out:?}");
     let (serving, cfg) = s.serving(&s.staging).await;
     assert_eq!(serving, v1);
     let capture = cfg.data_capture_config().expect("data capture configured");
     assert_eq!(capture.enable_capture(), Some(true));
     assert_eq!(capture.initial_sampling_percentage(), Some(25));
-    assert_eq!(capture.destination_s3_uri(), Some("s3://driftloop-capture/capture"));
+    assert_eq!(
+        capture.destination_s3_uri(),
+        Some("s3://driftloop-capture/capture")
+    );
     assert_eq!(out.stages[1].action, "nothing_to_deploy");
 
     // approve v2 → updated
     let v2 = create_package(&s.sm, &s.group, "Approved", 2, true).await;
-    let out = handle(approval_event(&s.group, &v2, "Approved"), &s.deps).await.unwrap();
+    let out = handle(approval_event(&s.group, &v2, "Approved"), &s.deps)
+        .await
+        .unwrap();
     assert_eq!(out.stages[0].action, "updated");
     assert_eq!(s.serving(&s.staging).await.0, v2);
 
     // duplicate delivery → no second update
-    let out = handle(approval_event(&s.group, &v2, "Approved"), &s.deps).await.unwrap();
+    let out = handle(approval_event(&s.group, &v2, "Approved"), &s.deps)
+        .await
+        .unwrap();
     assert_eq!(out.stages[0].action, "up_to_date");
-    let modified = s.sm.describe_endpoint().endpoint_name(&s.staging).send().await.unwrap().last_modified_time().cloned();
+    let modified =
+        s.sm.describe_endpoint()
+            .endpoint_name(&s.staging)
+            .send()
+            .await
+            .unwrap()
+            .last_modified_time()
+            .cloned();
 
     // replay of v1's approval after v2 → no change
-    let out = handle(approval_event(&s.group, &v1, "Approved"), &s.deps).await.unwrap();
+    let out = handle(approval_event(&s.group, &v1, "Approved"), &s.deps)
+        .await
+        .unwrap();
     assert_eq!(out.stages[0].action, "up_to_date");
-    let ep = s.sm.describe_endpoint().endpoint_name(&s.staging).send().await.unwrap();
+    let ep =
+        s.sm.describe_endpoint()
+            .endpoint_name(&s.staging)
+            .send()
+            .await
+            .unwrap();
     assert_eq!(ep.last_modified_time().cloned(), modified);
 
     // reject v2 → back to v1
     set_approval(&s.sm, &v2, "Rejected").await;
-    let out = handle(approval_event(&s.group, &v2, "Rejected"), &s.deps).await.unwrap();
+    let out = handle(approval_event(&s.group, &v2, "Rejected"), &s.deps)
+        .await
+        .unwrap();
     assert_eq!(out.stages[0].action, "updated");
     assert_eq!(s.serving(&s.staging).await.0, v1);
 
     // promote v1 → production created with its own config
-    let mut promo: Value = serde_json::from_str(include_str!("../events/deploy-promotion.json")).unwrap();
+    let mut promo: Value =
+        serde_json::from_str(include_str!("../events/deploy-promotion.json")).unwrap();
     promo["detail"]["ModelPackageGroupName"] = json!(s.group);
     promo["detail"]["ModelPackageArn"] = json!(v1);
     let out = handle(promo, &s.deps).await.unwrap();
@@ -122,24 +195,45 @@ async fn approve_update_reject_replay_promote() {
     assert_eq!(serving, v1);
     let variant = &cfg.production_variants()[0];
     assert_eq!(variant.initial_instance_count(), Some(2));
-    assert_eq!(variant.instance_type().map(|t| t.as_str()), Some("ml.c5.xlarge"));
-    let pkg = s.sm.describe_model_package().model_package_name(&v1).send().await.unwrap();
+    assert_eq!(
+        variant.instance_type().map(|t| t.as_str()),
+        Some("ml.c5.xlarge")
+    );
+    let pkg =
+        s.sm.describe_model_package()
+            .model_package_name(&v1)
+            .send()
+            .await
+            .unwrap();
     let meta = pkg.customer_metadata_properties().unwrap();
     assert!(meta.contains_key("driftloop:promoted:production"));
-    assert_eq!(meta.get("ModelName").map(String::as_str), Some(format!("{}-model-1", s.group).as_str()), "metadata kept");
+    assert_eq!(
+        meta.get("ModelName").map(String::as_str),
+        Some(format!("{}-model-1", s.group).as_str()),
+        "metadata kept"
+    );
 }
 
 #[tokio::test]
 async fn alarm_threshold_follows_the_deployed_package() {
     let aws = aws().await;
     let alarm = unique("f2-alarm");
-    let s = setup(&[("STAGING_ALARM_NAME", alarm.clone()), ("STAGING_ALARM_METRIC", "f2".into())]).await;
+    let s = setup(&[
+        ("STAGING_ALARM_NAME", alarm.clone()),
+        ("STAGING_ALARM_METRIC", "f2".into()),
+    ])
+    .await;
     s.cw.put_metric_alarm()
         .alarm_name(&alarm)
         .alarm_description("model quality")
         .namespace("aws/sagemaker/Endpoints/model-metrics")
         .metric_name("f2")
-        .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("Endpoint").value(&s.staging).build())
+        .dimensions(
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name("Endpoint")
+                .value(&s.staging)
+                .build(),
+        )
         .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
         .period(3600)
         .evaluation_periods(1)
@@ -162,19 +256,45 @@ async fn alarm_threshold_follows_the_deployed_package() {
         .await
         .unwrap();
     // A package whose model-quality drift-check baseline points at those constraints.
-    let with_mq = driftloop_tests::seed::create_package_with_model_quality(&s.sm, &s.group, 2, &format!("s3://{bucket}/{key}")).await;
-    let out = handle(approval_event(&s.group, &with_mq, "Approved"), &s.deps).await.unwrap();
+    let with_mq = driftloop_tests::seed::create_package_with_model_quality(
+        &s.sm,
+        &s.group,
+        2,
+        &format!("s3://{bucket}/{key}"),
+    )
+    .await;
+    let out = handle(approval_event(&s.group, &with_mq, "Approved"), &s.deps)
+        .await
+        .unwrap();
     let update = out.stages[0].alarm.as_ref().expect("alarm followed");
     assert_eq!(update.error, None);
-    assert_eq!((update.threshold, update.previous_threshold), (Some(0.72), Some(0.5)));
-    let described = s.cw.describe_alarms().alarm_names(&alarm).send().await.unwrap();
+    assert_eq!(
+        (update.threshold, update.previous_threshold),
+        (Some(0.72), Some(0.5))
+    );
+    let described =
+        s.cw.describe_alarms()
+            .alarm_names(&alarm)
+            .send()
+            .await
+            .unwrap();
     let a = &described.metric_alarms()[0];
     assert_eq!(a.threshold(), Some(0.72));
-    assert_eq!(a.comparison_operator(), Some(&ComparisonOperator::LessThanThreshold));
-    assert_eq!(a.alarm_description(), Some("model quality"), "the rest of the alarm is kept");
+    assert_eq!(
+        a.comparison_operator(),
+        Some(&ComparisonOperator::LessThanThreshold)
+    );
+    assert_eq!(
+        a.alarm_description(),
+        Some("model quality"),
+        "the rest of the alarm is kept"
+    );
     assert_eq!(a.treat_missing_data(), Some("notBreaching"));
     assert_eq!(a.period(), Some(3600));
-    assert_eq!(a.alarm_actions(), ["arn:aws:sns:us-east-1:123456789012:alerts"]);
+    assert_eq!(
+        a.alarm_actions(),
+        ["arn:aws:sns:us-east-1:123456789012:alerts"]
+    );
     assert_eq!(a.dimensions()[0].value(), Some(s.staging.as_str()));
 }
 
@@ -182,14 +302,27 @@ async fn alarm_threshold_follows_the_deployed_package() {
 async fn busy_endpoint_is_a_retryable_error_then_the_redelivery_deploys() {
     let s = setup(&[]).await;
     let v1 = create_package(&s.sm, &s.group, "Approved", 1, true).await;
-    handle(approval_event(&s.group, &v1, "Approved"), &s.deps).await.unwrap();
+    handle(approval_event(&s.group, &v1, "Approved"), &s.deps)
+        .await
+        .unwrap();
     emulator().set_sagemaker_status(json!({"endpoint": s.staging, "status": "Updating"}));
     let v2 = create_package(&s.sm, &s.group, "Approved", 2, true).await;
-    let err = handle(approval_event(&s.group, &v2, "Approved"), &s.deps).await.unwrap_err();
-    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "Retryable.EndpointBusy");
-    assert_eq!(s.serving(&s.staging).await.0, v1, "a busy endpoint is not touched");
+    let err = handle(approval_event(&s.group, &v2, "Approved"), &s.deps)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(err).error_type,
+        "Retryable.EndpointBusy"
+    );
+    assert_eq!(
+        s.serving(&s.staging).await.0,
+        v1,
+        "a busy endpoint is not touched"
+    );
     emulator().set_sagemaker_status(json!({"endpoint": s.staging, "status": "InService"}));
-    let out = handle(approval_event(&s.group, &v2, "Approved"), &s.deps).await.unwrap();
+    let out = handle(approval_event(&s.group, &v2, "Approved"), &s.deps)
+        .await
+        .unwrap();
     assert_eq!(out.stages[0].action, "updated");
     assert_eq!(s.serving(&s.staging).await.0, v2);
 }
@@ -197,6 +330,8 @@ async fn busy_endpoint_is_a_retryable_error_then_the_redelivery_deploys() {
 #[tokio::test]
 async fn bad_event_is_permanent() {
     let s = setup(&[]).await;
-    let err = handle(json!({"hello": "world"}), &s.deps).await.unwrap_err();
+    let err = handle(json!({"hello": "world"}), &s.deps)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "Permanent.BadEvent");
 }

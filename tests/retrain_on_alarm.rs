@@ -13,8 +13,8 @@ use driftloop::publish::{EventPublisher, MetricDatum, MetricPublisher, MetricUni
 use driftloop::retrain::{SkipReason, parse_trigger, plan};
 use driftloop_tests::{aws, emulator, unique};
 use retrain_on_alarm::{
-    BUS_VAR, CONTEXT_VAR, COOLDOWN_VAR, Config, Deps, NAMESPACE_VAR, OutcomeKind, Output, PARAMETERS_VAR, PIPELINE_VAR,
-    STARTED_METRIC, handle, system_clock,
+    BUS_VAR, CONTEXT_VAR, COOLDOWN_VAR, Config, Deps, NAMESPACE_VAR, OutcomeKind, Output,
+    PARAMETERS_VAR, PIPELINE_VAR, STARTED_METRIC, handle, system_clock,
 };
 use serde_json::{Value, json};
 
@@ -47,7 +47,12 @@ async fn setup(vars: &[(&str, &str)]) -> Setup {
         .await
         .expect("CreatePipeline");
     let bus = unique("bus");
-    aws.eventbridge().create_event_bus().name(&bus).send().await.expect("CreateEventBus");
+    aws.eventbridge()
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("CreateEventBus");
     let namespace = format!("driftloop-test/{}", unique("ns"));
     let mut env: HashMap<String, String> = [
         (PIPELINE_VAR, pipeline.as_str()),
@@ -66,14 +71,25 @@ async fn setup(vars: &[(&str, &str)]) -> Setup {
         config: Config::from_env(&env).expect("config"),
         clock: system_clock(),
     };
-    Setup { deps: Arc::new(deps), sm, cw: aws.cloudwatch(), pipeline, namespace, alarm: unique("drift-alarm") }
+    Setup {
+        deps: Arc::new(deps),
+        sm,
+        cw: aws.cloudwatch(),
+        pipeline,
+        namespace,
+        alarm: unique("drift-alarm"),
+    }
 }
 
 impl Setup {
     /// The sample alarm event for this test's alarm, in `state` from `previous` at `ts`.
     fn alarm_event(&self, state: &str, previous: &str, ts: &str) -> Value {
-        let mut ev: Value = serde_json::from_str(if state == "OK" { ALARM_OK } else { ALARM }).unwrap();
-        ev["resources"] = json!([format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{}", self.alarm)]);
+        let mut ev: Value =
+            serde_json::from_str(if state == "OK" { ALARM_OK } else { ALARM }).unwrap();
+        ev["resources"] = json!([format!(
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:{}",
+            self.alarm
+        )]);
         ev["detail"]["alarmName"] = json!(self.alarm);
         ev["detail"]["state"]["value"] = json!(state);
         ev["detail"]["state"]["timestamp"] = json!(ts);
@@ -95,7 +111,9 @@ impl Setup {
             .map(|s| {
                 (
                     s.pipeline_execution_arn().unwrap_or_default().to_owned(),
-                    s.pipeline_execution_display_name().unwrap_or_default().to_owned(),
+                    s.pipeline_execution_display_name()
+                        .unwrap_or_default()
+                        .to_owned(),
                 )
             })
             .collect()
@@ -107,7 +125,11 @@ impl Setup {
 }
 
 fn skip_code(out: &Output) -> SkipReason {
-    out.report.skip.as_ref().unwrap_or_else(|| panic!("expected a skip: {out:?}")).code
+    out.report
+        .skip
+        .as_ref()
+        .unwrap_or_else(|| panic!("expected a skip: {out:?}"))
+        .code
 }
 
 /// The injected faults matching `needle`: (id, remaining, hits).
@@ -120,7 +142,13 @@ fn faults_for(needle: &str) -> Vec<(u64, i64, i64)> {
         .unwrap()
         .iter()
         .filter(|f| f["match"].as_str() == Some(needle))
-        .map(|f| (f["id"].as_u64().unwrap(), f["remaining"].as_i64().unwrap(), f["hits"].as_i64().unwrap()))
+        .map(|f| {
+            (
+                f["id"].as_u64().unwrap(),
+                f["remaining"].as_i64().unwrap(),
+                f["hits"].as_i64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -128,10 +156,15 @@ fn faults_for(needle: &str) -> Vec<(u64, i64, i64)> {
 async fn alarm_starts_one_execution_with_parameters_and_publishes_event_and_metric() {
     let s = setup(&[
         (CONTEXT_VAR, "alarm=TriggerAlarm,value=DriftValue"),
-        (PARAMETERS_VAR, r#"{"TrainingInstanceType": "ml.m5.xlarge"}"#),
+        (
+            PARAMETERS_VAR,
+            r#"{"TrainingInstanceType": "ml.m5.xlarge"}"#,
+        ),
     ])
     .await;
-    let out = s.handle(s.alarm_event("ALARM", "OK", "2024-05-01T12:00:40.989+0000")).await;
+    let out = s
+        .handle(s.alarm_event("ALARM", "OK", "2024-05-01T12:00:40.989+0000"))
+        .await;
     assert_eq!(out.report.outcome, OutcomeKind::Started);
     let arn = out.report.pipeline_execution_arn.clone().unwrap();
     let execs = s.executions().await;
@@ -140,7 +173,12 @@ async fn alarm_starts_one_execution_with_parameters_and_publishes_event_and_metr
     assert_eq!(Some(&execs[0].1), out.report.display_name.as_ref());
     assert!(execs[0].1.starts_with("drift-"), "{}", execs[0].1);
 
-    let params = s.sm.list_pipeline_parameters_for_execution().pipeline_execution_arn(&arn).send().await.unwrap();
+    let params =
+        s.sm.list_pipeline_parameters_for_execution()
+            .pipeline_execution_arn(&arn)
+            .send()
+            .await
+            .unwrap();
     let params: HashMap<&str, &str> = params
         .pipeline_parameters()
         .iter()
@@ -149,16 +187,42 @@ async fn alarm_starts_one_execution_with_parameters_and_publishes_event_and_metr
     assert_eq!(params["TrainingInstanceType"], "ml.m5.xlarge");
     assert_eq!(params["TriggerAlarm"], s.alarm);
     assert_eq!(params["DriftValue"], "0.31");
-    let described = s.sm.describe_pipeline_execution().pipeline_execution_arn(&arn).send().await.unwrap();
-    assert!(described.pipeline_execution_description().unwrap().contains(&format!("alarm {} entered ALARM", s.alarm)));
+    let described =
+        s.sm.describe_pipeline_execution()
+            .pipeline_execution_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        described
+            .pipeline_execution_description()
+            .unwrap()
+            .contains(&format!("alarm {} entered ALARM", s.alarm))
+    );
 
     assert!(out.publication.event_id.is_some(), "{:?}", out.publication);
-    assert!(out.publication.metric_sent && out.publication.errors.is_empty(), "{:?}", out.publication);
-    let metrics = s.cw.list_metrics().namespace(&s.namespace).send().await.expect("ListMetrics");
-    let started: Vec<_> = metrics.metrics().iter().filter(|m| m.metric_name() == Some(STARTED_METRIC)).collect();
+    assert!(
+        out.publication.metric_sent && out.publication.errors.is_empty(),
+        "{:?}",
+        out.publication
+    );
+    let metrics =
+        s.cw.list_metrics()
+            .namespace(&s.namespace)
+            .send()
+            .await
+            .expect("ListMetrics");
+    let started: Vec<_> = metrics
+        .metrics()
+        .iter()
+        .filter(|m| m.metric_name() == Some(STARTED_METRIC))
+        .collect();
     assert_eq!(started.len(), 1, "{metrics:?}");
     assert_eq!(started[0].dimensions()[0].name(), Some("Pipeline"));
-    assert_eq!(started[0].dimensions()[0].value(), Some(s.pipeline.as_str()));
+    assert_eq!(
+        started[0].dimensions()[0].value(),
+        Some(s.pipeline.as_str())
+    );
 }
 
 #[tokio::test]
@@ -166,11 +230,25 @@ async fn fifty_sequential_deliveries_start_exactly_one_execution() {
     let s = setup(&[]).await;
     let event = s.alarm_event("ALARM", "OK", "2024-05-01T12:00:40.989+0000");
     let first = s.handle(event.clone()).await;
-    let arn = first.report.pipeline_execution_arn.clone().expect("the first delivery starts");
+    let arn = first
+        .report
+        .pipeline_execution_arn
+        .clone()
+        .expect("the first delivery starts");
     for _ in 1..50 {
         let out = s.handle(event.clone()).await;
         assert_eq!(skip_code(&out), SkipReason::AlreadyStarted);
-        assert_eq!(out.report.skip.as_ref().unwrap().execution.as_ref().unwrap().arn, arn);
+        assert_eq!(
+            out.report
+                .skip
+                .as_ref()
+                .unwrap()
+                .execution
+                .as_ref()
+                .unwrap()
+                .arn,
+            arn
+        );
     }
     assert_eq!(s.executions().await.len(), 1);
     // The same transition through the alarm action (instead of EventBridge) is the same trigger.
@@ -182,7 +260,10 @@ async fn fifty_sequential_deliveries_start_exactly_one_execution() {
         "region": "us-east-1",
         "alarmData": event["detail"],
     });
-    assert_eq!(skip_code(&s.handle(action).await), SkipReason::AlreadyStarted);
+    assert_eq!(
+        skip_code(&s.handle(action).await),
+        SkipReason::AlreadyStarted
+    );
     assert_eq!(s.executions().await.len(), 1);
 }
 
@@ -209,18 +290,37 @@ async fn fifty_concurrent_deliveries_start_exactly_one_execution() {
     }
     let execs = s.executions().await;
     assert_eq!(execs.len(), 1, "{execs:?}");
-    assert!(arns.iter().all(|a| a == &execs[0].0), "every delivery reports the one execution");
+    assert!(
+        arns.iter().all(|a| a == &execs[0].0),
+        "every delivery reports the one execution"
+    );
 
     // The race itself, forced: fifty concurrent starts of the same planned request (every one of
     // them past the check) through the adapter still make one execution, by the token.
     let now = (system_clock())();
-    let trigger = parse_trigger(s.alarm_event("ALARM", "OK", "2024-05-02T08:00:00.000+0000"), now).unwrap();
-    let request = Arc::new(plan(&trigger, &s.deps.config.retrain.routes, &s.deps.config.retrain.parameters).unwrap());
+    let trigger = parse_trigger(
+        s.alarm_event("ALARM", "OK", "2024-05-02T08:00:00.000+0000"),
+        now,
+    )
+    .unwrap();
+    let request = Arc::new(
+        plan(
+            &trigger,
+            &s.deps.config.retrain.routes,
+            &s.deps.config.retrain.parameters,
+        )
+        .unwrap(),
+    );
     let runner = Arc::new(SageMaker::new(s.sm.clone()));
     let starts: Vec<_> = (0..50)
         .map(|_| {
             let (runner, request) = (runner.clone(), request.clone());
-            tokio::spawn(async move { runner.start_execution(&request).await.expect("StartPipelineExecution") })
+            tokio::spawn(async move {
+                runner
+                    .start_execution(&request)
+                    .await
+                    .expect("StartPipelineExecution")
+            })
         })
         .collect();
     let mut started = Vec::new();
@@ -235,7 +335,9 @@ async fn fifty_concurrent_deliveries_start_exactly_one_execution() {
 async fn throttled_start_is_retried_by_the_sdk_and_starts_one_execution() {
     let s = setup(&[]).await;
     emulator().inject_fault("StartPipelineExecution", 2, "throttle", &s.pipeline);
-    let out = s.handle(s.alarm_event("ALARM", "OK", "2024-05-01T12:00:40.989+0000")).await;
+    let out = s
+        .handle(s.alarm_event("ALARM", "OK", "2024-05-01T12:00:40.989+0000"))
+        .await;
     assert_eq!(out.report.outcome, OutcomeKind::Started);
     assert_eq!(s.executions().await.len(), 1);
     let faults = faults_for(&s.pipeline);
@@ -252,20 +354,31 @@ async fn throttling_beyond_the_sdk_retries_is_retryable_and_the_redelivery_start
     let body = json!({"operation": "StartPipelineExecution", "count": 50, "kind": "throttle", "match": s.pipeline});
     let (status, text) = emulator().http("POST", "/driftloop/faults", &body.to_string());
     assert_eq!(status, 201, "{text}");
-    let id = serde_json::from_str::<Value>(&text).unwrap()["id"].as_u64().unwrap();
+    let id = serde_json::from_str::<Value>(&text).unwrap()["id"]
+        .as_u64()
+        .unwrap();
     let event = s.alarm_event("ALARM", "OK", "2024-05-01T12:00:40.989+0000");
     let err = handle(event.clone(), &s.deps).await.unwrap_err();
     assert_eq!(err.error_type(), "Retryable.Throttled", "{err}");
-    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "Retryable.Throttled");
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(err).error_type,
+        "Retryable.Throttled"
+    );
     let hits = faults_for(&s.pipeline)[0].2;
-    assert!(hits >= 2, "the SDK retried before giving up ({hits} attempts)");
+    assert!(
+        hits >= 2,
+        "the SDK retried before giving up ({hits} attempts)"
+    );
     assert!(s.executions().await.is_empty());
     // The throttling ends; EventBridge / Lambda redeliver the same event.
     let (status, text) = emulator().http("DELETE", &format!("/driftloop/faults/{id}"), "");
     assert_eq!(status, 200, "{text}");
     let out = s.handle(event.clone()).await;
     assert_eq!(out.report.outcome, OutcomeKind::Started);
-    assert_eq!(skip_code(&s.handle(event).await), SkipReason::AlreadyStarted);
+    assert_eq!(
+        skip_code(&s.handle(event).await),
+        SkipReason::AlreadyStarted
+    );
     assert_eq!(s.executions().await.len(), 1);
 }
 
@@ -277,8 +390,18 @@ async fn out_of_order_ok_after_a_later_alarm_neither_retrains_twice_nor_misses()
     let a1 = s.alarm_event("ALARM", "OK", "2024-05-01T12:00:40.989+0000");
     let ok = s.alarm_event("OK", "ALARM", "2024-05-01T14:00:40.515+0000");
     let a3 = s.alarm_event("ALARM", "OK", "2024-05-01T16:00:40.100+0000");
-    let e1 = s.handle(a1.clone()).await.report.pipeline_execution_arn.expect("first ALARM starts");
-    let e3 = s.handle(a3.clone()).await.report.pipeline_execution_arn.expect("the later ALARM is not missed");
+    let e1 = s
+        .handle(a1.clone())
+        .await
+        .report
+        .pipeline_execution_arn
+        .expect("first ALARM starts");
+    let e3 = s
+        .handle(a3.clone())
+        .await
+        .report
+        .pipeline_execution_arn
+        .expect("the later ALARM is not missed");
     assert_ne!(e1, e3);
     assert_eq!(skip_code(&s.handle(ok.clone()).await), SkipReason::NotAlarm);
     assert_eq!(skip_code(&s.handle(a3).await), SkipReason::AlreadyStarted);
@@ -289,10 +412,21 @@ async fn out_of_order_ok_after_a_later_alarm_neither_retrains_twice_nor_misses()
     let s = setup(&[(COOLDOWN_VAR, "1h")]).await;
     let a1 = s.alarm_event("ALARM", "OK", "2024-05-01T12:00:40.989+0000");
     let a3 = s.alarm_event("ALARM", "OK", "2024-05-01T16:00:40.100+0000");
-    assert_eq!(s.handle(a1.clone()).await.report.outcome, OutcomeKind::Started);
+    assert_eq!(
+        s.handle(a1.clone()).await.report.outcome,
+        OutcomeKind::Started
+    );
     let skipped = s.handle(a3).await;
     assert_eq!(skip_code(&skipped), SkipReason::Cooldown);
-    assert!(skipped.report.skip.as_ref().unwrap().message.contains("within the 1h cooldown"));
+    assert!(
+        skipped
+            .report
+            .skip
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("within the 1h cooldown")
+    );
     assert_eq!(skip_code(&s.handle(ok).await), SkipReason::NotAlarm);
     assert_eq!(skip_code(&s.handle(a1).await), SkipReason::AlreadyStarted);
     assert_eq!(s.executions().await.len(), 1);
@@ -303,14 +437,23 @@ async fn a_running_execution_blocks_new_triggers_until_it_finishes() {
     let s = setup(&[]).await;
     let a1 = s.alarm_event("ALARM", "OK", "2024-05-01T12:00:40.989+0000");
     let a3 = s.alarm_event("ALARM", "OK", "2024-05-01T16:00:40.100+0000");
-    let e1 = s.handle(a1).await.report.pipeline_execution_arn.expect("started");
+    let e1 = s
+        .handle(a1)
+        .await
+        .report
+        .pipeline_execution_arn
+        .expect("started");
     // The emulator completes runs at once; make this one still running.
     emulator().set_sagemaker_status(json!({"pipeline_execution": e1, "status": "Executing"}));
     let busy = s.handle(a3.clone()).await;
     assert_eq!(skip_code(&busy), SkipReason::PipelineBusy);
     let skip = busy.report.skip.unwrap();
     assert_eq!(skip.execution.unwrap().arn, e1);
-    assert!(skip.message.contains("already executing"), "{}", skip.message);
+    assert!(
+        skip.message.contains("already executing"),
+        "{}",
+        skip.message
+    );
     // It finishes (failed); the redelivered later alarm now starts its own run.
     emulator().set_sagemaker_status(json!({"pipeline_execution": e1, "status": "Failed"}));
     assert_eq!(s.handle(a3).await.report.outcome, OutcomeKind::Started);
@@ -322,7 +465,10 @@ async fn scheduled_retrain_after_a_successful_drift_retrain_is_skipped() {
     let s = setup(&[]).await;
     // The emulator's executions succeed at once.
     assert_eq!(
-        s.handle(s.alarm_event("ALARM", "OK", "2024-05-01T12:00:40.989+0000")).await.report.outcome,
+        s.handle(s.alarm_event("ALARM", "OK", "2024-05-01T12:00:40.989+0000"))
+            .await
+            .report
+            .outcome,
         OutcomeKind::Started
     );
     let mut schedule: Value = serde_json::from_str(SCHEDULE).unwrap();
@@ -345,20 +491,56 @@ async fn on_demand_requests_pass_their_parameters_and_force_only_overrides_the_c
         ev
     };
     let first = s.handle(request("req-1", false)).await;
-    let arn = first.report.pipeline_execution_arn.clone().expect("started");
-    assert!(first.report.display_name.as_deref().unwrap().starts_with("ondemand-alice-example-com-"));
-    let params = s.sm.list_pipeline_parameters_for_execution().pipeline_execution_arn(&arn).send().await.unwrap();
-    assert_eq!(params.pipeline_parameters()[0].value(), Some("ml.c5.4xlarge"));
-    assert_eq!(skip_code(&s.handle(request("req-1", false)).await), SkipReason::AlreadyStarted, "same event id");
-    assert_eq!(skip_code(&s.handle(request("req-2", false)).await), SkipReason::Cooldown, "another request, within 1h");
-    assert_eq!(s.handle(request("req-3", true)).await.report.outcome, OutcomeKind::Started, "forced");
+    let arn = first
+        .report
+        .pipeline_execution_arn
+        .clone()
+        .expect("started");
+    assert!(
+        first
+            .report
+            .display_name
+            .as_deref()
+            .unwrap()
+            .starts_with("ondemand-alice-example-com-")
+    );
+    let params =
+        s.sm.list_pipeline_parameters_for_execution()
+            .pipeline_execution_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        params.pipeline_parameters()[0].value(),
+        Some("ml.c5.4xlarge")
+    );
+    assert_eq!(
+        skip_code(&s.handle(request("req-1", false)).await),
+        SkipReason::AlreadyStarted,
+        "same event id"
+    );
+    assert_eq!(
+        skip_code(&s.handle(request("req-2", false)).await),
+        SkipReason::Cooldown,
+        "another request, within 1h"
+    );
+    assert_eq!(
+        s.handle(request("req-3", true)).await.report.outcome,
+        OutcomeKind::Started,
+        "forced"
+    );
     assert_eq!(s.executions().await.len(), 2);
 }
 
 #[tokio::test]
 async fn a_missing_pipeline_is_a_permanent_error() {
     let s = setup(&[(PIPELINE_VAR, "never-created-pipeline")]).await;
-    let err = handle(s.alarm_event("ALARM", "OK", "2024-05-01T12:00:40.989+0000"), &s.deps).await.unwrap_err();
+    let err = handle(
+        s.alarm_event("ALARM", "OK", "2024-05-01T12:00:40.989+0000"),
+        &s.deps,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
     assert!(err.to_string().contains("never-created-pipeline"), "{err}");
 }
@@ -367,7 +549,12 @@ async fn a_missing_pipeline_is_a_permanent_error() {
 async fn eventbridge_adapter_surfaces_failed_entries_and_refuses_oversized_ones() {
     let aws = aws().await;
     let bus = unique("bus");
-    aws.eventbridge().create_event_bus().name(&bus).send().await.unwrap();
+    aws.eventbridge()
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .unwrap();
     let events = EventBridge::new(aws.eventbridge());
     let ok = OutgoingEvent::new("driftloop", "Adapter Probe", json!({"n": 1})).on_bus(Some(&bus));
     assert!(!events.publish(&ok).await.unwrap().is_empty());
@@ -376,14 +563,29 @@ async fn eventbridge_adapter_surfaces_failed_entries_and_refuses_oversized_ones(
     let failed = OutgoingEvent::new("", "Adapter Probe", json!({"n": 1})).on_bus(Some(&bus));
     let err = events.publish(&failed).await.unwrap_err();
     assert_eq!(err.error_type(), "Permanent.Client", "{err}");
-    assert!(err.to_string().contains("InvalidArgument") && err.to_string().contains("FailedEntryCount=1"), "{err}");
+    assert!(
+        err.to_string().contains("InvalidArgument")
+            && err.to_string().contains("FailedEntryCount=1"),
+        "{err}"
+    );
 
-    let huge =
-        OutgoingEvent::new("driftloop", "Adapter Probe", json!({"blob": "x".repeat(300 * 1024)})).on_bus(Some(&bus));
-    assert_eq!(events.publish(&huge).await.unwrap_err().error_type(), "Permanent.EventTooLarge");
+    let huge = OutgoingEvent::new(
+        "driftloop",
+        "Adapter Probe",
+        json!({"blob": "x".repeat(300 * 1024)}),
+    )
+    .on_bus(Some(&bus));
+    assert_eq!(
+        events.publish(&huge).await.unwrap_err().error_type(),
+        "Permanent.EventTooLarge"
+    );
 
-    let missing = OutgoingEvent::new("driftloop", "Adapter Probe", json!({})).on_bus(Some(unique("no-such-bus")));
-    assert_eq!(events.publish(&missing).await.unwrap_err().class(), ErrorClass::Permanent);
+    let missing = OutgoingEvent::new("driftloop", "Adapter Probe", json!({}))
+        .on_bus(Some(unique("no-such-bus")));
+    assert_eq!(
+        events.publish(&missing).await.unwrap_err().class(),
+        ErrorClass::Permanent
+    );
 }
 
 #[tokio::test]
@@ -392,12 +594,22 @@ async fn cloudwatch_adapter_batches_by_1000_and_never_sends_non_finite_values() 
     let cw = aws.cloudwatch();
     let metrics = CloudWatch::new(cw.clone());
     let namespace = format!("driftloop-test/{}", unique("batch"));
-    let mut datums: Vec<MetricDatum> =
-        (0..1001).map(|_| MetricDatum::new("BatchProbe", 2.0, MetricUnit::Count).dimension("Probe", "a")).collect();
-    datums.push(MetricDatum::new("BatchProbe", f64::NAN, MetricUnit::Count).dimension("Probe", "a"));
-    datums.push(MetricDatum::new("BatchProbe", f64::INFINITY, MetricUnit::Count).dimension("Probe", "a"));
-    let report = metrics.put_metrics(&namespace, datums).await.expect("PutMetricData");
-    assert_eq!((report.sent, report.calls, report.dropped.len()), (1001, 2, 2));
+    let mut datums: Vec<MetricDatum> = (0..1001)
+        .map(|_| MetricDatum::new("BatchProbe", 2.0, MetricUnit::Count).dimension("Probe", "a"))
+        .collect();
+    datums
+        .push(MetricDatum::new("BatchProbe", f64::NAN, MetricUnit::Count).dimension("Probe", "a"));
+    datums.push(
+        MetricDatum::new("BatchProbe", f64::INFINITY, MetricUnit::Count).dimension("Probe", "a"),
+    );
+    let report = metrics
+        .put_metrics(&namespace, datums)
+        .await
+        .expect("PutMetricData");
+    assert_eq!(
+        (report.sent, report.calls, report.dropped.len()),
+        (1001, 2, 2)
+    );
 
     let now = SystemTime::now();
     let stats = cw
@@ -413,7 +625,11 @@ async fn cloudwatch_adapter_batches_by_1000_and_never_sends_non_finite_values() 
         .send()
         .await
         .expect("GetMetricStatistics");
-    let count: f64 = stats.datapoints().iter().filter_map(|d| d.sample_count()).sum();
+    let count: f64 = stats
+        .datapoints()
+        .iter()
+        .filter_map(|d| d.sample_count())
+        .sum();
     let sum: f64 = stats.datapoints().iter().filter_map(|d| d.sum()).sum();
     assert_eq!((count, sum), (1001.0, 2002.0), "{stats:?}");
     let listed = cw

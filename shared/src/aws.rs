@@ -21,7 +21,10 @@ impl Aws {
     /// Loads region, credentials, endpoints and retry settings from the environment.
     pub async fn from_env() -> Self {
         let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        Aws { sdk, s3_path_style: s3_needs_path_style(&ProcessEnv) }
+        Aws {
+            sdk,
+            s3_path_style: s3_needs_path_style(&ProcessEnv),
+        }
     }
 
     pub fn from_config(sdk: SdkConfig, s3_path_style: bool) -> Self {
@@ -45,7 +48,9 @@ impl Aws {
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let conf = aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.s3_path_style).build();
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .force_path_style(self.s3_path_style)
+            .build();
         aws_sdk_s3::Client::from_conf(conf)
     }
 }
@@ -54,7 +59,9 @@ impl Aws {
 /// `AWS_S3_FORCE_PATH_STYLE=true`.
 pub fn s3_needs_path_style(lookup: &dyn Lookup) -> bool {
     let set = |k: &str| lookup.get(k).is_some_and(|v| !v.trim().is_empty());
-    let explicit = lookup.get("AWS_S3_FORCE_PATH_STYLE").map(|v| v.trim().eq_ignore_ascii_case("true"));
+    let explicit = lookup
+        .get("AWS_S3_FORCE_PATH_STYLE")
+        .map(|v| v.trim().eq_ignore_ascii_case("true"));
     explicit.unwrap_or_else(|| set("AWS_ENDPOINT_URL") || set("AWS_ENDPOINT_URL_S3"))
 }
 
@@ -64,11 +71,23 @@ mod tests {
 
     #[test]
     fn path_style_follows_endpoint_overrides() {
-        assert!(s3_needs_path_style(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]));
-        assert!(s3_needs_path_style(&[("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:5000")]));
-        assert!(!s3_needs_path_style(&[("AWS_ENDPOINT_URL_SAGEMAKER", "http://127.0.0.1:5000")]));
+        assert!(s3_needs_path_style(&[(
+            "AWS_ENDPOINT_URL",
+            "http://127.0.0.1:5000"
+        )]));
+        assert!(s3_needs_path_style(&[(
+            "AWS_ENDPOINT_URL_S3",
+            "http://127.0.0.1:5000"
+        )]));
+        assert!(!s3_needs_path_style(&[(
+            "AWS_ENDPOINT_URL_SAGEMAKER",
+            "http://127.0.0.1:5000"
+        )]));
         assert!(!s3_needs_path_style(&[("AWS_REGION", "eu-west-1")]));
-        assert!(!s3_needs_path_style(&[("AWS_ENDPOINT_URL", "http://x"), ("AWS_S3_FORCE_PATH_STYLE", "false")]));
+        assert!(!s3_needs_path_style(&[
+            ("AWS_ENDPOINT_URL", "http://x"),
+            ("AWS_S3_FORCE_PATH_STYLE", "false")
+        ]));
         assert!(s3_needs_path_style(&[("AWS_S3_FORCE_PATH_STYLE", "true")]));
     }
 }

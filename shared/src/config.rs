@@ -32,16 +32,25 @@ impl Lookup for HashMap<String, String> {
 
 impl<const N: usize> Lookup for [(&str, &str); N] {
     fn get(&self, name: &str) -> Option<String> {
-        self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {var} is required but not set{}", hint.map(|h| format!(" ({h})")).unwrap_or_default())]
-    Missing { var: String, hint: Option<&'static str> },
+    Missing {
+        var: String,
+        hint: Option<&'static str>,
+    },
     #[error("environment variable {var}={value:?} is invalid: {reason}")]
-    Invalid { var: String, value: String, reason: String },
+    Invalid {
+        var: String,
+        value: String,
+        reason: String,
+    },
 }
 
 impl ConfigError {
@@ -64,16 +73,25 @@ impl<'a> Env<'a> {
 
     /// The value, or `None` when unset or blank (surrounding whitespace trimmed).
     pub fn optional(&self, var: &str) -> Option<String> {
-        self.lookup.get(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        self.lookup
+            .get(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     pub fn required(&self, var: &str) -> Result<String, ConfigError> {
-        self.optional(var).ok_or_else(|| ConfigError::Missing { var: var.to_owned(), hint: None })
+        self.optional(var).ok_or_else(|| ConfigError::Missing {
+            var: var.to_owned(),
+            hint: None,
+        })
     }
 
     /// Like [`Env::required`], with a hint on what the variable is for in the error.
     pub fn required_with_hint(&self, var: &str, hint: &'static str) -> Result<String, ConfigError> {
-        self.optional(var).ok_or_else(|| ConfigError::Missing { var: var.to_owned(), hint: Some(hint) })
+        self.optional(var).ok_or_else(|| ConfigError::Missing {
+            var: var.to_owned(),
+            hint: Some(hint),
+        })
     }
 
     pub fn parse_optional<T>(&self, var: &str) -> Result<Option<T>, ConfigError>
@@ -83,11 +101,14 @@ impl<'a> Env<'a> {
     {
         match self.optional(var) {
             None => Ok(None),
-            Some(value) => value.parse::<T>().map(Some).map_err(|e| ConfigError::Invalid {
-                var: var.to_owned(),
-                reason: e.to_string(),
-                value,
-            }),
+            Some(value) => value
+                .parse::<T>()
+                .map(Some)
+                .map_err(|e| ConfigError::Invalid {
+                    var: var.to_owned(),
+                    reason: e.to_string(),
+                    value,
+                }),
         }
     }
 
@@ -123,11 +144,13 @@ impl<'a> Env<'a> {
     ) -> Result<Option<T>, ConfigError> {
         match self.optional(var) {
             None => Ok(None),
-            Some(value) => check(&value).map(Some).map_err(|reason| ConfigError::Invalid {
-                var: var.to_owned(),
-                value,
-                reason,
-            }),
+            Some(value) => check(&value)
+                .map(Some)
+                .map_err(|reason| ConfigError::Invalid {
+                    var: var.to_owned(),
+                    value,
+                    reason,
+                }),
         }
     }
 }
@@ -151,11 +174,21 @@ mod tests {
         let env = Env::new(&vars);
         let err = env.required("MODEL_PACKAGE_GROUP_NAME").unwrap_err();
         assert_eq!(err.var(), "MODEL_PACKAGE_GROUP_NAME");
-        assert!(err.to_string().contains("MODEL_PACKAGE_GROUP_NAME is required"));
+        assert!(
+            err.to_string()
+                .contains("MODEL_PACKAGE_GROUP_NAME is required")
+        );
         assert!(env.required("BLANK").is_err());
         assert_eq!(env.optional("BLANK"), None);
-        let hinted = env.required_with_hint("PIPELINE_NAME", "the SageMaker pipeline to start").unwrap_err();
-        assert!(hinted.to_string().ends_with("(the SageMaker pipeline to start)"), "{hinted}");
+        let hinted = env
+            .required_with_hint("PIPELINE_NAME", "the SageMaker pipeline to start")
+            .unwrap_err();
+        assert!(
+            hinted
+                .to_string()
+                .ends_with("(the SageMaker pipeline to start)"),
+            "{hinted}"
+        );
     }
 
     #[test]
@@ -184,7 +217,13 @@ mod tests {
         let vars = [("BUCKET_URI", "http://x")];
         let env = Env::new(&vars);
         let err = env
-            .validated("BUCKET_URI", |v| if v.starts_with("s3://") { Ok(v.to_owned()) } else { Err("expected s3://".into()) })
+            .validated("BUCKET_URI", |v| {
+                if v.starts_with("s3://") {
+                    Ok(v.to_owned())
+                } else {
+                    Err("expected s3://".into())
+                }
+            })
             .unwrap_err();
         assert!(err.to_string().contains("expected s3://"));
     }

@@ -11,10 +11,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::AwsError;
-use crate::pipelines::{ExecutionPage, ExecutionStatus, ExecutionSummary, PipelineRunner, StartExecution};
+use crate::pipelines::{
+    ExecutionPage, ExecutionStatus, ExecutionSummary, PipelineRunner, StartExecution,
+};
 use crate::publish::{
-    EventPublisher, MetricDatum, MetricPublisher, MetricReport, OutgoingEvent, PublishError, prepare_metric_data,
-    validate_namespace,
+    EventPublisher, MetricDatum, MetricPublisher, MetricReport, OutgoingEvent, PublishError,
+    prepare_metric_data, validate_namespace,
 };
 
 /// A recorded execution.
@@ -71,7 +73,12 @@ impl InMemoryPipelines {
     }
 
     pub fn create(&self, pipeline: &str) {
-        self.state.lock().unwrap().pipelines.entry(pipeline.to_owned()).or_default();
+        self.state
+            .lock()
+            .unwrap()
+            .pipelines
+            .entry(pipeline.to_owned())
+            .or_default();
     }
 
     /// The status of executions started from now on.
@@ -103,7 +110,15 @@ impl InMemoryPipelines {
     }
 
     pub fn set_status(&self, arn: &str, status: ExecutionStatus) {
-        for e in self.state.lock().unwrap().pipelines.values_mut().flatten().filter(|e| e.summary.arn == arn) {
+        for e in self
+            .state
+            .lock()
+            .unwrap()
+            .pipelines
+            .values_mut()
+            .flatten()
+            .filter(|e| e.summary.arn == arn)
+        {
             e.summary.status = status.clone();
         }
     }
@@ -114,7 +129,13 @@ impl InMemoryPipelines {
     }
 
     pub fn executions(&self, pipeline: &str) -> Vec<RecordedExecution> {
-        self.state.lock().unwrap().pipelines.get(pipeline).cloned().unwrap_or_default()
+        self.state
+            .lock()
+            .unwrap()
+            .pipelines
+            .get(pipeline)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn start_calls(&self) -> usize {
@@ -133,7 +154,11 @@ impl InMemoryPipelines {
     fn not_found(operation: &str, pipeline: &str) -> AwsError {
         AwsError::classify(
             "sagemaker",
-            if operation == "start" { "StartPipelineExecution" } else { "ListPipelineExecutions" },
+            if operation == "start" {
+                "StartPipelineExecution"
+            } else {
+                "ListPipelineExecutions"
+            },
             Some("ResourceNotFound"),
             Some(400),
             format!("Pipeline '{pipeline}' does not exist."),
@@ -152,14 +177,19 @@ impl PipelineRunner for InMemoryPipelines {
         if !state.pipelines.contains_key(&request.pipeline) {
             return Err(Self::not_found("start", &request.pipeline));
         }
-        let key = (request.pipeline.clone(), request.client_request_token.clone());
+        let key = (
+            request.pipeline.clone(),
+            request.client_request_token.clone(),
+        );
         if let Some(arn) = state.tokens.get(&key) {
             return Ok(arn.clone());
         }
         let id = state.next_id;
         state.next_id += 1;
-        let arn =
-            format!("arn:aws:sagemaker:us-east-1:123456789012:pipeline/{}/execution/exec{id:08}", request.pipeline);
+        let arn = format!(
+            "arn:aws:sagemaker:us-east-1:123456789012:pipeline/{}/execution/exec{id:08}",
+            request.pipeline
+        );
         let summary = ExecutionSummary {
             arn: arn.clone(),
             status: state.new_status.clone(),
@@ -172,7 +202,10 @@ impl PipelineRunner for InMemoryPipelines {
             .pipelines
             .get_mut(&request.pipeline)
             .unwrap()
-            .push(RecordedExecution { request: request.clone(), summary });
+            .push(RecordedExecution {
+                request: request.clone(),
+                summary,
+            });
         Ok(arn)
     }
 
@@ -187,14 +220,24 @@ impl PipelineRunner for InMemoryPipelines {
         if let Some(e) = Self::take_failure(&mut state, "ListPipelineExecutions") {
             return Err(e);
         }
-        let Some(all) = state.pipelines.get(pipeline) else { return Err(Self::not_found("list", pipeline)) };
-        let mut rows: Vec<ExecutionSummary> =
-            all.iter().map(|e| e.summary.clone()).filter(|s| created_after.is_none_or(|t| s.start_time > t)).collect();
+        let Some(all) = state.pipelines.get(pipeline) else {
+            return Err(Self::not_found("list", pipeline));
+        };
+        let mut rows: Vec<ExecutionSummary> = all
+            .iter()
+            .map(|e| e.summary.clone())
+            .filter(|s| created_after.is_none_or(|t| s.start_time > t))
+            .collect();
         rows.sort_by_key(|e| std::cmp::Reverse(e.start_time));
-        let start: usize = next_token.map(|t| t.parse().expect("token from this double")).unwrap_or(0);
+        let start: usize = next_token
+            .map(|t| t.parse().expect("token from this double"))
+            .unwrap_or(0);
         let end = (start + self.page_size).min(rows.len());
         let next_token = (end < rows.len()).then(|| end.to_string());
-        Ok(ExecutionPage { executions: rows[start.min(end)..end].to_vec(), next_token })
+        Ok(ExecutionPage {
+            executions: rows[start.min(end)..end].to_vec(),
+            next_token,
+        })
     }
 }
 
@@ -212,7 +255,10 @@ impl RecordingEvents {
 
     /// The recorded events of one detail-type.
     pub fn of_type(&self, detail_type: &str) -> Vec<OutgoingEvent> {
-        self.events().into_iter().filter(|e| e.detail_type == detail_type).collect()
+        self.events()
+            .into_iter()
+            .filter(|e| e.detail_type == detail_type)
+            .collect()
     }
 
     pub fn fail_next(&self, error: PublishError) {
@@ -252,7 +298,11 @@ impl RecordingMetrics {
 
     /// The datums of one metric name.
     pub fn named(&self, name: &str) -> Vec<MetricDatum> {
-        self.datums().into_iter().filter(|(_, d)| d.name == name).map(|(_, d)| d).collect()
+        self.datums()
+            .into_iter()
+            .filter(|(_, d)| d.name == name)
+            .map(|(_, d)| d)
+            .collect()
     }
 
     /// The size of each `PutMetricData` call made.
@@ -267,7 +317,11 @@ impl RecordingMetrics {
 
 #[async_trait]
 impl MetricPublisher for RecordingMetrics {
-    async fn put_metrics(&self, namespace: &str, datums: Vec<MetricDatum>) -> Result<MetricReport, PublishError> {
+    async fn put_metrics(
+        &self,
+        namespace: &str,
+        datums: Vec<MetricDatum>,
+    ) -> Result<MetricReport, PublishError> {
         validate_namespace(namespace)?;
         {
             let mut f = self.failures.lock().unwrap();
@@ -276,12 +330,18 @@ impl MetricPublisher for RecordingMetrics {
             }
         }
         let (batches, dropped) = prepare_metric_data(datums);
-        let mut report = MetricReport { dropped, ..Default::default() };
+        let mut report = MetricReport {
+            dropped,
+            ..Default::default()
+        };
         for batch in batches {
             report.sent += batch.len();
             report.calls += 1;
             self.calls.lock().unwrap().push(batch.len());
-            self.datums.lock().unwrap().extend(batch.into_iter().map(|d| (namespace.to_owned(), d)));
+            self.datums
+                .lock()
+                .unwrap()
+                .extend(batch.into_iter().map(|d| (namespace.to_owned(), d)));
         }
         Ok(report)
     }

@@ -44,7 +44,10 @@ pub trait Classify: std::error::Error {
 /// Builds the Lambda `Diagnostic` of a classified error.
 #[cfg(feature = "aws")]
 pub fn diagnostic<E: Classify + ?Sized>(error: &E) -> lambda_runtime::Diagnostic {
-    lambda_runtime::Diagnostic { error_type: error.error_type(), error_message: error.to_string() }
+    lambda_runtime::Diagnostic {
+        error_type: error.error_type(),
+        error_message: error.to_string(),
+    }
 }
 
 /// Implements `From<$ty> for lambda_runtime::Diagnostic` through [`diagnostic`], so a handler can
@@ -120,13 +123,29 @@ const THROTTLING_CODES: &[&str] = &[
     "EC2ThrottledException",
 ];
 
-const SERVER_CODES: &[&str] =
-    &["InternalFailure", "InternalError", "InternalServerError", "ServiceUnavailable", "InternalServiceError"];
+const SERVER_CODES: &[&str] = &[
+    "InternalFailure",
+    "InternalError",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "InternalServiceError",
+];
 
-const NOT_FOUND_CODES: &[&str] =
-    &["ResourceNotFound", "ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "NotFound", "NoSuchEntity"];
+const NOT_FOUND_CODES: &[&str] = &[
+    "ResourceNotFound",
+    "ResourceNotFoundException",
+    "NoSuchKey",
+    "NoSuchBucket",
+    "NotFound",
+    "NoSuchEntity",
+];
 
-const BUSY_CODES: &[&str] = &["ResourceInUse", "ResourceInUseException", "ConflictException", "ConcurrentModificationException"];
+const BUSY_CODES: &[&str] = &[
+    "ResourceInUse",
+    "ResourceInUseException",
+    "ConflictException",
+    "ConcurrentModificationException",
+];
 
 impl AwsError {
     /// Classifies a failure from its service error code and HTTP status.
@@ -147,11 +166,27 @@ impl AwsError {
             (Some(c), _) if BUSY_CODES.contains(&c) => AwsErrorKind::Busy,
             _ => AwsErrorKind::Client,
         };
-        AwsError { service, operation, kind, code: code.map(str::to_owned), message: message.into() }
+        AwsError {
+            service,
+            operation,
+            kind,
+            code: code.map(str::to_owned),
+            message: message.into(),
+        }
     }
 
-    pub fn transport(service: &'static str, operation: &'static str, message: impl Into<String>) -> Self {
-        AwsError { service, operation, kind: AwsErrorKind::Transport, code: None, message: message.into() }
+    pub fn transport(
+        service: &'static str,
+        operation: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        AwsError {
+            service,
+            operation,
+            kind: AwsErrorKind::Transport,
+            code: None,
+            message: message.into(),
+        }
     }
 
     pub fn is_not_found(&self) -> bool {
@@ -162,9 +197,10 @@ impl AwsError {
 impl Classify for AwsError {
     fn class(&self) -> ErrorClass {
         match self.kind {
-            AwsErrorKind::Throttled | AwsErrorKind::ServerError | AwsErrorKind::Transport | AwsErrorKind::Busy => {
-                ErrorClass::Retryable
-            }
+            AwsErrorKind::Throttled
+            | AwsErrorKind::ServerError
+            | AwsErrorKind::Transport
+            | AwsErrorKind::Busy => ErrorClass::Retryable,
             AwsErrorKind::NotFound | AwsErrorKind::Client => ErrorClass::Permanent,
         }
     }
@@ -183,7 +219,11 @@ mod sdk {
 
     impl AwsError {
         /// Reduces an SDK error (after the SDK's own retries) to an [`AwsError`].
-        pub fn from_sdk<E>(service: &'static str, operation: &'static str, err: SdkError<E, Response>) -> Self
+        pub fn from_sdk<E>(
+            service: &'static str,
+            operation: &'static str,
+            err: SdkError<E, Response>,
+        ) -> Self
         where
             E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         {
@@ -191,7 +231,10 @@ mod sdk {
                 SdkError::ServiceError(ctx) => {
                     let status = ctx.raw().status().as_u16();
                     let e = ctx.err();
-                    let message = e.message().map(str::to_owned).unwrap_or_else(|| e.to_string());
+                    let message = e
+                        .message()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| e.to_string());
                     AwsError::classify(service, operation, e.code(), Some(status), message)
                 }
                 SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
@@ -226,7 +269,13 @@ mod tests {
     #[test]
     fn throttling_codes_and_429_are_retryable() {
         for code in ["ThrottlingException", "Throttling", "SlowDown"] {
-            let e = AwsError::classify("sagemaker", "ListModelPackages", Some(code), Some(400), "slow down");
+            let e = AwsError::classify(
+                "sagemaker",
+                "ListModelPackages",
+                Some(code),
+                Some(400),
+                "slow down",
+            );
             assert_eq!(e.kind, AwsErrorKind::Throttled);
             assert_eq!(e.error_type(), "Retryable.Throttled");
         }
@@ -236,34 +285,59 @@ mod tests {
 
     #[test]
     fn server_errors_are_retryable_client_errors_permanent() {
-        assert_eq!(AwsError::classify("x", "y", None, Some(503), "").error_type(), "Retryable.ServerError");
+        assert_eq!(
+            AwsError::classify("x", "y", None, Some(503), "").error_type(),
+            "Retryable.ServerError"
+        );
         assert_eq!(
             AwsError::classify("x", "y", Some("InternalFailure"), Some(400), "").error_type(),
             "Retryable.ServerError"
         );
         assert_eq!(
-            AwsError::classify("x", "y", Some("ValidationException"), Some(400), "bad").error_type(),
+            AwsError::classify("x", "y", Some("ValidationException"), Some(400), "bad")
+                .error_type(),
             "Permanent.Client"
         );
         let nf = AwsError::classify("x", "y", Some("ResourceNotFound"), Some(400), "gone");
         assert!(nf.is_not_found());
         assert_eq!(nf.class(), ErrorClass::Permanent);
-        assert_eq!(AwsError::classify("x", "y", Some("ResourceInUse"), Some(400), "").class(), ErrorClass::Retryable);
+        assert_eq!(
+            AwsError::classify("x", "y", Some("ResourceInUse"), Some(400), "").class(),
+            ErrorClass::Retryable
+        );
     }
 
     #[test]
     fn message_names_service_operation_and_code() {
-        let e = AwsError::classify("sagemaker", "ListModelPackages", Some("ThrottlingException"), Some(400), "Rate exceeded");
-        assert_eq!(e.to_string(), "sagemaker.ListModelPackages failed (ThrottlingException): Rate exceeded");
+        let e = AwsError::classify(
+            "sagemaker",
+            "ListModelPackages",
+            Some("ThrottlingException"),
+            Some(400),
+            "Rate exceeded",
+        );
+        assert_eq!(
+            e.to_string(),
+            "sagemaker.ListModelPackages failed (ThrottlingException): Rate exceeded"
+        );
         let t = AwsError::transport("s3", "GetObject", "connection refused");
-        assert_eq!(t.to_string(), "s3.GetObject failed (Transport): connection refused");
+        assert_eq!(
+            t.to_string(),
+            "s3.GetObject failed (Transport): connection refused"
+        );
         assert_eq!(t.error_type(), "Retryable.Transport");
     }
 
     #[cfg(feature = "aws")]
     #[test]
     fn diagnostic_carries_class_and_code() {
-        let e = AwsError::classify("sagemaker", "DescribeModelPackage", Some("ValidationException"), Some(400), "no such package");
+        let e = AwsError::classify(
+            "sagemaker",
+            "DescribeModelPackage",
+            Some("ValidationException"),
+            Some(400),
+            "no such package",
+        );
         let d = diagnostic(&e);
         assert_eq!(d.error_type, "Permanent.Client");
         assert!(d.error_message.contains("no such package"));

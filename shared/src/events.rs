@@ -38,7 +38,9 @@ pub fn describe_shape(value: &Value) -> String {
             let mut keys: Vec<&str> = map.keys().map(String::as_str).take(8).collect();
             keys.sort_unstable();
             let more = if map.len() > 8 { ", ..." } else { "" };
-            if let (Some(Value::String(source)), Some(Value::String(dt))) = (map.get("source"), map.get("detail-type")) {
+            if let (Some(Value::String(source)), Some(Value::String(dt))) =
+                (map.get("source"), map.get("detail-type"))
+            {
                 format!("an EventBridge event with source {source:?} and detail-type {dt:?}")
             } else {
                 format!("an object with keys [{}{more}]", keys.join(", "))
@@ -54,7 +56,8 @@ pub fn describe_shape(value: &Value) -> String {
 
 /// True when the value looks like an EventBridge envelope (`source` and `detail-type` strings).
 pub fn is_eventbridge(value: &Value) -> bool {
-    value.get("source").is_some_and(Value::is_string) && value.get("detail-type").is_some_and(Value::is_string)
+    value.get("source").is_some_and(Value::is_string)
+        && value.get("detail-type").is_some_and(Value::is_string)
 }
 
 /// Parses an EventBridge envelope with a typed `detail`, accepting `time` as ISO-8601 or epoch ms.
@@ -69,11 +72,21 @@ where
         });
     }
     if let Some(time) = value.get_mut("time") {
-        let parsed = parse_time_value(time).map_err(|reason| EventError::Invalid { what: "time".into(), reason })?;
+        let parsed = parse_time_value(time).map_err(|reason| EventError::Invalid {
+            what: "time".into(),
+            reason,
+        })?;
         *time = Value::String(parsed.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     }
-    let detail_type = value.get("detail-type").and_then(Value::as_str).unwrap_or_default().to_owned();
-    serde_json::from_value(value).map_err(|e| EventError::Invalid { what: format!("{detail_type:?} event"), reason: e.to_string() })
+    let detail_type = value
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    serde_json::from_value(value).map_err(|e| EventError::Invalid {
+        what: format!("{detail_type:?} event"),
+        reason: e.to_string(),
+    })
 }
 
 /// ISO-8601 / RFC 3339 string, epoch milliseconds (number or digit string), or epoch seconds with a
@@ -85,12 +98,19 @@ pub fn parse_time_value(value: &Value) -> Result<DateTime<Utc>, String> {
             if let Some(ms) = n.as_i64() {
                 epoch_millis(ms)
             } else if let Some(f) = n.as_f64() {
-                if f.abs() < 1e11 { epoch_millis((f * 1000.0).round() as i64) } else { epoch_millis(f.round() as i64) }
+                if f.abs() < 1e11 {
+                    epoch_millis((f * 1000.0).round() as i64)
+                } else {
+                    epoch_millis(f.round() as i64)
+                }
             } else {
                 Err(format!("timestamp {n} out of range"))
             }
         }
-        other => Err(format!("expected a timestamp, got {}", describe_shape(other))),
+        other => Err(format!(
+            "expected a timestamp, got {}",
+            describe_shape(other)
+        )),
     }
 }
 
@@ -106,12 +126,16 @@ pub fn parse_time_str(s: &str) -> Result<DateTime<Utc>, String> {
             // SageMaker also writes "2024-01-02T03:04:05.678+0000" and naive UTC times.
             DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z").map(|t| t.with_timezone(&Utc))
         })
-        .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc()))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
+        })
         .map_err(|e| format!("{s:?} is neither ISO-8601 nor epoch milliseconds ({e})"))
 }
 
 fn epoch_millis(ms: i64) -> Result<DateTime<Utc>, String> {
-    Utc.timestamp_millis_opt(ms).single().ok_or_else(|| format!("epoch milliseconds {ms} out of range"))
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| format!("epoch milliseconds {ms} out of range"))
 }
 
 /// Serde helpers for timestamps given as ISO-8601 or epoch milliseconds. Serialises as RFC 3339.
@@ -131,14 +155,21 @@ pub mod flexible_time {
     pub mod option {
         use super::*;
 
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
             match Option::<Value>::deserialize(d)? {
                 None | Some(Value::Null) => Ok(None),
-                Some(v) => parse_time_value(&v).map(Some).map_err(serde::de::Error::custom),
+                Some(v) => parse_time_value(&v)
+                    .map(Some)
+                    .map_err(serde::de::Error::custom),
             }
         }
 
-        pub fn serialize<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        pub fn serialize<S: serde::Serializer>(
+            t: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
             match t {
                 Some(t) => super::serialize(t, s),
                 None => s.serialize_none(),
@@ -149,7 +180,8 @@ pub mod flexible_time {
 
 pub const SAGEMAKER_SOURCE: &str = "aws.sagemaker";
 pub const MODEL_PACKAGE_STATE_CHANGE: &str = "SageMaker Model Package State Change";
-pub const PIPELINE_EXECUTION_STATUS_CHANGE: &str = "SageMaker Model Building Pipeline Execution Status Change";
+pub const PIPELINE_EXECUTION_STATUS_CHANGE: &str =
+    "SageMaker Model Building Pipeline Execution Status Change";
 pub const ENDPOINT_STATE_CHANGE: &str = "SageMaker Endpoint State Change";
 
 /// `detail` of `SageMaker Model Package State Change` (the DescribeModelPackage shape, PascalCase).
@@ -215,7 +247,11 @@ pub struct EndpointStateChange {
 }
 
 /// The EventBridge event types a function receives, each checked for its source and detail-type.
-pub fn expect_detail_type<D>(value: Value, source: &str, detail_type: &str) -> Result<EventBridgeEvent<D>, EventError>
+pub fn expect_detail_type<D>(
+    value: Value,
+    source: &str,
+    detail_type: &str,
+) -> Result<EventBridgeEvent<D>, EventError>
 where
     D: Serialize + DeserializeOwned,
 {
@@ -223,7 +259,9 @@ where
         && value.get("detail-type").and_then(Value::as_str) == Some(detail_type);
     if !matches {
         return Err(EventError::UnexpectedShape {
-            expected: format!("an EventBridge event with source {source:?} and detail-type {detail_type:?}"),
+            expected: format!(
+                "an EventBridge event with source {source:?} and detail-type {detail_type:?}"
+            ),
             got: describe_shape(&value),
         });
     }
@@ -252,10 +290,16 @@ mod tests {
 
     #[test]
     fn time_as_iso_or_epoch_millis_gives_the_same_instant() {
-        let iso: EventBridgeEvent<ModelPackageStateChange> =
-            parse_eventbridge(package_event(json!("2024-05-01T12:00:00Z"), json!("2024-05-01T11:59:00.500Z"))).unwrap();
-        let ms: EventBridgeEvent<ModelPackageStateChange> =
-            parse_eventbridge(package_event(json!(1714564800000_i64), json!(1714564740500_i64))).unwrap();
+        let iso: EventBridgeEvent<ModelPackageStateChange> = parse_eventbridge(package_event(
+            json!("2024-05-01T12:00:00Z"),
+            json!("2024-05-01T11:59:00.500Z"),
+        ))
+        .unwrap();
+        let ms: EventBridgeEvent<ModelPackageStateChange> = parse_eventbridge(package_event(
+            json!(1714564800000_i64),
+            json!(1714564740500_i64),
+        ))
+        .unwrap();
         assert_eq!(iso.time, ms.time);
         assert_eq!(iso.detail.creation_time, ms.detail.creation_time);
         assert_eq!(ms.time.unwrap().to_rfc3339(), "2024-05-01T12:00:00+00:00");
@@ -265,20 +309,33 @@ mod tests {
 
     #[test]
     fn other_time_spellings() {
-        assert_eq!(parse_time_str("1714564800000").unwrap(), parse_time_str("2024-05-01T12:00:00Z").unwrap());
+        assert_eq!(
+            parse_time_str("1714564800000").unwrap(),
+            parse_time_str("2024-05-01T12:00:00Z").unwrap()
+        );
         assert_eq!(
             parse_time_str("2024-05-01T12:00:00.000+0000").unwrap(),
             parse_time_str("2024-05-01T12:00:00Z").unwrap()
         );
-        assert_eq!(parse_time_value(&json!(1714564800.0)).unwrap(), parse_time_str("2024-05-01T12:00:00Z").unwrap());
-        assert!(parse_time_str("yesterday").unwrap_err().contains("neither ISO-8601"));
+        assert_eq!(
+            parse_time_value(&json!(1714564800.0)).unwrap(),
+            parse_time_str("2024-05-01T12:00:00Z").unwrap()
+        );
+        assert!(
+            parse_time_str("yesterday")
+                .unwrap_err()
+                .contains("neither ISO-8601")
+        );
     }
 
     #[test]
     fn bad_time_and_bad_shape_are_clear_errors() {
-        let err = parse_eventbridge::<ModelPackageStateChange>(package_event(json!("noon"), json!(1))).unwrap_err();
+        let err =
+            parse_eventbridge::<ModelPackageStateChange>(package_event(json!("noon"), json!(1)))
+                .unwrap_err();
         assert!(err.to_string().starts_with("invalid time"), "{err}");
-        let err = parse_eventbridge::<ModelPackageStateChange>(json!({"alarmData": {}})).unwrap_err();
+        let err =
+            parse_eventbridge::<ModelPackageStateChange>(json!({"alarmData": {}})).unwrap_err();
         assert_eq!(
             err.to_string(),
             "expected an EventBridge event (with \"source\" and \"detail-type\"), got an object with keys [alarmData]"
@@ -289,13 +346,20 @@ mod tests {
             MODEL_PACKAGE_STATE_CHANGE,
         )
         .unwrap_err();
-        assert!(err.to_string().contains("got an EventBridge event with source \"aws.cloudwatch\""), "{err}");
+        assert!(
+            err.to_string()
+                .contains("got an EventBridge event with source \"aws.cloudwatch\""),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_required_detail_field_names_it() {
         let mut ev = package_event(json!("2024-05-01T12:00:00Z"), json!(1));
-        ev["detail"].as_object_mut().unwrap().remove("ModelPackageArn");
+        ev["detail"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ModelPackageArn");
         let err = parse_eventbridge::<ModelPackageStateChange>(ev).unwrap_err();
         assert!(err.to_string().contains("ModelPackageArn"), "{err}");
     }

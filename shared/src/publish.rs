@@ -95,7 +95,10 @@ impl OutgoingEvent {
         self
     }
 
-    pub fn with_resources(mut self, resources: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn with_resources(
+        mut self,
+        resources: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         self.resources = resources.into_iter().map(Into::into).collect();
         self
     }
@@ -120,13 +123,19 @@ impl OutgoingEvent {
         if !self.detail.is_object() {
             return Err(PublishError::Invalid {
                 what: "event detail",
-                reason: format!("must be a JSON object, got {}", crate::events::describe_shape(&self.detail)),
+                reason: format!(
+                    "must be a JSON object, got {}",
+                    crate::events::describe_shape(&self.detail)
+                ),
             });
         }
         let detail = self.detail.to_string();
         let size = self.entry_size(&detail);
         if size > MAX_EVENT_ENTRY_BYTES {
-            return Err(PublishError::EntryTooLarge { size, limit: MAX_EVENT_ENTRY_BYTES });
+            return Err(PublishError::EntryTooLarge {
+                size,
+                limit: MAX_EVENT_ENTRY_BYTES,
+            });
         }
         Ok(detail)
     }
@@ -150,7 +159,10 @@ pub fn failed_entry(code: Option<&str>, message: Option<&str>) -> PublishError {
         "PutEvents",
         Some(code.unwrap_or("UnknownEntryError")),
         None,
-        format!("FailedEntryCount=1: {}", message.unwrap_or("the entry was not accepted")),
+        format!(
+            "FailedEntryCount=1: {}",
+            message.unwrap_or("the entry was not accepted")
+        ),
     ))
 }
 
@@ -278,18 +290,28 @@ impl MetricDatum {
             return Some(format!("value {} is not finite", self.value));
         }
         if self.value.abs() > MAX_METRIC_MAGNITUDE {
-            return Some(format!("value {} is outside CloudWatch's range of ±2^360", self.value));
+            return Some(format!(
+                "value {} is outside CloudWatch's range of ±2^360",
+                self.value
+            ));
         }
         if self.name.is_empty() || self.name.len() > 255 {
             return Some("metric name must be 1-255 characters".to_owned());
         }
         if self.dimensions.len() > MAX_DIMENSIONS {
-            return Some(format!("{} dimensions; CloudWatch accepts at most {MAX_DIMENSIONS}", self.dimensions.len()));
+            return Some(format!(
+                "{} dimensions; CloudWatch accepts at most {MAX_DIMENSIONS}",
+                self.dimensions.len()
+            ));
         }
-        if let Some((n, v)) =
-            self.dimensions.iter().find(|(n, v)| n.is_empty() || v.is_empty() || n.len() > 255 || v.len() > 1024)
+        if let Some((n, v)) = self
+            .dimensions
+            .iter()
+            .find(|(n, v)| n.is_empty() || v.is_empty() || n.len() > 255 || v.len() > 1024)
         {
-            return Some(format!("dimension {n:?}={v:?}: names must be 1-255 and values 1-1024 characters"));
+            return Some(format!(
+                "dimension {n:?}={v:?}: names must be 1-255 and values 1-1024 characters"
+            ));
         }
         if let Some(r) = self.storage_resolution.filter(|r| *r != 1 && *r != 60) {
             return Some(format!("storage resolution {r}: must be 1 or 60"));
@@ -326,7 +348,10 @@ pub fn validate_namespace(namespace: &str) -> Result<(), PublishError> {
     } else {
         return Ok(());
     };
-    Err(PublishError::Invalid { what: "metric namespace", reason: format!("{namespace:?} {reason}") })
+    Err(PublishError::Invalid {
+        what: "metric namespace",
+        reason: format!("{namespace:?} {reason}"),
+    })
 }
 
 /// Splits `datums` into the valid ones, in calls of at most [`MAX_DATUMS_PER_CALL`], and the ones
@@ -339,7 +364,10 @@ pub fn prepare_metric_data(datums: Vec<MetricDatum>) -> (Vec<Vec<MetricDatum>>, 
             None => valid.push(d),
             Some(reason) => {
                 tracing::warn!(metric = d.name, reason, "metric datum not sent");
-                dropped.push(DroppedDatum { name: d.name, reason });
+                dropped.push(DroppedDatum {
+                    name: d.name,
+                    reason,
+                });
             }
         }
     }
@@ -355,7 +383,11 @@ pub fn prepare_metric_data(datums: Vec<MetricDatum>) -> (Vec<Vec<MetricDatum>>, 
 /// [`prepare_metric_data`], and send each batch with one `PutMetricData` call.
 #[async_trait]
 pub trait MetricPublisher: Send + Sync {
-    async fn put_metrics(&self, namespace: &str, datums: Vec<MetricDatum>) -> Result<MetricReport, PublishError>;
+    async fn put_metrics(
+        &self,
+        namespace: &str,
+        datums: Vec<MetricDatum>,
+    ) -> Result<MetricReport, PublishError>;
 }
 
 #[cfg(test)]
@@ -371,24 +403,42 @@ mod tests {
         assert_eq!(detail, r#"{"a":"é"}"#);
         // "driftloop" 9 + "Retraining Started" 18 + detail 10 bytes (é is 2 bytes)
         assert_eq!(e.entry_size(&detail), 9 + 18 + 10);
-        let e = e.with_resources(["arn:x", "arn:yy"]).at(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap());
+        let e = e
+            .with_resources(["arn:x", "arn:yy"])
+            .at(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap());
         assert_eq!(e.entry_size(&detail), 14 + 9 + 18 + 10 + 5 + 6);
     }
 
     #[test]
     fn entries_over_256_kb_are_refused_exactly_at_the_limit() {
         let overhead = "s".len() + "t".len() + r#"{"x":""}"#.len();
-        let fits = OutgoingEvent::new("s", "t", json!({"x": "a".repeat(MAX_EVENT_ENTRY_BYTES - overhead)}));
+        let fits = OutgoingEvent::new(
+            "s",
+            "t",
+            json!({"x": "a".repeat(MAX_EVENT_ENTRY_BYTES - overhead)}),
+        );
         assert!(fits.validate().is_ok());
-        let over = OutgoingEvent::new("s", "t", json!({"x": "a".repeat(MAX_EVENT_ENTRY_BYTES - overhead + 1)}));
+        let over = OutgoingEvent::new(
+            "s",
+            "t",
+            json!({"x": "a".repeat(MAX_EVENT_ENTRY_BYTES - overhead + 1)}),
+        );
         let err = over.validate().unwrap_err();
-        assert_eq!(err, PublishError::EntryTooLarge { size: MAX_EVENT_ENTRY_BYTES + 1, limit: MAX_EVENT_ENTRY_BYTES });
+        assert_eq!(
+            err,
+            PublishError::EntryTooLarge {
+                size: MAX_EVENT_ENTRY_BYTES + 1,
+                limit: MAX_EVENT_ENTRY_BYTES
+            }
+        );
         assert_eq!(err.error_type(), "Permanent.EventTooLarge");
     }
 
     #[test]
     fn detail_must_be_an_object() {
-        let err = OutgoingEvent::new("s", "t", json!([1])).validate().unwrap_err();
+        let err = OutgoingEvent::new("s", "t", json!([1]))
+            .validate()
+            .unwrap_err();
         assert_eq!(err.error_type(), "Permanent.InvalidPublication");
         assert!(err.to_string().contains("JSON object"), "{err}");
     }
@@ -397,9 +447,18 @@ mod tests {
     fn failed_entries_are_classified_by_their_code() {
         let e = failed_entry(Some("ThrottlingException"), Some("Rate exceeded"));
         assert_eq!(e.error_type(), "Retryable.Throttled");
-        assert!(e.to_string().contains("FailedEntryCount=1: Rate exceeded"), "{e}");
-        assert_eq!(failed_entry(Some("InternalFailure"), None).class(), ErrorClass::Retryable);
-        assert_eq!(failed_entry(Some("InvalidArgument"), Some("bad source")).error_type(), "Permanent.Client");
+        assert!(
+            e.to_string().contains("FailedEntryCount=1: Rate exceeded"),
+            "{e}"
+        );
+        assert_eq!(
+            failed_entry(Some("InternalFailure"), None).class(),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            failed_entry(Some("InvalidArgument"), Some("bad source")).error_type(),
+            "Permanent.Client"
+        );
         assert_eq!(failed_entry(None, None).class(), ErrorClass::Permanent);
     }
 
@@ -415,17 +474,31 @@ mod tests {
         ];
         let (batches, dropped) = prepare_metric_data(datums);
         assert_eq!(batches.len(), 1);
-        assert_eq!(batches[0].iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["ok", "ok2"]);
-        assert_eq!(dropped.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["nan", "inf", "-inf", "huge"]);
+        assert_eq!(
+            batches[0]
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>(),
+            ["ok", "ok2"]
+        );
+        assert_eq!(
+            dropped.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+            ["nan", "inf", "-inf", "huge"]
+        );
         assert!(dropped[0].reason.contains("not finite"));
     }
 
     #[test]
     fn batches_hold_at_most_1000_datums() {
-        let datums: Vec<_> = (0..2501).map(|i| MetricDatum::count(format!("m{i}"), i as f64)).collect();
+        let datums: Vec<_> = (0..2501)
+            .map(|i| MetricDatum::count(format!("m{i}"), i as f64))
+            .collect();
         let (batches, dropped) = prepare_metric_data(datums);
         assert!(dropped.is_empty());
-        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [1000, 1000, 501]);
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            [1000, 1000, 501]
+        );
         assert_eq!(batches[2][500].name, "m2500");
         assert!(prepare_metric_data(Vec::new()).0.is_empty());
     }
@@ -437,7 +510,12 @@ mod tests {
             d = d.dimension(format!("d{i}"), "v");
         }
         assert!(d.problem().unwrap().contains("31 dimensions"));
-        assert!(MetricDatum::count("m", 1.0).dimension("", "v").problem().is_some());
+        assert!(
+            MetricDatum::count("m", 1.0)
+                .dimension("", "v")
+                .problem()
+                .is_some()
+        );
         let mut hr = MetricDatum::count("m", 1.0);
         hr.storage_resolution = Some(5);
         assert!(hr.problem().unwrap().contains("storage resolution"));

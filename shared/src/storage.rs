@@ -17,22 +17,37 @@ pub struct S3Uri {
 
 impl S3Uri {
     pub fn parse(uri: &str) -> Result<S3Uri, String> {
-        let rest = uri.trim().strip_prefix("s3://").ok_or_else(|| format!("{uri:?} is not an s3:// URI"))?;
+        let rest = uri
+            .trim()
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("{uri:?} is not an s3:// URI"))?;
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         let valid_bucket = (3..=63).contains(&bucket.len())
-            && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
         if !valid_bucket {
             return Err(format!("{uri:?}: {bucket:?} is not a valid S3 bucket name"));
         }
-        Ok(S3Uri { bucket: bucket.to_owned(), key: key.to_owned() })
+        Ok(S3Uri {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        })
     }
 
     /// This URI as a prefix (`key/`) joined with `path`.
     pub fn join(&self, path: &str) -> S3Uri {
         let base = self.key.trim_end_matches('/');
         let path = path.trim_start_matches('/');
-        let key = if base.is_empty() { path.to_owned() } else { format!("{base}/{path}") };
-        S3Uri { bucket: self.bucket.clone(), key }
+        let key = if base.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{base}/{path}")
+        };
+        S3Uri {
+            bucket: self.bucket.clone(),
+            key,
+        }
     }
 }
 
@@ -76,10 +91,27 @@ mod tests {
     #[test]
     fn parse_and_join() {
         let u = S3Uri::parse("s3://my-bucket/capture/ep/").unwrap();
-        assert_eq!((u.bucket.as_str(), u.key.as_str()), ("my-bucket", "capture/ep/"));
-        assert_eq!(u.join("2024/01/01").to_string(), "s3://my-bucket/capture/ep/2024/01/01");
-        assert_eq!(S3Uri::parse("s3://bkt").unwrap().join("a").to_string(), "s3://bkt/a");
-        assert!(S3Uri::parse("https://x/y").unwrap_err().contains("not an s3://"));
-        assert!(S3Uri::parse("s3://Bad_Bucket/x").unwrap_err().contains("bucket name"));
+        assert_eq!(
+            (u.bucket.as_str(), u.key.as_str()),
+            ("my-bucket", "capture/ep/")
+        );
+        assert_eq!(
+            u.join("2024/01/01").to_string(),
+            "s3://my-bucket/capture/ep/2024/01/01"
+        );
+        assert_eq!(
+            S3Uri::parse("s3://bkt").unwrap().join("a").to_string(),
+            "s3://bkt/a"
+        );
+        assert!(
+            S3Uri::parse("https://x/y")
+                .unwrap_err()
+                .contains("not an s3://")
+        );
+        assert!(
+            S3Uri::parse("s3://Bad_Bucket/x")
+                .unwrap_err()
+                .contains("bucket name")
+        );
     }
 }

@@ -18,11 +18,17 @@ pub struct LogSettings {
 
 impl LogSettings {
     pub fn from_lookup(lookup: &dyn Lookup) -> Self {
-        let json = lookup.get("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.trim().eq_ignore_ascii_case("json"));
+        let json = lookup
+            .get("AWS_LAMBDA_LOG_FORMAT")
+            .is_some_and(|f| f.trim().eq_ignore_ascii_case("json"));
         let filter = lookup
             .get("RUST_LOG")
             .filter(|v| !v.trim().is_empty())
-            .or_else(|| lookup.get("AWS_LAMBDA_LOG_LEVEL").and_then(|l| lambda_level(&l).map(str::to_owned)))
+            .or_else(|| {
+                lookup
+                    .get("AWS_LAMBDA_LOG_LEVEL")
+                    .and_then(|l| lambda_level(&l).map(str::to_owned))
+            })
             .unwrap_or_else(|| "info".to_owned());
         LogSettings { json, filter }
     }
@@ -45,9 +51,16 @@ pub fn init_tracing() {
     let settings = LogSettings::from_lookup(&ProcessEnv);
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_target(false);
     let result = if settings.json {
-        builder.json().flatten_event(true).with_current_span(false).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init()
     } else {
         builder.without_time().try_init()
     };
@@ -61,17 +74,35 @@ mod tests {
 
     #[test]
     fn json_format_and_lambda_level() {
-        let s = LogSettings::from_lookup(&[("AWS_LAMBDA_LOG_FORMAT", "JSON"), ("AWS_LAMBDA_LOG_LEVEL", "WARN")]);
-        assert_eq!(s, LogSettings { json: true, filter: "warn".into() });
+        let s = LogSettings::from_lookup(&[
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
+        ]);
+        assert_eq!(
+            s,
+            LogSettings {
+                json: true,
+                filter: "warn".into()
+            }
+        );
     }
 
     #[test]
     fn rust_log_wins_and_defaults_are_text_info() {
-        let s = LogSettings::from_lookup(&[("AWS_LAMBDA_LOG_LEVEL", "DEBUG"), ("RUST_LOG", "driftloop=trace")]);
+        let s = LogSettings::from_lookup(&[
+            ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
+            ("RUST_LOG", "driftloop=trace"),
+        ]);
         assert_eq!(s.filter, "driftloop=trace");
         assert!(!s.json);
         let d = LogSettings::from_lookup(&[("AWS_LAMBDA_LOG_FORMAT", "Text")]);
-        assert_eq!(d, LogSettings { json: false, filter: "info".into() });
+        assert_eq!(
+            d,
+            LogSettings {
+                json: false,
+                filter: "info".into()
+            }
+        );
         let fatal = LogSettings::from_lookup(&[("AWS_LAMBDA_LOG_LEVEL", "fatal")]);
         assert_eq!(fatal.filter, "error");
     }

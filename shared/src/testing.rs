@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::error::AwsError;
-use crate::registry::{ApprovalStatus, Baseline, Container, ModelPackage, ModelRegistry, PackagePage, PackageSummary};
+use crate::registry::{
+    ApprovalStatus, Baseline, Container, ModelPackage, ModelRegistry, PackagePage, PackageSummary,
+};
 
 /// A model registry in memory. It lists newest first (as the SageMaker adapter asks for), pages
 /// with `page_size`, and can fail its next calls with a given error.
@@ -21,13 +23,21 @@ pub struct InMemoryRegistry {
 
 impl Default for InMemoryRegistry {
     fn default() -> Self {
-        InMemoryRegistry { packages: Mutex::new(Vec::new()), page_size: 100, list_calls: AtomicUsize::new(0), failures: Mutex::new(Vec::new()) }
+        InMemoryRegistry {
+            packages: Mutex::new(Vec::new()),
+            page_size: 100,
+            list_calls: AtomicUsize::new(0),
+            failures: Mutex::new(Vec::new()),
+        }
     }
 }
 
 impl InMemoryRegistry {
     pub fn with_page_size(page_size: usize) -> Self {
-        InMemoryRegistry { page_size, ..Default::default() }
+        InMemoryRegistry {
+            page_size,
+            ..Default::default()
+        }
     }
 
     pub fn add(&self, package: ModelPackage) {
@@ -35,7 +45,13 @@ impl InMemoryRegistry {
     }
 
     pub fn set_approval(&self, arn: &str, approval: ApprovalStatus) {
-        for p in self.packages.lock().unwrap().iter_mut().filter(|p| p.summary.arn == arn) {
+        for p in self
+            .packages
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .filter(|p| p.summary.arn == arn)
+        {
             p.summary.approval = approval.clone();
         }
     }
@@ -51,7 +67,11 @@ impl InMemoryRegistry {
 
     fn take_failure(&self) -> Option<AwsError> {
         let mut f = self.failures.lock().unwrap();
-        if f.is_empty() { None } else { Some(f.remove(0)) }
+        if f.is_empty() {
+            None
+        } else {
+            Some(f.remove(0))
+        }
     }
 }
 
@@ -76,42 +96,70 @@ impl ModelRegistry for InMemoryRegistry {
             .filter(|s| s.group == group && approval.is_none_or(|a| &s.approval == a))
             .collect();
         rows.sort_by_key(|s| std::cmp::Reverse(s.creation_time));
-        let start: usize = next_token.map(|t| t.parse().expect("token from this registry")).unwrap_or(0);
+        let start: usize = next_token
+            .map(|t| t.parse().expect("token from this registry"))
+            .unwrap_or(0);
         let end = (start + self.page_size).min(rows.len());
         let next_token = (end < rows.len()).then(|| end.to_string());
-        Ok(PackagePage { packages: rows[start.min(end)..end].to_vec(), next_token })
+        Ok(PackagePage {
+            packages: rows[start.min(end)..end].to_vec(),
+            next_token,
+        })
     }
 
     async fn describe_package(&self, name_or_arn: &str) -> Result<ModelPackage, AwsError> {
         if let Some(e) = self.take_failure() {
             return Err(e);
         }
-        self.packages.lock().unwrap().iter().find(|p| p.summary.arn == name_or_arn).cloned().ok_or_else(|| no_package(name_or_arn))
+        self.packages
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|p| p.summary.arn == name_or_arn)
+            .cloned()
+            .ok_or_else(|| no_package(name_or_arn))
     }
 
-    async fn put_customer_metadata(&self, arn: &str, key: &str, value: &str) -> Result<(), AwsError> {
+    async fn put_customer_metadata(
+        &self,
+        arn: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), AwsError> {
         if let Some(e) = self.take_failure() {
             return Err(e);
         }
         let mut packages = self.packages.lock().unwrap();
-        let p = packages.iter_mut().find(|p| p.summary.arn == arn).ok_or_else(|| no_package(arn))?;
+        let p = packages
+            .iter_mut()
+            .find(|p| p.summary.arn == arn)
+            .ok_or_else(|| no_package(arn))?;
         p.customer_metadata.insert(key.to_owned(), value.to_owned());
         Ok(())
     }
 }
 
 fn no_package(arn: &str) -> AwsError {
-    AwsError::classify("sagemaker", "DescribeModelPackage", Some("ValidationException"), Some(400), format!("Model package {arn} does not exist"))
+    AwsError::classify(
+        "sagemaker",
+        "DescribeModelPackage",
+        Some("ValidationException"),
+        Some(400),
+        format!("Model package {arn} does not exist"),
+    )
 }
 
 /// A package of `group` at `version`, created `minute` minutes after 2024-01-01T00:00Z, Completed,
 /// with one container and a data-quality baseline under `s3://baselines/{group}/{version}/`.
 pub fn package(group: &str, version: i64, minute: i64, approval: ApprovalStatus) -> ModelPackage {
-    let created: DateTime<Utc> = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::minutes(minute);
+    let created: DateTime<Utc> =
+        Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::minutes(minute);
     let base = format!("s3://baselines/{group}/{version}");
     ModelPackage {
         summary: PackageSummary {
-            arn: format!("arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/{version}"),
+            arn: format!(
+                "arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/{version}"
+            ),
             group: group.to_owned(),
             version: Some(version),
             creation_time: created,
@@ -189,17 +237,33 @@ impl InMemoryHosting {
 
 #[async_trait]
 impl crate::deploy::Hosting for InMemoryHosting {
-    async fn describe_endpoint(&self, name: &str) -> Result<Option<crate::deploy::EndpointState>, AwsError> {
+    async fn describe_endpoint(
+        &self,
+        name: &str,
+    ) -> Result<Option<crate::deploy::EndpointState>, AwsError> {
         Ok(self.state.lock().unwrap().endpoints.get(name).cloned())
     }
 
     async fn ensure_model(&self, spec: &crate::deploy::ModelSpec) -> Result<(), AwsError> {
-        self.state.lock().unwrap().models.entry(spec.name.clone()).or_insert_with(|| spec.clone());
+        self.state
+            .lock()
+            .unwrap()
+            .models
+            .entry(spec.name.clone())
+            .or_insert_with(|| spec.clone());
         Ok(())
     }
 
-    async fn ensure_endpoint_config(&self, spec: &crate::deploy::EndpointConfigSpec) -> Result<(), AwsError> {
-        self.state.lock().unwrap().configs.entry(spec.name.clone()).or_insert_with(|| spec.clone());
+    async fn ensure_endpoint_config(
+        &self,
+        spec: &crate::deploy::EndpointConfigSpec,
+    ) -> Result<(), AwsError> {
+        self.state
+            .lock()
+            .unwrap()
+            .configs
+            .entry(spec.name.clone())
+            .or_insert_with(|| spec.clone());
         Ok(())
     }
 
@@ -219,13 +283,24 @@ impl crate::deploy::Hosting for InMemoryHosting {
         Ok(())
     }
 
-    async fn update_endpoint(&self, name: &str, config_name: &str, deployment: &crate::deploy::DeploymentSpec) -> Result<(), AwsError> {
+    async fn update_endpoint(
+        &self,
+        name: &str,
+        config_name: &str,
+        deployment: &crate::deploy::DeploymentSpec,
+    ) -> Result<(), AwsError> {
         let mut s = self.state.lock().unwrap();
         s.updates += 1;
         s.last_deployment = Some(deployment.clone());
         let hold = s.hold_updates;
         let e = s.endpoints.get_mut(name).ok_or_else(|| {
-            AwsError::classify("sagemaker", "UpdateEndpoint", Some("ValidationException"), Some(400), format!("Could not find endpoint {name}"))
+            AwsError::classify(
+                "sagemaker",
+                "UpdateEndpoint",
+                Some("ValidationException"),
+                Some(400),
+                format!("Could not find endpoint {name}"),
+            )
         })?;
         if hold {
             e.status = "Updating".to_owned();
@@ -245,10 +320,21 @@ pub struct InMemoryAlarms {
 
 #[async_trait]
 impl crate::deploy::alarm::AlarmThresholds for InMemoryAlarms {
-    async fn set_threshold(&self, alarm_name: &str, threshold: f64, comparison_operator: &str) -> Result<Option<f64>, AwsError> {
+    async fn set_threshold(
+        &self,
+        alarm_name: &str,
+        threshold: f64,
+        comparison_operator: &str,
+    ) -> Result<Option<f64>, AwsError> {
         let mut alarms = self.alarms.lock().unwrap();
         let entry = alarms.get_mut(alarm_name).ok_or_else(|| {
-            AwsError::classify("cloudwatch", "DescribeAlarms", Some("ResourceNotFound"), Some(404), format!("no alarm {alarm_name}"))
+            AwsError::classify(
+                "cloudwatch",
+                "DescribeAlarms",
+                Some("ResourceNotFound"),
+                Some(404),
+                format!("no alarm {alarm_name}"),
+            )
         })?;
         let previous = entry.0;
         *entry = (threshold, comparison_operator.to_owned());
@@ -264,35 +350,71 @@ pub struct InMemoryStore {
 
 impl InMemoryStore {
     pub fn insert(&self, uri: &str, body: impl Into<Vec<u8>>) {
-        self.objects.lock().unwrap().insert(uri.to_owned(), (body.into(), "application/octet-stream".to_owned()));
+        self.objects.lock().unwrap().insert(
+            uri.to_owned(),
+            (body.into(), "application/octet-stream".to_owned()),
+        );
     }
 
     pub fn text(&self, uri: &str) -> Option<String> {
-        self.objects.lock().unwrap().get(uri).map(|(b, _)| String::from_utf8_lossy(b).into_owned())
+        self.objects
+            .lock()
+            .unwrap()
+            .get(uri)
+            .map(|(b, _)| String::from_utf8_lossy(b).into_owned())
     }
 }
 
 #[async_trait]
 impl crate::storage::ObjectStore for InMemoryStore {
     async fn get(&self, uri: &crate::storage::S3Uri) -> Result<Vec<u8>, AwsError> {
-        self.objects.lock().unwrap().get(&uri.to_string()).map(|(b, _)| b.clone()).ok_or_else(|| {
-            AwsError::classify("s3", "GetObject", Some("NoSuchKey"), Some(404), format!("{uri} does not exist"))
-        })
+        self.objects
+            .lock()
+            .unwrap()
+            .get(&uri.to_string())
+            .map(|(b, _)| b.clone())
+            .ok_or_else(|| {
+                AwsError::classify(
+                    "s3",
+                    "GetObject",
+                    Some("NoSuchKey"),
+                    Some(404),
+                    format!("{uri} does not exist"),
+                )
+            })
     }
 
     /// Streams a copy of the object in small reads (64 bytes per `fill_buf`), so readers are
     /// exercised across chunk boundaries.
-    async fn open(&self, uri: &crate::storage::S3Uri) -> Result<crate::storage::ObjectReader, AwsError> {
+    async fn open(
+        &self,
+        uri: &crate::storage::S3Uri,
+    ) -> Result<crate::storage::ObjectReader, AwsError> {
         let body = self.get(uri).await?;
-        Ok(Box::new(SmallReads { body, pos: 0, chunk: 64 }))
+        Ok(Box::new(SmallReads {
+            body,
+            pos: 0,
+            chunk: 64,
+        }))
     }
 
-    async fn put(&self, uri: &crate::storage::S3Uri, body: Vec<u8>, content_type: &str) -> Result<(), AwsError> {
-        self.objects.lock().unwrap().insert(uri.to_string(), (body, content_type.to_owned()));
+    async fn put(
+        &self,
+        uri: &crate::storage::S3Uri,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), AwsError> {
+        self.objects
+            .lock()
+            .unwrap()
+            .insert(uri.to_string(), (body, content_type.to_owned()));
         Ok(())
     }
 
-    async fn list(&self, prefix: &crate::storage::S3Uri) -> Result<Vec<crate::storage::ObjectInfo>, AwsError> {
+    async fn list(
+        &self,
+        prefix: &crate::storage::S3Uri,
+    ) -> Result<Vec<crate::storage::ObjectInfo>, AwsError> {
         let p = prefix.to_string();
         Ok(self
             .objects
@@ -322,7 +444,9 @@ impl tokio::io::AsyncRead for SmallReads {
         _cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        let n = (self.body.len() - self.pos).min(self.chunk).min(buf.remaining());
+        let n = (self.body.len() - self.pos)
+            .min(self.chunk)
+            .min(buf.remaining());
         let start = self.pos;
         buf.put_slice(&self.body[start..start + n]);
         self.pos += n;
@@ -331,7 +455,10 @@ impl tokio::io::AsyncRead for SmallReads {
 }
 
 impl tokio::io::AsyncBufRead for SmallReads {
-    fn poll_fill_buf(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<&[u8]>> {
+    fn poll_fill_buf(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<&[u8]>> {
         let this = self.get_mut();
         let end = (this.pos + this.chunk).min(this.body.len());
         std::task::Poll::Ready(Ok(&this.body[this.pos..end]))

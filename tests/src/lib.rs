@@ -21,7 +21,10 @@ use driftloop::aws::Aws;
 pub mod seed;
 
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the repo").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repo")
+        .to_path_buf()
 }
 
 #[derive(Debug, Clone)]
@@ -37,11 +40,17 @@ pub fn emulator() -> &'static Emulator {
     EMULATOR.get_or_init(|| {
         if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
             if !url.trim().is_empty() {
-                return Emulator { endpoint: url.trim().trim_end_matches('/').to_owned() };
+                return Emulator {
+                    endpoint: url.trim().trim_end_matches('/').to_owned(),
+                };
             }
         }
         let script = repo_root().join("emulator/run");
-        let out = Command::new("bash").arg(&script).arg("start").output().expect("run emulator/run start");
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .output()
+            .expect("run emulator/run start");
         assert!(
             out.status.success(),
             "emulator/run start failed:\n{}\n{}",
@@ -61,13 +70,17 @@ pub fn emulator() -> &'static Emulator {
 
 impl Emulator {
     fn host_port(&self) -> &str {
-        self.endpoint.trim_start_matches("http://").trim_end_matches('/')
+        self.endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
     }
 
     /// A raw HTTP/1.1 request to the emulator (loopback only); returns (status, body).
     pub fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(self.host_port()).expect("connect to emulator");
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
         let req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             self.host_port(),
@@ -76,8 +89,15 @@ impl Emulator {
         stream.write_all(req.as_bytes()).unwrap();
         let mut raw = String::new();
         stream.read_to_string(&mut raw).unwrap();
-        let status = raw.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        let status = raw
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = raw
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
         (status, body)
     }
 
@@ -86,7 +106,10 @@ impl Emulator {
     pub fn inject_fault(&self, operation: &str, count: u32, kind: &str, matching: &str) {
         let body = serde_json::json!({"operation": operation, "count": count, "kind": kind, "match": matching});
         let (status, text) = self.http("POST", "/driftloop/faults", &body.to_string());
-        assert!((200..300).contains(&status), "fault injection failed: {status} {text}");
+        assert!(
+            (200..300).contains(&status),
+            "fault injection failed: {status} {text}"
+        );
     }
 }
 
@@ -102,7 +125,11 @@ impl Emulator {
     pub fn fault_remaining(&self, matching: &str) -> Option<u64> {
         let (_, body) = self.http("GET", "/driftloop/faults", "");
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-        v["faults"].as_array()?.iter().find(|f| f["match"] == matching).and_then(|f| f["remaining"].as_u64())
+        v["faults"]
+            .as_array()?
+            .iter()
+            .find(|f| f["match"] == matching)
+            .and_then(|f| f["remaining"].as_u64())
     }
 }
 
@@ -112,7 +139,13 @@ pub async fn aws() -> Aws {
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(&emu.endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "driftloop-tests"))
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "driftloop-tests",
+        ))
         .load()
         .await;
     Aws::from_config(sdk, true)
@@ -121,7 +154,14 @@ pub async fn aws() -> Aws {
 /// `prefix-<unique suffix>`: letters, digits and hyphens only, short enough for SageMaker names.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}-{:x}{:x}{n}", std::process::id() % 4096, nanos % 0xFFFFFF)
+    format!(
+        "{prefix}-{:x}{:x}{n}",
+        std::process::id() % 4096,
+        nanos % 0xFFFFFF
+    )
 }

@@ -2,8 +2,8 @@
 
 use aws_sdk_sagemaker::Client;
 use aws_sdk_sagemaker::types::{
-    DriftCheckBaselines, DriftCheckModelDataQuality, InferenceSpecification, MetricsSource, ModelApprovalStatus,
-    ModelPackageContainerDefinition,
+    DriftCheckBaselines, DriftCheckModelDataQuality, InferenceSpecification, MetricsSource,
+    ModelApprovalStatus, ModelPackageContainerDefinition,
 };
 
 pub async fn create_group(sm: &Client, group: &str) {
@@ -31,7 +31,13 @@ fn inference_spec(group: &str, n: usize) -> InferenceSpecification {
 
 /// Registers a package in `group`; returns its ARN. With `baselines`, a data-quality drift-check
 /// baseline under `s3://baselines/{group}/{n}/`.
-pub async fn create_package(sm: &Client, group: &str, approval: &str, n: usize, baselines: bool) -> String {
+pub async fn create_package(
+    sm: &Client,
+    group: &str,
+    approval: &str,
+    n: usize,
+    baselines: bool,
+) -> String {
     let spec = inference_spec(group, n);
     let mut req = sm
         .create_model_package()
@@ -41,7 +47,10 @@ pub async fn create_package(sm: &Client, group: &str, approval: &str, n: usize, 
         .customer_metadata_properties("ModelName", format!("{group}-model-{n}"));
     if baselines {
         let src = |f: &str| {
-            MetricsSource::builder().content_type("application/json").s3_uri(format!("s3://baselines/{group}/{n}/{f}")).build()
+            MetricsSource::builder()
+                .content_type("application/json")
+                .s3_uri(format!("s3://baselines/{group}/{n}/{f}"))
+                .build()
         };
         req = req.drift_check_baselines(
             DriftCheckBaselines::builder()
@@ -68,17 +77,31 @@ pub async fn set_approval(sm: &Client, arn: &str, approval: &str) {
 }
 
 /// Registers an approved package whose drift-check model-quality baseline has `constraints_uri`.
-pub async fn create_package_with_model_quality(sm: &Client, group: &str, n: usize, constraints_uri: &str) -> String {
+pub async fn create_package_with_model_quality(
+    sm: &Client,
+    group: &str,
+    n: usize,
+    constraints_uri: &str,
+) -> String {
     use aws_sdk_sagemaker::types::DriftCheckModelQuality;
     let spec = inference_spec(group, n);
-    let constraints = MetricsSource::builder().content_type("application/json").s3_uri(constraints_uri).build();
+    let constraints = MetricsSource::builder()
+        .content_type("application/json")
+        .s3_uri(constraints_uri)
+        .build();
     let out = sm
         .create_model_package()
         .model_package_group_name(group)
         .inference_specification(spec)
         .model_approval_status(ModelApprovalStatus::Approved)
         .drift_check_baselines(
-            DriftCheckBaselines::builder().model_quality(DriftCheckModelQuality::builder().constraints(constraints).build()).build(),
+            DriftCheckBaselines::builder()
+                .model_quality(
+                    DriftCheckModelQuality::builder()
+                        .constraints(constraints)
+                        .build(),
+                )
+                .build(),
         )
         .send()
         .await

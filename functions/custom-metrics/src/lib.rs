@@ -64,7 +64,8 @@ use driftloop::config::{ConfigError, Env, Lookup};
 use driftloop::error::{AwsError, Classify, ErrorClass};
 use driftloop::events::EventError;
 use driftloop::metrics::{
-    BaselineConstraints, BaselineStatistics, CaptureFormat, Engine, EngineError, JobResult, MonitorConfig, ProblemType,
+    BaselineConstraints, BaselineStatistics, CaptureFormat, Engine, EngineError, JobResult,
+    MonitorConfig, ProblemType,
 };
 use driftloop::monitoring::dedup::{self, Decision};
 use driftloop::monitoring::layout::{self, ReportUris, Target};
@@ -114,7 +115,9 @@ fn parse_batch_format(s: &str) -> Result<CaptureFormat, String> {
 }
 
 fn parse_problem(s: &str) -> Result<ProblemType, String> {
-    ProblemType::parse(s).ok_or_else(|| "expected Regression, BinaryClassification, MulticlassClassification or Forecast".into())
+    ProblemType::parse(s).ok_or_else(|| {
+        "expected Regression, BinaryClassification, MulticlassClassification or Forecast".into()
+    })
 }
 
 fn parse_uri(s: &str) -> Result<S3Uri, String> {
@@ -124,7 +127,9 @@ fn parse_uri(s: &str) -> Result<S3Uri, String> {
 fn parse_dimensions(s: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').ok_or_else(|| format!("{part:?}: expected Name=Value"))?;
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?}: expected Name=Value"))?;
         let (k, v) = (k.trim(), v.trim());
         if k.is_empty() || v.is_empty() {
             return Err(format!("{part:?}: empty dimension name or value"));
@@ -174,18 +179,35 @@ impl Settings {
 
     fn check(self) -> Result<Settings, (String, String)> {
         if self.capture_mode == CaptureMode::Realtime && self.endpoint_name.is_none() {
-            return Err(("ENDPOINT_NAME".into(), "real-time monitoring needs the endpoint name".into()));
+            return Err((
+                "ENDPOINT_NAME".into(),
+                "real-time monitoring needs the endpoint name".into(),
+            ));
         }
         if self.problem_type.is_some() && self.ground_truth.is_none() {
-            return Err(("GROUND_TRUTH_S3_URI".into(), "model quality (PROBLEM_TYPE) needs ground truth".into()));
+            return Err((
+                "GROUND_TRUTH_S3_URI".into(),
+                "model quality (PROBLEM_TYPE) needs ground truth".into(),
+            ));
         }
         if let Some(ns) = &self.metrics_namespace {
             validate_namespace(ns).map_err(|e| ("METRICS_NAMESPACE".to_owned(), e.to_string()))?;
         }
-        if !(0.0..=1.0).contains(&self.probability_threshold) || self.probability_threshold.is_nan() {
-            return Err(("PROBABILITY_THRESHOLD".into(), "must be between 0 and 1".into()));
+        if !(0.0..=1.0).contains(&self.probability_threshold) || self.probability_threshold.is_nan()
+        {
+            return Err((
+                "PROBABILITY_THRESHOLD".into(),
+                "must be between 0 and 1".into(),
+            ));
         }
-        for (name, v) in [("ENDPOINT_NAME", self.endpoint_name.as_deref().unwrap_or("x")), ("VARIANT_NAME", &self.variant_name), ("MONITORING_SCHEDULE_NAME", &self.schedule_name)] {
+        for (name, v) in [
+            (
+                "ENDPOINT_NAME",
+                self.endpoint_name.as_deref().unwrap_or("x"),
+            ),
+            ("VARIANT_NAME", &self.variant_name),
+            ("MONITORING_SCHEDULE_NAME", &self.schedule_name),
+        ] {
             if v.is_empty() || v.contains('/') || v.len() > 255 {
                 return Err((name.into(), "must be 1-255 characters without '/'".into()));
             }
@@ -195,10 +217,15 @@ impl Settings {
 
     /// Applies a direct request's overrides; errors name the request field.
     pub fn with_overrides(&self, o: &Overrides) -> Result<Settings, Error> {
-        let bad = |field: &str, reason: String| Error::InvalidOverride { field: field.to_owned(), reason };
+        let bad = |field: &str, reason: String| Error::InvalidOverride {
+            field: field.to_owned(),
+            reason,
+        };
         let mut s = self.clone();
         let uri = |field: &str, v: &Option<String>| -> Result<Option<S3Uri>, Error> {
-            v.as_deref().map(|u| parse_uri(u).map_err(|r| bad(field, r))).transpose()
+            v.as_deref()
+                .map(|u| parse_uri(u).map_err(|r| bad(field, r)))
+                .transpose()
         };
         if let Some(m) = &o.capture_mode {
             s.capture_mode = CaptureMode::parse(m).map_err(|r| bad("captureMode", r))?;
@@ -251,8 +278,14 @@ impl Settings {
             s.schedule_name = v.clone();
         }
         if let Some(d) = &o.metrics_dimensions {
-            if let Some((k, v)) = d.iter().find(|(k, v)| k.is_empty() || v.is_empty() || k.len() > 255 || v.len() > 1024) {
-                return Err(bad("metricsDimensions", format!("{k:?}={v:?}: names must be 1-255 and values 1-1024 characters")));
+            if let Some((k, v)) = d
+                .iter()
+                .find(|(k, v)| k.is_empty() || v.is_empty() || k.len() > 255 || v.len() > 1024)
+            {
+                return Err(bad(
+                    "metricsDimensions",
+                    format!("{k:?}={v:?}: names must be 1-255 and values 1-1024 characters"),
+                ));
             }
             s.metrics_dimensions = d.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         }
@@ -312,63 +345,117 @@ impl Config {
     pub fn from_env(lookup: &dyn Lookup) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
         let uri = |var: &str| env.validated(var, parse_uri);
-        let capture = uri("CAPTURE_S3_URI")?.ok_or(ConfigError::Missing { var: "CAPTURE_S3_URI".into(), hint: Some("the data capture destination") })?;
-        let report = uri("REPORT_S3_URI")?.ok_or(ConfigError::Missing { var: "REPORT_S3_URI".into(), hint: Some("where reports are written") })?;
-        let minutes = env.validated("WINDOW_MINUTES", |v| v.parse::<u32>().map_err(|e| e.to_string()).and_then(WindowRule::validate_minutes))?.unwrap_or(60);
+        let capture = uri("CAPTURE_S3_URI")?.ok_or(ConfigError::Missing {
+            var: "CAPTURE_S3_URI".into(),
+            hint: Some("the data capture destination"),
+        })?;
+        let report = uri("REPORT_S3_URI")?.ok_or(ConfigError::Missing {
+            var: "REPORT_S3_URI".into(),
+            hint: Some("where reports are written"),
+        })?;
+        let minutes = env
+            .validated("WINDOW_MINUTES", |v| {
+                v.parse::<u32>()
+                    .map_err(|e| e.to_string())
+                    .and_then(WindowRule::validate_minutes)
+            })?
+            .unwrap_or(60);
         let offset = env.parse_or::<u32>("WINDOW_OFFSET_MINUTES", 0)?;
         let delay = env.parse_or::<u32>("GROUND_TRUTH_DELAY_MINUTES", offset)?;
-        for (var, v) in [("WINDOW_OFFSET_MINUTES", offset), ("GROUND_TRUTH_DELAY_MINUTES", delay)] {
+        for (var, v) in [
+            ("WINDOW_OFFSET_MINUTES", offset),
+            ("GROUND_TRUTH_DELAY_MINUTES", delay),
+        ] {
             if v > 31 * 1440 {
-                return Err(ConfigError::Invalid { var: var.into(), value: v.to_string(), reason: "at most 44640 (31 days)".into() });
+                return Err(ConfigError::Invalid {
+                    var: var.into(),
+                    value: v.to_string(),
+                    reason: "at most 44640 (31 days)".into(),
+                });
             }
         }
         let quiet = env.parse_or::<u64>("DEDUP_QUIET_SECONDS", 20)?;
         if quiet > 600 {
-            return Err(ConfigError::Invalid { var: "DEDUP_QUIET_SECONDS".into(), value: quiet.to_string(), reason: "at most 600".into() });
+            return Err(ConfigError::Invalid {
+                var: "DEDUP_QUIET_SECONDS".into(),
+                value: quiet.to_string(),
+                reason: "at most 600".into(),
+            });
         }
         let concurrency = env.parse_or::<usize>("READ_CONCURRENCY", 8)?;
         if !(1..=64).contains(&concurrency) {
-            return Err(ConfigError::Invalid { var: "READ_CONCURRENCY".into(), value: concurrency.to_string(), reason: "must be 1-64".into() });
+            return Err(ConfigError::Invalid {
+                var: "READ_CONCURRENCY".into(),
+                value: concurrency.to_string(),
+                reason: "must be 1-64".into(),
+            });
         }
         let lookback = env.parse_or::<u32>("CAPTURE_FILE_LOOKBACK_MINUTES", 5)?;
         if lookback > 60 {
-            return Err(ConfigError::Invalid { var: "CAPTURE_FILE_LOOKBACK_MINUTES".into(), value: lookback.to_string(), reason: "at most 60".into() });
+            return Err(ConfigError::Invalid {
+                var: "CAPTURE_FILE_LOOKBACK_MINUTES".into(),
+                value: lookback.to_string(),
+                reason: "at most 60".into(),
+            });
         }
-        let data_quality = env.validated("DATA_QUALITY", |v| match v.to_ascii_lowercase().as_str() {
-            "auto" => Ok(None),
-            "true" | "1" | "yes" | "on" => Ok(Some(true)),
-            "false" | "0" | "no" | "off" => Ok(Some(false)),
-            _ => Err("expected true, false or auto".to_owned()),
-        })?;
+        let data_quality =
+            env.validated("DATA_QUALITY", |v| match v.to_ascii_lowercase().as_str() {
+                "auto" => Ok(None),
+                "true" | "1" | "yes" | "on" => Ok(Some(true)),
+                "false" | "0" | "no" | "off" => Ok(Some(false)),
+                _ => Err("expected true, false or auto".to_owned()),
+            })?;
         let settings = Settings {
-            capture_mode: env.validated("CAPTURE_MODE", CaptureMode::parse)?.unwrap_or(CaptureMode::Realtime),
+            capture_mode: env
+                .validated("CAPTURE_MODE", CaptureMode::parse)?
+                .unwrap_or(CaptureMode::Realtime),
             endpoint_name: env.optional("ENDPOINT_NAME"),
-            variant_name: env.optional("VARIANT_NAME").unwrap_or_else(|| "AllTraffic".to_owned()),
+            variant_name: env
+                .optional("VARIANT_NAME")
+                .unwrap_or_else(|| "AllTraffic".to_owned()),
             capture,
             ground_truth: uri("GROUND_TRUTH_S3_URI")?,
             report,
-            batch_format: env.validated("BATCH_OUTPUT_FORMAT", parse_batch_format)?.unwrap_or(CaptureFormat::BatchCsv),
+            batch_format: env
+                .validated("BATCH_OUTPUT_FORMAT", parse_batch_format)?
+                .unwrap_or(CaptureFormat::BatchCsv),
             problem_type: env.validated("PROBLEM_TYPE", parse_problem)?,
             inference_attribute: env.optional("INFERENCE_ATTRIBUTE"),
             probability_attribute: env.optional("PROBABILITY_ATTRIBUTE"),
             probability_threshold: env.parse_or("PROBABILITY_THRESHOLD", 0.5)?,
             ground_truth_attribute: env.optional("GROUND_TRUTH_ATTRIBUTE"),
-            positive_label: env.optional("POSITIVE_LABEL").unwrap_or_else(|| "1".to_owned()),
-            negative_label: env.optional("NEGATIVE_LABEL").unwrap_or_else(|| "0".to_owned()),
+            positive_label: env
+                .optional("POSITIVE_LABEL")
+                .unwrap_or_else(|| "1".to_owned()),
+            negative_label: env
+                .optional("NEGATIVE_LABEL")
+                .unwrap_or_else(|| "0".to_owned()),
             data_quality: data_quality.flatten(),
             model_package_group: env.optional("MODEL_PACKAGE_GROUP_NAME"),
             metrics_namespace: env.optional("METRICS_NAMESPACE"),
-            metrics_dimensions: env.validated("METRICS_DIMENSIONS", parse_dimensions)?.unwrap_or_default(),
-            schedule_name: env.optional("MONITORING_SCHEDULE_NAME").unwrap_or_else(|| "custom-metrics".to_owned()),
+            metrics_dimensions: env
+                .validated("METRICS_DIMENSIONS", parse_dimensions)?
+                .unwrap_or_default(),
+            schedule_name: env
+                .optional("MONITORING_SCHEDULE_NAME")
+                .unwrap_or_else(|| "custom-metrics".to_owned()),
             event_bus: env.optional("EVENT_BUS_NAME"),
         };
         let settings = settings.check().map_err(|(var, reason)| {
             let value = lookup.get(&var).unwrap_or_default();
-            if value.trim().is_empty() { ConfigError::Missing { var, hint: None } } else { ConfigError::Invalid { var, value, reason } }
+            if value.trim().is_empty() {
+                ConfigError::Missing { var, hint: None }
+            } else {
+                ConfigError::Invalid { var, value, reason }
+            }
         })?;
         Ok(Config {
             settings,
-            window: WindowRule { minutes, offset_minutes: offset, ground_truth_delay_minutes: delay },
+            window: WindowRule {
+                minutes,
+                offset_minutes: offset,
+                ground_truth_delay_minutes: delay,
+            },
             dedup_quiet_seconds: quiet,
             read_concurrency: concurrency,
             capture_lookback_minutes: lookback,
@@ -540,7 +627,9 @@ async fn resolve_baselines(deps: &Deps, group: &str) -> Result<Baselines, Error>
     let package = match latest_approved(deps.registry.as_ref(), group).await {
         Ok(Some(p)) => p,
         Ok(None) => {
-            b.problems.push(format!("model package group {group:?} has no approved, completed package"));
+            b.problems.push(format!(
+                "model package group {group:?} has no approved, completed package"
+            ));
             return Ok(b);
         }
         Err(e) if e.class() == ErrorClass::Permanent => {
@@ -554,24 +643,42 @@ async fn resolve_baselines(deps: &Deps, group: &str) -> Result<Baselines, Error>
     if let Some(dq) = package.data_quality_baseline() {
         if let Some(uri) = &dq.statistics {
             b.uris.push(uri.clone());
-            match get_text(store, uri).await?.and_then(|t| BaselineStatistics::parse(&t)) {
+            match get_text(store, uri)
+                .await?
+                .and_then(|t| BaselineStatistics::parse(&t))
+            {
                 Ok(s) => b.dq_statistics = Some(s),
-                Err(e) => b.problems.push(format!("data-quality statistics {uri}: {e}")),
+                Err(e) => b
+                    .problems
+                    .push(format!("data-quality statistics {uri}: {e}")),
             }
         }
         if let Some(uri) = &dq.constraints {
             b.uris.push(uri.clone());
-            match get_text(store, uri).await?.and_then(|t| BaselineConstraints::parse(&t)) {
+            match get_text(store, uri)
+                .await?
+                .and_then(|t| BaselineConstraints::parse(&t))
+            {
                 Ok(c) => b.dq_constraints = Some(c),
-                Err(e) => b.problems.push(format!("data-quality constraints {uri}: {e}")),
+                Err(e) => b
+                    .problems
+                    .push(format!("data-quality constraints {uri}: {e}")),
             }
         }
     }
-    if let Some(uri) = package.model_quality_baseline().and_then(|m| m.constraints.clone()) {
+    if let Some(uri) = package
+        .model_quality_baseline()
+        .and_then(|m| m.constraints.clone())
+    {
         b.uris.push(uri.clone());
-        match get_text(store, &uri).await?.and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string())) {
+        match get_text(store, &uri)
+            .await?
+            .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+        {
             Ok(v) => b.mq_constraints = Some(v),
-            Err(e) => b.problems.push(format!("model-quality constraints {uri}: {e}")),
+            Err(e) => b
+                .problems
+                .push(format!("model-quality constraints {uri}: {e}")),
         }
     }
     for p in &b.problems {
@@ -594,7 +701,10 @@ fn files(mut v: Vec<ObjectInfo>) -> Vec<ObjectInfo> {
     v
 }
 
-async fn list_prefixes(store: &dyn ObjectStore, prefixes: Vec<S3Uri>) -> Result<Vec<ObjectInfo>, AwsError> {
+async fn list_prefixes(
+    store: &dyn ObjectStore,
+    prefixes: Vec<S3Uri>,
+) -> Result<Vec<ObjectInfo>, AwsError> {
     let mut out = Vec::new();
     for p in prefixes {
         out.extend(files(store.list(&p).await?));
@@ -604,13 +714,28 @@ async fn list_prefixes(store: &dyn ObjectStore, prefixes: Vec<S3Uri>) -> Result<
     Ok(out)
 }
 
-async fn list_ground_truth(deps: &Deps, s: &Settings, w: &Window) -> Result<Vec<ObjectInfo>, AwsError> {
-    let Some(gt) = &s.ground_truth else { return Ok(Vec::new()) };
+async fn list_ground_truth(
+    deps: &Deps,
+    s: &Settings,
+    w: &Window,
+) -> Result<Vec<ObjectInfo>, AwsError> {
+    let Some(gt) = &s.ground_truth else {
+        return Ok(Vec::new());
+    };
     let (from, to) = deps.config.window.ground_truth_range(w);
-    list_prefixes(deps.store.as_ref(), layout::hour_prefixes(&layout::folder(gt), from, to)).await
+    list_prefixes(
+        deps.store.as_ref(),
+        layout::hour_prefixes(&layout::folder(gt), from, to),
+    )
+    .await
 }
 
-async fn list_inputs(deps: &Deps, s: &Settings, w: &Window, ground_truth: Vec<ObjectInfo>) -> Result<Inputs, Error> {
+async fn list_inputs(
+    deps: &Deps,
+    s: &Settings,
+    w: &Window,
+    ground_truth: Vec<ObjectInfo>,
+) -> Result<Inputs, Error> {
     let store = deps.store.as_ref();
     let target = s.target();
     let base = layout::capture_base(&s.capture, &target);
@@ -621,14 +746,29 @@ async fn list_inputs(deps: &Deps, s: &Settings, w: &Window, ground_truth: Vec<Ob
             let from = w.start - lookback;
             let mut earlier = Vec::new();
             for h in layout::lookback_hours(w, lookback) {
-                let files = list_prefixes(store, vec![base.join(&h.format("%Y/%m/%d/%H/").to_string())]).await?;
-                earlier.extend(files.into_iter().filter(|o| layout::capture_file_start(&base, &o.uri).is_none_or(|t| t >= from)));
+                let files = list_prefixes(
+                    store,
+                    vec![base.join(&h.format("%Y/%m/%d/%H/").to_string())],
+                )
+                .await?;
+                earlier.extend(files.into_iter().filter(|o| {
+                    layout::capture_file_start(&base, &o.uri).is_none_or(|t| t >= from)
+                }));
             }
             earlier.append(&mut listed);
-            Ok(Inputs { capture: earlier, manifests: Vec::new(), input_manifests: 0, ground_truth })
+            Ok(Inputs {
+                capture: earlier,
+                manifests: Vec::new(),
+                input_manifests: 0,
+                ground_truth,
+            })
         }
         CaptureMode::BatchTransform => {
-            let inputs = list_prefixes(store, layout::hour_prefixes(&layout::batch_input_base(&s.capture), w.start, w.end)).await?;
+            let inputs = list_prefixes(
+                store,
+                layout::hour_prefixes(&layout::batch_input_base(&s.capture), w.start, w.end),
+            )
+            .await?;
             let mut data: Vec<S3Uri> = Vec::new();
             for m in &listed {
                 let body = match store.get(&m.uri).await {
@@ -637,7 +777,10 @@ async fn list_inputs(deps: &Deps, s: &Settings, w: &Window, ground_truth: Vec<Ob
                     Err(e) => return Err(e.into()),
                 };
                 let text = String::from_utf8_lossy(&body);
-                let listed_files = parse_manifest(&text).map_err(|reason| Error::BadManifest { uri: m.uri.to_string(), reason })?;
+                let listed_files = parse_manifest(&text).map_err(|reason| Error::BadManifest {
+                    uri: m.uri.to_string(),
+                    reason,
+                })?;
                 for f in listed_files {
                     if !data.contains(&f) {
                         data.push(f);
@@ -645,8 +788,20 @@ async fn list_inputs(deps: &Deps, s: &Settings, w: &Window, ground_truth: Vec<Ob
                 }
             }
             // The data files' sizes are not listed; the manifests stand for them in the fingerprint.
-            let capture = data.into_iter().map(|uri| ObjectInfo { uri, size: 0, last_modified: None }).collect();
-            Ok(Inputs { capture, manifests: listed, input_manifests: inputs.len(), ground_truth })
+            let capture = data
+                .into_iter()
+                .map(|uri| ObjectInfo {
+                    uri,
+                    size: 0,
+                    last_modified: None,
+                })
+                .collect();
+            Ok(Inputs {
+                capture,
+                manifests: listed,
+                input_manifests: inputs.len(),
+                ground_truth,
+            })
         }
     }
 }
@@ -667,7 +822,9 @@ fn fingerprint(s: &Settings, w: &Window, baselines: &Baselines, inputs: &Inputs)
 
 fn monitor_config(s: &Settings, w: &Window, baselines: &Baselines) -> MonitorConfig {
     let (start, end) = w.millis();
-    let dq = s.data_quality.unwrap_or(baselines.dq_constraints.is_some() || s.problem_type.is_none());
+    let dq = s
+        .data_quality
+        .unwrap_or(baselines.dq_constraints.is_some() || s.problem_type.is_none());
     MonitorConfig {
         problem_type: s.problem_type,
         inference_attribute: s.inference_attribute.clone(),
@@ -695,10 +852,19 @@ fn io_of(e: EngineError) -> std::io::Error {
 }
 
 /// Streams ground truth, then capture, through the engine.
-async fn compute(deps: &Deps, s: &Settings, w: &Window, baselines: &Baselines, inputs: &Inputs) -> Result<(JobResult, usize), Error> {
+async fn compute(
+    deps: &Deps,
+    s: &Settings,
+    w: &Window,
+    baselines: &Baselines,
+    inputs: &Inputs,
+) -> Result<(JobResult, usize), Error> {
     let mut engine = Engine::new(monitor_config(s, w, baselines));
     if s.problem_type.is_some() || engine.config().data_quality {
-        engine = engine.with_data_quality_baseline(baselines.dq_statistics.clone(), baselines.dq_constraints.clone());
+        engine = engine.with_data_quality_baseline(
+            baselines.dq_statistics.clone(),
+            baselines.dq_constraints.clone(),
+        );
     }
     if let (Some(c), Some(_)) = (&baselines.mq_constraints, s.problem_type) {
         engine = engine.with_model_quality_constraints(c.clone());
@@ -709,17 +875,35 @@ async fn compute(deps: &Deps, s: &Settings, w: &Window, baselines: &Baselines, i
     let mut vanished = 0;
     if s.problem_type.is_some() {
         let uris = inputs.ground_truth.iter().map(|o| o.uri.clone()).collect();
-        let (e, stats) = stream_objects(deps.store.clone(), uris, concurrency, engine, |engine, uri, r| {
-            engine.feed_ground_truth(&uri.to_string(), r).map(drop).map_err(io_of)
-        })
+        let (e, stats) = stream_objects(
+            deps.store.clone(),
+            uris,
+            concurrency,
+            engine,
+            |engine, uri, r| {
+                engine
+                    .feed_ground_truth(&uri.to_string(), r)
+                    .map(drop)
+                    .map_err(io_of)
+            },
+        )
         .await?;
         engine = e;
         vanished += stats.vanished;
     }
     let uris = inputs.capture.iter().map(|o| o.uri.clone()).collect();
-    let (engine, stats) = stream_objects(deps.store.clone(), uris, concurrency, engine, |engine, uri, r| {
-        engine.feed_capture(&uri.to_string(), r, |_| {}).map(drop).map_err(io_of)
-    })
+    let (engine, stats) = stream_objects(
+        deps.store.clone(),
+        uris,
+        concurrency,
+        engine,
+        |engine, uri, r| {
+            engine
+                .feed_capture(&uri.to_string(), r, |_| {})
+                .map(drop)
+                .map_err(io_of)
+        },
+    )
     .await?;
     vanished += stats.vanished;
     let result = engine.finish().map_err(|e| Error::Engine(e.to_string()))?;
@@ -731,7 +915,9 @@ fn no_data(s: &Settings, inputs: &Inputs, r: &JobResult) -> Option<String> {
     if inputs.capture.is_empty() {
         return Some(match s.capture_mode {
             CaptureMode::Realtime => "no data capture in the window".into(),
-            CaptureMode::BatchTransform => "no batch transform capture manifest in the window".into(),
+            CaptureMode::BatchTransform => {
+                "no batch transform capture manifest in the window".into()
+            }
         });
     }
     if s.problem_type.is_some() && inputs.ground_truth.is_empty() {
@@ -746,9 +932,14 @@ fn no_data(s: &Settings, inputs: &Inputs, r: &JobResult) -> Option<String> {
     None
 }
 
-async fn previous_fingerprint(store: &dyn ObjectStore, uris: &ReportUris) -> Result<Option<String>, AwsError> {
+async fn previous_fingerprint(
+    store: &dyn ObjectStore,
+    uris: &ReportUris,
+) -> Result<Option<String>, AwsError> {
     match store.get(&uris.summary).await {
-        Ok(body) => Ok(serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["fingerprint"].as_str().map(str::to_owned))),
+        Ok(body) => Ok(serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v["fingerprint"].as_str().map(str::to_owned))),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
     }
@@ -760,7 +951,10 @@ fn backoff(attempt: u32) -> std::time::Duration {
 
 /// Puts every datum; each call is retried on its own when the failure is retryable, so datums of
 /// calls that went through are never sent twice.
-async fn publish_metrics(deps: &Deps, groups: Vec<(String, Vec<driftloop::publish::MetricDatum>)>) -> Result<usize, Error> {
+async fn publish_metrics(
+    deps: &Deps,
+    groups: Vec<(String, Vec<driftloop::publish::MetricDatum>)>,
+) -> Result<usize, Error> {
     let mut sent = 0;
     for (ns, datums) in groups {
         for chunk in report::chunk_datums(datums) {
@@ -771,7 +965,9 @@ async fn publish_metrics(deps: &Deps, groups: Vec<(String, Vec<driftloop::publis
                         sent += r.sent;
                         break;
                     }
-                    Err(e) if e.class() == ErrorClass::Retryable && attempt + 1 < PUBLISH_ATTEMPTS => {
+                    Err(e)
+                        if e.class() == ErrorClass::Retryable && attempt + 1 < PUBLISH_ATTEMPTS =>
+                    {
                         tracing::warn!(namespace = ns, attempt, error = %e, "PutMetricData failed; retrying this call");
                         tokio::time::sleep(backoff(attempt)).await;
                         attempt += 1;
@@ -784,7 +980,10 @@ async fn publish_metrics(deps: &Deps, groups: Vec<(String, Vec<driftloop::publis
     Ok(sent)
 }
 
-async fn publish_event(deps: &Deps, event: &driftloop::publish::OutgoingEvent) -> Result<String, Error> {
+async fn publish_event(
+    deps: &Deps,
+    event: &driftloop::publish::OutgoingEvent,
+) -> Result<String, Error> {
     let mut attempt = 0;
     loop {
         match deps.events.publish(event).await {
@@ -811,7 +1010,12 @@ struct RunContext<'a> {
 }
 
 /// Evaluates one window end to end. `s3_trigger`: the uploaded object (applies the burst rule).
-async fn evaluate(deps: &Deps, ctx: &RunContext<'_>, w: Window, s3_trigger: Option<&S3Uri>) -> Result<WindowOutcome, Error> {
+async fn evaluate(
+    deps: &Deps,
+    ctx: &RunContext<'_>,
+    w: Window,
+    s3_trigger: Option<&S3Uri>,
+) -> Result<WindowOutcome, Error> {
     let s = ctx.settings;
     let target = s.target();
     let uris = layout::report_uris(&s.report, &target, &s.schedule_name, &w);
@@ -820,7 +1024,9 @@ async fn evaluate(deps: &Deps, ctx: &RunContext<'_>, w: Window, s3_trigger: Opti
         let d = dedup::newest_wins(object, &ground_truth);
         if d != Decision::Run {
             let reason = match &d {
-                Decision::Superseded { newer } => format!("a newer upload ({newer}) recomputes this window"),
+                Decision::Superseded { newer } => {
+                    format!("a newer upload ({newer}) recomputes this window")
+                }
                 _ => format!("{object} no longer exists"),
             };
             return Ok(WindowOutcome::skipped(w, d.as_str(), reason));
@@ -832,7 +1038,11 @@ async fn evaluate(deps: &Deps, ctx: &RunContext<'_>, w: Window, s3_trigger: Opti
     if s3_trigger.is_some() {
         let previous = previous_fingerprint(deps.store.as_ref(), &uris).await?;
         if dedup::inputs_changed(previous.as_deref(), &fp) == Decision::UpToDate {
-            let mut o = WindowOutcome::skipped(w, Decision::UpToDate.as_str(), "the report was computed from exactly these inputs".into());
+            let mut o = WindowOutcome::skipped(
+                w,
+                Decision::UpToDate.as_str(),
+                "the report was computed from exactly these inputs".into(),
+            );
             o.run_id = Some(run_id);
             return Ok(o);
         }
@@ -847,8 +1057,16 @@ async fn evaluate(deps: &Deps, ctx: &RunContext<'_>, w: Window, s3_trigger: Opti
     };
     let now = (deps.clock)();
     let cw = result.cloudwatch_metrics();
-    let model_metrics: Vec<(String, f64)> = cw.iter().filter(|(n, _)| !n.starts_with("feature_")).cloned().collect();
-    let drift: Vec<(String, f64)> = cw.iter().filter(|(n, _)| n.starts_with("feature_baseline_drift_")).cloned().collect();
+    let model_metrics: Vec<(String, f64)> = cw
+        .iter()
+        .filter(|(n, _)| !n.starts_with("feature_"))
+        .cloned()
+        .collect();
+    let drift: Vec<(String, f64)> = cw
+        .iter()
+        .filter(|(n, _)| n.starts_with("feature_baseline_drift_"))
+        .cloned()
+        .collect();
     let mut summary_metrics = model_metrics.clone();
     summary_metrics.extend(drift);
     let record_counts: Value = report::count_metrics(&result.counts, violations, empty.is_some())
@@ -867,7 +1085,11 @@ async fn evaluate(deps: &Deps, ctx: &RunContext<'_>, w: Window, s3_trigger: Opti
     });
     let target_json = serde_json::to_value(&target).unwrap_or(Value::Null);
     let window_json = json!({"start": iso(w.start), "end": iso(w.end)});
-    let error_samples: Vec<String> = result.error_samples.iter().map(ToString::to_string).collect();
+    let error_samples: Vec<String> = result
+        .error_samples
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let mut detail = json!({
         "runId": run_id,
         "status": status,
@@ -892,8 +1114,20 @@ async fn evaluate(deps: &Deps, ctx: &RunContext<'_>, w: Window, s3_trigger: Opti
     // rule, and its retry publishes what is missing.
     let store = deps.store.as_ref();
     let pretty = |v: &Value| serde_json::to_vec_pretty(v).unwrap_or_default();
-    store.put(&uris.statistics, pretty(&result.statistics_json()), "application/json").await?;
-    store.put(&uris.constraint_violations, pretty(&result.violations_json()), "application/json").await?;
+    store
+        .put(
+            &uris.statistics,
+            pretty(&result.statistics_json()),
+            "application/json",
+        )
+        .await?;
+    store
+        .put(
+            &uris.constraint_violations,
+            pretty(&result.violations_json()),
+            "application/json",
+        )
+        .await?;
     let mut summary = detail.clone();
     summary["fingerprint"] = Value::Null;
     summary["evaluatedAt"] = json!(iso(now));
@@ -901,7 +1135,9 @@ async fn evaluate(deps: &Deps, ctx: &RunContext<'_>, w: Window, s3_trigger: Opti
     summary["jobMessage"] = json!(result.job_message());
     summary["settings"] = serde_json::to_value(s).unwrap_or(Value::Null);
     summary["text"] = json!(result.summary());
-    store.put(&uris.summary, pretty(&summary), "application/json").await?;
+    store
+        .put(&uris.summary, pretty(&summary), "application/json")
+        .await?;
 
     let mut outcome = WindowOutcome {
         window: w,
@@ -918,12 +1154,26 @@ async fn evaluate(deps: &Deps, ctx: &RunContext<'_>, w: Window, s3_trigger: Opti
         event_id: None,
     };
     if w.start < now - METRICS_MAX_AGE + Duration::minutes(5) {
-        outcome.metrics_skipped = Some("the window is older than CloudWatch accepts (14 days)".into());
+        outcome.metrics_skipped =
+            Some("the window is older than CloudWatch accepts (14 days)".into());
     } else if w.start > now + Duration::hours(2) {
         outcome.metrics_skipped = Some("the window starts more than 2 hours in the future".into());
     } else {
-        let mt = MetricTarget::new(&target, &s.schedule_name, s.metrics_namespace.as_deref(), &s.metrics_dimensions);
-        let groups = report::build_datums(&cw, &result.counts, violations, empty.is_some(), s.problem_type.is_some(), &mt, w.start);
+        let mt = MetricTarget::new(
+            &target,
+            &s.schedule_name,
+            s.metrics_namespace.as_deref(),
+            &s.metrics_dimensions,
+        );
+        let groups = report::build_datums(
+            &cw,
+            &result.counts,
+            violations,
+            empty.is_some(),
+            s.problem_type.is_some(),
+            &mt,
+            w.start,
+        );
         outcome.metrics_published = publish_metrics(deps, groups).await?;
     }
     detail["metricsPublished"] = json!(outcome.metrics_published);
@@ -934,7 +1184,9 @@ async fn evaluate(deps: &Deps, ctx: &RunContext<'_>, w: Window, s3_trigger: Opti
     summary["metricsPublished"] = json!(outcome.metrics_published);
     summary["metricsSkipped"] = json!(outcome.metrics_skipped);
     summary["eventId"] = json!(outcome.event_id);
-    store.put(&uris.summary, pretty(&summary), "application/json").await?;
+    store
+        .put(&uris.summary, pretty(&summary), "application/json")
+        .await?;
     tracing::info!(window = %w, status, violations, metrics = outcome.metrics_published, "window evaluated");
     Ok(outcome)
 }
@@ -943,8 +1195,18 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
     let trigger = parse_trigger(event)?;
     let settings = deps.config.settings.with_overrides(&trigger.overrides())?;
     let now = (deps.clock)();
-    let mut output = Output { trigger: trigger.clone(), ignored: None, baseline: None, windows: Vec::new() };
-    let planned = match plan_windows(&trigger, &deps.config.window, settings.ground_truth.as_ref(), now)? {
+    let mut output = Output {
+        trigger: trigger.clone(),
+        ignored: None,
+        baseline: None,
+        windows: Vec::new(),
+    };
+    let planned = match plan_windows(
+        &trigger,
+        &deps.config.window,
+        settings.ground_truth.as_ref(),
+        now,
+    )? {
         Ok(p) => p,
         Err(reason) => {
             tracing::warn!(reason, "event ignored");
@@ -957,24 +1219,40 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         _ => None,
     };
     if planned.iter().all(|p| p.skip.is_some()) {
-        output.windows = planned.into_iter().map(|p| WindowOutcome::skipped(p.window, "not_due", p.skip.unwrap_or_default())).collect();
+        output.windows = planned
+            .into_iter()
+            .map(|p| WindowOutcome::skipped(p.window, "not_due", p.skip.unwrap_or_default()))
+            .collect();
         return Ok(output);
     }
     if s3_object.is_some() && deps.config.dedup_quiet_seconds > 0 {
-        tokio::time::sleep(std::time::Duration::from_secs(deps.config.dedup_quiet_seconds)).await;
+        tokio::time::sleep(std::time::Duration::from_secs(
+            deps.config.dedup_quiet_seconds,
+        ))
+        .await;
     }
     let baselines = match &settings.model_package_group {
         Some(g) => resolve_baselines(deps, g).await?,
         None => Baselines::default(),
     };
-    let baseline_info = settings.model_package_group.as_deref().map(|g| baselines.describe(g));
+    let baseline_info = settings
+        .model_package_group
+        .as_deref()
+        .map(|g| baselines.describe(g));
     output.baseline = baseline_info.clone();
-    let ctx = RunContext { trigger: &trigger, settings: &settings, baselines: &baselines, baseline_info: baseline_info.as_ref() };
+    let ctx = RunContext {
+        trigger: &trigger,
+        settings: &settings,
+        baselines: &baselines,
+        baseline_info: baseline_info.as_ref(),
+    };
     let mut first_error: Option<Error> = None;
     for p in planned {
         let w = p.window;
         if let Some(reason) = p.skip {
-            output.windows.push(WindowOutcome::skipped(w, "not_due", reason));
+            output
+                .windows
+                .push(WindowOutcome::skipped(w, "not_due", reason));
             continue;
         }
         match evaluate(deps, &ctx, w, s3_object.as_ref()).await {
@@ -985,7 +1263,9 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
                 o.status = "Failed".into();
                 o.decision = None;
                 output.windows.push(o);
-                if first_error.as_ref().is_none_or(|f| f.class() == ErrorClass::Permanent && e.class() == ErrorClass::Retryable) {
+                if first_error.as_ref().is_none_or(|f| {
+                    f.class() == ErrorClass::Permanent && e.class() == ErrorClass::Retryable
+                }) {
                     first_error = Some(e);
                 }
             }

@@ -1,7 +1,9 @@
 use std::sync::Arc;
 
 use custom_metrics::{Config, Deps, handle, system_clock};
-use driftloop::adapters::{cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker};
+use driftloop::adapters::{
+    cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
+};
 use driftloop::{aws::Aws, config::ProcessEnv};
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -18,5 +20,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config,
         clock: system_clock(),
     };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| handle(event.payload, &deps))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        handle(event.payload, &deps)
+    }))
+    .await
 }

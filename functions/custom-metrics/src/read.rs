@@ -55,7 +55,9 @@ impl Read for ChannelReader {
                     self.pos = 0;
                 }
                 Some(Piece::Failed(e)) => return Err(io::Error::other(e)),
-                Some(Piece::Missing) => return Err(io::Error::new(io::ErrorKind::NotFound, Vanished)),
+                Some(Piece::Missing) => {
+                    return Err(io::Error::new(io::ErrorKind::NotFound, Vanished));
+                }
                 None => return Ok(0),
             }
         }
@@ -73,7 +75,10 @@ pub enum ReadError {
 
 /// Recovers the S3 error an engine read failed with.
 pub fn aws_error_of(e: &io::Error, uri: &S3Uri) -> AwsError {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<AwsError>()) {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<AwsError>())
+    {
         Some(a) => a.clone(),
         None => AwsError::transport("s3", "GetObject", format!("reading {uri}: {e}")),
     }
@@ -95,7 +100,11 @@ async fn download(store: Arc<dyn ObjectStore>, uri: S3Uri, tx: mpsc::Sender<Piec
         let mut buf = Vec::with_capacity(CHUNK_BYTES);
         let mut eof = false;
         while buf.len() < CHUNK_BYTES {
-            match (&mut body).take((CHUNK_BYTES - buf.len()) as u64).read_to_end(&mut buf).await {
+            match (&mut body)
+                .take((CHUNK_BYTES - buf.len()) as u64)
+                .read_to_end(&mut buf)
+                .await
+            {
                 Ok(0) => {
                     eof = true;
                     break;
@@ -143,7 +152,9 @@ where
     let permits = Arc::new(Semaphore::new(concurrency));
     let producer = tokio::spawn(async move {
         for uri in objects {
-            let Ok(permit) = permits.clone().acquire_owned().await else { return };
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
             let (tx, rx) = mpsc::channel(CHUNKS_AHEAD);
             let store = store.clone();
             let u = uri.clone();
@@ -161,10 +172,20 @@ where
         let mut stats = StreamStats::default();
         while let Some((uri, rx)) = files_rx.blocking_recv() {
             stats.objects += 1;
-            let mut reader = BufReader::with_capacity(CHUNK_BYTES, ChannelReader { rx, cur: Vec::new(), pos: 0 });
+            let mut reader = BufReader::with_capacity(
+                CHUNK_BYTES,
+                ChannelReader {
+                    rx,
+                    cur: Vec::new(),
+                    pos: 0,
+                },
+            );
             match consume(&mut state, &uri, &mut reader) {
                 Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound && e.get_ref().is_some_and(|i| i.is::<Vanished>()) => {
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound
+                        && e.get_ref().is_some_and(|i| i.is::<Vanished>()) =>
+                {
                     tracing::warn!(object = %uri, "object vanished after listing; skipped");
                     stats.vanished += 1;
                 }
@@ -178,7 +199,9 @@ where
         }
         Ok((state, stats))
     });
-    let result = consumer.await.map_err(|e| ReadError::Consumer(format!("reader thread failed: {e}")))?;
+    let result = consumer
+        .await
+        .map_err(|e| ReadError::Consumer(format!("reader thread failed: {e}")))?;
     producer.abort();
     result
 }
@@ -193,21 +216,30 @@ mod tests {
         let store = Arc::new(InMemoryStore::default());
         let mut uris = Vec::new();
         for i in 0..20 {
-            let body: String = (0..500).map(|l| format!("file{i:02} line{l:03}\n")).collect();
+            let body: String = (0..500)
+                .map(|l| format!("file{i:02} line{l:03}\n"))
+                .collect();
             let uri = format!("s3://bkt/data/{i:02}.jsonl");
             store.insert(&uri, body);
             uris.push(S3Uri::parse(&uri).unwrap());
         }
         uris.insert(3, S3Uri::parse("s3://bkt/data/gone.jsonl").unwrap());
-        let (lines, stats) = stream_objects(store, uris, 4, Vec::<String>::new(), |acc, _uri, r| {
-            for line in r.lines() {
-                acc.push(line?);
+        let (lines, stats) =
+            stream_objects(store, uris, 4, Vec::<String>::new(), |acc, _uri, r| {
+                for line in r.lines() {
+                    acc.push(line?);
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            stats,
+            StreamStats {
+                objects: 21,
+                vanished: 1
             }
-            Ok(())
-        })
-        .await
-        .unwrap();
-        assert_eq!(stats, StreamStats { objects: 21, vanished: 1 });
+        );
         assert_eq!(lines.len(), 20 * 500);
         assert_eq!(lines[0], "file00 line000");
         assert_eq!(lines[500], "file01 line000");
@@ -243,7 +275,10 @@ mod tests {
     }
 
     impl tokio::io::AsyncBufRead for Counted {
-        fn poll_fill_buf(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<&[u8]>> {
+        fn poll_fill_buf(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<&[u8]>> {
             std::pin::Pin::new(&mut self.get_mut().inner).poll_fill_buf(cx)
         }
         fn consume(mut self: std::pin::Pin<&mut Self>, amt: usize) {
@@ -256,23 +291,39 @@ mod tests {
         async fn get(&self, uri: &S3Uri) -> Result<Vec<u8>, AwsError> {
             self.inner.get(uri).await
         }
-        async fn put(&self, uri: &S3Uri, body: Vec<u8>, content_type: &str) -> Result<(), AwsError> {
+        async fn put(
+            &self,
+            uri: &S3Uri,
+            body: Vec<u8>,
+            content_type: &str,
+        ) -> Result<(), AwsError> {
             self.inner.put(uri, body, content_type).await
         }
-        async fn list(&self, prefix: &S3Uri) -> Result<Vec<driftloop::storage::ObjectInfo>, AwsError> {
+        async fn list(
+            &self,
+            prefix: &S3Uri,
+        ) -> Result<Vec<driftloop::storage::ObjectInfo>, AwsError> {
             self.inner.list(prefix).await
         }
         async fn open(&self, uri: &S3Uri) -> Result<driftloop::storage::ObjectReader, AwsError> {
             let body = self.inner.get(uri).await?;
             let now = self.open.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-            self.max_open.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
-            Ok(Box::new(Counted { inner: std::io::Cursor::new(body), open: self.open.clone() }))
+            self.max_open
+                .fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+            Ok(Box::new(Counted {
+                inner: std::io::Cursor::new(body),
+                open: self.open.clone(),
+            }))
         }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn downloads_run_ahead_concurrently_but_never_past_the_bound() {
-        let store = CountingStore { inner: InMemoryStore::default(), open: Default::default(), max_open: Default::default() };
+        let store = CountingStore {
+            inner: InMemoryStore::default(),
+            open: Default::default(),
+            max_open: Default::default(),
+        };
         let line = "x".repeat(1023) + "\n";
         let mut uris = Vec::new();
         for i in 0..12 {
@@ -293,8 +344,15 @@ mod tests {
         .unwrap();
         assert_eq!((bytes, stats.objects), (12 << 20, 12));
         let max = max_open.load(std::sync::atomic::Ordering::SeqCst);
-        assert!((2..=3).contains(&max), "at most 3 objects open at once, and more than one: {max}");
-        assert_eq!(open.load(std::sync::atomic::Ordering::SeqCst), 0, "every body was released");
+        assert!(
+            (2..=3).contains(&max),
+            "at most 3 objects open at once, and more than one: {max}"
+        );
+        assert_eq!(
+            open.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "every body was released"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,8 +360,13 @@ mod tests {
         let store = Arc::new(InMemoryStore::default());
         store.insert("s3://bkt/a", "x\n");
         store.insert("s3://bkt/b", "y\n");
-        let uris = vec![S3Uri::parse("s3://bkt/a").unwrap(), S3Uri::parse("s3://bkt/b").unwrap()];
-        let err = stream_objects(store, uris, 2, (), |_, _, _| Err(io::Error::other("boom"))).await.unwrap_err();
+        let uris = vec![
+            S3Uri::parse("s3://bkt/a").unwrap(),
+            S3Uri::parse("s3://bkt/b").unwrap(),
+        ];
+        let err = stream_objects(store, uris, 2, (), |_, _, _| Err(io::Error::other("boom")))
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("s3://bkt/a: boom"), "{err}");
     }
 }

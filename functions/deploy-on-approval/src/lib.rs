@@ -21,13 +21,13 @@ use chrono::Utc;
 use driftloop::config::{ConfigError, Env, Lookup};
 use driftloop::deploy::alarm::{AlarmThresholds, threshold_from_constraints};
 use driftloop::deploy::{
-    AlarmFollow, BlueGreen, CaptureSpec, Hosting, Plan, Stage, StageConfig, TrafficRouting, apply, desired_package, plan,
-    promotion_key,
+    AlarmFollow, BlueGreen, CaptureSpec, Hosting, Plan, Stage, StageConfig, TrafficRouting, apply,
+    desired_package, plan, promotion_key,
 };
 use driftloop::error::{AwsError, Classify, ErrorClass};
 use driftloop::events::{
-    ENDPOINT_STATE_CHANGE, EndpointStateChange, EventError, MODEL_PACKAGE_STATE_CHANGE, ModelPackageStateChange,
-    SAGEMAKER_SOURCE, describe_shape, parse_eventbridge,
+    ENDPOINT_STATE_CHANGE, EndpointStateChange, EventError, MODEL_PACKAGE_STATE_CHANGE,
+    ModelPackageStateChange, SAGEMAKER_SOURCE, describe_shape, parse_eventbridge,
 };
 use driftloop::publish::{EventPublisher, OutgoingEvent, PublishError};
 use driftloop::registry::{ApprovalStatus, ModelPackage, ModelRegistry, latest_approved};
@@ -66,19 +66,35 @@ pub struct Config {
 }
 
 fn list(value: Option<String>) -> Vec<String> {
-    value.map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
+    value
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn parse_routing(v: &str) -> Result<TrafficRouting, String> {
     let (kind, pct) = v.split_once(':').map_or((v, None), |(k, p)| (k, Some(p)));
     let percent = |p: Option<&str>| -> Result<u8, String> {
         let p = p.ok_or_else(|| format!("{kind} needs a percentage, e.g. {kind}:10"))?;
-        p.trim().parse::<u8>().ok().filter(|p| (1..=100).contains(p)).ok_or_else(|| format!("{p:?} is not a percentage 1-100"))
+        p.trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|p| (1..=100).contains(p))
+            .ok_or_else(|| format!("{p:?} is not a percentage 1-100"))
     };
     match kind.trim().to_ascii_uppercase().as_str() {
         "ALL_AT_ONCE" => Ok(TrafficRouting::AllAtOnce),
-        "CANARY" => Ok(TrafficRouting::Canary { percent: percent(pct)? }),
-        "LINEAR" => Ok(TrafficRouting::Linear { percent: percent(pct)? }),
+        "CANARY" => Ok(TrafficRouting::Canary {
+            percent: percent(pct)?,
+        }),
+        "LINEAR" => Ok(TrafficRouting::Linear {
+            percent: percent(pct)?,
+        }),
         _ => Err("expected ALL_AT_ONCE, CANARY:<percent> or LINEAR:<percent>".to_owned()),
     }
 }
@@ -86,12 +102,22 @@ fn parse_routing(v: &str) -> Result<TrafficRouting, String> {
 impl Config {
     pub fn from_env(lookup: &dyn Lookup) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
-        let group = env.required_with_hint("MODEL_PACKAGE_GROUP_NAME", "the Model Registry group to deploy")?;
-        let role_arn = env.required_with_hint("SAGEMAKER_EXECUTION_ROLE_ARN", "the role SageMaker models run with")?;
+        let group = env.required_with_hint(
+            "MODEL_PACKAGE_GROUP_NAME",
+            "the Model Registry group to deploy",
+        )?;
+        let role_arn = env.required_with_hint(
+            "SAGEMAKER_EXECUTION_ROLE_ARN",
+            "the role SageMaker models run with",
+        )?;
         let capture = match env.optional("DATA_CAPTURE_S3_URI") {
             None => None,
             Some(uri) => {
-                S3Uri::parse(&uri).map_err(|reason| ConfigError::Invalid { var: "DATA_CAPTURE_S3_URI".into(), value: uri.clone(), reason })?;
+                S3Uri::parse(&uri).map_err(|reason| ConfigError::Invalid {
+                    var: "DATA_CAPTURE_S3_URI".into(),
+                    value: uri.clone(),
+                    reason,
+                })?;
                 let pct = env.parse_or::<u8>("DATA_CAPTURE_SAMPLING_PERCENTAGE", 100)?;
                 if !(1..=100).contains(&pct) {
                     return Err(ConfigError::Invalid {
@@ -117,7 +143,11 @@ impl Config {
             let var = |s: &str| format!("{p}_{s}");
             let count = env.parse_or::<u32>(&var("INSTANCE_COUNT"), 1)?;
             if count == 0 {
-                return Err(ConfigError::Invalid { var: var("INSTANCE_COUNT"), value: "0".into(), reason: "must be at least 1".into() });
+                return Err(ConfigError::Invalid {
+                    var: var("INSTANCE_COUNT"),
+                    value: "0".into(),
+                    reason: "must be at least 1".into(),
+                });
             }
             let blue_green = match env.validated(&var("DEPLOYMENT"), parse_routing)? {
                 None => None,
@@ -125,19 +155,35 @@ impl Config {
                     routing,
                     wait_interval_seconds: env.parse_or(&var("DEPLOYMENT_WAIT_SECONDS"), 300)?,
                     termination_wait_seconds: env.parse_or(&var("TERMINATION_WAIT_SECONDS"), 0)?,
-                    maximum_execution_timeout_seconds: env.parse_optional(&var("DEPLOYMENT_TIMEOUT_SECONDS"))?,
+                    maximum_execution_timeout_seconds: env
+                        .parse_optional(&var("DEPLOYMENT_TIMEOUT_SECONDS"))?,
                 }),
             };
-            let follow_alarm = match (env.optional(&var("ALARM_NAME")), env.optional(&var("ALARM_METRIC"))) {
+            let follow_alarm = match (
+                env.optional(&var("ALARM_NAME")),
+                env.optional(&var("ALARM_METRIC")),
+            ) {
                 (Some(alarm_name), Some(metric)) => Some(AlarmFollow { alarm_name, metric }),
                 (None, None) => None,
-                (Some(_), None) => return Err(ConfigError::Missing { var: var("ALARM_METRIC"), hint: Some("set with the alarm name") }),
-                (None, Some(_)) => return Err(ConfigError::Missing { var: var("ALARM_NAME"), hint: Some("set with the alarm metric") }),
+                (Some(_), None) => {
+                    return Err(ConfigError::Missing {
+                        var: var("ALARM_METRIC"),
+                        hint: Some("set with the alarm name"),
+                    });
+                }
+                (None, Some(_)) => {
+                    return Err(ConfigError::Missing {
+                        var: var("ALARM_NAME"),
+                        hint: Some("set with the alarm metric"),
+                    });
+                }
             };
             Ok(StageConfig {
                 stage,
                 endpoint_name: endpoint,
-                instance_type: env.optional(&var("INSTANCE_TYPE")).unwrap_or_else(|| "ml.m5.large".to_owned()),
+                instance_type: env
+                    .optional(&var("INSTANCE_TYPE"))
+                    .unwrap_or_else(|| "ml.m5.large".to_owned()),
                 instance_count: count,
                 capture: capture.clone(),
                 blue_green,
@@ -145,11 +191,19 @@ impl Config {
                 follow_alarm,
             })
         };
-        let mut stages = vec![stage(Stage::Staging, env.required_with_hint("STAGING_ENDPOINT_NAME", "the staging endpoint")?)?];
+        let mut stages = vec![stage(
+            Stage::Staging,
+            env.required_with_hint("STAGING_ENDPOINT_NAME", "the staging endpoint")?,
+        )?];
         if let Some(prod) = env.optional("PRODUCTION_ENDPOINT_NAME") {
             stages.push(stage(Stage::Production, prod)?);
         }
-        Ok(Config { group, role_arn, stages, event_bus: env.optional("EVENT_BUS_NAME") })
+        Ok(Config {
+            group,
+            role_arn,
+            stages,
+            event_bus: env.optional("EVENT_BUS_NAME"),
+        })
     }
 }
 
@@ -168,10 +222,16 @@ pub enum Error {
     BadEvent(#[from] EventError),
     #[error("cannot promote {arn}: {reason}")]
     NotPromotable { arn: String, reason: String },
-    #[error("endpoint {endpoint} is {status}; the deployment will be retried when the event is redelivered")]
+    #[error(
+        "endpoint {endpoint} is {status}; the deployment will be retried when the event is redelivered"
+    )]
     EndpointBusy { endpoint: String, status: String },
     #[error("endpoint {endpoint} is {status}: {reason}")]
-    EndpointFailed { endpoint: String, status: String, reason: String },
+    EndpointFailed {
+        endpoint: String,
+        status: String,
+        reason: String,
+    },
     #[error(transparent)]
     Aws(#[from] AwsError),
     #[error(transparent)]
@@ -205,8 +265,16 @@ driftloop::impl_diagnostic!(Error);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Trigger {
-    PackageStateChange { group: String, package_arn: String, approval: Option<String> },
-    Promotion { group: String, package_arn: Option<String>, stage: Stage },
+    PackageStateChange {
+        group: String,
+        package_arn: String,
+        approval: Option<String>,
+    },
+    Promotion {
+        group: String,
+        package_arn: Option<String>,
+        stage: Stage,
+    },
     /// An endpoint changed state; it names no group (the configured one is meant).
     EndpointStateChange { endpoint: String, status: String },
 }
@@ -215,7 +283,9 @@ impl Trigger {
     /// The group the event is about; `None` for endpoint events, which concern the configured group.
     pub fn group(&self) -> Option<&str> {
         match self {
-            Trigger::PackageStateChange { group, .. } | Trigger::Promotion { group, .. } => Some(group),
+            Trigger::PackageStateChange { group, .. } | Trigger::Promotion { group, .. } => {
+                Some(group)
+            }
             Trigger::EndpointStateChange { .. } => None,
         }
     }
@@ -237,8 +307,16 @@ struct PromotionDetail {
 }
 
 pub fn parse_trigger(event: Value) -> Result<Trigger, EventError> {
-    let source = event.get("source").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let detail_type = event.get("detail-type").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let source = event
+        .get("source")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let detail_type = event
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     match (source.as_str(), detail_type.as_str()) {
         (SAGEMAKER_SOURCE, MODEL_PACKAGE_STATE_CHANGE) => {
             let e = parse_eventbridge::<ModelPackageStateChange>(event)?;
@@ -250,12 +328,18 @@ pub fn parse_trigger(event: Value) -> Result<Trigger, EventError> {
         }
         (SAGEMAKER_SOURCE, ENDPOINT_STATE_CHANGE) => {
             let e = parse_eventbridge::<EndpointStateChange>(event)?;
-            Ok(Trigger::EndpointStateChange { endpoint: e.detail.endpoint_name, status: e.detail.endpoint_status })
+            Ok(Trigger::EndpointStateChange {
+                endpoint: e.detail.endpoint_name,
+                status: e.detail.endpoint_status,
+            })
         }
         (SOURCE, PROMOTION_REQUESTED) => {
             let e = parse_eventbridge::<Value>(event)?;
-            let d: PromotionDetail = serde_json::from_value(e.detail)
-                .map_err(|err| EventError::Invalid { what: format!("{PROMOTION_REQUESTED:?} detail"), reason: err.to_string() })?;
+            let d: PromotionDetail =
+                serde_json::from_value(e.detail).map_err(|err| EventError::Invalid {
+                    what: format!("{PROMOTION_REQUESTED:?} detail"),
+                    reason: err.to_string(),
+                })?;
             let stage = match d.stage.as_deref() {
                 None => Stage::Production,
                 Some(s) => Stage::parse(s).ok_or_else(|| EventError::Invalid {
@@ -263,7 +347,11 @@ pub fn parse_trigger(event: Value) -> Result<Trigger, EventError> {
                     reason: format!("{s:?}: expected \"production\" (or \"staging\")"),
                 })?,
             };
-            Ok(Trigger::Promotion { group: d.model_package_group_name, package_arn: d.model_package_arn, stage })
+            Ok(Trigger::Promotion {
+                group: d.model_package_group_name,
+                package_arn: d.model_package_arn,
+                stage,
+            })
         }
         _ => Err(EventError::UnexpectedShape {
             expected: format!(
@@ -310,23 +398,41 @@ pub struct Output {
     pub stages: Vec<StageOutcome>,
 }
 
-async fn promote(deps: &Deps, group: &str, arn: Option<&str>, stage: Stage) -> Result<String, Error> {
+async fn promote(
+    deps: &Deps,
+    group: &str,
+    arn: Option<&str>,
+    stage: Stage,
+) -> Result<String, Error> {
     let package: ModelPackage = match arn {
         Some(arn) => deps.registry.describe_package(arn).await?,
-        None => latest_approved(deps.registry.as_ref(), group).await?.ok_or_else(|| Error::NotPromotable {
-            arn: format!("(latest of {group})"),
-            reason: "the group has no approved, completed package".into(),
-        })?,
+        None => latest_approved(deps.registry.as_ref(), group)
+            .await?
+            .ok_or_else(|| Error::NotPromotable {
+                arn: format!("(latest of {group})"),
+                reason: "the group has no approved, completed package".into(),
+            })?,
     };
     let arn = package.summary.arn.clone();
-    let refuse = |reason: String| Error::NotPromotable { arn: arn.clone(), reason };
+    let refuse = |reason: String| Error::NotPromotable {
+        arn: arn.clone(),
+        reason,
+    };
     if package.summary.group != group {
-        return Err(refuse(format!("it belongs to group {:?}", package.summary.group)));
+        return Err(refuse(format!(
+            "it belongs to group {:?}",
+            package.summary.group
+        )));
     }
     if package.summary.approval != ApprovalStatus::Approved || !package.summary.is_completed() {
-        return Err(refuse(format!("it is {} / {}; only approved, completed packages are promoted", package.summary.approval, package.summary.status)));
+        return Err(refuse(format!(
+            "it is {} / {}; only approved, completed packages are promoted",
+            package.summary.approval, package.summary.status
+        )));
     }
-    deps.registry.put_customer_metadata(&arn, &promotion_key(stage), &Utc::now().to_rfc3339()).await?;
+    deps.registry
+        .put_customer_metadata(&arn, &promotion_key(stage), &Utc::now().to_rfc3339())
+        .await?;
     tracing::info!(arn, stage = stage.as_str(), "package promoted");
     Ok(arn)
 }
@@ -349,15 +455,22 @@ async fn follow_alarm(deps: &Deps, follow: &AlarmFollow, package: &ModelPackage)
         let body = deps.store.get(&uri).await.map_err(|e| e.to_string())?;
         let json: Value = serde_json::from_slice(&body).map_err(|e| format!("{uri}: {e}"))?;
         let t = threshold_from_constraints(&json, &follow.metric)?;
-        update.previous_threshold =
-            deps.alarms.set_threshold(&follow.alarm_name, t.threshold, &t.comparison_operator).await.map_err(|e| e.to_string())?;
+        update.previous_threshold = deps
+            .alarms
+            .set_threshold(&follow.alarm_name, t.threshold, &t.comparison_operator)
+            .await
+            .map_err(|e| e.to_string())?;
         update.threshold = Some(t.threshold);
         update.comparison_operator = Some(t.comparison_operator);
         Ok(())
     }
     .await;
     if let Err(e) = result {
-        tracing::warn!(alarm = follow.alarm_name, error = e, "alarm threshold not updated");
+        tracing::warn!(
+            alarm = follow.alarm_name,
+            error = e,
+            "alarm threshold not updated"
+        );
         update.error = Some(e);
     }
     update
@@ -391,7 +504,12 @@ async fn converge(deps: &Deps, group: &str, stage: &StageConfig) -> (StageOutcom
             return (outcome, Some(e.into()));
         }
     };
-    let the_plan = plan(stage, &deps.config.role_arn, desired.as_ref().map(|p| &p.summary), current.as_ref());
+    let the_plan = plan(
+        stage,
+        &deps.config.role_arn,
+        desired.as_ref().map(|p| &p.summary),
+        current.as_ref(),
+    );
     if let Err(e) = apply(&the_plan, deps.hosting.as_ref(), &stage.endpoint_name).await {
         outcome.reason = Some(e.to_string());
         return (outcome, Some(e.into()));
@@ -399,7 +517,12 @@ async fn converge(deps: &Deps, group: &str, stage: &StageConfig) -> (StageOutcom
     let mut error = None;
     match &the_plan {
         Plan::Create { config, .. } | Plan::Update { config, .. } => {
-            outcome.action = if matches!(the_plan, Plan::Create { .. }) { "created" } else { "updated" }.into();
+            outcome.action = if matches!(the_plan, Plan::Create { .. }) {
+                "created"
+            } else {
+                "updated"
+            }
+            .into();
             outcome.endpoint_config = Some(config.name.clone());
             if let (Some(follow), Some(pkg)) = (&stage.follow_alarm, &desired) {
                 outcome.alarm = Some(follow_alarm(deps, follow, pkg).await);
@@ -417,44 +540,82 @@ async fn converge(deps: &Deps, group: &str, stage: &StageConfig) -> (StageOutcom
         Plan::Busy { status } => {
             outcome.action = "busy".into();
             outcome.reason = Some(format!("endpoint is {status}"));
-            error = Some(Error::EndpointBusy { endpoint: stage.endpoint_name.clone(), status: status.clone() });
+            error = Some(Error::EndpointBusy {
+                endpoint: stage.endpoint_name.clone(),
+                status: status.clone(),
+            });
         }
         Plan::Failed { status, reason } => {
             outcome.action = "failed".into();
             outcome.reason = Some(format!("endpoint is {status}: {reason}"));
-            error = Some(Error::EndpointFailed { endpoint: stage.endpoint_name.clone(), status: status.clone(), reason: reason.clone() });
+            error = Some(Error::EndpointFailed {
+                endpoint: stage.endpoint_name.clone(),
+                status: status.clone(),
+                reason: reason.clone(),
+            });
         }
     }
     (outcome, error)
 }
 
-fn outcome_event(group: &str, trigger: &Trigger, o: &StageOutcome, bus: Option<&String>) -> OutgoingEvent {
-    let detail_type = if matches!(o.action.as_str(), "created" | "updated") { MODEL_DEPLOYED } else { DEPLOYMENT_SKIPPED };
+fn outcome_event(
+    group: &str,
+    trigger: &Trigger,
+    o: &StageOutcome,
+    bus: Option<&String>,
+) -> OutgoingEvent {
+    let detail_type = if matches!(o.action.as_str(), "created" | "updated") {
+        MODEL_DEPLOYED
+    } else {
+        DEPLOYMENT_SKIPPED
+    };
     let mut detail = serde_json::to_value(o).unwrap_or_else(|_| json!({}));
     detail["modelPackageGroupName"] = json!(group);
     detail["trigger"] = serde_json::to_value(trigger).unwrap_or(Value::Null);
-    OutgoingEvent::new(SOURCE, detail_type, detail).with_resources(o.package_arn.iter().cloned()).on_bus(bus.cloned())
+    OutgoingEvent::new(SOURCE, detail_type, detail)
+        .with_resources(o.package_arn.iter().cloned())
+        .on_bus(bus.cloned())
 }
 
 pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
     let trigger = parse_trigger(event)?;
     let group = deps.config.group.clone();
-    let mut output = Output { group: group.clone(), trigger: trigger.clone(), ignored: None, promoted: None, stages: Vec::new() };
+    let mut output = Output {
+        group: group.clone(),
+        trigger: trigger.clone(),
+        ignored: None,
+        promoted: None,
+        stages: Vec::new(),
+    };
     let ignored = match &trigger {
-        Trigger::EndpointStateChange { endpoint, .. } if !deps.config.stages.iter().any(|s| &s.endpoint_name == endpoint) => {
-            Some(format!("endpoint {endpoint:?} is not one this deployment manages"))
+        Trigger::EndpointStateChange { endpoint, .. }
+            if !deps
+                .config
+                .stages
+                .iter()
+                .any(|s| &s.endpoint_name == endpoint) =>
+        {
+            Some(format!(
+                "endpoint {endpoint:?} is not one this deployment manages"
+            ))
         }
-        Trigger::EndpointStateChange { endpoint, status } if !in_service(status) => {
-            Some(format!("endpoint {endpoint:?} is {status}; only a return to service can unblock a deployment"))
-        }
-        t => t.group().filter(|g| *g != group).map(|g| format!("this deployment manages group {group:?}, not {g:?}")),
+        Trigger::EndpointStateChange { endpoint, status } if !in_service(status) => Some(format!(
+            "endpoint {endpoint:?} is {status}; only a return to service can unblock a deployment"
+        )),
+        t => t
+            .group()
+            .filter(|g| *g != group)
+            .map(|g| format!("this deployment manages group {group:?}, not {g:?}")),
     };
     if let Some(reason) = ignored {
         tracing::info!(reason, "event ignored");
         output.ignored = Some(reason);
         return Ok(output);
     }
-    if let Trigger::Promotion { package_arn, stage, .. } = &trigger {
+    if let Trigger::Promotion {
+        package_arn, stage, ..
+    } = &trigger
+    {
         output.promoted = Some(promote(deps, &group, package_arn.as_deref(), *stage).await?);
     }
     let mut first_error: Option<Error> = None;
@@ -462,11 +623,20 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         let (outcome, error) = converge(deps, &group, stage).await;
         tracing::info!(stage = stage.stage.as_str(), endpoint = outcome.endpoint, action = outcome.action, package = ?outcome.package_arn, reason = ?outcome.reason, "stage converged");
         if outcome.action != "error" {
-            deps.events.publish(&outcome_event(&group, &trigger, &outcome, deps.config.event_bus.as_ref())).await?;
+            deps.events
+                .publish(&outcome_event(
+                    &group,
+                    &trigger,
+                    &outcome,
+                    deps.config.event_bus.as_ref(),
+                ))
+                .await?;
         }
         // A retryable failure wins: redelivery can fix it, and the other stages are idempotent.
         if let Some(e) = error {
-            if first_error.as_ref().is_none_or(|f| f.class() == ErrorClass::Permanent && e.class() == ErrorClass::Retryable) {
+            if first_error.as_ref().is_none_or(|f| {
+                f.class() == ErrorClass::Permanent && e.class() == ErrorClass::Retryable
+            }) {
                 first_error = Some(e);
             }
         }

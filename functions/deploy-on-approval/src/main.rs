@@ -1,7 +1,9 @@
 use std::sync::Arc;
 
 use deploy_on_approval::{Config, Deps, handle};
-use driftloop::adapters::{cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker};
+use driftloop::adapters::{
+    cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
+};
 use driftloop::{aws::Aws, config::ProcessEnv};
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -19,5 +21,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         events: Arc::new(EventBridge::new(aws.eventbridge())),
         config,
     };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| handle(event.payload, &deps))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        handle(event.payload, &deps)
+    }))
+    .await
 }

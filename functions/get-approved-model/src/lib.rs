@@ -22,7 +22,9 @@ pub const GROUP_VAR: &str = "MODEL_PACKAGE_GROUP_NAME";
 impl Config {
     pub fn from_env(lookup: &dyn Lookup) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
-        Ok(Config { default_group: env.validated(GROUP_VAR, |v| validate_group(v).map(str::to_owned))? })
+        Ok(Config {
+            default_group: env.validated(GROUP_VAR, |v| validate_group(v).map(str::to_owned))?,
+        })
     }
 }
 
@@ -66,22 +68,28 @@ driftloop::impl_diagnostic!(Error);
 
 /// A group name (1–63 of `[a-zA-Z0-9-]`, not starting or ending with `-`) or a group ARN.
 fn validate_group(group: &str) -> Result<&str, String> {
-    let name = group.rsplit_once(":model-package-group/").map_or(group, |(_, n)| n);
+    let name = group
+        .rsplit_once(":model-package-group/")
+        .map_or(group, |(_, n)| n);
     let ok = !name.is_empty()
         && name.len() <= 63
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-');
-    if ok { Ok(group) } else { Err("expected a model package group name (1-63 letters, digits and hyphens) or ARN".into()) }
+    if ok {
+        Ok(group)
+    } else {
+        Err("expected a model package group name (1-63 letters, digits and hyphens) or ARN".into())
+    }
 }
 
 /// The group the event asks for, else the configured default.
 pub fn requested_group(event: &Value, config: &Config) -> Result<String, Error> {
     let named = match event {
         Value::Null => None,
-        Value::Object(map) => {
-            ["model_package_group_name", "ModelPackageGroupName"].iter().find_map(|k| map.get(*k).map(|v| (*k, v)))
-        }
+        Value::Object(map) => ["model_package_group_name", "ModelPackageGroupName"]
+            .iter()
+            .find_map(|k| map.get(*k).map(|v| (*k, v))),
         other => {
             return Err(Error::InvalidInput(format!(
                 "expected an object like {{\"model_package_group_name\": \"...\"}}, got {}",
@@ -90,20 +98,30 @@ pub fn requested_group(event: &Value, config: &Config) -> Result<String, Error> 
         }
     };
     match named {
-        Some((_, Value::String(s))) if !s.trim().is_empty() => {
-            validate_group(s.trim()).map(str::to_owned).map_err(|reason| Error::InvalidInput(format!("{s:?}: {reason}")))
-        }
+        Some((_, Value::String(s))) if !s.trim().is_empty() => validate_group(s.trim())
+            .map(str::to_owned)
+            .map_err(|reason| Error::InvalidInput(format!("{s:?}: {reason}"))),
         Some((_, Value::Null)) | None => config.default_group.clone().ok_or(Error::MissingGroup),
         Some((_, Value::String(_))) => config.default_group.clone().ok_or(Error::MissingGroup),
-        Some((key, other)) => Err(Error::InvalidInput(format!("\"{key}\" must be a string, got {}", describe_shape(other)))),
+        Some((key, other)) => Err(Error::InvalidInput(format!(
+            "\"{key}\" must be a string, got {}",
+            describe_shape(other)
+        ))),
     }
 }
 
 pub async fn handle(event: Value, deps: &Deps) -> Result<ApprovedModel, Error> {
     let group = requested_group(&event, &deps.config)?;
     let package = latest_approved(deps.registry.as_ref(), &group).await?;
-    let package = package.ok_or_else(|| Error::NoApprovedPackage { group: group.clone() })?;
-    tracing::info!(group, version = package.summary.version, arn = package.summary.arn, "latest approved package");
+    let package = package.ok_or_else(|| Error::NoApprovedPackage {
+        group: group.clone(),
+    })?;
+    tracing::info!(
+        group,
+        version = package.summary.version,
+        arn = package.summary.arn,
+        "latest approved package"
+    );
     Ok(ApprovedModel::from(&package))
 }
 

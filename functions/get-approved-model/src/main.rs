@@ -8,6 +8,12 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     driftloop::telemetry::init_tracing();
     let config = Config::from_env(&ProcessEnv)?;
-    let deps = Deps { registry: Arc::new(SageMaker::new(Aws::from_env().await.sagemaker())), config };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| handle(event.payload, &deps))).await
+    let deps = Deps {
+        registry: Arc::new(SageMaker::new(Aws::from_env().await.sagemaker())),
+        config,
+    };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        handle(event.payload, &deps)
+    }))
+    .await
 }

@@ -42,13 +42,16 @@ use driftloop::config::{ConfigError, Env, Lookup};
 use driftloop::error::{AwsError, Classify, ErrorClass};
 use driftloop::events::EventError;
 use driftloop::pipelines::{ExecutionSummary, PipelineRunner};
-use driftloop::publish::{EventPublisher, MetricDatum, MetricPublisher, OutgoingEvent, validate_namespace};
+use driftloop::publish::{
+    EventPublisher, MetricDatum, MetricPublisher, OutgoingEvent, validate_namespace,
+};
 use driftloop::retrain::settings::{
-    format_duration, parse_context_parameters, parse_duration, parse_fixed_parameters, validate_pipeline,
+    format_duration, parse_context_parameters, parse_duration, parse_fixed_parameters,
+    validate_pipeline,
 };
 use driftloop::retrain::{
-    Outcome, ParameterSettings, PipelineRoutes, PlanError, Policy, RetrainError, RetrainSettings, SkipReason, Trigger,
-    evaluate, parse_trigger,
+    Outcome, ParameterSettings, PipelineRoutes, PlanError, Policy, RetrainError, RetrainSettings,
+    SkipReason, Trigger, evaluate, parse_trigger,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -82,32 +85,58 @@ impl Config {
         let env = Env::new(lookup);
         let default = env.validated(PIPELINE_VAR, validate_pipeline)?;
         let routes = env
-            .validated(ROUTES_VAR, |v| PipelineRoutes::parse(default.clone(), Some(v)))?
-            .unwrap_or_else(|| PipelineRoutes { default: default.clone(), ..Default::default() });
+            .validated(ROUTES_VAR, |v| {
+                PipelineRoutes::parse(default.clone(), Some(v))
+            })?
+            .unwrap_or_else(|| PipelineRoutes {
+                default: default.clone(),
+                ..Default::default()
+            });
         if routes.is_empty() {
             let hint = "the pipeline to start; or map alarms to pipelines in ALARM_PIPELINES";
-            return Err(ConfigError::Missing { var: PIPELINE_VAR.to_owned(), hint: Some(hint) });
+            return Err(ConfigError::Missing {
+                var: PIPELINE_VAR.to_owned(),
+                hint: Some(hint),
+            });
         }
         let defaults = Policy::default();
         let policy = Policy {
-            cooldown: env.validated(COOLDOWN_VAR, parse_duration)?.unwrap_or(defaults.cooldown),
+            cooldown: env
+                .validated(COOLDOWN_VAR, parse_duration)?
+                .unwrap_or(defaults.cooldown),
             schedule_period: env
                 .validated(SCHEDULE_PERIOD_VAR, |v| {
                     parse_duration(v).and_then(|d| {
-                        if d > chrono::Duration::zero() { Ok(d) } else { Err("must be longer than 0".to_owned()) }
+                        if d > chrono::Duration::zero() {
+                            Ok(d)
+                        } else {
+                            Err("must be longer than 0".to_owned())
+                        }
                     })
                 })?
                 .unwrap_or(defaults.schedule_period),
         };
         let parameters = ParameterSettings {
-            fixed: env.validated(PARAMETERS_VAR, parse_fixed_parameters)?.unwrap_or_default(),
-            context: env.validated(CONTEXT_VAR, parse_context_parameters)?.unwrap_or_default(),
+            fixed: env
+                .validated(PARAMETERS_VAR, parse_fixed_parameters)?
+                .unwrap_or_default(),
+            context: env
+                .validated(CONTEXT_VAR, parse_context_parameters)?
+                .unwrap_or_default(),
         };
         let namespace = env
-            .validated(NAMESPACE_VAR, |v| validate_namespace(v).map(|_| v.to_owned()).map_err(|e| e.to_string()))?
+            .validated(NAMESPACE_VAR, |v| {
+                validate_namespace(v)
+                    .map(|_| v.to_owned())
+                    .map_err(|e| e.to_string())
+            })?
             .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
         Ok(Config {
-            retrain: RetrainSettings { routes, parameters, policy },
+            retrain: RetrainSettings {
+                routes,
+                parameters,
+                policy,
+            },
             event_bus: env.optional(BUS_VAR),
             namespace,
         })
@@ -220,7 +249,10 @@ pub struct Report {
 impl Report {
     pub fn new(trigger: Trigger, outcome: Outcome) -> Self {
         match outcome {
-            Outcome::Started { request, execution_arn } => Report {
+            Outcome::Started {
+                request,
+                execution_arn,
+            } => Report {
                 outcome: OutcomeKind::Started,
                 pipeline_name: Some(request.pipeline),
                 pipeline_execution_arn: Some(execution_arn),
@@ -237,7 +269,11 @@ impl Report {
                 client_request_token: None,
                 display_name: None,
                 parameters: None,
-                skip: Some(SkipOut { code: skip.reason, message: skip.message, execution: skip.execution }),
+                skip: Some(SkipOut {
+                    code: skip.reason,
+                    message: skip.message,
+                    execution: skip.execution,
+                }),
                 trigger,
             },
         }
@@ -249,9 +285,17 @@ impl Report {
             OutcomeKind::Started => STARTED_DETAIL_TYPE,
             OutcomeKind::Skipped => SKIPPED_DETAIL_TYPE,
         };
-        let detail = serde_json::to_value(self).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}));
-        let resources = self.pipeline_execution_arn.iter().chain(self.trigger.resources.iter()).cloned();
-        OutgoingEvent::new(EVENT_SOURCE, detail_type, detail).with_resources(resources).at(now).on_bus(bus)
+        let detail = serde_json::to_value(self)
+            .unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}));
+        let resources = self
+            .pipeline_execution_arn
+            .iter()
+            .chain(self.trigger.resources.iter())
+            .cloned();
+        OutgoingEvent::new(EVENT_SOURCE, detail_type, detail)
+            .with_resources(resources)
+            .at(now)
+            .on_bus(bus)
     }
 
     /// The count datum.
@@ -292,14 +336,22 @@ pub struct Output {
 
 async fn publish(report: &Report, deps: &Deps, now: DateTime<Utc>) -> Publication {
     let mut publication = Publication::default();
-    match deps.events.publish(&report.event(deps.config.event_bus.as_deref(), now)).await {
+    match deps
+        .events
+        .publish(&report.event(deps.config.event_bus.as_deref(), now))
+        .await
+    {
         Ok(id) => publication.event_id = Some(id),
         Err(e) => {
             tracing::error!(error = %e, error_type = e.error_type(), "could not publish the retraining event");
             publication.errors.push(format!("{}: {e}", e.error_type()));
         }
     }
-    match deps.metrics.put_metrics(&deps.config.namespace, vec![report.metric(now)]).await {
+    match deps
+        .metrics
+        .put_metrics(&deps.config.namespace, vec![report.metric(now)])
+        .await
+    {
         Ok(r) => publication.metric_sent = r.sent == 1,
         Err(e) => {
             tracing::error!(error = %e, error_type = e.error_type(), "could not put the retraining metric");
@@ -311,8 +363,11 @@ async fn publish(report: &Report, deps: &Deps, now: DateTime<Utc>) -> Publicatio
 
 pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
     let now = (deps.clock)();
-    let trigger = parse_trigger(event, now).inspect_err(|e| tracing::warn!(error = %e, "rejected event"))?;
-    let outcome = evaluate(&trigger, deps.pipelines.as_ref(), &deps.config.retrain, now).await.map_err(Error::from)?;
+    let trigger =
+        parse_trigger(event, now).inspect_err(|e| tracing::warn!(error = %e, "rejected event"))?;
+    let outcome = evaluate(&trigger, deps.pipelines.as_ref(), &deps.config.retrain, now)
+        .await
+        .map_err(Error::from)?;
     let report = Report::new(trigger, outcome);
     let pipeline = report.pipeline_name.as_deref().unwrap_or("-");
     match (&report.outcome, &report.skip) {
@@ -335,7 +390,10 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         (OutcomeKind::Skipped, None) => {}
     }
     let publication = publish(&report, deps, now).await;
-    Ok(Output { report, publication })
+    Ok(Output {
+        report,
+        publication,
+    })
 }
 
 #[cfg(test)]

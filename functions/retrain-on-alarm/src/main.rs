@@ -17,5 +17,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config,
         clock: system_clock(),
     };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| handle(event.payload, &deps))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        handle(event.payload, &deps)
+    }))
+    .await
 }

@@ -24,10 +24,15 @@ struct World {
 }
 
 fn world(vars: &[(&str, &str)], now: DateTime<Utc>) -> World {
-    let map: std::collections::HashMap<String, String> =
-        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let map: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let config = Config::from_env(&map).unwrap();
-    let pipelines = Arc::new(InMemoryPipelines::with_pipelines(["churn-build", "default-build"]));
+    let pipelines = Arc::new(InMemoryPipelines::with_pipelines([
+        "churn-build",
+        "default-build",
+    ]));
     pipelines.set_clock(Some(now));
     let events = Arc::new(RecordingEvents::default());
     let metrics = Arc::new(RecordingMetrics::default());
@@ -38,15 +43,26 @@ fn world(vars: &[(&str, &str)], now: DateTime<Utc>) -> World {
         config,
         clock: Arc::new(move || now),
     };
-    World { pipelines, events, metrics, deps }
+    World {
+        pipelines,
+        events,
+        metrics,
+        deps,
+    }
 }
 
 const VARS: &[(&str, &str)] = &[
     (PIPELINE_VAR, "default-build"),
     (ROUTES_VAR, "churn-*=churn-build"),
     (COOLDOWN_VAR, "6h"),
-    (CONTEXT_VAR, "alarm=TriggerAlarm,metric=DriftMetric,value=DriftValue,time=TriggerTime"),
-    (PARAMETERS_VAR, r#"{"TrainingInstanceType": "ml.m5.xlarge"}"#),
+    (
+        CONTEXT_VAR,
+        "alarm=TriggerAlarm,metric=DriftMetric,value=DriftValue,time=TriggerTime",
+    ),
+    (
+        PARAMETERS_VAR,
+        r#"{"TrainingInstanceType": "ml.m5.xlarge"}"#,
+    ),
     (BUS_VAR, "mlops"),
     (NAMESPACE_VAR, "driftloop/test"),
 ];
@@ -64,34 +80,61 @@ async fn drift_alarm_starts_the_mapped_pipeline_and_publishes_started() {
     assert_eq!(r.pipeline_name.as_deref(), Some("churn-build"));
     let execs = w.pipelines.executions("churn-build");
     assert_eq!(execs.len(), 1);
-    assert_eq!(r.pipeline_execution_arn.as_deref(), Some(execs[0].summary.arn.as_str()));
+    assert_eq!(
+        r.pipeline_execution_arn.as_deref(),
+        Some(execs[0].summary.arn.as_str())
+    );
     let params = &execs[0].request.parameters;
     assert_eq!(params["TrainingInstanceType"], "ml.m5.xlarge");
     assert_eq!(params["TriggerAlarm"], "churn-feature-drift");
     assert_eq!(params["DriftMetric"], "feature_baseline_drift_total_charge");
     assert_eq!(params["DriftValue"], "0.31");
     assert_eq!(params["TriggerTime"], "2024-05-01T12:00:40.989Z");
-    assert!(execs[0].request.description.contains("alarm churn-feature-drift entered ALARM"));
+    assert!(
+        execs[0]
+            .request
+            .description
+            .contains("alarm churn-feature-drift entered ALARM")
+    );
 
     let events = w.events.events();
     assert_eq!(events.len(), 1);
     let e = &events[0];
-    assert_eq!((e.source.as_str(), e.detail_type.as_str()), ("driftloop", "Retraining Started"));
+    assert_eq!(
+        (e.source.as_str(), e.detail_type.as_str()),
+        ("driftloop", "Retraining Started")
+    );
     assert_eq!(e.event_bus_name.as_deref(), Some("mlops"));
-    assert_eq!(e.detail["pipelineExecutionArn"], json!(execs[0].summary.arn));
+    assert_eq!(
+        e.detail["pipelineExecutionArn"],
+        json!(execs[0].summary.arn)
+    );
     assert_eq!(e.detail["trigger"]["kind"], "alarm");
     assert_eq!(e.detail["trigger"]["alarm"]["value"], 0.31);
     assert_eq!(
         e.resources,
-        [execs[0].summary.arn.clone(), "arn:aws:cloudwatch:us-east-1:123456789012:alarm:churn-feature-drift".into()]
+        [
+            execs[0].summary.arn.clone(),
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:churn-feature-drift".into()
+        ]
     );
 
     let m = w.metrics.datums();
     assert_eq!(m.len(), 1);
     assert_eq!(m[0].0, "driftloop/test");
     assert_eq!((m[0].1.name.as_str(), m[0].1.value), (STARTED_METRIC, 1.0));
-    assert_eq!(m[0].1.dimensions, [("Pipeline".to_owned(), "churn-build".to_owned())]);
-    assert_eq!(out.publication, Publication { event_id: Some("event-1".into()), metric_sent: true, errors: vec![] });
+    assert_eq!(
+        m[0].1.dimensions,
+        [("Pipeline".to_owned(), "churn-build".to_owned())]
+    );
+    assert_eq!(
+        out.publication,
+        Publication {
+            event_id: Some("event-1".into()),
+            metric_sent: true,
+            errors: vec![]
+        }
+    );
 
     // The output is the event's detail plus the publication.
     let v = serde_json::to_value(&out).unwrap();
@@ -110,14 +153,20 @@ async fn ok_transition_is_a_published_no_op() {
     let skip = out.report.skip.as_ref().unwrap();
     assert_eq!(skip.code, SkipReason::NotAlarm);
     assert!(skip.message.contains("changed to OK"));
-    assert_eq!((w.pipelines.list_calls(), w.pipelines.start_calls()), (0, 0));
+    assert_eq!(
+        (w.pipelines.list_calls(), w.pipelines.start_calls()),
+        (0, 0)
+    );
     let e = &w.events.of_type(SKIPPED_DETAIL_TYPE)[0];
     assert_eq!(e.detail["skip"]["code"], "NotAlarm");
     assert_eq!(e.detail["pipelineName"], "churn-build");
     let d = &w.metrics.named(SKIPPED_METRIC)[0];
     assert_eq!(
         d.dimensions,
-        [("Pipeline".to_owned(), "churn-build".to_owned()), ("Reason".to_owned(), "NotAlarm".to_owned())]
+        [
+            ("Pipeline".to_owned(), "churn-build".to_owned()),
+            ("Reason".to_owned(), "NotAlarm".to_owned())
+        ]
     );
 }
 
@@ -131,8 +180,13 @@ async fn every_sample_is_accepted() {
         (SCHEDULE, OutcomeKind::Started, "churn-build"),
         (REQUEST, OutcomeKind::Started, "churn-build"),
     ] {
-        let w =
-            world(&[(PIPELINE_VAR, "default-build"), (ROUTES_VAR, "churn-*=churn-build")], at("2024-05-10T00:00:00Z"));
+        let w = world(
+            &[
+                (PIPELINE_VAR, "default-build"),
+                (ROUTES_VAR, "churn-*=churn-build"),
+            ],
+            at("2024-05-10T00:00:00Z"),
+        );
         let out = handle(ev(sample), &w.deps).await.unwrap();
         assert_eq!(out.report.outcome, outcome, "{sample}");
         assert_eq!(out.report.pipeline_name.as_deref(), Some(pipeline));
@@ -148,36 +202,69 @@ async fn redeliveries_and_later_alarms_within_the_cooldown_are_skipped_with_reas
     w.pipelines.set_new_status(ExecutionStatus::Succeeded);
     handle(ev(ALARM), &w.deps).await.unwrap();
     let again = handle(ev(ALARM), &w.deps).await.unwrap();
-    assert_eq!(again.report.skip.as_ref().unwrap().code, SkipReason::AlreadyStarted);
+    assert_eq!(
+        again.report.skip.as_ref().unwrap().code,
+        SkipReason::AlreadyStarted
+    );
     let mut later = ev(ALARM);
     later["detail"]["state"]["timestamp"] = json!("2024-05-01T12:30:00.000+0000");
     let out = handle(later, &w.deps).await.unwrap();
     let skip = out.report.skip.unwrap();
     assert_eq!(skip.code, SkipReason::Cooldown);
-    assert!(skip.message.contains("within the 6h cooldown"), "{}", skip.message);
+    assert!(
+        skip.message.contains("within the 6h cooldown"),
+        "{}",
+        skip.message
+    );
     assert_eq!(w.pipelines.executions("churn-build").len(), 1);
     let skipped = w.events.of_type(SKIPPED_DETAIL_TYPE);
     assert_eq!(skipped.len(), 2);
-    assert_eq!(skipped[1].detail["skip"]["execution"]["status"], "Succeeded");
+    assert_eq!(
+        skipped[1].detail["skip"]["execution"]["status"],
+        "Succeeded"
+    );
     assert_eq!(w.metrics.named(SKIPPED_METRIC).len(), 2);
 }
 
 #[tokio::test]
 async fn schedule_after_a_successful_drift_retrain_is_skipped() {
     let w = world(
-        &[(PIPELINE_VAR, "churn-build"), (COOLDOWN_VAR, "1h"), (SCHEDULE_PERIOD_VAR, "7d")],
+        &[
+            (PIPELINE_VAR, "churn-build"),
+            (COOLDOWN_VAR, "1h"),
+            (SCHEDULE_PERIOD_VAR, "7d"),
+        ],
         at("2024-05-06T03:00:05Z"),
     );
     w.pipelines.set_clock(Some(at("2024-05-03T06:11:00Z")));
     w.pipelines.set_new_status(ExecutionStatus::Succeeded);
     // The drift retrain three days earlier (clock of that invocation).
-    let earlier = Deps { clock: Arc::new(|| at("2024-05-03T06:11:00Z")), ..clone_deps(&w.deps) };
-    assert_eq!(handle(ev(ALARM_ACTION), &earlier).await.unwrap().report.outcome, OutcomeKind::Started);
+    let earlier = Deps {
+        clock: Arc::new(|| at("2024-05-03T06:11:00Z")),
+        ..clone_deps(&w.deps)
+    };
+    assert_eq!(
+        handle(ev(ALARM_ACTION), &earlier)
+            .await
+            .unwrap()
+            .report
+            .outcome,
+        OutcomeKind::Started
+    );
     let out = handle(ev(SCHEDULE), &w.deps).await.unwrap();
-    assert_eq!(out.report.skip.unwrap().code, SkipReason::RecentDriftRetrain);
+    assert_eq!(
+        out.report.skip.unwrap().code,
+        SkipReason::RecentDriftRetrain
+    );
     // Eight days later the schedule runs.
-    let later = Deps { clock: Arc::new(|| at("2024-05-11T07:00:00Z")), ..clone_deps(&w.deps) };
-    assert_eq!(handle(ev(SCHEDULE), &later).await.unwrap().report.outcome, OutcomeKind::Started);
+    let later = Deps {
+        clock: Arc::new(|| at("2024-05-11T07:00:00Z")),
+        ..clone_deps(&w.deps)
+    };
+    assert_eq!(
+        handle(ev(SCHEDULE), &later).await.unwrap().report.outcome,
+        OutcomeKind::Started
+    );
 }
 
 fn clone_deps(d: &Deps) -> Deps {
@@ -193,9 +280,15 @@ fn clone_deps(d: &Deps) -> Deps {
 #[tokio::test]
 async fn unsupported_and_invalid_events_are_permanent() {
     let w = world(VARS, Utc::now());
-    let err = handle(json!({"model_package_group_name": "churn"}), &w.deps).await.unwrap_err();
+    let err = handle(json!({"model_package_group_name": "churn"}), &w.deps)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "Permanent.UnsupportedEvent");
-    assert!(err.to_string().contains("got an object with keys [model_package_group_name]"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("got an object with keys [model_package_group_name]"),
+        "{err}"
+    );
     assert!(err.to_string().contains("\"Scheduled Event\""), "{err}");
     let diag = lambda_runtime::Diagnostic::from(err);
     assert_eq!(diag.error_type, "Permanent.UnsupportedEvent");
@@ -205,7 +298,10 @@ async fn unsupported_and_invalid_events_are_permanent() {
     let err = handle(bad, &w.deps).await.unwrap_err();
     assert_eq!(err.error_type(), "Permanent.InvalidEvent");
     assert!(err.to_string().contains("reason"), "{err}");
-    assert!(w.events.events().is_empty(), "nothing is published for a rejected event");
+    assert!(
+        w.events.events().is_empty(),
+        "nothing is published for a rejected event"
+    );
 }
 
 #[tokio::test]
@@ -216,7 +312,10 @@ async fn an_unmapped_trigger_is_a_permanent_configuration_error() {
     assert!(err.to_string().contains("\"churn-feature-drift\""), "{err}");
     let mut req = ev(REQUEST);
     req["detail"]["pipelineName"] = json!("not-ours");
-    assert_eq!(handle(req, &w.deps).await.unwrap_err().error_type(), "Permanent.PipelineNotConfigured");
+    assert_eq!(
+        handle(req, &w.deps).await.unwrap_err().error_type(),
+        "Permanent.PipelineNotConfigured"
+    );
 }
 
 #[tokio::test]
@@ -233,7 +332,10 @@ async fn throttling_after_retries_is_retryable_and_the_redelivery_starts_once() 
     };
     w.pipelines.fail_next("StartPipelineExecution", throttled());
     let err = handle(ev(ALARM), &w.deps).await.unwrap_err();
-    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "Retryable.Throttled");
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(err).error_type,
+        "Retryable.Throttled"
+    );
     assert!(w.events.events().is_empty());
     let out = handle(ev(ALARM), &w.deps).await.unwrap();
     assert_eq!(out.report.outcome, OutcomeKind::Started);
@@ -243,16 +345,31 @@ async fn throttling_after_retries_is_retryable_and_the_redelivery_starts_once() 
 #[tokio::test]
 async fn publishing_failures_are_reported_not_fatal() {
     let w = world(VARS, at("2024-05-01T12:01:00Z"));
-    w.events.fail_next(driftloop::publish::failed_entry(Some("ThrottlingException"), Some("Rate exceeded")));
-    w.metrics.fail_next(PublishError::Aws(AwsError::transport("cloudwatch", "PutMetricData", "connection refused")));
+    w.events.fail_next(driftloop::publish::failed_entry(
+        Some("ThrottlingException"),
+        Some("Rate exceeded"),
+    ));
+    w.metrics.fail_next(PublishError::Aws(AwsError::transport(
+        "cloudwatch",
+        "PutMetricData",
+        "connection refused",
+    )));
     let out = handle(ev(ALARM), &w.deps).await.unwrap();
     assert_eq!(out.report.outcome, OutcomeKind::Started);
     assert_eq!(w.pipelines.executions("churn-build").len(), 1);
     assert_eq!(out.publication.event_id, None);
     assert!(!out.publication.metric_sent);
     assert_eq!(out.publication.errors.len(), 2);
-    assert!(out.publication.errors[0].starts_with("Retryable.Throttled: "), "{:?}", out.publication.errors);
-    assert!(out.publication.errors[1].starts_with("Retryable.Transport: "), "{:?}", out.publication.errors);
+    assert!(
+        out.publication.errors[0].starts_with("Retryable.Throttled: "),
+        "{:?}",
+        out.publication.errors
+    );
+    assert!(
+        out.publication.errors[1].starts_with("Retryable.Transport: "),
+        "{:?}",
+        out.publication.errors
+    );
 }
 
 #[test]
@@ -282,7 +399,11 @@ fn config_defaults_and_errors_name_the_variable() {
         (CONTEXT_VAR, "colour=X"),
         (NAMESPACE_VAR, "AWS/SageMaker"),
     ] {
-        let base = if var == PIPELINE_VAR { ("UNRELATED", "x") } else { (PIPELINE_VAR, "p") };
+        let base = if var == PIPELINE_VAR {
+            ("UNRELATED", "x")
+        } else {
+            (PIPELINE_VAR, "p")
+        };
         let err = Config::from_env(&[(var, value), base]).unwrap_err();
         assert_eq!(err.var(), var, "{err}");
         assert_eq!(err.error_type(), "Permanent.Configuration");
@@ -296,15 +417,26 @@ fn metric_and_event_shapes() {
         trigger,
         Outcome::Skipped {
             pipeline: None,
-            skip: driftloop::retrain::Skip { reason: SkipReason::Cooldown, message: "m".into(), execution: None },
+            skip: driftloop::retrain::Skip {
+                reason: SkipReason::Cooldown,
+                message: "m".into(),
+                execution: None,
+            },
         },
     );
     let now = Utc.with_ymd_and_hms(2024, 5, 6, 3, 0, 0).unwrap();
     let d = report.metric(now);
-    assert_eq!(d.dimensions, [("Reason".to_owned(), "Cooldown".to_owned())], "no Pipeline dimension when unknown");
+    assert_eq!(
+        d.dimensions,
+        [("Reason".to_owned(), "Cooldown".to_owned())],
+        "no Pipeline dimension when unknown"
+    );
     assert_eq!(d.timestamp, Some(now));
     let e = report.event(None, now);
     assert_eq!(e.detail_type, SKIPPED_DETAIL_TYPE);
-    assert_eq!(e.resources, ["arn:aws:events:us-east-1:123456789012:rule/churn-weekly-retrain"]);
+    assert_eq!(
+        e.resources,
+        ["arn:aws:events:us-east-1:123456789012:rule/churn-weekly-retrain"]
+    );
     assert!(e.validate().is_ok());
 }

@@ -6,7 +6,8 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum as CwDatum, StandardUnit}
 
 use crate::error::AwsError;
 use crate::publish::{
-    MetricDatum, MetricPublisher, MetricReport, PublishError, prepare_metric_data, validate_namespace,
+    MetricDatum, MetricPublisher, MetricReport, PublishError, prepare_metric_data,
+    validate_namespace,
 };
 
 pub(super) const SERVICE: &str = "cloudwatch";
@@ -29,21 +30,36 @@ impl CloudWatch {
 fn to_sdk(d: &MetricDatum) -> CwDatum {
     CwDatum::builder()
         .metric_name(&d.name)
-        .set_dimensions(Some(d.dimensions.iter().map(|(n, v)| Dimension::builder().name(n).value(v).build()).collect()))
+        .set_dimensions(Some(
+            d.dimensions
+                .iter()
+                .map(|(n, v)| Dimension::builder().name(n).value(v).build())
+                .collect(),
+        ))
         .value(d.value)
         .unit(StandardUnit::from(d.unit.as_str()))
-        .set_timestamp(d.timestamp.map(|t| aws_smithy_types::DateTime::from_millis(t.timestamp_millis())))
+        .set_timestamp(
+            d.timestamp
+                .map(|t| aws_smithy_types::DateTime::from_millis(t.timestamp_millis())),
+        )
         .set_storage_resolution(d.storage_resolution)
         .build()
 }
 
 #[async_trait]
 impl MetricPublisher for CloudWatch {
-    async fn put_metrics(&self, namespace: &str, datums: Vec<MetricDatum>) -> Result<MetricReport, PublishError> {
+    async fn put_metrics(
+        &self,
+        namespace: &str,
+        datums: Vec<MetricDatum>,
+    ) -> Result<MetricReport, PublishError> {
         const OP: &str = "PutMetricData";
         validate_namespace(namespace)?;
         let (batches, dropped) = prepare_metric_data(datums);
-        let mut report = MetricReport { dropped, ..Default::default() };
+        let mut report = MetricReport {
+            dropped,
+            ..Default::default()
+        };
         for batch in batches {
             self.client
                 .put_metric_data()
@@ -54,7 +70,8 @@ impl MetricPublisher for CloudWatch {
                 .map_err(|e| {
                     let mut err = AwsError::from_sdk(SERVICE, OP, e);
                     if report.sent > 0 {
-                        err.message = format!("{} (after {} datums were sent)", err.message, report.sent);
+                        err.message =
+                            format!("{} (after {} datums were sent)", err.message, report.sent);
                     }
                     err
                 })?;

@@ -10,7 +10,12 @@ use crate::error::AwsError;
 
 #[async_trait]
 impl AlarmThresholds for CloudWatch {
-    async fn set_threshold(&self, alarm_name: &str, threshold: f64, comparison_operator: &str) -> Result<Option<f64>, AwsError> {
+    async fn set_threshold(
+        &self,
+        alarm_name: &str,
+        threshold: f64,
+        comparison_operator: &str,
+    ) -> Result<Option<f64>, AwsError> {
         let out = self
             .client()
             .describe_alarms()
@@ -18,7 +23,11 @@ impl AlarmThresholds for CloudWatch {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeAlarms", e))?;
-        let Some(a) = out.metric_alarms().iter().find(|a| a.alarm_name() == Some(alarm_name)) else {
+        let Some(a) = out
+            .metric_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == Some(alarm_name))
+        else {
             return Err(AwsError::classify(
                 SERVICE,
                 "DescribeAlarms",
@@ -46,7 +55,9 @@ impl AlarmThresholds for CloudWatch {
             .set_evaluation_periods(a.evaluation_periods())
             .set_datapoints_to_alarm(a.datapoints_to_alarm())
             .set_treat_missing_data(a.treat_missing_data().map(str::to_owned))
-            .set_evaluate_low_sample_count_percentile(a.evaluate_low_sample_count_percentile().map(str::to_owned))
+            .set_evaluate_low_sample_count_percentile(
+                a.evaluate_low_sample_count_percentile().map(str::to_owned),
+            )
             .set_metrics((!a.metrics().is_empty()).then(|| a.metrics().to_vec()))
             .set_threshold_metric_id(a.threshold_metric_id().map(str::to_owned))
             .threshold(threshold)

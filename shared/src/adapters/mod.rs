@@ -5,8 +5,8 @@ pub mod cloudwatch_alarms;
 pub mod eventbridge;
 pub mod s3;
 pub mod sagemaker;
-pub mod sagemaker_pipelines;
 pub mod sagemaker_hosting;
+pub mod sagemaker_pipelines;
 
 use chrono::{DateTime, Utc};
 
@@ -14,4 +14,3 @@ use chrono::{DateTime, Utc};
 pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
-

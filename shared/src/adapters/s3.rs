@@ -37,7 +37,11 @@ impl ObjectStore for S3 {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, OP, e))?;
-        let bytes = out.body.collect().await.map_err(|e| AwsError::transport(SERVICE, OP, format!("reading {uri}: {e}")))?;
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| AwsError::transport(SERVICE, OP, format!("reading {uri}: {e}")))?;
         Ok(bytes.into_bytes().to_vec())
     }
 
@@ -68,13 +72,22 @@ impl ObjectStore for S3 {
 
     async fn list(&self, prefix: &S3Uri) -> Result<Vec<ObjectInfo>, AwsError> {
         let mut out = Vec::new();
-        let mut pages = self.client.list_objects_v2().bucket(&prefix.bucket).prefix(&prefix.key).into_paginator().send();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&prefix.bucket)
+            .prefix(&prefix.key)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "ListObjectsV2", e))?;
             for o in page.contents() {
                 let Some(key) = o.key() else { continue };
                 out.push(ObjectInfo {
-                    uri: S3Uri { bucket: prefix.bucket.clone(), key: key.to_owned() },
+                    uri: S3Uri {
+                        bucket: prefix.bucket.clone(),
+                        key: key.to_owned(),
+                    },
                     size: o.size().unwrap_or(0).max(0) as u64,
                     last_modified: o.last_modified().and_then(to_chrono),
                 });

@@ -6,7 +6,9 @@ use aws_sdk_sagemaker::types::{ModelApprovalStatus, ModelPackageSortBy, SortOrde
 
 use super::to_chrono;
 use crate::error::AwsError;
-use crate::registry::{ApprovalStatus, Baseline, Container, ModelPackage, ModelRegistry, PackagePage, PackageSummary};
+use crate::registry::{
+    ApprovalStatus, Baseline, Container, ModelPackage, ModelRegistry, PackagePage, PackageSummary,
+};
 
 pub(super) const SERVICE: &str = "sagemaker";
 
@@ -27,7 +29,13 @@ impl SageMaker {
 
 /// A response without a member the API documents as always present.
 pub(super) fn missing(operation: &'static str, field: &str) -> AwsError {
-    AwsError::classify(SERVICE, operation, None, None, format!("response has no {field}"))
+    AwsError::classify(
+        SERVICE,
+        operation,
+        None,
+        None,
+        format!("response has no {field}"),
+    )
 }
 
 #[async_trait]
@@ -56,16 +64,32 @@ impl ModelRegistry for SageMaker {
             .iter()
             .map(|s| {
                 Ok(PackageSummary {
-                    arn: s.model_package_arn().ok_or_else(|| missing(OP, "ModelPackageArn"))?.to_owned(),
+                    arn: s
+                        .model_package_arn()
+                        .ok_or_else(|| missing(OP, "ModelPackageArn"))?
+                        .to_owned(),
                     group: s.model_package_group_name().unwrap_or(group).to_owned(),
                     version: s.model_package_version().map(i64::from),
-                    creation_time: s.creation_time().and_then(to_chrono).ok_or_else(|| missing(OP, "CreationTime"))?,
-                    status: s.model_package_status().map(|x| x.as_str().to_owned()).unwrap_or_default(),
-                    approval: ApprovalStatus::parse(s.model_approval_status().map(|x| x.as_str()).unwrap_or_default()),
+                    creation_time: s
+                        .creation_time()
+                        .and_then(to_chrono)
+                        .ok_or_else(|| missing(OP, "CreationTime"))?,
+                    status: s
+                        .model_package_status()
+                        .map(|x| x.as_str().to_owned())
+                        .unwrap_or_default(),
+                    approval: ApprovalStatus::parse(
+                        s.model_approval_status()
+                            .map(|x| x.as_str())
+                            .unwrap_or_default(),
+                    ),
                 })
             })
             .collect::<Result<Vec<_>, AwsError>>()?;
-        Ok(PackagePage { packages, next_token: out.next_token().map(str::to_owned) })
+        Ok(PackagePage {
+            packages,
+            next_token: out.next_token().map(str::to_owned),
+        })
     }
 
     async fn describe_package(&self, name_or_arn: &str) -> Result<ModelPackage, AwsError> {
@@ -78,12 +102,28 @@ impl ModelRegistry for SageMaker {
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, OP, e))?;
         let summary = PackageSummary {
-            arn: out.model_package_arn().ok_or_else(|| missing(OP, "ModelPackageArn"))?.to_owned(),
-            group: out.model_package_group_name().unwrap_or_default().to_owned(),
+            arn: out
+                .model_package_arn()
+                .ok_or_else(|| missing(OP, "ModelPackageArn"))?
+                .to_owned(),
+            group: out
+                .model_package_group_name()
+                .unwrap_or_default()
+                .to_owned(),
             version: out.model_package_version().map(i64::from),
-            creation_time: out.creation_time().and_then(to_chrono).ok_or_else(|| missing(OP, "CreationTime"))?,
-            status: out.model_package_status().map(|x| x.as_str().to_owned()).unwrap_or_default(),
-            approval: ApprovalStatus::parse(out.model_approval_status().map(|x| x.as_str()).unwrap_or_default()),
+            creation_time: out
+                .creation_time()
+                .and_then(to_chrono)
+                .ok_or_else(|| missing(OP, "CreationTime"))?,
+            status: out
+                .model_package_status()
+                .map(|x| x.as_str().to_owned())
+                .unwrap_or_default(),
+            approval: ApprovalStatus::parse(
+                out.model_approval_status()
+                    .map(|x| x.as_str())
+                    .unwrap_or_default(),
+            ),
         };
         let containers = out
             .inference_specification()
@@ -100,32 +140,54 @@ impl ModelRegistry for SageMaker {
             .unwrap_or_default();
         let metrics = out.model_metrics();
         let drift = out.drift_check_baselines();
-        let uri = |m: Option<&aws_sdk_sagemaker::types::MetricsSource>| m.and_then(|m| m.s3_uri()).map(str::to_owned);
+        let uri = |m: Option<&aws_sdk_sagemaker::types::MetricsSource>| {
+            m.and_then(|m| m.s3_uri()).map(str::to_owned)
+        };
         Ok(ModelPackage {
             summary,
             containers,
-            customer_metadata: out.customer_metadata_properties().cloned().unwrap_or_default(),
+            customer_metadata: out
+                .customer_metadata_properties()
+                .cloned()
+                .unwrap_or_default(),
             drift_check_data_quality: drift
                 .and_then(|d| d.model_data_quality())
-                .map(|q| Baseline { statistics: uri(q.statistics()), constraints: uri(q.constraints()) })
+                .map(|q| Baseline {
+                    statistics: uri(q.statistics()),
+                    constraints: uri(q.constraints()),
+                })
                 .unwrap_or_default(),
             metrics_data_quality: metrics
                 .and_then(|m| m.model_data_quality())
-                .map(|q| Baseline { statistics: uri(q.statistics()), constraints: uri(q.constraints()) })
+                .map(|q| Baseline {
+                    statistics: uri(q.statistics()),
+                    constraints: uri(q.constraints()),
+                })
                 .unwrap_or_default(),
             drift_check_model_quality: drift
                 .and_then(|d| d.model_quality())
-                .map(|q| Baseline { statistics: uri(q.statistics()), constraints: uri(q.constraints()) })
+                .map(|q| Baseline {
+                    statistics: uri(q.statistics()),
+                    constraints: uri(q.constraints()),
+                })
                 .unwrap_or_default(),
             metrics_model_quality: metrics
                 .and_then(|m| m.model_quality())
-                .map(|q| Baseline { statistics: uri(q.statistics()), constraints: uri(q.constraints()) })
+                .map(|q| Baseline {
+                    statistics: uri(q.statistics()),
+                    constraints: uri(q.constraints()),
+                })
                 .unwrap_or_default(),
             approval_description: out.approval_description().map(str::to_owned),
         })
     }
 
-    async fn put_customer_metadata(&self, arn: &str, key: &str, value: &str) -> Result<(), AwsError> {
+    async fn put_customer_metadata(
+        &self,
+        arn: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), AwsError> {
         self.client
             .update_model_package()
             .model_package_arn(arn)

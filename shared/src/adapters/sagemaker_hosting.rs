@@ -2,15 +2,18 @@
 
 use async_trait::async_trait;
 use aws_sdk_sagemaker::types::{
-    Alarm, AutoRollbackConfig, BlueGreenUpdatePolicy, CapacitySize, CapacitySizeType, CaptureContentTypeHeader,
-    CaptureMode, CaptureOption, ContainerDefinition, DataCaptureConfig, DeploymentConfig, ProductionVariant,
-    ProductionVariantInstanceType, TrafficRoutingConfig, TrafficRoutingConfigType,
+    Alarm, AutoRollbackConfig, BlueGreenUpdatePolicy, CapacitySize, CapacitySizeType,
+    CaptureContentTypeHeader, CaptureMode, CaptureOption, ContainerDefinition, DataCaptureConfig,
+    DeploymentConfig, ProductionVariant, ProductionVariantInstanceType, TrafficRoutingConfig,
+    TrafficRoutingConfigType,
 };
 
 use super::sagemaker::{SERVICE, SageMaker};
-use crate::deploy::{BlueGreen, DeploymentSpec, EndpointConfigSpec, EndpointState, Hosting, ModelSpec, TrafficRouting};
+use crate::deploy::{
+    BlueGreen, DeploymentSpec, EndpointConfigSpec, EndpointState, Hosting, ModelSpec,
+    TrafficRouting,
+};
 use crate::error::AwsError;
-
 
 /// SageMaker answers a create of an existing resource with a ValidationException
 /// "Cannot create already existing ...": for an idempotent `ensure_*` that is success.
@@ -20,18 +23,28 @@ fn already_exists(e: &AwsError) -> bool {
 
 fn blue_green_policy(bg: &BlueGreen) -> BlueGreenUpdatePolicy {
     let percent = |p: u8| {
-        CapacitySize::builder().r#type(CapacitySizeType::CapacityPercent).value(i32::from(p)).build()
+        CapacitySize::builder()
+            .r#type(CapacitySizeType::CapacityPercent)
+            .value(i32::from(p))
+            .build()
     };
-    let mut routing = TrafficRoutingConfig::builder().wait_interval_in_seconds(bg.wait_interval_seconds as i32);
+    let mut routing =
+        TrafficRoutingConfig::builder().wait_interval_in_seconds(bg.wait_interval_seconds as i32);
     routing = match &bg.routing {
         TrafficRouting::AllAtOnce => routing.r#type(TrafficRoutingConfigType::AllAtOnce),
-        TrafficRouting::Canary { percent: p } => routing.r#type(TrafficRoutingConfigType::Canary).canary_size(percent(*p)),
-        TrafficRouting::Linear { percent: p } => routing.r#type(TrafficRoutingConfigType::Linear).linear_step_size(percent(*p)),
+        TrafficRouting::Canary { percent: p } => routing
+            .r#type(TrafficRoutingConfigType::Canary)
+            .canary_size(percent(*p)),
+        TrafficRouting::Linear { percent: p } => routing
+            .r#type(TrafficRoutingConfigType::Linear)
+            .linear_step_size(percent(*p)),
     };
     BlueGreenUpdatePolicy::builder()
         .traffic_routing_configuration(routing.build())
         .termination_wait_in_seconds(bg.termination_wait_seconds as i32)
-        .set_maximum_execution_timeout_in_seconds(bg.maximum_execution_timeout_seconds.map(|s| s as i32))
+        .set_maximum_execution_timeout_in_seconds(
+            bg.maximum_execution_timeout_seconds.map(|s| s as i32),
+        )
         .build()
 }
 
@@ -39,10 +52,19 @@ fn blue_green_policy(bg: &BlueGreen) -> BlueGreenUpdatePolicy {
 impl Hosting for SageMaker {
     async fn describe_endpoint(&self, name: &str) -> Result<Option<EndpointState>, AwsError> {
         const OP: &str = "DescribeEndpoint";
-        match self.client().describe_endpoint().endpoint_name(name).send().await {
+        match self
+            .client()
+            .describe_endpoint()
+            .endpoint_name(name)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some(EndpointState {
                 name: name.to_owned(),
-                status: out.endpoint_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                status: out
+                    .endpoint_status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
                 config_name: out.endpoint_config_name().map(str::to_owned),
                 pending_config_name: out
                     .pending_deployment_summary()
@@ -69,7 +91,11 @@ impl Hosting for SageMaker {
             .create_model()
             .model_name(&spec.name)
             .execution_role_arn(&spec.execution_role_arn)
-            .primary_container(ContainerDefinition::builder().model_package_name(&spec.package_arn).build())
+            .primary_container(
+                ContainerDefinition::builder()
+                    .model_package_name(&spec.package_arn)
+                    .build(),
+            )
             .send()
             .await;
         match result.map_err(|e| AwsError::from_sdk(SERVICE, OP, e)) {
@@ -84,7 +110,9 @@ impl Hosting for SageMaker {
         let variant = ProductionVariant::builder()
             .variant_name(&spec.variant_name)
             .model_name(&spec.model_name)
-            .instance_type(ProductionVariantInstanceType::from(spec.instance_type.as_str()))
+            .instance_type(ProductionVariantInstanceType::from(
+                spec.instance_type.as_str(),
+            ))
             .initial_instance_count(spec.instance_count as i32)
             .initial_variant_weight(1.0)
             .build();
@@ -95,12 +123,24 @@ impl Hosting for SageMaker {
                     .enable_capture(true)
                     .initial_sampling_percentage(i32::from(c.sampling_percentage))
                     .destination_s3_uri(&c.destination_s3_uri)
-                    .capture_options(CaptureOption::builder().capture_mode(CaptureMode::Input).build())
-                    .capture_options(CaptureOption::builder().capture_mode(CaptureMode::Output).build())
+                    .capture_options(
+                        CaptureOption::builder()
+                            .capture_mode(CaptureMode::Input)
+                            .build(),
+                    )
+                    .capture_options(
+                        CaptureOption::builder()
+                            .capture_mode(CaptureMode::Output)
+                            .build(),
+                    )
                     .capture_content_type_header(
                         CaptureContentTypeHeader::builder()
-                            .set_csv_content_types(Some(c.csv_content_types.clone()).filter(|v| !v.is_empty()))
-                            .set_json_content_types(Some(c.json_content_types.clone()).filter(|v| !v.is_empty()))
+                            .set_csv_content_types(
+                                Some(c.csv_content_types.clone()).filter(|v| !v.is_empty()),
+                            )
+                            .set_json_content_types(
+                                Some(c.json_content_types.clone()).filter(|v| !v.is_empty()),
+                            )
                             .build(),
                     )
                     .build(),
@@ -132,25 +172,37 @@ impl Hosting for SageMaker {
         Ok(())
     }
 
-    async fn update_endpoint(&self, name: &str, config_name: &str, deployment: &DeploymentSpec) -> Result<(), AwsError> {
+    async fn update_endpoint(
+        &self,
+        name: &str,
+        config_name: &str,
+        deployment: &DeploymentSpec,
+    ) -> Result<(), AwsError> {
         const OP: &str = "UpdateEndpoint";
-        let deployment_config = if deployment.blue_green.is_none() && deployment.rollback_alarms.is_empty() {
-            None
-        } else {
-            let rollback = (!deployment.rollback_alarms.is_empty()).then(|| {
-                AutoRollbackConfig::builder()
-                    .set_alarms(Some(
-                        deployment.rollback_alarms.iter().map(|a| Alarm::builder().alarm_name(a).build()).collect(),
-                    ))
-                    .build()
-            });
-            Some(
-                DeploymentConfig::builder()
-                    .set_blue_green_update_policy(deployment.blue_green.as_ref().map(blue_green_policy))
-                    .set_auto_rollback_configuration(rollback)
-                    .build(),
-            )
-        };
+        let deployment_config =
+            if deployment.blue_green.is_none() && deployment.rollback_alarms.is_empty() {
+                None
+            } else {
+                let rollback = (!deployment.rollback_alarms.is_empty()).then(|| {
+                    AutoRollbackConfig::builder()
+                        .set_alarms(Some(
+                            deployment
+                                .rollback_alarms
+                                .iter()
+                                .map(|a| Alarm::builder().alarm_name(a).build())
+                                .collect(),
+                        ))
+                        .build()
+                });
+                Some(
+                    DeploymentConfig::builder()
+                        .set_blue_green_update_policy(
+                            deployment.blue_green.as_ref().map(blue_green_policy),
+                        )
+                        .set_auto_rollback_configuration(rollback)
+                        .build(),
+                )
+            };
         self.client()
             .update_endpoint()
             .endpoint_name(name)

@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use super::sagemaker::{SERVICE, SageMaker, missing};
 use super::to_chrono;
 use crate::error::AwsError;
-use crate::pipelines::{ExecutionPage, ExecutionStatus, ExecutionSummary, PipelineRunner, StartExecution};
-
+use crate::pipelines::{
+    ExecutionPage, ExecutionStatus, ExecutionSummary, PipelineRunner, StartExecution,
+};
 
 fn to_smithy(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_millis(t.timestamp_millis())
@@ -36,7 +37,15 @@ impl PipelineRunner for SageMaker {
             .map_err(|e| AwsError::from_sdk(SERVICE, OP, e))?;
         out.pipeline_execution_arn()
             .map(str::to_owned)
-            .ok_or_else(|| AwsError::classify(SERVICE, OP, None, None, "response has no PipelineExecutionArn"))
+            .ok_or_else(|| {
+                AwsError::classify(
+                    SERVICE,
+                    OP,
+                    None,
+                    None,
+                    "response has no PipelineExecutionArn",
+                )
+            })
     }
 
     async fn list_executions(
@@ -63,16 +72,27 @@ impl PipelineRunner for SageMaker {
             .iter()
             .map(|s| {
                 Ok(ExecutionSummary {
-                    arn: s.pipeline_execution_arn().ok_or_else(|| missing(OP, "PipelineExecutionArn"))?.to_owned(),
+                    arn: s
+                        .pipeline_execution_arn()
+                        .ok_or_else(|| missing(OP, "PipelineExecutionArn"))?
+                        .to_owned(),
                     status: ExecutionStatus::parse(
-                        s.pipeline_execution_status().map(|x| x.as_str()).unwrap_or_default(),
+                        s.pipeline_execution_status()
+                            .map(|x| x.as_str())
+                            .unwrap_or_default(),
                     ),
-                    start_time: s.start_time().and_then(to_chrono).ok_or_else(|| missing(OP, "StartTime"))?,
+                    start_time: s
+                        .start_time()
+                        .and_then(to_chrono)
+                        .ok_or_else(|| missing(OP, "StartTime"))?,
                     display_name: s.pipeline_execution_display_name().map(str::to_owned),
                     description: s.pipeline_execution_description().map(str::to_owned),
                 })
             })
             .collect::<Result<Vec<_>, AwsError>>()?;
-        Ok(ExecutionPage { executions, next_token: out.next_token().map(str::to_owned) })
+        Ok(ExecutionPage {
+            executions,
+            next_token: out.next_token().map(str::to_owned),
+        })
     }
 }

@@ -15,13 +15,22 @@ pub struct MetricThreshold {
     pub comparison_operator: String,
 }
 
-const OPERATORS: &[&str] =
-    &["GreaterThanThreshold", "LessThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanOrEqualToThreshold"];
+const OPERATORS: &[&str] = &[
+    "GreaterThanThreshold",
+    "LessThanThreshold",
+    "GreaterThanOrEqualToThreshold",
+    "LessThanOrEqualToThreshold",
+];
 
 /// Finds `metric` in any `*_constraints` section (`regression_constraints`,
 /// `binary_classification_constraints`, `multiclass_classification_constraints`, ...).
-pub fn threshold_from_constraints(constraints: &Value, metric: &str) -> Result<MetricThreshold, String> {
-    let obj = constraints.as_object().ok_or("constraints.json is not a JSON object")?;
+pub fn threshold_from_constraints(
+    constraints: &Value,
+    metric: &str,
+) -> Result<MetricThreshold, String> {
+    let obj = constraints
+        .as_object()
+        .ok_or("constraints.json is not a JSON object")?;
     let entry = obj
         .iter()
         .filter(|(k, _)| k.ends_with("_constraints"))
@@ -29,14 +38,26 @@ pub fn threshold_from_constraints(constraints: &Value, metric: &str) -> Result<M
         .ok_or_else(|| format!("no constraint for metric {metric:?} in constraints.json"))?;
     let threshold = entry
         .get("threshold")
-        .and_then(|t| t.as_f64().or_else(|| t.as_str().and_then(|s| s.parse().ok())))
+        .and_then(|t| {
+            t.as_f64()
+                .or_else(|| t.as_str().and_then(|s| s.parse().ok()))
+        })
         .filter(|t| t.is_finite())
         .ok_or_else(|| format!("constraint for {metric:?} has no finite numeric threshold"))?;
-    let op = entry.get("comparison_operator").and_then(Value::as_str).unwrap_or("LessThanThreshold");
+    let op = entry
+        .get("comparison_operator")
+        .and_then(Value::as_str)
+        .unwrap_or("LessThanThreshold");
     if !OPERATORS.contains(&op) {
-        return Err(format!("constraint for {metric:?} has unknown comparison_operator {op:?}"));
+        return Err(format!(
+            "constraint for {metric:?} has unknown comparison_operator {op:?}"
+        ));
     }
-    Ok(MetricThreshold { metric: metric.to_owned(), threshold, comparison_operator: op.to_owned() })
+    Ok(MetricThreshold {
+        metric: metric.to_owned(),
+        threshold,
+        comparison_operator: op.to_owned(),
+    })
 }
 
 /// The CloudWatch alarm port.
@@ -44,7 +65,12 @@ pub fn threshold_from_constraints(constraints: &Value, metric: &str) -> Result<M
 pub trait AlarmThresholds: Send + Sync {
     /// Sets threshold and comparison operator of an existing metric alarm, keeping everything else
     /// as it was. Returns the previous threshold. A missing alarm is a `NotFound` error.
-    async fn set_threshold(&self, alarm_name: &str, threshold: f64, comparison_operator: &str) -> Result<Option<f64>, AwsError>;
+    async fn set_threshold(
+        &self,
+        alarm_name: &str,
+        threshold: f64,
+        comparison_operator: &str,
+    ) -> Result<Option<f64>, AwsError>;
 }
 
 #[cfg(test)]
@@ -61,16 +87,31 @@ mod tests {
         assert_eq!(t.threshold, 0.625);
         assert_eq!(t.comparison_operator, "LessThanThreshold");
         let r = json!({"regression_constraints": {"mae": {"threshold": "3.5", "comparison_operator": "GreaterThanThreshold"}}});
-        assert_eq!(threshold_from_constraints(&r, "mae").unwrap().threshold, 3.5);
+        assert_eq!(
+            threshold_from_constraints(&r, "mae").unwrap().threshold,
+            3.5
+        );
     }
 
     #[test]
     fn missing_or_bad_constraints_explain_themselves() {
         let c = json!({"binary_classification_constraints": {"auc": {"threshold": "NaN"}}});
-        assert!(threshold_from_constraints(&c, "f1").unwrap_err().contains("no constraint for metric \"f1\""));
-        assert!(threshold_from_constraints(&c, "auc").unwrap_err().contains("finite"));
+        assert!(
+            threshold_from_constraints(&c, "f1")
+                .unwrap_err()
+                .contains("no constraint for metric \"f1\"")
+        );
+        assert!(
+            threshold_from_constraints(&c, "auc")
+                .unwrap_err()
+                .contains("finite")
+        );
         let bad = json!({"binary_classification_constraints": {"auc": {"threshold": 0.5, "comparison_operator": "Sideways"}}});
-        assert!(threshold_from_constraints(&bad, "auc").unwrap_err().contains("Sideways"));
+        assert!(
+            threshold_from_constraints(&bad, "auc")
+                .unwrap_err()
+                .contains("Sideways")
+        );
         assert!(threshold_from_constraints(&json!([1]), "auc").is_err());
     }
 }

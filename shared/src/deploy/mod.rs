@@ -18,7 +18,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AwsError;
-use crate::registry::{ApprovalStatus, ModelPackage, ModelRegistry, PackageSummary, latest_approved, list_all};
+use crate::registry::{
+    ApprovalStatus, ModelPackage, ModelRegistry, PackageSummary, latest_approved, list_all,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,9 +63,13 @@ pub struct CaptureSpec {
 pub enum TrafficRouting {
     AllAtOnce,
     /// Shift `percent` of capacity first, then the rest after the wait interval.
-    Canary { percent: u8 },
+    Canary {
+        percent: u8,
+    },
     /// Shift `percent` of capacity per step.
-    Linear { percent: u8 },
+    Linear {
+        percent: u8,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,7 +102,8 @@ pub struct StageConfig {
 impl StageConfig {
     /// What the endpoint config is made of, besides the model: a change gives a new config name.
     fn fingerprint(&self) -> String {
-        serde_json::to_string(&(&self.instance_type, self.instance_count, &self.capture)).unwrap_or_default()
+        serde_json::to_string(&(&self.instance_type, self.instance_count, &self.capture))
+            .unwrap_or_default()
     }
 }
 
@@ -136,7 +143,13 @@ pub struct EndpointState {
     pub failure_reason: Option<String>,
 }
 
-const BUSY: &[&str] = &["Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"];
+const BUSY: &[&str] = &[
+    "Creating",
+    "Updating",
+    "SystemUpdating",
+    "RollingBack",
+    "Deleting",
+];
 
 /// The SageMaker hosting port.
 #[async_trait]
@@ -148,7 +161,12 @@ pub trait Hosting: Send + Sync {
     /// Creates the endpoint config unless one of that name exists (then a no-op).
     async fn ensure_endpoint_config(&self, spec: &EndpointConfigSpec) -> Result<(), AwsError>;
     async fn create_endpoint(&self, name: &str, config_name: &str) -> Result<(), AwsError>;
-    async fn update_endpoint(&self, name: &str, config_name: &str, deployment: &DeploymentSpec) -> Result<(), AwsError>;
+    async fn update_endpoint(
+        &self,
+        name: &str,
+        config_name: &str,
+        deployment: &DeploymentSpec,
+    ) -> Result<(), AwsError>;
 }
 
 /// What to do with one stage's endpoint.
@@ -163,18 +181,33 @@ pub enum Plan {
     Busy { status: String },
     /// The endpoint is in a failed state; a person has to look.
     Failed { status: String, reason: String },
-    Create { model: ModelSpec, config: EndpointConfigSpec },
-    Update { model: ModelSpec, config: EndpointConfigSpec, deployment: DeploymentSpec, from_config: Option<String> },
+    Create {
+        model: ModelSpec,
+        config: EndpointConfigSpec,
+    },
+    Update {
+        model: ModelSpec,
+        config: EndpointConfigSpec,
+        deployment: DeploymentSpec,
+        from_config: Option<String>,
+    },
 }
 
 /// The pure planning step.
-pub fn plan(stage: &StageConfig, role_arn: &str, desired: Option<&PackageSummary>, current: Option<&EndpointState>) -> Plan {
+pub fn plan(
+    stage: &StageConfig,
+    role_arn: &str,
+    desired: Option<&PackageSummary>,
+    current: Option<&EndpointState>,
+) -> Plan {
     let Some(pkg) = desired else {
         let reason = match stage.stage {
             Stage::Staging => "the group has no approved, completed package",
             Stage::Production => "no approved package has been promoted to production",
         };
-        return Plan::NothingToDeploy { reason: reason.to_owned() };
+        return Plan::NothingToDeploy {
+            reason: reason.to_owned(),
+        };
     };
     let version = pkg.version.unwrap_or(0);
     let model = ModelSpec {
@@ -198,27 +231,40 @@ pub fn plan(stage: &StageConfig, role_arn: &str, desired: Option<&PackageSummary
     if BUSY.contains(&current.status.as_str()) {
         // Already moving to the desired config (a duplicate delivery), or serving it through a
         // maintenance update: nothing to do. Any other change in flight: come back later.
-        let settled_on_desired =
-            serving_desired && current.pending_config_name.is_none() && current.status != "RollingBack";
+        let settled_on_desired = serving_desired
+            && current.pending_config_name.is_none()
+            && current.status != "RollingBack";
         return if moving_to_desired || settled_on_desired {
-            Plan::UpToDate { config_name: config.name }
+            Plan::UpToDate {
+                config_name: config.name,
+            }
         } else {
-            Plan::Busy { status: current.status.clone() }
+            Plan::Busy {
+                status: current.status.clone(),
+            }
         };
     }
     if current.status == "Failed" || current.status == "UpdateRollbackFailed" {
         return Plan::Failed {
             status: current.status.clone(),
-            reason: current.failure_reason.clone().unwrap_or_else(|| "no failure reason given".to_owned()),
+            reason: current
+                .failure_reason
+                .clone()
+                .unwrap_or_else(|| "no failure reason given".to_owned()),
         };
     }
     if serving_desired {
-        return Plan::UpToDate { config_name: config.name };
+        return Plan::UpToDate {
+            config_name: config.name,
+        };
     }
     Plan::Update {
         model,
         config,
-        deployment: DeploymentSpec { blue_green: stage.blue_green.clone(), rollback_alarms: stage.rollback_alarms.clone() },
+        deployment: DeploymentSpec {
+            blue_green: stage.blue_green.clone(),
+            rollback_alarms: stage.rollback_alarms.clone(),
+        },
         from_config: current.config_name.clone(),
     }
 }
@@ -232,13 +278,23 @@ pub async fn apply(plan: &Plan, hosting: &dyn Hosting, endpoint: &str) -> Result
             hosting.create_endpoint(endpoint, &config.name).await?;
             Ok(true)
         }
-        Plan::Update { model, config, deployment, .. } => {
+        Plan::Update {
+            model,
+            config,
+            deployment,
+            ..
+        } => {
             hosting.ensure_model(model).await?;
             hosting.ensure_endpoint_config(config).await?;
-            hosting.update_endpoint(endpoint, &config.name, deployment).await?;
+            hosting
+                .update_endpoint(endpoint, &config.name, deployment)
+                .await?;
             Ok(true)
         }
-        Plan::NothingToDeploy { .. } | Plan::UpToDate { .. } | Plan::Busy { .. } | Plan::Failed { .. } => Ok(false),
+        Plan::NothingToDeploy { .. }
+        | Plan::UpToDate { .. }
+        | Plan::Busy { .. }
+        | Plan::Failed { .. } => Ok(false),
     }
 }
 
@@ -246,15 +302,20 @@ pub async fn apply(plan: &Plan, hosting: &dyn Hosting, endpoint: &str) -> Result
 pub const PROMOTION_SEARCH_LIMIT: usize = 100;
 
 /// The package a stage should serve now.
-pub async fn desired_package(registry: &dyn ModelRegistry, group: &str, stage: Stage) -> Result<Option<ModelPackage>, AwsError> {
+pub async fn desired_package(
+    registry: &dyn ModelRegistry,
+    group: &str,
+    stage: Stage,
+) -> Result<Option<ModelPackage>, AwsError> {
     match stage {
         Stage::Staging => latest_approved(registry, group).await,
         Stage::Production => {
-            let mut approved: Vec<PackageSummary> = list_all(registry, group, Some(&ApprovalStatus::Approved))
-                .await?
-                .into_iter()
-                .filter(|p| p.approval == ApprovalStatus::Approved && p.is_completed())
-                .collect();
+            let mut approved: Vec<PackageSummary> =
+                list_all(registry, group, Some(&ApprovalStatus::Approved))
+                    .await?
+                    .into_iter()
+                    .filter(|p| p.approval == ApprovalStatus::Approved && p.is_completed())
+                    .collect();
             approved.sort_by_key(|p| std::cmp::Reverse(p.recency_key()));
             let key = promotion_key(Stage::Production);
             for summary in approved.iter().take(PROMOTION_SEARCH_LIMIT) {

@@ -60,7 +60,10 @@ mod tests {
 
     fn valid(name: &str) -> bool {
         name.len() <= MAX_NAME
-            && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
             && !name.ends_with('-')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             && !name.contains("--")
@@ -72,7 +75,10 @@ mod tests {
         let a = endpoint_config_name("churn-staging", 3, "ml.m5.large|1");
         assert!(a.starts_with("churn-staging-v3-"), "{a}");
         assert_eq!(a, endpoint_config_name("churn-staging", 3, "ml.m5.large|1"));
-        assert_ne!(a, endpoint_config_name("churn-staging", 3, "ml.m5.xlarge|1"));
+        assert_ne!(
+            a,
+            endpoint_config_name("churn-staging", 3, "ml.m5.xlarge|1")
+        );
     }
 
     #[test]

@@ -30,8 +30,16 @@ fn staging() -> StageConfig {
 /// One convergence step for a stage, as the handler does it.
 async fn converge(reg: &InMemoryRegistry, hosting: &InMemoryHosting, stage: &StageConfig) -> Plan {
     let desired = desired_package(reg, "churn", stage.stage).await.unwrap();
-    let current = hosting.describe_endpoint(&stage.endpoint_name).await.unwrap();
-    let p = plan(stage, ROLE, desired.as_ref().map(|d| &d.summary), current.as_ref());
+    let current = hosting
+        .describe_endpoint(&stage.endpoint_name)
+        .await
+        .unwrap();
+    let p = plan(
+        stage,
+        ROLE,
+        desired.as_ref().map(|d| &d.summary),
+        current.as_ref(),
+    );
     apply(&p, hosting, &stage.endpoint_name).await.unwrap();
     p
 }
@@ -42,25 +50,44 @@ fn arn(v: i64) -> String {
 
 #[tokio::test]
 async fn approve_update_reject_rollback_and_replay() {
-    let (reg, hosting, st) = (InMemoryRegistry::default(), InMemoryHosting::default(), staging());
+    let (reg, hosting, st) = (
+        InMemoryRegistry::default(),
+        InMemoryHosting::default(),
+        staging(),
+    );
     reg.add(package("churn", 1, 0, Approved));
-    assert!(matches!(converge(&reg, &hosting, &st).await, Plan::Create { .. }));
+    assert!(matches!(
+        converge(&reg, &hosting, &st).await,
+        Plan::Create { .. }
+    ));
     assert_eq!(hosting.serving("churn-staging"), Some(arn(1)));
     let cfg = hosting.snapshot().configs.values().next().unwrap().clone();
-    assert_eq!(cfg.capture.as_ref().unwrap().destination_s3_uri, "s3://capture/churn");
+    assert_eq!(
+        cfg.capture.as_ref().unwrap().destination_s3_uri,
+        "s3://capture/churn"
+    );
 
     reg.add(package("churn", 2, 10, Approved));
     let p = converge(&reg, &hosting, &st).await;
-    assert!(matches!(&p, Plan::Update { deployment, .. } if deployment.rollback_alarms == ["churn-5xx"]), "{p:?}");
+    assert!(
+        matches!(&p, Plan::Update { deployment, .. } if deployment.rollback_alarms == ["churn-5xx"]),
+        "{p:?}"
+    );
     assert_eq!(hosting.serving("churn-staging"), Some(arn(2)));
 
     // Duplicate delivery: nothing more happens.
-    assert!(matches!(converge(&reg, &hosting, &st).await, Plan::UpToDate { .. }));
+    assert!(matches!(
+        converge(&reg, &hosting, &st).await,
+        Plan::UpToDate { .. }
+    ));
     assert_eq!(hosting.snapshot().updates, 1);
 
     // Reject v2: back to v1, reusing v1's model and config.
     reg.set_approval(&arn(2), Rejected);
-    assert!(matches!(converge(&reg, &hosting, &st).await, Plan::Update { .. }));
+    assert!(matches!(
+        converge(&reg, &hosting, &st).await,
+        Plan::Update { .. }
+    ));
     assert_eq!(hosting.serving("churn-staging"), Some(arn(1)));
     assert_eq!(hosting.snapshot().models.len(), 2);
     assert_eq!(hosting.snapshot().configs.len(), 2);
@@ -69,58 +96,105 @@ async fn approve_update_reject_rollback_and_replay() {
     reg.set_approval(&arn(2), Approved);
     converge(&reg, &hosting, &st).await;
     let updates = hosting.snapshot().updates;
-    assert!(matches!(converge(&reg, &hosting, &st).await, Plan::UpToDate { .. }));
+    assert!(matches!(
+        converge(&reg, &hosting, &st).await,
+        Plan::UpToDate { .. }
+    ));
     assert_eq!(hosting.serving("churn-staging"), Some(arn(2)));
     assert_eq!(hosting.snapshot().updates, updates);
 }
 
 #[tokio::test]
 async fn busy_endpoint_is_busy_unless_moving_to_the_desired_config() {
-    let (reg, hosting, st) = (InMemoryRegistry::default(), InMemoryHosting::default(), staging());
+    let (reg, hosting, st) = (
+        InMemoryRegistry::default(),
+        InMemoryHosting::default(),
+        staging(),
+    );
     reg.add(package("churn", 1, 0, Approved));
     converge(&reg, &hosting, &st).await;
     hosting.hold_updates(true);
     reg.add(package("churn", 2, 10, Approved));
-    assert!(matches!(converge(&reg, &hosting, &st).await, Plan::Update { .. }));
+    assert!(matches!(
+        converge(&reg, &hosting, &st).await,
+        Plan::Update { .. }
+    ));
     // Duplicate while the update runs: already moving there.
-    assert!(matches!(converge(&reg, &hosting, &st).await, Plan::UpToDate { .. }));
+    assert!(matches!(
+        converge(&reg, &hosting, &st).await,
+        Plan::UpToDate { .. }
+    ));
     // v3 approved while v2 still deploys: come back later.
     reg.add(package("churn", 3, 20, Approved));
-    assert_eq!(converge(&reg, &hosting, &st).await, Plan::Busy { status: "Updating".into() });
+    assert_eq!(
+        converge(&reg, &hosting, &st).await,
+        Plan::Busy {
+            status: "Updating".into()
+        }
+    );
     hosting.finish("churn-staging");
     hosting.hold_updates(false);
-    assert!(matches!(converge(&reg, &hosting, &st).await, Plan::Update { .. }));
+    assert!(matches!(
+        converge(&reg, &hosting, &st).await,
+        Plan::Update { .. }
+    ));
     assert_eq!(hosting.serving("churn-staging"), Some(arn(3)));
     assert_eq!(hosting.snapshot().updates, 2);
 }
 
 #[tokio::test]
 async fn failed_endpoint_is_reported_not_touched() {
-    let (reg, hosting, st) = (InMemoryRegistry::default(), InMemoryHosting::default(), staging());
+    let (reg, hosting, st) = (
+        InMemoryRegistry::default(),
+        InMemoryHosting::default(),
+        staging(),
+    );
     reg.add(package("churn", 1, 0, Approved));
     converge(&reg, &hosting, &st).await;
     hosting.set_status("churn-staging", "Failed");
     reg.add(package("churn", 2, 10, Approved));
-    assert!(matches!(converge(&reg, &hosting, &st).await, Plan::Failed { .. }));
+    assert!(matches!(
+        converge(&reg, &hosting, &st).await,
+        Plan::Failed { .. }
+    ));
     assert_eq!(hosting.snapshot().updates, 0);
 }
 
 #[tokio::test]
 async fn production_serves_only_promoted_packages() {
     let (reg, hosting) = (InMemoryRegistry::default(), InMemoryHosting::default());
-    let prod = StageConfig { stage: Stage::Production, endpoint_name: "churn-prod".into(), instance_count: 2, ..staging() };
+    let prod = StageConfig {
+        stage: Stage::Production,
+        endpoint_name: "churn-prod".into(),
+        instance_count: 2,
+        ..staging()
+    };
     reg.add(package("churn", 1, 0, Approved));
     reg.add(package("churn", 2, 10, Approved));
-    assert!(matches!(converge(&reg, &hosting, &prod).await, Plan::NothingToDeploy { .. }));
-    reg.put_customer_metadata(&arn(1), &promotion_key(Stage::Production), "2024-01-01T00:00:00Z").await.unwrap();
-    assert!(matches!(converge(&reg, &hosting, &prod).await, Plan::Create { .. }));
+    assert!(matches!(
+        converge(&reg, &hosting, &prod).await,
+        Plan::NothingToDeploy { .. }
+    ));
+    reg.put_customer_metadata(
+        &arn(1),
+        &promotion_key(Stage::Production),
+        "2024-01-01T00:00:00Z",
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        converge(&reg, &hosting, &prod).await,
+        Plan::Create { .. }
+    ));
     assert_eq!(hosting.serving("churn-prod"), Some(arn(1)));
     // Its own config: instance count 2.
     let snap = hosting.snapshot();
     let cfg = &snap.configs[snap.endpoints["churn-prod"].config_name.as_ref().unwrap()];
     assert_eq!(cfg.instance_count, 2);
     // Promoting v2 moves production; rejecting v2 moves it back to v1.
-    reg.put_customer_metadata(&arn(2), &promotion_key(Stage::Production), "t").await.unwrap();
+    reg.put_customer_metadata(&arn(2), &promotion_key(Stage::Production), "t")
+        .await
+        .unwrap();
     converge(&reg, &hosting, &prod).await;
     assert_eq!(hosting.serving("churn-prod"), Some(arn(2)));
     reg.set_approval(&arn(2), Rejected);
@@ -138,9 +212,16 @@ fn config_change_gives_a_new_endpoint_config() {
         pending_config_name: None,
         failure_reason: None,
     };
-    let Plan::Update { config: a, .. } = plan(&staging(), ROLE, Some(&pkg), Some(&current)) else { panic!() };
-    let bigger = StageConfig { instance_type: "ml.m5.xlarge".into(), ..staging() };
-    let Plan::Update { config: b, .. } = plan(&bigger, ROLE, Some(&pkg), Some(&current)) else { panic!() };
+    let Plan::Update { config: a, .. } = plan(&staging(), ROLE, Some(&pkg), Some(&current)) else {
+        panic!()
+    };
+    let bigger = StageConfig {
+        instance_type: "ml.m5.xlarge".into(),
+        ..staging()
+    };
+    let Plan::Update { config: b, .. } = plan(&bigger, ROLE, Some(&pkg), Some(&current)) else {
+        panic!()
+    };
     assert_ne!(a.name, b.name);
     assert_eq!(a.model_name, b.model_name);
 }

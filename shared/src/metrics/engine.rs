@@ -447,7 +447,11 @@ mod huge_page_tests {
         // 0 where transparent huge pages are available; -1 (EINVAL) where the kernel lacks them.
         assert!(matches!(r, Some(0) | Some(-1)), "{r:?}");
         assert!(v.iter().all(|b| *b == 0), "the contents are untouched");
-        assert_eq!(super::advise_huge_pages(v.as_mut_ptr() as usize, 4096), None, "no whole huge page inside");
+        assert_eq!(
+            super::advise_huge_pages(v.as_mut_ptr() as usize, 4096),
+            None,
+            "no whole huge page inside"
+        );
     }
 }
 

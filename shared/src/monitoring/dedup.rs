@@ -55,7 +55,14 @@ where
 pub fn object_parts(objects: &[ObjectInfo]) -> Vec<String> {
     let mut v: Vec<String> = objects
         .iter()
-        .map(|o| format!("{} {} {}", o.uri, o.size, o.last_modified.map(|t| t.timestamp_millis()).unwrap_or(0)))
+        .map(|o| {
+            format!(
+                "{} {} {}",
+                o.uri,
+                o.size,
+                o.last_modified.map(|t| t.timestamp_millis()).unwrap_or(0)
+            )
+        })
         .collect();
     v.sort();
     v
@@ -63,7 +70,13 @@ pub fn object_parts(objects: &[ObjectInfo]) -> Vec<String> {
 
 /// The newest object: greatest `LastModified` (unknown sorts first), then greatest key.
 pub fn newest(objects: &[ObjectInfo]) -> Option<&ObjectInfo> {
-    objects.iter().max_by(|a, b| (a.last_modified, &a.uri.bucket, &a.uri.key).cmp(&(b.last_modified, &b.uri.bucket, &b.uri.key)))
+    objects.iter().max_by(|a, b| {
+        (a.last_modified, &a.uri.bucket, &a.uri.key).cmp(&(
+            b.last_modified,
+            &b.uri.bucket,
+            &b.uri.key,
+        ))
+    })
 }
 
 /// What an S3-triggered invocation does with one window.
@@ -71,7 +84,9 @@ pub fn newest(objects: &[ObjectInfo]) -> Option<&ObjectInfo> {
 pub enum Decision {
     Run,
     /// A newer upload's invocation will compute the window.
-    Superseded { newer: S3Uri },
+    Superseded {
+        newer: S3Uri,
+    },
     /// The triggering object is gone.
     Vanished,
     /// The stored report was computed from exactly these inputs.
@@ -116,19 +131,31 @@ pub fn url_decoded(key: &str) -> Option<String> {
 
 /// Rule 2: the newest-upload check, on the window's ground-truth listing.
 pub fn newest_wins(trigger: &S3Uri, ground_truth: &[ObjectInfo]) -> Decision {
-    let decoded = url_decoded(&trigger.key).map(|key| S3Uri { bucket: trigger.bucket.clone(), key });
-    let Some(found) = ground_truth.iter().find(|o| &o.uri == trigger || Some(&o.uri) == decoded.as_ref()) else {
+    let decoded = url_decoded(&trigger.key).map(|key| S3Uri {
+        bucket: trigger.bucket.clone(),
+        key,
+    });
+    let Some(found) = ground_truth
+        .iter()
+        .find(|o| &o.uri == trigger || Some(&o.uri) == decoded.as_ref())
+    else {
         return Decision::Vanished;
     };
     match newest(ground_truth) {
-        Some(n) if n.uri != found.uri => Decision::Superseded { newer: n.uri.clone() },
+        Some(n) if n.uri != found.uri => Decision::Superseded {
+            newer: n.uri.clone(),
+        },
         _ => Decision::Run,
     }
 }
 
 /// Rule 3: the stored fingerprint check.
 pub fn inputs_changed(previous: Option<&str>, current: &str) -> Decision {
-    if previous == Some(current) { Decision::UpToDate } else { Decision::Run }
+    if previous == Some(current) {
+        Decision::UpToDate
+    } else {
+        Decision::Run
+    }
 }
 
 #[cfg(test)]
@@ -138,7 +165,10 @@ mod tests {
 
     fn obj(key: &str, secs: Option<i64>) -> ObjectInfo {
         ObjectInfo {
-            uri: S3Uri { bucket: "b".into(), key: key.into() },
+            uri: S3Uri {
+                bucket: "b".into(),
+                key: key.into(),
+            },
             size: 10,
             last_modified: secs.map(|s| Utc.timestamp_opt(1_714_550_400 + s, 0).unwrap()),
         }
@@ -146,22 +176,48 @@ mod tests {
 
     #[test]
     fn only_the_newest_upload_of_a_burst_runs() {
-        let burst: Vec<ObjectInfo> = (0..5).map(|i| obj(&format!("gt/2024/05/01/10/part-{i}.jsonl"), Some(i / 2))).collect();
+        let burst: Vec<ObjectInfo> = (0..5)
+            .map(|i| obj(&format!("gt/2024/05/01/10/part-{i}.jsonl"), Some(i / 2)))
+            .collect();
         let decisions: Vec<Decision> = burst.iter().map(|o| newest_wins(&o.uri, &burst)).collect();
         assert_eq!(decisions.iter().filter(|d| **d == Decision::Run).count(), 1);
-        assert_eq!(decisions[4], Decision::Run, "part-4 is the newest (latest second, then greatest key)");
-        assert_eq!(decisions[0], Decision::Superseded { newer: burst[4].uri.clone() });
+        assert_eq!(
+            decisions[4],
+            Decision::Run,
+            "part-4 is the newest (latest second, then greatest key)"
+        );
+        assert_eq!(
+            decisions[0],
+            Decision::Superseded {
+                newer: burst[4].uri.clone()
+            }
+        );
         // Same second: the greatest key breaks the tie, identically for every invocation.
         let tied = vec![obj("gt/a", Some(1)), obj("gt/b", Some(1))];
         assert_eq!(newest_wins(&tied[1].uri, &tied), Decision::Run);
-        assert!(matches!(newest_wins(&tied[0].uri, &tied), Decision::Superseded { .. }));
-        assert_eq!(newest_wins(&S3Uri { bucket: "b".into(), key: "gone".into() }, &tied), Decision::Vanished);
+        assert!(matches!(
+            newest_wins(&tied[0].uri, &tied),
+            Decision::Superseded { .. }
+        ));
+        assert_eq!(
+            newest_wins(
+                &S3Uri {
+                    bucket: "b".into(),
+                    key: "gone".into()
+                },
+                &tied
+            ),
+            Decision::Vanished
+        );
     }
 
     #[test]
     fn url_encoded_trigger_keys_are_recognised() {
         let listing = vec![obj("gt/2024/05/01/10/red flower:1.jsonl", Some(1))];
-        let encoded = S3Uri { bucket: "b".into(), key: "gt/2024/05/01/10/red+flower%3A1.jsonl".into() };
+        let encoded = S3Uri {
+            bucket: "b".into(),
+            key: "gt/2024/05/01/10/red+flower%3A1.jsonl".into(),
+        };
         assert_eq!(newest_wins(&encoded, &listing), Decision::Run);
         assert_eq!(newest_wins(&listing[0].uri, &listing), Decision::Run);
         assert_eq!(url_decoded("a%2"), None);
@@ -174,7 +230,11 @@ mod tests {
         let f1 = fingerprint(object_parts(&a));
         let mut b = a.clone();
         b.reverse();
-        assert_eq!(f1, fingerprint(object_parts(&b)), "order of listing does not matter");
+        assert_eq!(
+            f1,
+            fingerprint(object_parts(&b)),
+            "order of listing does not matter"
+        );
         b[0].size = 11;
         assert_ne!(f1, fingerprint(object_parts(&b)));
         assert_ne!(fingerprint(["ab", "c"]), fingerprint(["a", "bc"]));

@@ -25,7 +25,10 @@ use crate::storage::S3Uri;
 #[serde(tag = "mode", rename_all = "camelCase")]
 pub enum Target {
     #[serde(rename_all = "camelCase")]
-    Endpoint { endpoint_name: String, variant_name: String },
+    Endpoint {
+        endpoint_name: String,
+        variant_name: String,
+    },
     BatchTransform,
 }
 
@@ -45,7 +48,10 @@ pub fn hour_prefixes(base: &S3Uri, from: DateTime<Utc>, to: DateTime<Utc>) -> Ve
     let mut i = 0;
     while i < hours.len() {
         let h = hours[i];
-        let whole_day = h.hour() == 0 && hours.get(i + 23).is_some_and(|last| *last == h + Duration::hours(23));
+        let whole_day = h.hour() == 0
+            && hours
+                .get(i + 23)
+                .is_some_and(|last| *last == h + Duration::hours(23));
         if whole_day {
             out.push(base.join(&day_path(h.date_naive())));
             i += 24;
@@ -60,7 +66,10 @@ pub fn hour_prefixes(base: &S3Uri, from: DateTime<Utc>, to: DateTime<Utc>) -> Ve
 /// `{capture}/{endpoint}/{variant}/` (real-time) or `{capture}/output/` (batch manifests).
 pub fn capture_base(capture: &S3Uri, target: &Target) -> S3Uri {
     match target {
-        Target::Endpoint { endpoint_name, variant_name } => capture.join(&format!("{endpoint_name}/{variant_name}/")),
+        Target::Endpoint {
+            endpoint_name,
+            variant_name,
+        } => capture.join(&format!("{endpoint_name}/{variant_name}/")),
         Target::BatchTransform => capture.join("output/"),
     }
 }
@@ -87,7 +96,13 @@ pub fn hour_of_key(base: &S3Uri, object: &S3Uri) -> Option<DateTime<Utc>> {
     }
     let rest = object.key.strip_prefix(&base.key)?;
     let mut parts = rest.split('/');
-    let mut num = |len: usize| parts.next().filter(|p| p.len() == len && p.bytes().all(|b| b.is_ascii_digit()))?.parse::<u32>().ok();
+    let mut num = |len: usize| {
+        parts
+            .next()
+            .filter(|p| p.len() == len && p.bytes().all(|b| b.is_ascii_digit()))?
+            .parse::<u32>()
+            .ok()
+    };
     let (y, m, d, h) = (num(4)?, num(2)?, num(2)?, num(2)?);
     let t = Utc.with_ymd_and_hms(y as i32, m, d, h, 0, 0).single()?;
     // A file must follow the hour folder.
@@ -101,7 +116,13 @@ pub fn capture_file_start(base: &S3Uri, object: &S3Uri) -> Option<DateTime<Utc>>
     let hour = hour_of_key(base, object)?;
     let name = object.key.rsplit('/').next()?;
     let mut parts = name.splitn(4, '-');
-    let mut num = |max: u32, len: usize| parts.next().filter(|p| p.len() == len).and_then(|p| p.parse::<u32>().ok()).filter(|v| *v <= max);
+    let mut num = |max: u32, len: usize| {
+        parts
+            .next()
+            .filter(|p| p.len() == len)
+            .and_then(|p| p.parse::<u32>().ok())
+            .filter(|v| *v <= max)
+    };
     let (m, s, ms) = (num(59, 2)?, num(59, 2)?, num(999, 3)?);
     Some(hour + Duration::milliseconds(i64::from(m * 60_000 + s * 1000 + ms)))
 }
@@ -112,13 +133,18 @@ pub fn capture_file_start(base: &S3Uri, object: &S3Uri) -> Option<DateTime<Utc>>
 /// [`capture_file_start`] `>= start - lookback`.
 pub fn lookback_hours(window: &Window, lookback: Duration) -> Vec<DateTime<Utc>> {
     let own = floor_hour(window.start);
-    Window::hours_between(window.start - lookback, window.start).into_iter().filter(|h| *h < own).collect()
+    Window::hours_between(window.start - lookback, window.start)
+        .into_iter()
+        .filter(|h| *h < own)
+        .collect()
 }
 
 /// True when `object` is inside the folder `base`.
 pub fn is_under(base: &S3Uri, object: &S3Uri) -> bool {
     let base = folder(base);
-    object.bucket == base.bucket && object.key.starts_with(&base.key) && object.key.len() > base.key.len()
+    object.bucket == base.bucket
+        && object.key.starts_with(&base.key)
+        && object.key.len() > base.key.len()
 }
 
 /// The three report objects of a window.
@@ -143,10 +169,17 @@ impl ReportUris {
 /// The deterministic report folder of a target, schedule and window.
 pub fn report_folder(report: &S3Uri, target: &Target, schedule: &str, window: &Window) -> S3Uri {
     let who = match target {
-        Target::Endpoint { endpoint_name, variant_name } => format!("{endpoint_name}/{variant_name}"),
+        Target::Endpoint {
+            endpoint_name,
+            variant_name,
+        } => format!("{endpoint_name}/{variant_name}"),
         Target::BatchTransform => "batch-transform".to_owned(),
     };
-    report.join(&format!("{who}/{schedule}/{}{}/", hour_path(floor_hour(window.start)), window.id()))
+    report.join(&format!(
+        "{who}/{schedule}/{}{}/",
+        hour_path(floor_hour(window.start)),
+        window.id()
+    ))
 }
 
 pub fn report_uris(report: &S3Uri, target: &Target, schedule: &str, window: &Window) -> ReportUris {
@@ -169,17 +202,43 @@ mod tests {
     #[test]
     fn capture_and_ground_truth_prefixes() {
         let cap = S3Uri::parse("s3://bkt/capture").unwrap();
-        let target = Target::Endpoint { endpoint_name: "churn".into(), variant_name: "AllTraffic".into() };
+        let target = Target::Endpoint {
+            endpoint_name: "churn".into(),
+            variant_name: "AllTraffic".into(),
+        };
         let base = capture_base(&cap, &target);
         let p = hour_prefixes(&base, t("2024-05-01T09:00:00Z"), t("2024-05-01T11:00:00Z"));
         let keys: Vec<_> = p.iter().map(ToString::to_string).collect();
-        assert_eq!(keys, ["s3://bkt/capture/churn/AllTraffic/2024/05/01/09/", "s3://bkt/capture/churn/AllTraffic/2024/05/01/10/"]);
+        assert_eq!(
+            keys,
+            [
+                "s3://bkt/capture/churn/AllTraffic/2024/05/01/09/",
+                "s3://bkt/capture/churn/AllTraffic/2024/05/01/10/"
+            ]
+        );
         let gt = S3Uri::parse("s3://bkt/gt/").unwrap();
-        let p = hour_prefixes(&folder(&gt), t("2024-04-30T23:00:00Z"), t("2024-05-02T01:00:00Z"));
+        let p = hour_prefixes(
+            &folder(&gt),
+            t("2024-04-30T23:00:00Z"),
+            t("2024-05-02T01:00:00Z"),
+        );
         let keys: Vec<_> = p.iter().map(ToString::to_string).collect();
-        assert_eq!(keys, ["s3://bkt/gt/2024/04/30/23/", "s3://bkt/gt/2024/05/01/", "s3://bkt/gt/2024/05/02/00/"]);
-        assert_eq!(capture_base(&cap, &Target::BatchTransform).to_string(), "s3://bkt/capture/output/");
-        assert_eq!(batch_input_base(&cap).to_string(), "s3://bkt/capture/input/");
+        assert_eq!(
+            keys,
+            [
+                "s3://bkt/gt/2024/04/30/23/",
+                "s3://bkt/gt/2024/05/01/",
+                "s3://bkt/gt/2024/05/02/00/"
+            ]
+        );
+        assert_eq!(
+            capture_base(&cap, &Target::BatchTransform).to_string(),
+            "s3://bkt/capture/output/"
+        );
+        assert_eq!(
+            batch_input_base(&cap).to_string(),
+            "s3://bkt/capture/input/"
+        );
     }
 
     #[test]
@@ -188,30 +247,53 @@ mod tests {
         let o = S3Uri::parse("s3://bkt/gt/2024/05/01/10/labels-1.jsonl").unwrap();
         assert_eq!(hour_of_key(&gt, &o), Some(t("2024-05-01T10:00:00Z")));
         assert!(is_under(&gt, &o));
-        for bad in ["s3://bkt/gt/2024/05/01/labels.jsonl", "s3://bkt/gt/2024/13/01/10/x", "s3://other/gt/2024/05/01/10/x", "s3://bkt/gt/2024/05/01/10/"] {
+        for bad in [
+            "s3://bkt/gt/2024/05/01/labels.jsonl",
+            "s3://bkt/gt/2024/13/01/10/x",
+            "s3://other/gt/2024/05/01/10/x",
+            "s3://bkt/gt/2024/05/01/10/",
+        ] {
             assert_eq!(hour_of_key(&gt, &S3Uri::parse(bad).unwrap()), None, "{bad}");
         }
-        assert!(!is_under(&gt, &S3Uri::parse("s3://bkt/gtx/2024/05/01/10/a").unwrap()));
+        assert!(!is_under(
+            &gt,
+            &S3Uri::parse("s3://bkt/gtx/2024/05/01/10/a").unwrap()
+        ));
     }
 
     #[test]
     fn capture_file_start_times_and_lookback() {
         let base = S3Uri::parse("s3://bkt/capture/ep/AllTraffic/").unwrap();
-        let f = S3Uri::parse("s3://bkt/capture/ep/AllTraffic/2024/05/01/09/59-50-123-0f1e2d3c.jsonl").unwrap();
-        assert_eq!(capture_file_start(&base, &f), Some(t("2024-05-01T09:59:50.123Z")));
-        let odd = S3Uri::parse("s3://bkt/capture/ep/AllTraffic/2024/05/01/09/custom-name.jsonl").unwrap();
+        let f =
+            S3Uri::parse("s3://bkt/capture/ep/AllTraffic/2024/05/01/09/59-50-123-0f1e2d3c.jsonl")
+                .unwrap();
+        assert_eq!(
+            capture_file_start(&base, &f),
+            Some(t("2024-05-01T09:59:50.123Z"))
+        );
+        let odd =
+            S3Uri::parse("s3://bkt/capture/ep/AllTraffic/2024/05/01/09/custom-name.jsonl").unwrap();
         assert_eq!(capture_file_start(&base, &odd), None);
         let w = Window::new(t("2024-05-01T10:00:00Z"), t("2024-05-01T11:00:00Z")).unwrap();
-        assert_eq!(lookback_hours(&w, Duration::minutes(5)), [t("2024-05-01T09:00:00Z")]);
+        assert_eq!(
+            lookback_hours(&w, Duration::minutes(5)),
+            [t("2024-05-01T09:00:00Z")]
+        );
         let mid = Window::new(t("2024-05-01T10:30:00Z"), t("2024-05-01T11:00:00Z")).unwrap();
-        assert!(lookback_hours(&mid, Duration::minutes(5)).is_empty(), "its own first hour is read anyway");
+        assert!(
+            lookback_hours(&mid, Duration::minutes(5)).is_empty(),
+            "its own first hour is read anyway"
+        );
         assert!(lookback_hours(&w, Duration::zero()).is_empty());
     }
 
     #[test]
     fn report_keys_are_deterministic_per_target_and_window() {
         let r = S3Uri::parse("s3://reports/monitoring").unwrap();
-        let target = Target::Endpoint { endpoint_name: "churn".into(), variant_name: "AllTraffic".into() };
+        let target = Target::Endpoint {
+            endpoint_name: "churn".into(),
+            variant_name: "AllTraffic".into(),
+        };
         let w = Window::new(t("2024-05-01T09:00:00Z"), t("2024-05-01T10:00:00Z")).unwrap();
         let u = report_uris(&r, &target, "churn-quality", &w);
         assert_eq!(
@@ -219,8 +301,18 @@ mod tests {
             "s3://reports/monitoring/churn/AllTraffic/churn-quality/2024/05/01/09/20240501T0900Z-20240501T1000Z/statistics.json"
         );
         assert_eq!(u, report_uris(&r, &target, "churn-quality", &w));
-        assert!(u.constraint_violations.key.ends_with("/constraint_violations.json"));
+        assert!(
+            u.constraint_violations
+                .key
+                .ends_with("/constraint_violations.json")
+        );
         let b = report_uris(&r, &Target::BatchTransform, "s", &w);
-        assert!(b.summary.key.starts_with("monitoring/batch-transform/s/2024/05/01/09/"), "{}", b.summary);
+        assert!(
+            b.summary
+                .key
+                .starts_with("monitoring/batch-transform/s/2024/05/01/09/"),
+            "{}",
+            b.summary
+        );
     }
 }

@@ -42,11 +42,22 @@ pub struct MetricTarget {
 
 impl MetricTarget {
     /// Model Monitor's namespaces and dimensions, or one custom namespace for everything.
-    pub fn new(target: &Target, schedule: &str, custom_namespace: Option<&str>, extra: &[(String, String)]) -> MetricTarget {
+    pub fn new(
+        target: &Target,
+        schedule: &str,
+        custom_namespace: Option<&str>,
+        extra: &[(String, String)],
+    ) -> MetricTarget {
         let (model, data) = match (custom_namespace, target) {
             (Some(ns), _) => (ns.to_owned(), ns.to_owned()),
-            (None, Target::Endpoint { .. }) => (ENDPOINT_MODEL_NAMESPACE.to_owned(), ENDPOINT_DATA_NAMESPACE.to_owned()),
-            (None, Target::BatchTransform) => (BATCH_MODEL_NAMESPACE.to_owned(), BATCH_DATA_NAMESPACE.to_owned()),
+            (None, Target::Endpoint { .. }) => (
+                ENDPOINT_MODEL_NAMESPACE.to_owned(),
+                ENDPOINT_DATA_NAMESPACE.to_owned(),
+            ),
+            (None, Target::BatchTransform) => (
+                BATCH_MODEL_NAMESPACE.to_owned(),
+                BATCH_DATA_NAMESPACE.to_owned(),
+            ),
         };
         let mut dimensions = Vec::new();
         if let Target::Endpoint { endpoint_name, .. } = target {
@@ -57,7 +68,11 @@ impl MetricTarget {
             dimensions.retain(|(n, _)| n != k);
             dimensions.push((k.clone(), v.clone()));
         }
-        MetricTarget { model_namespace: model, data_namespace: data, dimensions }
+        MetricTarget {
+            model_namespace: model,
+            data_namespace: data,
+            dimensions,
+        }
     }
 }
 
@@ -72,7 +87,10 @@ pub fn count_metrics(c: &Counts, violations: usize, empty: bool) -> Vec<(&'stati
         ("records_captured", c.capture_lines as f64),
         ("records_ground_truth", c.ground_truth_lines as f64),
         ("records_matched", c.matched as f64),
-        ("records_unmatched_predictions", c.unmatched_predictions as f64),
+        (
+            "records_unmatched_predictions",
+            c.unmatched_predictions as f64,
+        ),
         ("records_unmatched_labels", c.unmatched_labels as f64),
         ("records_malformed", malformed(c) as f64),
         ("records_evaluated", c.evaluated as f64),
@@ -107,10 +125,20 @@ pub fn build_datums(
             model.push(datum(name, *value, MetricUnit::None));
         }
     }
-    let counts: Vec<MetricDatum> = count_metrics(counts, violations, empty).into_iter().map(|(n, v)| datum(n, v, MetricUnit::Count)).collect();
-    if has_problem_type { model.extend(counts) } else { data.extend(counts) }
+    let counts: Vec<MetricDatum> = count_metrics(counts, violations, empty)
+        .into_iter()
+        .map(|(n, v)| datum(n, v, MetricUnit::Count))
+        .collect();
+    if has_problem_type {
+        model.extend(counts)
+    } else {
+        data.extend(counts)
+    }
     let mut out: Vec<(String, Vec<MetricDatum>)> = Vec::new();
-    for (ns, ds) in [(&target.model_namespace, model), (&target.data_namespace, data)] {
+    for (ns, ds) in [
+        (&target.model_namespace, model),
+        (&target.data_namespace, data),
+    ] {
         if ds.is_empty() {
             continue;
         }
@@ -124,7 +152,11 @@ pub fn build_datums(
 
 /// An upper bound of a datum's share of a `PutMetricData` body (any of its protocols).
 pub fn estimated_size(d: &MetricDatum) -> usize {
-    96 + d.name.len() + d.dimensions.iter().map(|(n, v)| 32 + n.len() + v.len()).sum::<usize>()
+    96 + d.name.len()
+        + d.dimensions
+            .iter()
+            .map(|(n, v)| 32 + n.len() + v.len())
+            .sum::<usize>()
 }
 
 /// Splits datums into calls of at most 1,000 datums and [`MAX_CALL_BYTES`] estimated bytes.
@@ -151,15 +183,24 @@ pub fn chunk_datums(datums: Vec<MetricDatum>) -> Vec<Vec<MetricDatum>> {
 /// `Model Monitoring Completed`. A detail over EventBridge's 256 KB is shrunk — violations, then
 /// metrics, halved until it fits, then error samples dropped — and marked `"truncated": true`
 /// (the complete lists are in the reports, whose URIs the event carries).
-pub fn fit_event(source: &str, mut detail: Value, bus: Option<&str>, resources: Vec<String>) -> Result<OutgoingEvent, PublishError> {
+pub fn fit_event(
+    source: &str,
+    mut detail: Value,
+    bus: Option<&str>,
+    resources: Vec<String>,
+) -> Result<OutgoingEvent, PublishError> {
     let count = detail["violationCount"].as_u64().unwrap_or(0);
     let detail_type = if count > 0 { VIOLATIONS } else { COMPLETED };
     loop {
-        let event = OutgoingEvent::new(source, detail_type, detail.clone()).on_bus(bus).with_resources(resources.clone());
+        let event = OutgoingEvent::new(source, detail_type, detail.clone())
+            .on_bus(bus)
+            .with_resources(resources.clone());
         match event.validate() {
             Ok(_) => return Ok(event),
             Err(PublishError::EntryTooLarge { size, limit }) => {
-                let Some(obj) = detail.as_object_mut() else { return Err(PublishError::EntryTooLarge { size, limit }) };
+                let Some(obj) = detail.as_object_mut() else {
+                    return Err(PublishError::EntryTooLarge { size, limit });
+                };
                 if !shrink(obj) {
                     return Err(PublishError::EntryTooLarge { size, limit });
                 }
@@ -202,7 +243,10 @@ mod tests {
     use chrono::TimeZone;
 
     fn endpoint() -> Target {
-        Target::Endpoint { endpoint_name: "churn".into(), variant_name: "AllTraffic".into() }
+        Target::Endpoint {
+            endpoint_name: "churn".into(),
+            variant_name: "AllTraffic".into(),
+        }
     }
 
     #[test]
@@ -210,20 +254,49 @@ mod tests {
         let t = MetricTarget::new(&endpoint(), "sched", None, &[]);
         assert_eq!(t.model_namespace, ENDPOINT_MODEL_NAMESPACE);
         assert_eq!(t.data_namespace, ENDPOINT_DATA_NAMESPACE);
-        assert_eq!(t.dimensions, vec![("Endpoint".into(), "churn".into()), ("MonitoringSchedule".into(), "sched".into())]);
-        let b = MetricTarget::new(&Target::BatchTransform, "sched", None, &[("Team".into(), "risk".into())]);
+        assert_eq!(
+            t.dimensions,
+            vec![
+                ("Endpoint".into(), "churn".into()),
+                ("MonitoringSchedule".into(), "sched".into())
+            ]
+        );
+        let b = MetricTarget::new(
+            &Target::BatchTransform,
+            "sched",
+            None,
+            &[("Team".into(), "risk".into())],
+        );
         assert_eq!(b.model_namespace, BATCH_MODEL_NAMESPACE);
-        assert_eq!(b.dimensions, vec![("MonitoringSchedule".into(), "sched".into()), ("Team".into(), "risk".into())]);
+        assert_eq!(
+            b.dimensions,
+            vec![
+                ("MonitoringSchedule".into(), "sched".into()),
+                ("Team".into(), "risk".into())
+            ]
+        );
         let c = MetricTarget::new(&endpoint(), "sched", Some("driftloop/custom"), &[]);
-        assert_eq!((c.model_namespace.as_str(), c.data_namespace.as_str()), ("driftloop/custom", "driftloop/custom"));
+        assert_eq!(
+            (c.model_namespace.as_str(), c.data_namespace.as_str()),
+            ("driftloop/custom", "driftloop/custom")
+        );
     }
 
     #[test]
     fn datums_split_by_kind_and_carry_counts() {
         let target = MetricTarget::new(&endpoint(), "s", None, &[]);
-        let counts = Counts { capture_lines: 10, matched: 7, malformed_capture: 2, malformed_ground_truth: 1, ..Default::default() };
+        let counts = Counts {
+            capture_lines: 10,
+            matched: 7,
+            malformed_capture: 2,
+            malformed_ground_truth: 1,
+            ..Default::default()
+        };
         let at = Utc.with_ymd_and_hms(2024, 5, 1, 9, 0, 0).unwrap();
-        let m = vec![("accuracy".to_owned(), 0.9), ("feature_data_age".to_owned(), 31.0)];
+        let m = vec![
+            ("accuracy".to_owned(), 0.9),
+            ("feature_data_age".to_owned(), 31.0),
+        ];
         let out = build_datums(&m, &counts, 1, false, true, &target, at);
         assert_eq!(out.len(), 2);
         let (ns, model) = &out[0];
@@ -234,20 +307,37 @@ mod tests {
         assert_eq!(get("records_malformed"), Some(3.0));
         assert_eq!(get("constraint_violations"), Some(1.0));
         assert_eq!(get("window_empty"), Some(0.0));
-        assert!(model.iter().all(|d| d.timestamp == Some(at) && d.dimensions.len() == 2));
-        assert_eq!(out[1].1.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["feature_data_age"]);
+        assert!(
+            model
+                .iter()
+                .all(|d| d.timestamp == Some(at) && d.dimensions.len() == 2)
+        );
+        assert_eq!(
+            out[1].1.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+            ["feature_data_age"]
+        );
         // One custom namespace: one group.
         let custom = MetricTarget::new(&endpoint(), "s", Some("x"), &[]);
-        assert_eq!(build_datums(&m, &counts, 0, true, true, &custom, at).len(), 1);
+        assert_eq!(
+            build_datums(&m, &counts, 0, true, true, &custom, at).len(),
+            1
+        );
     }
 
     #[test]
     fn chunks_respect_count_and_size() {
-        let many: Vec<MetricDatum> = (0..2500).map(|i| MetricDatum::count(format!("m{i}"), 1.0)).collect();
+        let many: Vec<MetricDatum> = (0..2500)
+            .map(|i| MetricDatum::count(format!("m{i}"), 1.0))
+            .collect();
         let sizes: Vec<usize> = chunk_datums(many).iter().map(Vec::len).collect();
         assert_eq!(sizes, [1000, 1000, 500]);
-        let fat: Vec<MetricDatum> =
-            (0..100).map(|i| (0..30).fold(MetricDatum::count(format!("m{i}"), 1.0), |d, k| d.dimension(format!("d{k}"), "v".repeat(1000)))).collect();
+        let fat: Vec<MetricDatum> = (0..100)
+            .map(|i| {
+                (0..30).fold(MetricDatum::count(format!("m{i}"), 1.0), |d, k| {
+                    d.dimension(format!("d{k}"), "v".repeat(1000))
+                })
+            })
+            .collect();
         let chunks = chunk_datums(fat);
         assert!(chunks.len() > 1);
         for c in &chunks {
@@ -270,10 +360,21 @@ mod tests {
         assert_eq!(e.detail["violationCount"], 5000);
         assert!(!e.detail["violations"].as_array().unwrap().is_empty());
         assert_eq!(e.event_bus_name.as_deref(), Some("bus"));
-        let ok = fit_event("driftloop", json!({"violationCount": 0, "violations": []}), None, vec![]).unwrap();
+        let ok = fit_event(
+            "driftloop",
+            json!({"violationCount": 0, "violations": []}),
+            None,
+            vec![],
+        )
+        .unwrap();
         assert_eq!(ok.detail_type, COMPLETED);
         assert!(ok.detail.get("truncated").is_none());
-        let hopeless = fit_event("driftloop", json!({"violationCount": 0, "reports": "x".repeat(300_000)}), None, vec![]);
+        let hopeless = fit_event(
+            "driftloop",
+            json!({"violationCount": 0, "reports": "x".repeat(300_000)}),
+            None,
+            vec![],
+        );
         assert!(matches!(hopeless, Err(PublishError::EntryTooLarge { .. })));
     }
 }

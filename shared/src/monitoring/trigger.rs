@@ -84,9 +84,16 @@ pub struct DirectRequest {
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Trigger {
     #[serde(rename_all = "camelCase")]
-    Schedule { time: DateTime<Utc>, rule: Option<String> },
+    Schedule {
+        time: DateTime<Utc>,
+        rule: Option<String>,
+    },
     #[serde(rename_all = "camelCase")]
-    GroundTruthUpload { object: S3Uri, size: Option<u64>, time: Option<DateTime<Utc>> },
+    GroundTruthUpload {
+        object: S3Uri,
+        size: Option<u64>,
+        time: Option<DateTime<Utc>>,
+    },
     #[serde(rename_all = "camelCase")]
     Direct { request: Box<DirectRequest> },
 }
@@ -109,12 +116,18 @@ impl Trigger {
 }
 
 fn invalid(what: &str, reason: impl Into<String>) -> EventError {
-    EventError::Invalid { what: what.to_owned(), reason: reason.into() }
+    EventError::Invalid {
+        what: what.to_owned(),
+        reason: reason.into(),
+    }
 }
 
 /// The keys a direct request may have (a typo is an error, not a silently ignored override).
 pub fn known_request_keys() -> Vec<String> {
-    let mut keys: Vec<String> = ["window", "splitMinutes", "time"].iter().map(|k| (*k).to_owned()).collect();
+    let mut keys: Vec<String> = ["window", "splitMinutes", "time"]
+        .iter()
+        .map(|k| (*k).to_owned())
+        .collect();
     if let Ok(Value::Object(m)) = serde_json::to_value(Overrides::default()) {
         keys.extend(m.keys().cloned());
     }
@@ -125,11 +138,17 @@ fn direct(value: Value) -> Result<Trigger, EventError> {
     if let Value::Object(m) = &value {
         let known = known_request_keys();
         if let Some(k) = m.keys().find(|k| !known.contains(k)) {
-            return Err(invalid("monitoring request", format!("unknown field {k:?}; expected one of {}", known.join(", "))));
+            return Err(invalid(
+                "monitoring request",
+                format!("unknown field {k:?}; expected one of {}", known.join(", ")),
+            ));
         }
     }
-    let request: DirectRequest = serde_json::from_value(value).map_err(|e| invalid("monitoring request", e.to_string()))?;
-    Ok(Trigger::Direct { request: Box::new(request) })
+    let request: DirectRequest =
+        serde_json::from_value(value).map_err(|e| invalid("monitoring request", e.to_string()))?;
+    Ok(Trigger::Direct {
+        request: Box::new(request),
+    })
 }
 
 pub fn parse_trigger(event: Value) -> Result<Trigger, EventError> {
@@ -152,15 +171,28 @@ pub fn parse_trigger(event: Value) -> Result<Trigger, EventError> {
     match (source, detail_type) {
         (SCHEDULE_SOURCE, SCHEDULED_EVENT) => {
             let time = time.ok_or_else(|| invalid("Scheduled Event", "it has no \"time\""))?;
-            let rule = event["resources"].as_array().and_then(|r| r.first()).and_then(Value::as_str).map(str::to_owned);
+            let rule = event["resources"]
+                .as_array()
+                .and_then(|r| r.first())
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             Ok(Trigger::Schedule { time, rule })
         }
         (S3_SOURCE, OBJECT_CREATED) => {
             let d = &event["detail"];
-            let bucket = d["bucket"]["name"].as_str().ok_or_else(|| invalid("Object Created event", "detail.bucket.name is missing"))?;
-            let key = d["object"]["key"].as_str().ok_or_else(|| invalid("Object Created event", "detail.object.key is missing"))?;
-            let object = S3Uri::parse(&format!("s3://{bucket}/{key}")).map_err(|r| invalid("Object Created event", r))?;
-            Ok(Trigger::GroundTruthUpload { object, size: d["object"]["size"].as_u64(), time })
+            let bucket = d["bucket"]["name"]
+                .as_str()
+                .ok_or_else(|| invalid("Object Created event", "detail.bucket.name is missing"))?;
+            let key = d["object"]["key"]
+                .as_str()
+                .ok_or_else(|| invalid("Object Created event", "detail.object.key is missing"))?;
+            let object = S3Uri::parse(&format!("s3://{bucket}/{key}"))
+                .map_err(|r| invalid("Object Created event", r))?;
+            Ok(Trigger::GroundTruthUpload {
+                object,
+                size: d["object"]["size"].as_u64(),
+                time,
+            })
         }
         (DRIFTLOOP_SOURCE, MONITORING_REQUESTED) => direct(event["detail"].clone()),
         _ => Err(EventError::UnexpectedShape {
@@ -189,23 +221,34 @@ pub fn plan_windows(
     ground_truth: Option<&S3Uri>,
     now: DateTime<Utc>,
 ) -> Result<Result<Vec<Planned>, String>, EventError> {
-    let run = |w: Window| Planned { window: w, skip: None };
+    let run = |w: Window| Planned {
+        window: w,
+        skip: None,
+    };
     Ok(Ok(match trigger {
         Trigger::Schedule { time, .. } => vec![run(rule.last_complete(*time))],
         Trigger::Direct { request } => match (&request.window, request.split_minutes) {
-            (Some(w), None) => vec![run(Window::new(w.start, w.end).map_err(|r| invalid("window", r))?)],
-            (Some(w), Some(m)) => {
-                WindowRule::split(w.start, w.end, m).map_err(|r| invalid("window", r))?.into_iter().map(run).collect()
-            }
+            (Some(w), None) => vec![run(
+                Window::new(w.start, w.end).map_err(|r| invalid("window", r))?
+            )],
+            (Some(w), Some(m)) => WindowRule::split(w.start, w.end, m)
+                .map_err(|r| invalid("window", r))?
+                .into_iter()
+                .map(run)
+                .collect(),
             (None, Some(_)) => return Err(invalid("splitMinutes", "needs a \"window\" to split")),
             (None, None) => vec![run(rule.last_complete(request.time.unwrap_or(now)))],
         },
         Trigger::GroundTruthUpload { object, time, .. } => {
             let Some(gt) = ground_truth else {
-                return Ok(Err("no ground-truth S3 URI is configured (GROUND_TRUTH_S3_URI)".into()));
+                return Ok(Err(
+                    "no ground-truth S3 URI is configured (GROUND_TRUTH_S3_URI)".into(),
+                ));
             };
             if !is_under(gt, object) {
-                return Ok(Err(format!("{object} is not under the ground-truth prefix {gt}")));
+                return Ok(Err(format!(
+                    "{object} is not under the ground-truth prefix {gt}"
+                )));
             }
             let hour = hour_of_key(gt, object).unwrap_or_else(|| floor_hour(time.unwrap_or(now)));
             let mut ws: Vec<Planned> = rule
@@ -213,8 +256,10 @@ pub fn plan_windows(
                 .into_iter()
                 .map(|w| Planned {
                     window: w,
-                    skip: (!rule.is_due(&w, now))
-                        .then(|| "not due yet: the scheduled run of this window will read the new labels".to_owned()),
+                    skip: (!rule.is_due(&w, now)).then(|| {
+                        "not due yet: the scheduled run of this window will read the new labels"
+                            .to_owned()
+                    }),
                 })
                 .collect();
             ws.truncate(MAX_WINDOWS_PER_INVOCATION);
@@ -237,20 +282,35 @@ mod tests {
         let s = parse_trigger(json!({"source": "aws.events", "detail-type": "Scheduled Event", "time": 1714557900000_i64,
             "resources": ["arn:aws:events:us-east-1:1:rule/hourly"], "detail": {}}))
         .unwrap();
-        assert_eq!(s, Trigger::Schedule { time: t("2024-05-01T10:05:00Z"), rule: Some("arn:aws:events:us-east-1:1:rule/hourly".into()) });
+        assert_eq!(
+            s,
+            Trigger::Schedule {
+                time: t("2024-05-01T10:05:00Z"),
+                rule: Some("arn:aws:events:us-east-1:1:rule/hourly".into())
+            }
+        );
         let u = parse_trigger(json!({"source": "aws.s3", "detail-type": "Object Created", "time": "2024-05-01T10:20:00Z",
             "detail": {"bucket": {"name": "bkt"}, "object": {"key": "gt/2024/05/01/10/a.jsonl", "size": 12}}}))
         .unwrap();
-        assert!(matches!(&u, Trigger::GroundTruthUpload { object, size: Some(12), .. } if object.key == "gt/2024/05/01/10/a.jsonl"));
-        let d = parse_trigger(json!({"window": {"start": "2024-05-01T00:00:00Z", "end": "2024-05-01T06:00:00Z"},
-            "splitMinutes": 60, "endpointName": "other", "probabilityThreshold": 0.7}))
+        assert!(
+            matches!(&u, Trigger::GroundTruthUpload { object, size: Some(12), .. } if object.key == "gt/2024/05/01/10/a.jsonl")
+        );
+        let d = parse_trigger(
+            json!({"window": {"start": "2024-05-01T00:00:00Z", "end": "2024-05-01T06:00:00Z"},
+            "splitMinutes": 60, "endpointName": "other", "probabilityThreshold": 0.7}),
+        )
         .unwrap();
-        let Trigger::Direct { request } = &d else { panic!("{d:?}") };
+        let Trigger::Direct { request } = &d else {
+            panic!("{d:?}")
+        };
         assert_eq!(request.overrides.endpoint_name.as_deref(), Some("other"));
         assert_eq!(request.overrides.probability_threshold, Some(0.7));
         let via_bus = parse_trigger(json!({"source": "driftloop", "detail-type": "Model Monitoring Requested", "detail": {"time": "2024-05-01T10:00:00Z"}})).unwrap();
         assert!(matches!(via_bus, Trigger::Direct { .. }));
-        assert!(matches!(parse_trigger(Value::Null).unwrap(), Trigger::Direct { .. }));
+        assert!(matches!(
+            parse_trigger(Value::Null).unwrap(),
+            Trigger::Direct { .. }
+        ));
     }
 
     #[test]
@@ -259,34 +319,78 @@ mod tests {
         assert!(e.to_string().contains("monitoring request"), "{e}");
         let e = parse_trigger(json!({"endpointNme": "typo"})).unwrap_err();
         assert!(e.to_string().contains("endpointNme"), "{e}");
-        let e = parse_trigger(json!({"source": "aws.sagemaker", "detail-type": "Other", "detail": {}})).unwrap_err();
+        let e =
+            parse_trigger(json!({"source": "aws.sagemaker", "detail-type": "Other", "detail": {}}))
+                .unwrap_err();
         assert!(e.to_string().contains("Scheduled Event"), "{e}");
         assert!(parse_trigger(json!([1])).is_err());
-        let e = parse_trigger(json!({"source": "aws.s3", "detail-type": "Object Created", "detail": {"bucket": {}}})).unwrap_err();
+        let e = parse_trigger(
+            json!({"source": "aws.s3", "detail-type": "Object Created", "detail": {"bucket": {}}}),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("bucket.name"), "{e}");
     }
 
     #[test]
     fn windows_of_each_trigger() {
-        let rule = WindowRule { minutes: 60, offset_minutes: 60, ground_truth_delay_minutes: 60 };
+        let rule = WindowRule {
+            minutes: 60,
+            offset_minutes: 60,
+            ground_truth_delay_minutes: 60,
+        };
         let gt = S3Uri::parse("s3://bkt/gt/").unwrap();
         let now = t("2024-05-01T12:30:00Z");
-        let sched = Trigger::Schedule { time: t("2024-05-01T10:05:00Z"), rule: None };
-        let p = plan_windows(&sched, &rule, Some(&gt), now).unwrap().unwrap();
+        let sched = Trigger::Schedule {
+            time: t("2024-05-01T10:05:00Z"),
+            rule: None,
+        };
+        let p = plan_windows(&sched, &rule, Some(&gt), now)
+            .unwrap()
+            .unwrap();
         assert_eq!(p[0].window.start, t("2024-05-01T08:00:00Z"));
         // Labels collected 11:xx belong to 10:00 (due at 12:00) and 11:00 (due at 13:00).
-        let up = Trigger::GroundTruthUpload { object: S3Uri::parse("s3://bkt/gt/2024/05/01/11/x.jsonl").unwrap(), size: None, time: None };
+        let up = Trigger::GroundTruthUpload {
+            object: S3Uri::parse("s3://bkt/gt/2024/05/01/11/x.jsonl").unwrap(),
+            size: None,
+            time: None,
+        };
         let p = plan_windows(&up, &rule, Some(&gt), now).unwrap().unwrap();
         assert_eq!(p.len(), 2);
-        assert_eq!((p[0].window.start, p[0].skip.is_none()), (t("2024-05-01T10:00:00Z"), true));
+        assert_eq!(
+            (p[0].window.start, p[0].skip.is_none()),
+            (t("2024-05-01T10:00:00Z"), true)
+        );
         assert!(p[1].skip.as_deref().unwrap().starts_with("not due"));
-        let elsewhere = Trigger::GroundTruthUpload { object: S3Uri::parse("s3://bkt/other/x").unwrap(), size: None, time: None };
-        assert!(plan_windows(&elsewhere, &rule, Some(&gt), now).unwrap().unwrap_err().contains("not under"));
+        let elsewhere = Trigger::GroundTruthUpload {
+            object: S3Uri::parse("s3://bkt/other/x").unwrap(),
+            size: None,
+            time: None,
+        };
+        assert!(
+            plan_windows(&elsewhere, &rule, Some(&gt), now)
+                .unwrap()
+                .unwrap_err()
+                .contains("not under")
+        );
         let backfill = parse_trigger(json!({"window": {"start": "2024-05-01T00:00:00Z", "end": "2024-05-01T03:00:00Z"}, "splitMinutes": 60})).unwrap();
-        assert_eq!(plan_windows(&backfill, &rule, Some(&gt), now).unwrap().unwrap().len(), 3);
-        let bad = parse_trigger(json!({"window": {"start": "2024-05-01T03:00:00Z", "end": "2024-05-01T00:00:00Z"}})).unwrap();
+        assert_eq!(
+            plan_windows(&backfill, &rule, Some(&gt), now)
+                .unwrap()
+                .unwrap()
+                .len(),
+            3
+        );
+        let bad = parse_trigger(
+            json!({"window": {"start": "2024-05-01T03:00:00Z", "end": "2024-05-01T00:00:00Z"}}),
+        )
+        .unwrap();
         assert!(plan_windows(&bad, &rule, Some(&gt), now).is_err());
         let at = parse_trigger(json!({"time": "2024-05-01T10:05:00Z"})).unwrap();
-        assert_eq!(plan_windows(&at, &rule, None, now).unwrap().unwrap()[0].window.end, t("2024-05-01T09:00:00Z"));
+        assert_eq!(
+            plan_windows(&at, &rule, None, now).unwrap().unwrap()[0]
+                .window
+                .end,
+            t("2024-05-01T09:00:00Z")
+        );
     }
 }

@@ -34,10 +34,18 @@ pub struct Window {
 impl Window {
     pub fn new(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Window, String> {
         if end <= start {
-            return Err(format!("window end {} is not after its start {}", iso(end), iso(start)));
+            return Err(format!(
+                "window end {} is not after its start {}",
+                iso(end),
+                iso(start)
+            ));
         }
         if end - start > Duration::days(31) {
-            return Err(format!("window {} .. {} is longer than 31 days", iso(start), iso(end)));
+            return Err(format!(
+                "window {} .. {} is longer than 31 days",
+                iso(start),
+                iso(end)
+            ));
         }
         Ok(Window { start, end })
     }
@@ -114,7 +122,11 @@ pub struct WindowRule {
 
 impl Default for WindowRule {
     fn default() -> Self {
-        WindowRule { minutes: 60, offset_minutes: 0, ground_truth_delay_minutes: 0 }
+        WindowRule {
+            minutes: 60,
+            offset_minutes: 0,
+            ground_truth_delay_minutes: 0,
+        }
     }
 }
 
@@ -125,7 +137,9 @@ impl WindowRule {
             return Err("must be 1 to 44640 (31 days)".into());
         }
         if !1440u32.is_multiple_of(minutes) && !minutes.is_multiple_of(1440) {
-            return Err("must divide a day (e.g. 15, 60, 360, 1440) or be a whole number of days".into());
+            return Err(
+                "must divide a day (e.g. 15, 60, 360, 1440) or be a whole number of days".into(),
+            );
         }
         Ok(minutes)
     }
@@ -147,7 +161,10 @@ impl WindowRule {
         let len = self.len().num_seconds();
         let secs = t.timestamp().div_euclid(len) * len;
         let start = Utc.timestamp_opt(secs, 0).single().unwrap_or(t);
-        Window { start, end: start + self.len() }
+        Window {
+            start,
+            end: start + self.len(),
+        }
     }
 
     /// The last aligned window that ended at or before `at - offset` (the scheduled run's window).
@@ -156,7 +173,10 @@ impl WindowRule {
         let current = self.containing(shifted);
         // `current` contains `shifted`, so it is not complete unless it starts exactly there.
         let end = current.start;
-        Window { start: end - self.len(), end }
+        Window {
+            start: end - self.len(),
+            end,
+        }
     }
 
     /// The labels of `w` are read from the ground-truth folders of `[start, end + delay)`.
@@ -183,7 +203,10 @@ impl WindowRule {
             if gs < hour_end && ge > hour {
                 out.push(w);
             }
-            w = Window { start: w.end, end: w.end + self.len() };
+            w = Window {
+                start: w.end,
+                end: w.end + self.len(),
+            };
         }
         if out.len() > MAX_WINDOWS_PER_INVOCATION {
             out.drain(..out.len() - MAX_WINDOWS_PER_INVOCATION);
@@ -193,8 +216,18 @@ impl WindowRule {
 
     /// `[start, end)` cut into consecutive windows of `minutes` from `start` (the last one may be
     /// shorter). Errors past [`MAX_WINDOWS_PER_INVOCATION`] windows.
-    pub fn split(start: DateTime<Utc>, end: DateTime<Utc>, minutes: u32) -> Result<Vec<Window>, String> {
-        let whole = Window::new(start, end).or_else(|e| if end > start { Ok(Window { start, end }) } else { Err(e) })?;
+    pub fn split(
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        minutes: u32,
+    ) -> Result<Vec<Window>, String> {
+        let whole = Window::new(start, end).or_else(|e| {
+            if end > start {
+                Ok(Window { start, end })
+            } else {
+                Err(e)
+            }
+        })?;
         if minutes == 0 {
             return Err("split minutes must be at least 1".into());
         }
@@ -230,14 +263,23 @@ mod tests {
     fn last_complete_hourly_with_and_without_offset() {
         let hourly = WindowRule::default();
         let w = hourly.last_complete(t("2024-05-01T10:05:00Z"));
-        assert_eq!((w.start, w.end), (t("2024-05-01T09:00:00Z"), t("2024-05-01T10:00:00Z")));
+        assert_eq!(
+            (w.start, w.end),
+            (t("2024-05-01T09:00:00Z"), t("2024-05-01T10:00:00Z"))
+        );
         // Exactly on the boundary: the window that just ended.
         let w = hourly.last_complete(t("2024-05-01T10:00:00Z"));
         assert_eq!(w.start, t("2024-05-01T09:00:00Z"));
         // Model Monitor's StartTimeOffset=-PT2H / EndTimeOffset=-PT1H.
-        let late = WindowRule { offset_minutes: 60, ..hourly };
+        let late = WindowRule {
+            offset_minutes: 60,
+            ..hourly
+        };
         let w = late.last_complete(t("2024-05-01T10:05:00Z"));
-        assert_eq!((w.start, w.end), (t("2024-05-01T08:00:00Z"), t("2024-05-01T09:00:00Z")));
+        assert_eq!(
+            (w.start, w.end),
+            (t("2024-05-01T08:00:00Z"), t("2024-05-01T09:00:00Z"))
+        );
         assert_eq!(w.id(), "20240501T0800Z-20240501T0900Z");
         // Across midnight.
         let w = hourly.last_complete(t("2024-05-02T00:00:30Z"));
@@ -246,12 +288,25 @@ mod tests {
 
     #[test]
     fn daily_and_quarter_hour_windows_align() {
-        let daily = WindowRule { minutes: 1440, offset_minutes: 180, ground_truth_delay_minutes: 0 };
+        let daily = WindowRule {
+            minutes: 1440,
+            offset_minutes: 180,
+            ground_truth_delay_minutes: 0,
+        };
         let w = daily.last_complete(t("2024-05-02T02:00:00Z"));
-        assert_eq!((w.start, w.end), (t("2024-04-30T00:00:00Z"), t("2024-05-01T00:00:00Z")));
+        assert_eq!(
+            (w.start, w.end),
+            (t("2024-04-30T00:00:00Z"), t("2024-05-01T00:00:00Z"))
+        );
         assert_eq!(w.hours().len(), 24);
-        let q = WindowRule { minutes: 15, ..Default::default() };
-        assert_eq!(q.containing(t("2024-05-01T10:44:59Z")).start, t("2024-05-01T10:30:00Z"));
+        let q = WindowRule {
+            minutes: 15,
+            ..Default::default()
+        };
+        assert_eq!(
+            q.containing(t("2024-05-01T10:44:59Z")).start,
+            t("2024-05-01T10:30:00Z")
+        );
         assert!(WindowRule::validate_minutes(50).is_err());
         assert!(WindowRule::validate_minutes(0).is_err());
         assert_eq!(WindowRule::validate_minutes(2880), Ok(2880));
@@ -259,13 +314,28 @@ mod tests {
 
     #[test]
     fn ground_truth_upload_affects_windows_within_the_delay() {
-        let rule = WindowRule { minutes: 60, offset_minutes: 120, ground_truth_delay_minutes: 120 };
+        let rule = WindowRule {
+            minutes: 60,
+            offset_minutes: 120,
+            ground_truth_delay_minutes: 120,
+        };
         let ws = rule.windows_reading_ground_truth_hour(t("2024-05-01T10:20:00Z"));
         let starts: Vec<_> = ws.iter().map(|w| w.start).collect();
         // Labels collected 10:00-11:00 can belong to inferences of 08:00, 09:00 and 10:00.
-        assert_eq!(starts, vec![t("2024-05-01T08:00:00Z"), t("2024-05-01T09:00:00Z"), t("2024-05-01T10:00:00Z")]);
+        assert_eq!(
+            starts,
+            vec![
+                t("2024-05-01T08:00:00Z"),
+                t("2024-05-01T09:00:00Z"),
+                t("2024-05-01T10:00:00Z")
+            ]
+        );
         let none = WindowRule::default();
-        assert_eq!(none.windows_reading_ground_truth_hour(t("2024-05-01T10:59:00Z")).len(), 1);
+        assert_eq!(
+            none.windows_reading_ground_truth_hour(t("2024-05-01T10:59:00Z"))
+                .len(),
+            1
+        );
         assert!(rule.is_due(&ws[0], t("2024-05-01T11:00:00Z")));
         assert!(!rule.is_due(&ws[1], t("2024-05-01T11:00:00Z")));
         let (gs, ge) = rule.ground_truth_range(&ws[0]);
@@ -274,10 +344,15 @@ mod tests {
 
     #[test]
     fn split_and_invalid_windows() {
-        let ws = WindowRule::split(t("2024-05-01T00:00:00Z"), t("2024-05-01T02:30:00Z"), 60).unwrap();
+        let ws =
+            WindowRule::split(t("2024-05-01T00:00:00Z"), t("2024-05-01T02:30:00Z"), 60).unwrap();
         assert_eq!(ws.len(), 3);
         assert_eq!(ws[2].duration(), Duration::minutes(30));
-        assert!(WindowRule::split(t("2024-05-01T00:00:00Z"), t("2024-06-01T00:00:00Z"), 60).unwrap_err().contains("at most"));
+        assert!(
+            WindowRule::split(t("2024-05-01T00:00:00Z"), t("2024-06-01T00:00:00Z"), 60)
+                .unwrap_err()
+                .contains("at most")
+        );
         assert!(Window::new(t("2024-05-01T01:00:00Z"), t("2024-05-01T01:00:00Z")).is_err());
         let odd = Window::new(t("2024-05-01T01:00:30Z"), t("2024-05-01T01:10:00Z")).unwrap();
         assert_eq!(odd.id(), "20240501T010030Z-20240501T0110Z");

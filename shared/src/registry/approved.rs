@@ -18,7 +18,10 @@ pub struct BaselineUris {
 
 impl From<&Baseline> for BaselineUris {
     fn from(b: &Baseline) -> Self {
-        BaselineUris { statistics: b.statistics.clone(), constraints: b.constraints.clone() }
+        BaselineUris {
+            statistics: b.statistics.clone(),
+            constraints: b.constraints.clone(),
+        }
     }
 }
 
@@ -31,7 +34,10 @@ pub struct ContainerOut {
 
 impl From<&Container> for ContainerOut {
     fn from(c: &Container) -> Self {
-        ContainerOut { image: c.image.clone(), model_data_url: c.model_data_url.clone() }
+        ContainerOut {
+            image: c.image.clone(),
+            model_data_url: c.model_data_url.clone(),
+        }
     }
 }
 

@@ -154,7 +154,12 @@ pub trait ModelRegistry: Send + Sync {
     async fn describe_package(&self, name_or_arn: &str) -> Result<ModelPackage, AwsError>;
 
     /// Adds or replaces one `CustomerMetadataProperties` entry, keeping the others.
-    async fn put_customer_metadata(&self, arn: &str, key: &str, value: &str) -> Result<(), AwsError>;
+    async fn put_customer_metadata(
+        &self,
+        arn: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), AwsError>;
 }
 
 /// Safety bound on pagination: 1,000 pages of 100 is far beyond any real group; a service that
@@ -182,21 +187,34 @@ pub async fn list_all(
         "ListModelPackages",
         None,
         None,
-        format!("more than {MAX_PAGES} pages of model packages in group {group}; refusing to page further"),
+        format!(
+            "more than {MAX_PAGES} pages of model packages in group {group}; refusing to page further"
+        ),
     ))
 }
 
 /// The newest `Completed` package among `packages` (creation time, then version).
-pub fn newest_completed<'a>(packages: impl IntoIterator<Item = &'a PackageSummary>) -> Option<&'a PackageSummary> {
-    packages.into_iter().filter(|p| p.is_completed()).max_by_key(|p| p.recency_key())
+pub fn newest_completed<'a>(
+    packages: impl IntoIterator<Item = &'a PackageSummary>,
+) -> Option<&'a PackageSummary> {
+    packages
+        .into_iter()
+        .filter(|p| p.is_completed())
+        .max_by_key(|p| p.recency_key())
 }
 
 /// The latest approved package of `group`, described; `None` when the group has none.
-pub async fn latest_approved(registry: &dyn ModelRegistry, group: &str) -> Result<Option<ModelPackage>, AwsError> {
+pub async fn latest_approved(
+    registry: &dyn ModelRegistry,
+    group: &str,
+) -> Result<Option<ModelPackage>, AwsError> {
     let approved = list_all(registry, group, Some(&ApprovalStatus::Approved)).await?;
     // The listing is filtered server-side; filter again so a stale or lax listing cannot slip a
     // package through that is not approved.
-    let approved: Vec<_> = approved.into_iter().filter(|p| p.approval == ApprovalStatus::Approved).collect();
+    let approved: Vec<_> = approved
+        .into_iter()
+        .filter(|p| p.approval == ApprovalStatus::Approved)
+        .collect();
     match newest_completed(&approved) {
         None => Ok(None),
         Some(best) => registry.describe_package(&best.arn).await.map(Some),

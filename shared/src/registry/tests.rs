@@ -25,7 +25,8 @@ async fn follows_every_page() {
         reg.add(package("big", v, v, Approved));
     }
     let mut tie = package("big", 151, 150, Approved);
-    tie.summary.creation_time = reg.list_packages("big", None, None).await.unwrap().packages[0].creation_time;
+    tie.summary.creation_time =
+        reg.list_packages("big", None, None).await.unwrap().packages[0].creation_time;
     reg.add(tie);
     let calls_before = reg.list_calls();
     let best = latest_approved(&reg, "big").await.unwrap().unwrap();
@@ -39,8 +40,19 @@ async fn none_approved_and_rejected_after_approval() {
     reg.add(package("g", 1, 0, PendingManualApproval));
     assert!(latest_approved(&reg, "g").await.unwrap().is_none());
     reg.add(package("g", 2, 5, Approved));
-    assert_eq!(latest_approved(&reg, "g").await.unwrap().unwrap().summary.version, Some(2));
-    reg.set_approval("arn:aws:sagemaker:us-east-1:123456789012:model-package/g/2", Rejected);
+    assert_eq!(
+        latest_approved(&reg, "g")
+            .await
+            .unwrap()
+            .unwrap()
+            .summary
+            .version,
+        Some(2)
+    );
+    reg.set_approval(
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/2",
+        Rejected,
+    );
     assert!(latest_approved(&reg, "g").await.unwrap().is_none());
 }
 
@@ -51,14 +63,28 @@ async fn skips_packages_that_are_not_completed() {
     let mut failed = package("g", 2, 5, Approved);
     failed.summary.status = "Failed".into();
     reg.add(failed);
-    assert_eq!(latest_approved(&reg, "g").await.unwrap().unwrap().summary.version, Some(1));
+    assert_eq!(
+        latest_approved(&reg, "g")
+            .await
+            .unwrap()
+            .unwrap()
+            .summary
+            .version,
+        Some(1)
+    );
 }
 
 #[tokio::test]
 async fn errors_propagate_with_their_class() {
     let reg = InMemoryRegistry::default();
     reg.add(package("g", 1, 0, Approved));
-    reg.fail_next(AwsError::classify("sagemaker", "ListModelPackages", Some("ThrottlingException"), Some(400), "Rate exceeded"));
+    reg.fail_next(AwsError::classify(
+        "sagemaker",
+        "ListModelPackages",
+        Some("ThrottlingException"),
+        Some(400),
+        "Rate exceeded",
+    ));
     let err = latest_approved(&reg, "g").await.unwrap_err();
     assert_eq!(err.kind, AwsErrorKind::Throttled);
     assert_eq!(err.error_type(), "Retryable.Throttled");
@@ -69,28 +95,56 @@ async fn errors_propagate_with_their_class() {
 #[test]
 fn baselines_prefer_drift_check_then_model_metrics() {
     let mut p = package("g", 1, 0, Approved);
-    assert_eq!(p.data_quality_baseline().unwrap().statistics.as_deref(), Some("s3://baselines/g/1/statistics.json"));
+    assert_eq!(
+        p.data_quality_baseline().unwrap().statistics.as_deref(),
+        Some("s3://baselines/g/1/statistics.json")
+    );
     p.drift_check_data_quality = Baseline::default();
     assert!(p.data_quality_baseline().is_none());
-    p.metrics_data_quality = Baseline { statistics: Some("s3://m/stats.json".into()), constraints: None };
-    assert_eq!(p.data_quality_baseline().unwrap().statistics.as_deref(), Some("s3://m/stats.json"));
-    p.metrics_model_quality = Baseline { statistics: None, constraints: Some("s3://m/mq.json".into()) };
-    assert_eq!(p.model_quality_baseline().unwrap().constraints.as_deref(), Some("s3://m/mq.json"));
+    p.metrics_data_quality = Baseline {
+        statistics: Some("s3://m/stats.json".into()),
+        constraints: None,
+    };
+    assert_eq!(
+        p.data_quality_baseline().unwrap().statistics.as_deref(),
+        Some("s3://m/stats.json")
+    );
+    p.metrics_model_quality = Baseline {
+        statistics: None,
+        constraints: Some("s3://m/mq.json".into()),
+    };
+    assert_eq!(
+        p.model_quality_baseline().unwrap().constraints.as_deref(),
+        Some("s3://m/mq.json")
+    );
 }
 
 #[test]
 fn approved_model_output_has_the_sample_keys() {
     let mut p = package("churn", 4, 0, Approved);
-    p.customer_metadata.insert("ModelName".into(), "churn-xgb".into());
+    p.customer_metadata
+        .insert("ModelName".into(), "churn-xgb".into());
     let out = serde_json::to_value(ApprovedModel::from(&p)).unwrap();
     assert_eq!(out["statusCode"], 200);
-    assert_eq!(out["modelArn"], "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/4");
+    assert_eq!(
+        out["modelArn"],
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/4"
+    );
     assert_eq!(out["modelName"], "churn-xgb");
-    assert_eq!(out["s3uriStatistics"], "s3://baselines/churn/4/statistics.json");
-    assert_eq!(out["s3uriConstraints"], "s3://baselines/churn/4/constraints.json");
+    assert_eq!(
+        out["s3uriStatistics"],
+        "s3://baselines/churn/4/statistics.json"
+    );
+    assert_eq!(
+        out["s3uriConstraints"],
+        "s3://baselines/churn/4/constraints.json"
+    );
     assert_eq!(out["modelPackageVersion"], 4);
     assert_eq!(out["modelApprovalStatus"], "Approved");
-    assert_eq!(out["containers"][0]["modelDataUrl"], "s3://models/churn/4/model.tar.gz");
+    assert_eq!(
+        out["containers"][0]["modelDataUrl"],
+        "s3://models/churn/4/model.tar.gz"
+    );
     assert_eq!(out["creationTime"], "2024-01-01T00:00:00Z");
     assert!(out["modelQualityBaseline"].is_null());
 }

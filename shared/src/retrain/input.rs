@@ -173,7 +173,10 @@ pub struct RetrainRequest {
 }
 
 fn invalid(what: impl Into<String>, reason: impl Into<String>) -> EventError {
-    EventError::Invalid { what: what.into(), reason: reason.into() }
+    EventError::Invalid {
+        what: what.into(),
+        reason: reason.into(),
+    }
 }
 
 fn millis(t: DateTime<Utc>) -> String {
@@ -193,7 +196,9 @@ pub fn parse_trigger(event: Value, now: DateTime<Utc>) -> Result<Trigger, EventE
             }
             (s, SCHEDULED_EVENT) if SCHEDULE_SOURCES.contains(&s) => {
                 let ev = parse_eventbridge::<Value>(event)?;
-                let time = ev.time.ok_or_else(|| invalid("\"Scheduled Event\"", "it has no \"time\""))?;
+                let time = ev
+                    .time
+                    .ok_or_else(|| invalid("\"Scheduled Event\"", "it has no \"time\""))?;
                 let resource = ev.resources.as_ref().and_then(|r| r.first()).cloned();
                 let name = resource
                     .as_deref()
@@ -201,7 +206,10 @@ pub fn parse_trigger(event: Value, now: DateTime<Utc>) -> Result<Trigger, EventE
                     .filter(|n| !n.is_empty())
                     .unwrap_or("schedule")
                     .to_owned();
-                let identity = vec![resource.clone().unwrap_or_else(|| name.clone()), millis(time)];
+                let identity = vec![
+                    resource.clone().unwrap_or_else(|| name.clone()),
+                    millis(time),
+                ];
                 Ok(Trigger {
                     kind: TriggerKind::Schedule,
                     via: TriggerVia::EventBridge,
@@ -222,24 +230,42 @@ pub fn parse_trigger(event: Value, now: DateTime<Utc>) -> Result<Trigger, EventE
                 let ev = parse_eventbridge::<RetrainRequest>(event)?;
                 request_trigger(ev.detail, &source, event_id, ev.time.unwrap_or(now))
             }
-            _ => Err(EventError::UnexpectedShape { expected: EXPECTED.to_owned(), got: describe_shape(&event) }),
+            _ => Err(EventError::UnexpectedShape {
+                expected: EXPECTED.to_owned(),
+                got: describe_shape(&event),
+            }),
         };
     }
     if event.get("alarmData").is_some() {
-        let action: AlarmAction =
-            serde_json::from_value(event).map_err(|e| invalid("CloudWatch alarm-action payload", e.to_string()))?;
+        let action: AlarmAction = serde_json::from_value(event)
+            .map_err(|e| invalid("CloudWatch alarm-action payload", e.to_string()))?;
         return alarm_trigger(action.alarm_data, action.alarm_arn, TriggerVia::AlarmAction);
     }
-    Err(EventError::UnexpectedShape { expected: EXPECTED.to_owned(), got: describe_shape(&event) })
+    Err(EventError::UnexpectedShape {
+        expected: EXPECTED.to_owned(),
+        got: describe_shape(&event),
+    })
 }
 
-fn alarm_trigger(data: AlarmData, alarm_arn: Option<String>, via: TriggerVia) -> Result<Trigger, EventError> {
+fn alarm_trigger(
+    data: AlarmData,
+    alarm_arn: Option<String>,
+    via: TriggerVia,
+) -> Result<Trigger, EventError> {
     if data.alarm_name.trim().is_empty() {
         return Err(invalid("alarm", "\"alarmName\" is empty"));
     }
     let state = AlarmState::parse(&data.state.value);
-    let previous = data.previous_state.as_ref().map(|p| AlarmState::parse(&p.value));
-    let reason_data = data.state.reason_data.as_ref().and_then(parse_reason_data).unwrap_or_default();
+    let previous = data
+        .previous_state
+        .as_ref()
+        .map(|p| AlarmState::parse(&p.value));
+    let reason_data = data
+        .state
+        .reason_data
+        .as_ref()
+        .and_then(parse_reason_data)
+        .unwrap_or_default();
     let config = data.configuration.clone().unwrap_or_default();
     let metric = alarm_metric(&config);
     let time = data.state.timestamp;
@@ -248,7 +274,11 @@ fn alarm_trigger(data: AlarmData, alarm_arn: Option<String>, via: TriggerVia) ->
         state: state.clone(),
         previous_state: previous,
         state_reason: reason.clone(),
-        actions_suppressed_by: data.state.actions_suppressed_by.clone().filter(|s| !s.is_empty()),
+        actions_suppressed_by: data
+            .state
+            .actions_suppressed_by
+            .clone()
+            .filter(|s| !s.is_empty()),
         metric: metric.as_ref().map(|m| m.0.clone()),
         namespace: metric.as_ref().and_then(|m| m.1.clone()),
         dimensions: metric.map(|m| m.2).unwrap_or_default(),
@@ -266,7 +296,11 @@ fn alarm_trigger(data: AlarmData, alarm_arn: Option<String>, via: TriggerVia) ->
             data.alarm_name,
             state,
             time.to_rfc3339_opts(SecondsFormat::Millis, true),
-            if reason.is_empty() { String::new() } else { format!(": {reason}") }
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {reason}")
+            }
         ),
         name: data.alarm_name,
         time,
@@ -292,22 +326,46 @@ fn breaching_value(r: &ReasonData) -> Option<f64> {
         .filter(|d| d.value.is_some_and(f64::is_finite))
         .max_by_key(|d| d.timestamp)
         .and_then(|d| d.value)
-        .or_else(|| r.recent_datapoints.iter().rev().flatten().copied().find(|v| v.is_finite()))
+        .or_else(|| {
+            r.recent_datapoints
+                .iter()
+                .rev()
+                .flatten()
+                .copied()
+                .find(|v| v.is_finite())
+        })
 }
 
 /// (name, namespace, dimensions) of the metric the alarm evaluates: the entry with
 /// `returnData: true` (or the only entry). For a metric-math expression: its label, else the
 /// expression, no namespace.
-fn alarm_metric(config: &AlarmConfiguration) -> Option<(String, Option<String>, BTreeMap<String, String>)> {
+fn alarm_metric(
+    config: &AlarmConfiguration,
+) -> Option<(String, Option<String>, BTreeMap<String, String>)> {
     let m = config
         .metrics
         .iter()
         .find(|m| m.return_data == Some(true))
-        .or_else(|| if config.metrics.len() == 1 { config.metrics.first() } else { None })?;
+        .or_else(|| {
+            if config.metrics.len() == 1 {
+                config.metrics.first()
+            } else {
+                None
+            }
+        })?;
     if let Some(stat) = &m.metric_stat {
-        return Some((stat.metric.name.clone(), stat.metric.namespace.clone(), stat.metric.dimensions.clone()));
+        return Some((
+            stat.metric.name.clone(),
+            stat.metric.namespace.clone(),
+            stat.metric.dimensions.clone(),
+        ));
     }
-    let name = m.label.clone().filter(|l| !l.is_empty()).or_else(|| m.expression.clone()).or_else(|| m.id.clone())?;
+    let name = m
+        .label
+        .clone()
+        .filter(|l| !l.is_empty())
+        .or_else(|| m.expression.clone())
+        .or_else(|| m.id.clone())?;
     Some((name, None, BTreeMap::new()))
 }
 
@@ -318,20 +376,36 @@ fn request_trigger(
     time: DateTime<Utc>,
 ) -> Result<Trigger, EventError> {
     let what = "\"Retrain Requested\" detail";
-    let reason = detail.reason.clone().map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    let reason = detail
+        .reason
+        .clone()
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
     let reason = reason.ok_or_else(|| invalid(what, "\"reason\" is required (why retrain?)"))?;
     let key = detail
         .request_id
         .clone()
         .filter(|r| !r.trim().is_empty())
         .or(event_id)
-        .ok_or_else(|| invalid(what, "needs \"requestId\" in the detail, or the event's \"id\""))?;
+        .ok_or_else(|| {
+            invalid(
+                what,
+                "needs \"requestId\" in the detail, or the event's \"id\"",
+            )
+        })?;
     let mut parameters = BTreeMap::new();
     for (name, value) in &detail.parameters {
         crate::retrain::settings::validate_parameter_name(name).map_err(|r| invalid(what, r))?;
-        parameters.insert(name.clone(), parameter_value(name, value).map_err(|r| invalid(what, r))?);
+        parameters.insert(
+            name.clone(),
+            parameter_value(name, value).map_err(|r| invalid(what, r))?,
+        );
     }
-    let name = detail.requested_by.clone().filter(|r| !r.trim().is_empty()).unwrap_or_else(|| source.to_owned());
+    let name = detail
+        .requested_by
+        .clone()
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| source.to_owned());
     Ok(Trigger {
         kind: TriggerKind::Request,
         via: TriggerVia::EventBridge,

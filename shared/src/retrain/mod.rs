@@ -29,13 +29,16 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 pub use input::{
-    ALARM_STATE_CHANGE, AlarmConfiguration, AlarmData, AlarmMetric, AlarmStateData, CLOUDWATCH_SOURCE, EXPECTED,
-    MetricName, MetricStat, RETRAIN_REQUESTED, RetrainRequest, SCHEDULE_SOURCES, SCHEDULED_EVENT, parse_trigger,
+    ALARM_STATE_CHANGE, AlarmConfiguration, AlarmData, AlarmMetric, AlarmStateData,
+    CLOUDWATCH_SOURCE, EXPECTED, MetricName, MetricStat, RETRAIN_REQUESTED, RetrainRequest,
+    SCHEDULE_SOURCES, SCHEDULED_EVENT, parse_trigger,
 };
 pub use settings::{ContextField, ParameterSettings, PipelineRoutes, Policy};
 
 use crate::error::{AwsError, Classify, ErrorClass};
-use crate::pipelines::{ExecutionStatus, ExecutionSummary, PipelineRunner, StartExecution, recent_executions};
+use crate::pipelines::{
+    ExecutionStatus, ExecutionSummary, PipelineRunner, StartExecution, recent_executions,
+};
 
 /// Display-name prefix of alarm-triggered (drift) executions; the schedule rule looks for it.
 pub const DRIFT_PREFIX: &str = "drift";
@@ -246,21 +249,36 @@ pub struct Skip {
 /// actions. Schedules and requests always pass.
 pub fn precheck(trigger: &Trigger) -> Option<Skip> {
     let alarm = trigger.alarm.as_ref()?;
-    let skip = |reason, message| Some(Skip { reason, message, execution: None });
+    let skip = |reason, message| {
+        Some(Skip {
+            reason,
+            message,
+            execution: None,
+        })
+    };
     if alarm.state != AlarmState::Alarm {
         return skip(
             SkipReason::NotAlarm,
-            format!("alarm {} changed to {}; only a transition into ALARM retrains", trigger.name, alarm.state),
+            format!(
+                "alarm {} changed to {}; only a transition into ALARM retrains",
+                trigger.name, alarm.state
+            ),
         );
     }
     if alarm.previous_state == Some(AlarmState::Alarm) {
         return skip(
             SkipReason::AlreadyInAlarm,
-            format!("alarm {} was already in ALARM (ALARM -> ALARM is not a transition)", trigger.name),
+            format!(
+                "alarm {} was already in ALARM (ALARM -> ALARM is not a transition)",
+                trigger.name
+            ),
         );
     }
     if let Some(by) = &alarm.actions_suppressed_by {
-        return skip(SkipReason::ActionsSuppressed, format!("alarm {}'s actions are suppressed ({by})", trigger.name));
+        return skip(
+            SkipReason::ActionsSuppressed,
+            format!("alarm {}'s actions are suppressed ({by})", trigger.name),
+        );
     }
     None
 }
@@ -270,9 +288,14 @@ pub fn precheck(trigger: &Trigger) -> Option<Skip> {
 pub enum PlanError {
     #[error("no pipeline for {kind} {name:?}: map it in ALARM_PIPELINES or set PIPELINE_NAME")]
     NoPipeline { kind: TriggerKind, name: String },
-    #[error("pipeline {pipeline:?} is not one this deployment starts (PIPELINE_NAME or an ALARM_PIPELINES target)")]
+    #[error(
+        "pipeline {pipeline:?} is not one this deployment starts (PIPELINE_NAME or an ALARM_PIPELINES target)"
+    )]
     PipelineNotConfigured { pipeline: String },
-    #[error("too many pipeline parameters: {count} (SageMaker accepts at most {})", settings::MAX_PARAMETERS)]
+    #[error(
+        "too many pipeline parameters: {count} (SageMaker accepts at most {})",
+        settings::MAX_PARAMETERS
+    )]
     TooManyParameters { count: usize },
 }
 
@@ -295,13 +318,18 @@ pub fn route(trigger: &Trigger, routes: &PipelineRoutes) -> Result<String, PlanE
         return if routes.knows(asked) {
             Ok(asked.to_owned())
         } else {
-            Err(PlanError::PipelineNotConfigured { pipeline: asked.to_owned() })
+            Err(PlanError::PipelineNotConfigured {
+                pipeline: asked.to_owned(),
+            })
         };
     }
     routes
         .resolve(&trigger.name)
         .map(str::to_owned)
-        .ok_or_else(|| PlanError::NoPipeline { kind: trigger.kind, name: trigger.name.clone() })
+        .ok_or_else(|| PlanError::NoPipeline {
+            kind: trigger.kind,
+            name: trigger.name.clone(),
+        })
 }
 
 fn truncate_chars(s: &str, max: usize) -> String {
@@ -320,23 +348,42 @@ pub fn plan(
 ) -> Result<StartExecution, PlanError> {
     let pipeline = route(trigger, routes)?;
     let identity: Vec<&str> = trigger.identity.iter().map(String::as_str).collect();
-    let client_request_token = token::client_request_token(trigger.kind.as_str(), &identity, &pipeline);
-    let display_name = token::display_name(trigger.kind.prefix(), &trigger.name, trigger.time, &client_request_token);
+    let client_request_token =
+        token::client_request_token(trigger.kind.as_str(), &identity, &pipeline);
+    let display_name = token::display_name(
+        trigger.kind.prefix(),
+        &trigger.name,
+        trigger.time,
+        &client_request_token,
+    );
     let mut parameters = params.fixed.clone();
     for (field, name) in &params.context {
         if let Some(value) = trigger.context(*field) {
-            parameters.insert(name.clone(), truncate_chars(&value, settings::MAX_PARAMETER_VALUE));
+            parameters.insert(
+                name.clone(),
+                truncate_chars(&value, settings::MAX_PARAMETER_VALUE),
+            );
         }
     }
     if let Some(req) = &trigger.request {
         parameters.extend(req.parameters.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     if parameters.len() > settings::MAX_PARAMETERS {
-        return Err(PlanError::TooManyParameters { count: parameters.len() });
+        return Err(PlanError::TooManyParameters {
+            count: parameters.len(),
+        });
     }
-    let description =
-        truncate_chars(&format!("driftloop {} retraining: {}", trigger.kind, trigger.reason), MAX_DESCRIPTION);
-    Ok(StartExecution { pipeline, client_request_token, display_name, description, parameters })
+    let description = truncate_chars(
+        &format!("driftloop {} retraining: {}", trigger.kind, trigger.reason),
+        MAX_DESCRIPTION,
+    );
+    Ok(StartExecution {
+        pipeline,
+        client_request_token,
+        display_name,
+        description,
+        parameters,
+    })
 }
 
 /// Start, or skip with a reason.
@@ -347,7 +394,9 @@ pub enum Decision {
 }
 
 fn is_drift(e: &ExecutionSummary) -> bool {
-    e.display_name.as_deref().is_some_and(|d| d.starts_with(&format!("{DRIFT_PREFIX}-")))
+    e.display_name
+        .as_deref()
+        .is_some_and(|d| d.starts_with(&format!("{DRIFT_PREFIX}-")))
 }
 
 fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
@@ -371,10 +420,18 @@ pub fn decide(
 ) -> Decision {
     let mut newest: Vec<&ExecutionSummary> = executions.iter().collect();
     newest.sort_by_key(|e| std::cmp::Reverse(e.start_time));
-    let skip =
-        |reason, message, e: &ExecutionSummary| Decision::Skip(Skip { reason, message, execution: Some(e.clone()) });
+    let skip = |reason, message, e: &ExecutionSummary| {
+        Decision::Skip(Skip {
+            reason,
+            message,
+            execution: Some(e.clone()),
+        })
+    };
     let p = &request.pipeline;
-    if let Some(e) = newest.iter().find(|e| e.display_name.as_deref() == Some(request.display_name.as_str())) {
+    if let Some(e) = newest
+        .iter()
+        .find(|e| e.display_name.as_deref() == Some(request.display_name.as_str()))
+    {
         return skip(
             SkipReason::AlreadyStarted,
             format!(
@@ -387,10 +444,17 @@ pub fn decide(
             e,
         );
     }
-    if let Some(e) = newest.iter().find(|e| e.status == ExecutionStatus::Executing) {
+    if let Some(e) = newest
+        .iter()
+        .find(|e| e.status == ExecutionStatus::Executing)
+    {
         return skip(
             SkipReason::PipelineBusy,
-            format!("pipeline {p} is already executing {} (started {})", e.arn, ago(now, e.start_time)),
+            format!(
+                "pipeline {p} is already executing {} (started {})",
+                e.arn,
+                ago(now, e.start_time)
+            ),
             e,
         );
     }
@@ -413,7 +477,9 @@ pub fn decide(
     }
     if trigger.kind == TriggerKind::Schedule
         && let Some(e) = newest.iter().find(|e| {
-            is_drift(e) && e.status == ExecutionStatus::Succeeded && e.start_time > now - policy.schedule_period
+            is_drift(e)
+                && e.status == ExecutionStatus::Succeeded
+                && e.start_time > now - policy.schedule_period
         })
     {
         return skip(
@@ -435,7 +501,10 @@ pub fn decide(
 #[serde(tag = "outcome")]
 pub enum Outcome {
     #[serde(rename_all = "camelCase")]
-    Started { request: StartExecution, execution_arn: String },
+    Started {
+        request: StartExecution,
+        execution_arn: String,
+    },
     #[serde(rename_all = "camelCase")]
     Skipped {
         /// The pipeline, when the trigger got as far as being mapped to one.
@@ -488,12 +557,19 @@ pub async fn evaluate(
         return Ok(Outcome::Skipped { pipeline, skip });
     }
     let request = plan(trigger, &settings.routes, &settings.parameters)?;
-    let executions = recent_executions(runner, &request.pipeline, now - settings.policy.lookback()).await?;
+    let executions =
+        recent_executions(runner, &request.pipeline, now - settings.policy.lookback()).await?;
     match decide(trigger, &request, &executions, now, &settings.policy) {
-        Decision::Skip(skip) => Ok(Outcome::Skipped { pipeline: Some(request.pipeline), skip }),
+        Decision::Skip(skip) => Ok(Outcome::Skipped {
+            pipeline: Some(request.pipeline),
+            skip,
+        }),
         Decision::Start => {
             let execution_arn = runner.start_execution(&request).await?;
-            Ok(Outcome::Started { request, execution_arn })
+            Ok(Outcome::Started {
+                request,
+                execution_arn,
+            })
         }
     }
 }

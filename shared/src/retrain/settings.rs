@@ -16,16 +16,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
-    let n: i64 = digits
-        .parse()
-        .map_err(|_| format!("expected a number with a unit, like \"30m\", \"6h\" or \"7d\" (got {s:?})"))?;
+    let n: i64 = digits.parse().map_err(|_| {
+        format!("expected a number with a unit, like \"30m\", \"6h\" or \"7d\" (got {s:?})")
+    })?;
     let secs = match unit.trim() {
         "s" | "sec" | "secs" | "second" | "seconds" => 1,
         "m" | "min" | "mins" | "minute" | "minutes" => 60,
         "h" | "hour" | "hours" => 3600,
         "d" | "day" | "days" => 86_400,
         "w" | "week" | "weeks" => 604_800,
-        "" => return Err(format!("{s:?} has no unit: write e.g. \"{s}m\" or \"{s}h\"")),
+        "" => {
+            return Err(format!(
+                "{s:?} has no unit: write e.g. \"{s}m\" or \"{s}h\""
+            ));
+        }
         other => return Err(format!("unknown unit {other:?}: use s, m, h, d or w")),
     };
     n.checked_mul(secs)
@@ -61,7 +65,9 @@ pub fn validate_pipeline(p: &str) -> Result<String, String> {
     if ok {
         Ok(p.to_owned())
     } else {
-        Err(format!("{p:?} is not a pipeline name (1-256 letters, digits and hyphens) or pipeline ARN"))
+        Err(format!(
+            "{p:?} is not a pipeline name (1-256 letters, digits and hyphens) or pipeline ARN"
+        ))
     }
 }
 
@@ -79,15 +85,22 @@ impl PipelineRoutes {
     /// `spec`: a JSON object `{"alarm-name": "pipeline", "churn-*": "churn-build"}`, or
     /// `alarm-name=pipeline,churn-*=churn-build` (names containing `,` or `=` need the JSON form).
     pub fn parse(default: Option<String>, spec: Option<&str>) -> Result<Self, String> {
-        let mut routes = PipelineRoutes { default, ..Default::default() };
-        let Some(spec) = spec.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(routes) };
+        let mut routes = PipelineRoutes {
+            default,
+            ..Default::default()
+        };
+        let Some(spec) = spec.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(routes);
+        };
         let pairs: Vec<(String, String)> = if spec.starts_with('{') {
-            let map: BTreeMap<String, Value> =
-                serde_json::from_str(spec).map_err(|e| format!("not a JSON object of strings: {e}"))?;
+            let map: BTreeMap<String, Value> = serde_json::from_str(spec)
+                .map_err(|e| format!("not a JSON object of strings: {e}"))?;
             map.into_iter()
                 .map(|(k, v)| match v {
                     Value::String(s) => Ok((k, s)),
-                    other => Err(format!("the pipeline for {k:?} must be a string, got {other}")),
+                    other => Err(format!(
+                        "the pipeline for {k:?} must be a string, got {other}"
+                    )),
                 })
                 .collect::<Result<_, _>>()?
         } else {
@@ -113,14 +126,21 @@ impl PipelineRoutes {
                 }
             }
         }
-        routes.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        routes
+            .prefixes
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         Ok(routes)
     }
 
     pub fn resolve(&self, name: &str) -> Option<&str> {
         self.exact
             .get(name)
-            .or_else(|| self.prefixes.iter().find(|(p, _)| name.starts_with(p.as_str())).map(|(_, pl)| pl))
+            .or_else(|| {
+                self.prefixes
+                    .iter()
+                    .find(|(p, _)| name.starts_with(p.as_str()))
+                    .map(|(_, pl)| pl)
+            })
             .or(self.default.as_ref())
             .map(String::as_str)
     }
@@ -183,7 +203,9 @@ impl ContextField {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.as_str().eq_ignore_ascii_case(s.trim()))
+        Self::ALL
+            .into_iter()
+            .find(|f| f.as_str().eq_ignore_ascii_case(s.trim()))
     }
 }
 
@@ -202,11 +224,15 @@ pub const MAX_PARAMETER_VALUE: usize = 1024;
 pub fn validate_parameter_name(name: &str) -> Result<(), String> {
     if !name.is_empty()
         && name.len() <= MAX_PARAMETER_NAME
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         Ok(())
     } else {
-        Err(format!("{name:?} is not a pipeline parameter name (1-256 letters, digits, '-' and '_')"))
+        Err(format!(
+            "{name:?} is not a pipeline parameter name (1-256 letters, digits, '-' and '_')"
+        ))
     }
 }
 
@@ -217,26 +243,33 @@ pub fn parameter_value(name: &str, v: &Value) -> Result<String, String> {
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         other => {
-            return Err(format!("the value of parameter {name:?} must be a string, number or boolean, got {other}"));
+            return Err(format!(
+                "the value of parameter {name:?} must be a string, number or boolean, got {other}"
+            ));
         }
     };
     if s.chars().count() > MAX_PARAMETER_VALUE {
-        return Err(format!("the value of parameter {name:?} is longer than {MAX_PARAMETER_VALUE} characters"));
+        return Err(format!(
+            "the value of parameter {name:?} is longer than {MAX_PARAMETER_VALUE} characters"
+        ));
     }
     Ok(s)
 }
 
 /// Parses `{"Name": "value", ...}` (values: strings, numbers, booleans).
 pub fn parse_fixed_parameters(spec: &str) -> Result<BTreeMap<String, String>, String> {
-    let map: BTreeMap<String, Value> =
-        serde_json::from_str(spec).map_err(|e| format!("expected a JSON object of parameter values: {e}"))?;
+    let map: BTreeMap<String, Value> = serde_json::from_str(spec)
+        .map_err(|e| format!("expected a JSON object of parameter values: {e}"))?;
     let mut out = BTreeMap::new();
     for (name, v) in &map {
         validate_parameter_name(name)?;
         out.insert(name.clone(), parameter_value(name, v)?);
     }
     if out.len() > MAX_PARAMETERS {
-        return Err(format!("{} parameters; SageMaker accepts at most {MAX_PARAMETERS}", out.len()));
+        return Err(format!(
+            "{} parameters; SageMaker accepts at most {MAX_PARAMETERS}",
+            out.len()
+        ));
     }
     Ok(out)
 }
@@ -247,8 +280,8 @@ pub fn parse_fixed_parameters(spec: &str) -> Result<BTreeMap<String, String>, St
 pub fn parse_context_parameters(spec: &str) -> Result<BTreeMap<ContextField, String>, String> {
     let spec = spec.trim();
     let pairs: Vec<(String, String)> = if spec.starts_with('{') {
-        let map: BTreeMap<String, String> =
-            serde_json::from_str(spec).map_err(|e| format!("expected a JSON object of strings: {e}"))?;
+        let map: BTreeMap<String, String> = serde_json::from_str(spec)
+            .map_err(|e| format!("expected a JSON object of strings: {e}"))?;
         map.into_iter().collect()
     } else {
         spec.split(',')
@@ -265,7 +298,10 @@ pub fn parse_context_parameters(spec: &str) -> Result<BTreeMap<ContextField, Str
     for (field, param) in pairs {
         let f = ContextField::parse(&field).ok_or_else(|| {
             let known: Vec<&str> = ContextField::ALL.iter().map(ContextField::as_str).collect();
-            format!("unknown context field {field:?} (known: {})", known.join(", "))
+            format!(
+                "unknown context field {field:?} (known: {})",
+                known.join(", ")
+            )
         })?;
         validate_parameter_name(&param)?;
         out.insert(f, param);
@@ -298,7 +334,9 @@ impl Policy {
 
     /// How far back to list executions.
     pub fn lookback(&self) -> Duration {
-        self.cooldown.max(self.schedule_period).max(Duration::days(MIN_LOOKBACK_DAYS))
+        self.cooldown
+            .max(self.schedule_period)
+            .max(Duration::days(MIN_LOOKBACK_DAYS))
     }
 }
 
@@ -355,17 +393,36 @@ mod tests {
 
     #[test]
     fn bad_routes_say_what_is_wrong() {
-        assert!(PipelineRoutes::parse(None, Some("a")).unwrap_err().contains("name=pipeline"));
-        assert!(PipelineRoutes::parse(None, Some("a=bad name")).unwrap_err().contains("not a pipeline name"));
-        assert!(PipelineRoutes::parse(None, Some(r#"{"a": 1}"#)).unwrap_err().contains("must be a string"));
-        assert!(PipelineRoutes::parse(None, Some("{oops")).unwrap_err().contains("JSON"));
+        assert!(
+            PipelineRoutes::parse(None, Some("a"))
+                .unwrap_err()
+                .contains("name=pipeline")
+        );
+        assert!(
+            PipelineRoutes::parse(None, Some("a=bad name"))
+                .unwrap_err()
+                .contains("not a pipeline name")
+        );
+        assert!(
+            PipelineRoutes::parse(None, Some(r#"{"a": 1}"#))
+                .unwrap_err()
+                .contains("must be a string")
+        );
+        assert!(
+            PipelineRoutes::parse(None, Some("{oops"))
+                .unwrap_err()
+                .contains("JSON")
+        );
         assert!(PipelineRoutes::parse(None, Some("=p")).is_err());
     }
 
     #[test]
     fn pipeline_names_and_arns() {
         assert!(validate_pipeline("churn-build").is_ok());
-        assert!(validate_pipeline("arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-build").is_ok());
+        assert!(
+            validate_pipeline("arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-build")
+                .is_ok()
+        );
         assert!(validate_pipeline("-x").is_err());
         assert!(validate_pipeline("a_b").is_err());
         assert!(validate_pipeline(&"a".repeat(257)).is_err());
@@ -373,29 +430,58 @@ mod tests {
 
     #[test]
     fn parameters() {
-        let fixed = parse_fixed_parameters(r#"{"InstanceType": "ml.m5.xlarge", "Epochs": 10, "Tune": true}"#).unwrap();
+        let fixed = parse_fixed_parameters(
+            r#"{"InstanceType": "ml.m5.xlarge", "Epochs": 10, "Tune": true}"#,
+        )
+        .unwrap();
         assert_eq!(fixed["Epochs"], "10");
         assert_eq!(fixed["Tune"], "true");
-        assert!(parse_fixed_parameters(r#"{"bad name": "x"}"#).unwrap_err().contains("parameter name"));
-        assert!(parse_fixed_parameters(r#"{"A": {"nested": 1}}"#).unwrap_err().contains("string, number or boolean"));
-        assert!(parse_fixed_parameters(&format!(r#"{{"A": "{}"}}"#, "x".repeat(1025))).unwrap_err().contains("1024"));
+        assert!(
+            parse_fixed_parameters(r#"{"bad name": "x"}"#)
+                .unwrap_err()
+                .contains("parameter name")
+        );
+        assert!(
+            parse_fixed_parameters(r#"{"A": {"nested": 1}}"#)
+                .unwrap_err()
+                .contains("string, number or boolean")
+        );
+        assert!(
+            parse_fixed_parameters(&format!(r#"{{"A": "{}"}}"#, "x".repeat(1025)))
+                .unwrap_err()
+                .contains("1024")
+        );
 
-        let ctx = parse_context_parameters("alarm=TriggerAlarm, value=DriftValue,TIME=TriggerTime").unwrap();
+        let ctx = parse_context_parameters("alarm=TriggerAlarm, value=DriftValue,TIME=TriggerTime")
+            .unwrap();
         assert_eq!(ctx[&ContextField::Alarm], "TriggerAlarm");
         assert_eq!(ctx[&ContextField::Time], "TriggerTime");
         let ctx = parse_context_parameters(r#"{"metric": "DriftMetric"}"#).unwrap();
         assert_eq!(ctx[&ContextField::Metric], "DriftMetric");
-        assert!(parse_context_parameters("colour=X").unwrap_err().contains("known: trigger, alarm"));
+        assert!(
+            parse_context_parameters("colour=X")
+                .unwrap_err()
+                .contains("known: trigger, alarm")
+        );
         assert!(parse_context_parameters("alarm=Bad Name").is_err());
     }
 
     #[test]
     fn lookback_covers_cooldown_period_and_a_week() {
-        let p = Policy { cooldown: Duration::hours(1), schedule_period: Duration::days(1) };
+        let p = Policy {
+            cooldown: Duration::hours(1),
+            schedule_period: Duration::days(1),
+        };
         assert_eq!(p.lookback(), Duration::days(7));
-        let p = Policy { cooldown: Duration::days(10), schedule_period: Duration::days(1) };
+        let p = Policy {
+            cooldown: Duration::days(10),
+            schedule_period: Duration::days(1),
+        };
         assert_eq!(p.lookback(), Duration::days(10));
-        let p = Policy { cooldown: Duration::hours(1), schedule_period: Duration::days(30) };
+        let p = Policy {
+            cooldown: Duration::hours(1),
+            schedule_period: Duration::days(30),
+        };
         assert_eq!(p.lookback(), Duration::days(30));
     }
 }
