@@ -4,7 +4,9 @@
 //! * `feed_capture` (which queues joins behind a prefetch) gives the same result, state and error
 //!   samples as pushing the same lines one by one (which never queues), on mixed input: UUID and
 //!   other ids, duplicates on both sides, unmatched records, bad scores and labels, missing ids,
-//!   malformed, blank and non-UTF-8 lines, a time window, and a few error samples only.
+//!   malformed, blank and non-UTF-8 lines, a time window, and a few error samples only;
+//! * line shapes (layouts learned from earlier lines) change nothing: the same input with and
+//!   without them gives the same result, state and error samples.
 
 use driftloop::metrics::{Engine, JobResult, MonitorConfig, ProblemType};
 use proptest::prelude::*;
@@ -155,7 +157,10 @@ fn lines(c: &Case, problem: u8) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
 }
 
 fn run_lines(cfg: &MonitorConfig, g: &[Vec<u8>], caps: &[Vec<u8>], fed: bool) -> JobResult {
-    let mut e = Engine::new(cfg.clone());
+    run_engine(Engine::new(cfg.clone()), g, caps, fed)
+}
+
+fn run_engine(mut e: Engine, g: &[Vec<u8>], caps: &[Vec<u8>], fed: bool) -> JobResult {
     for (i, l) in g.iter().enumerate() {
         e.push_ground_truth_bytes(l, "gt", i as u64 + 1).unwrap();
     }
@@ -213,6 +218,25 @@ proptest! {
         let pushed = run_lines(&cfg, &g, &caps, false);
         prop_assert_eq!(view(&fed), view(&pushed));
         prop_assert_eq!(&fed.evaluation_time, &pushed.evaluation_time, "snapshot");
+    }
+
+    #[test]
+    fn line_shapes_change_nothing(c in case(), problem in 0u8..3, window in any::<bool>(), how in any::<u8>(), fed in any::<bool>()) {
+        let cfg = config(problem, window, 8);
+        let (g, mut caps) = lines(&c, problem);
+        // Some lines in other layouts, so shapes are learned, evicted and missed.
+        for (i, l) in caps.iter_mut().enumerate() {
+            if let Ok(s) = std::str::from_utf8(l)
+                && (i as u8 ^ how) % 4 == 0
+                && serde_json::from_str::<serde_json::Value>(s).is_ok()
+            {
+                *l = perturb(s, how.wrapping_add(i as u8)).into_bytes();
+            }
+        }
+        let with = run_engine(Engine::new(cfg.clone()), &g, &caps, fed);
+        let without = run_engine(Engine::new(cfg.clone()).without_line_shapes(), &g, &caps, fed);
+        prop_assert_eq!(view(&with), view(&without));
+        prop_assert_eq!(&with.evaluation_time, &without.evaluation_time, "snapshot");
     }
 
     #[test]

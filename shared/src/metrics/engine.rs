@@ -31,7 +31,7 @@
 //! * The UUID table asks Linux for huge pages (`madvise`), as its random probes otherwise miss the
 //!   TLB nearly every time.
 
-use super::config::{MonitorConfig, ProblemType};
+use super::config::{CaptureFormat, MonitorConfig, ProblemType};
 use super::dq::baseline::{BaselineConstraints, BaselineStatistics};
 use super::dq::checks::{
     DriftResult, Violation, check_data_quality, check_model_quality, violations_json,
@@ -39,10 +39,8 @@ use super::dq::checks::{
 use super::dq::stats::{DataQualityState, DqValue};
 use super::quality::forecast::ForecastInstance;
 use super::quality::{QualityReport, QualityState, subsample_mask};
-use super::record::{
-    Attr, CaptureRecord, Decoded, RecordError, finite_number, parse_capture_line_with,
-    parse_ground_truth_line,
-};
+use super::record::{Attr, CaptureRecord, Decoded, GroundTruthRecord, RecordError, finite_number};
+use super::shape::ShapeCache;
 use super::util::{canonical_label, format_time_millis, hash_bytes, parse_time_millis, value_f64};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -596,6 +594,9 @@ pub struct Engine {
     baseline_constraints: Option<BaselineConstraints>,
     model_quality_constraints: Option<serde_json::Value>,
     line_buf: Vec<u8>,
+    /// Layouts of recent capture / ground-truth lines (see [`super::shape`]).
+    cap_shapes: ShapeCache,
+    gt_shapes: ShapeCache,
 }
 
 impl Engine {
@@ -622,6 +623,8 @@ impl Engine {
             baseline_constraints: None,
             model_quality_constraints: None,
             line_buf: Vec::new(),
+            cap_shapes: ShapeCache::default(),
+            gt_shapes: ShapeCache::default(),
             cfg,
         }
     }
@@ -639,6 +642,15 @@ impl Engine {
     ) -> Engine {
         self.baseline_statistics = statistics;
         self.baseline_constraints = constraints;
+        self
+    }
+
+    /// The engine without line shapes (see [`super::shape`]): every line takes the scanner, then
+    /// serde. Same results, slower; for tests that compare the two.
+    #[doc(hidden)]
+    pub fn without_line_shapes(mut self) -> Engine {
+        self.cap_shapes = ShapeCache::off();
+        self.gt_shapes = ShapeCache::off();
         self
     }
 
@@ -679,18 +691,41 @@ impl Engine {
             return Err(EngineError::GroundTruthAfterCapture);
         }
         self.state.counts.ground_truth_lines += 1;
+        if !self.ground_truth_fitted(line.as_bytes(), source, line_no) {
+            self.ground_truth_text(line, source, line_no);
+        }
+        Ok(())
+    }
+
+    /// Reads a (counted) ground-truth line if it fits a known shape.
+    #[inline]
+    fn ground_truth_fitted(&mut self, line: &[u8], source: &str, line_no: u64) -> bool {
+        match self.gt_shapes.fit_ground_truth(line) {
+            Some(rec) => {
+                self.ground_truth_record(&rec, source, line_no);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A ground-truth line (counted) that fitted no known shape.
+    fn ground_truth_text(&mut self, line: &str, source: &str, line_no: u64) {
         if line.trim().is_empty() {
             self.state.counts.blank_lines += 1;
-            return Ok(());
+            return;
         }
-        let rec = match parse_ground_truth_line(line) {
-            Ok(r) => r,
+        match self.gt_shapes.parse_ground_truth(line) {
+            Ok(rec) => self.ground_truth_record(&rec, source, line_no),
             Err(e) => {
                 self.state.counts.malformed_ground_truth += 1;
                 self.sample(source, line_no, || e.to_string());
-                return Ok(());
             }
-        };
+        }
+    }
+
+    /// A parsed ground-truth record (counted).
+    fn ground_truth_record(&mut self, rec: &GroundTruthRecord<'_>, source: &str, line_no: u64) {
         let label = match self.decode_label(&rec.data) {
             Ok(l) => l,
             Err(e) => {
@@ -718,7 +753,6 @@ impl Engine {
                 }
             }
         }
-        Ok(())
     }
 
     fn insert_pending_one(&mut self) {
@@ -804,27 +838,65 @@ impl Engine {
     /// before returning), the join of a record whose outcome cannot produce an error sample is
     /// queued behind a prefetch of its table slot (see [`Deferred`]).
     fn capture_line(&mut self, line: &str, source: &str, line_no: u64, defer: bool) {
+        self.begin_capture_line();
+        if !self.capture_fitted(line.as_bytes(), source, line_no, defer) {
+            self.capture_text(line, source, line_no, defer);
+        }
+    }
+
+    /// Reads a (counted) capture line if it fits a known shape.
+    #[inline]
+    fn capture_fitted(&mut self, line: &[u8], source: &str, line_no: u64, defer: bool) -> bool {
+        if self.cfg.capture_format == CaptureFormat::BatchCsv {
+            return false;
+        }
+        let want_input = self.want_input();
+        match self.cap_shapes.fit_capture(line, want_input) {
+            Some(rec) => {
+                self.capture_record(&rec, source, line_no, defer);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Counts a capture line (before it is read).
+    #[inline]
+    fn begin_capture_line(&mut self) {
         if !self.gt_pending.is_empty() {
             self.flush_pending();
         }
         self.capture_started = true;
         self.state.counts.capture_lines += 1;
+    }
+
+    /// Whether capture records are read with their input payload.
+    #[inline]
+    fn want_input(&self) -> bool {
+        self.cfg.data_quality || self.cfg.problem_type == Some(ProblemType::Forecast)
+    }
+
+    /// A capture line (counted) that fitted no known shape.
+    fn capture_text(&mut self, line: &str, source: &str, line_no: u64, defer: bool) {
         if line.trim_ascii().is_empty() {
             self.state.counts.blank_lines += 1;
             return;
         }
-        let rec = match parse_capture_line_with(
-            line,
-            self.cfg.capture_format,
-            self.cfg.data_quality || self.cfg.problem_type == Some(ProblemType::Forecast),
-        ) {
-            Ok(r) => r,
+        let want_input = self.want_input();
+        match self
+            .cap_shapes
+            .parse_capture(line, self.cfg.capture_format, want_input)
+        {
+            Ok(rec) => self.capture_record(&rec, source, line_no, defer),
             Err(e) => {
                 self.state.counts.malformed_capture += 1;
                 self.sample(source, line_no, || e.to_string());
-                return;
             }
-        };
+        }
+    }
+
+    /// A parsed capture record (counted).
+    fn capture_record(&mut self, rec: &CaptureRecord<'_>, source: &str, line_no: u64, defer: bool) {
         let t = rec.inference_time.as_deref().and_then(parse_time_millis);
         if self.cfg.window_start_ms.is_some() || self.cfg.window_end_ms.is_some() {
             let inside = t.is_some_and(|t| {
@@ -841,12 +913,12 @@ impl Engine {
             self.state.max_inference_time_ms = opt_max(self.state.max_inference_time_ms, Some(t));
         }
         if self.state.data_quality.is_some() {
-            self.push_data_quality(&rec, source, line_no);
+            self.push_data_quality(rec, source, line_no);
         }
-        if self.state.quality.is_some() && !(defer && self.try_defer(&rec, source, line_no)) {
+        if self.state.quality.is_some() && !(defer && self.try_defer(rec, source, line_no)) {
             // Joins stay in input order: resolve the queue first.
             self.resolve_deferred(source, 0);
-            self.push_model_quality(&rec, source, line_no);
+            self.push_model_quality(rec, source, line_no);
         }
     }
 
@@ -1168,18 +1240,22 @@ impl Engine {
         source: &str,
         line_no: u64,
     ) -> Result<(), EngineError> {
+        if self.capture_started {
+            return Err(EngineError::GroundTruthAfterCapture);
+        }
+        self.state.counts.ground_truth_lines += 1;
+        let line = trim_line_break(line);
+        if self.ground_truth_fitted(line, source, line_no) {
+            return Ok(());
+        }
         match std::str::from_utf8(line) {
-            Ok(s) => self.push_ground_truth_line(s.trim_end_matches(['\n', '\r']), source, line_no),
+            Ok(s) => self.ground_truth_text(s, source, line_no),
             Err(_) => {
-                if self.capture_started {
-                    return Err(EngineError::GroundTruthAfterCapture);
-                }
-                self.state.counts.ground_truth_lines += 1;
                 self.state.counts.malformed_ground_truth += 1;
                 self.sample(source, line_no, || "line is not UTF-8".into());
-                Ok(())
             }
         }
+        Ok(())
     }
 
     /// Feeds one capture line given as bytes (see [`Engine::push_ground_truth_bytes`]).
@@ -1188,11 +1264,14 @@ impl Engine {
     }
 
     fn capture_bytes(&mut self, line: &[u8], source: &str, line_no: u64, defer: bool) {
+        self.begin_capture_line();
+        let line = trim_line_break(line);
+        if self.capture_fitted(line, source, line_no, defer) {
+            return;
+        }
         match std::str::from_utf8(line) {
-            Ok(s) => self.capture_line(s.trim_end_matches(['\n', '\r']), source, line_no, defer),
+            Ok(s) => self.capture_text(s, source, line_no, defer),
             Err(_) => {
-                self.capture_started = true;
-                self.state.counts.capture_lines += 1;
                 self.state.counts.malformed_capture += 1;
                 self.sample(source, line_no, || "line is not UTF-8".into());
             }
@@ -1316,6 +1395,15 @@ impl Engine {
             max_inference_time_ms: state.max_inference_time_ms,
         })
     }
+}
+
+/// `line` without trailing `\n` / `\r` bytes (as `str::trim_end_matches(['\n', '\r'])`).
+#[inline]
+fn trim_line_break(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\n' | b'\r'] = line {
+        line = rest;
+    }
+    line
 }
 
 /// Calls `f` with every line of `reader` including its `\n` (the last line may lack it), like

@@ -15,6 +15,8 @@
 //! * [`record`]: capture and ground-truth lines of the usual shape are read by a hand-written
 //!   single-pass scanner (private module `scan`); anything else (escapes in the fields read,
 //!   unusual types, syntax errors, batch rows, ...) by serde, with identical records and errors.
+//!   Before either, the engine tries the few line layouts it has recently seen (private module
+//!   `shape`): a line equal to a learned one outside its values is read straight from those values.
 //!
 //! # Tools
 //! * CLI (not a Lambda: needs the `cli` feature, which `cargo lambda build` does not enable):
@@ -48,6 +50,7 @@ pub mod engine;
 pub mod quality;
 pub mod record;
 mod scan;
+mod shape;
 pub mod util;
 
 pub use config::{CaptureFormat, MonitorConfig, ProblemType};

@@ -236,6 +236,14 @@ impl Decoded<'_> {
     pub fn text(&self, attr: &Attr) -> Result<Cow<'_, str>, RecordError> {
         match self {
             Decoded::Csv(s) => {
+                // Fast path for the usual one-line payload without quotes: the first field is
+                // the text up to the first comma.
+                if matches!(attr, Attr::Whole | Attr::Index(0))
+                    && !s.bytes().any(|c| matches!(c, b'"' | b'\n' | b'\r'))
+                {
+                    let end = s.find(',').unwrap_or(s.len());
+                    return Ok(Cow::Borrowed(&s[..end]));
+                }
                 let row = s.lines().next().unwrap_or("");
                 let idx = match attr {
                     Attr::Whole => 0,

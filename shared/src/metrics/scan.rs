@@ -69,10 +69,103 @@ fn find_special(b: &[u8], mut i: usize) -> Option<usize> {
     None
 }
 
-struct Scan<'a> {
+/// The closing quote of a string body starting at `i` (after the opening quote) and whether the
+/// body has escapes; None on a raw control character, an invalid escape or a missing quote.
+#[inline(always)]
+pub(crate) fn string_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
+    let mut escaped = false;
+    loop {
+        let j = find_special(b, i)?;
+        match b[j] {
+            b'"' => return Some((j, escaped)),
+            b'\\' => {
+                escaped = true;
+                i = escape_end(b, j + 1)?;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The end of one escape starting after its backslash, validated like serde_json's
+/// `ignore_escape`.
+#[cold]
+fn escape_end(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(i + 1),
+        b'u' => {
+            let hex = b.get(i + 1..i + 5)?;
+            hex.iter().all(u8::is_ascii_hexdigit).then_some(i + 5)
+        }
+        _ => None,
+    }
+}
+
+fn digits_end(b: &[u8], mut i: usize) -> usize {
+    while let Some(b'0'..=b'9') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The end of a number starting at `i` by JSON's grammar (serde_json's `ignore_integer` /
+/// `_decimal` / `_exponent`); the longest match, as serde reads it.
+pub(crate) fn number_end(b: &[u8], mut i: usize) -> Option<usize> {
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match *b.get(i)? {
+        b'0' => {
+            i += 1;
+            if let Some(b'0'..=b'9') = b.get(i) {
+                return None;
+            }
+        }
+        b'1'..=b'9' => i = digits_end(b, i + 1),
+        _ => return None,
+    }
+    if b.get(i) == Some(&b'.') {
+        let e = digits_end(b, i + 1);
+        if e == i + 1 {
+            return None;
+        }
+        i = e;
+    }
+    if let Some(b'e' | b'E') = b.get(i) {
+        i += 1;
+        if let Some(b'+' | b'-') = b.get(i) {
+            i += 1;
+        }
+        let e = digits_end(b, i);
+        if e == i {
+            return None;
+        }
+        i = e;
+    }
+    Some(i)
+}
+
+/// What a value span of a learned line holds (see [`super::shape`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HoleKind {
+    /// A string read by the scanner as a field: no escapes allowed.
+    Plain,
+    /// A skipped string: escapes allowed.
+    Str,
+    /// A skipped number.
+    Num,
+}
+
+/// A value span `(start, end, kind)`: the body of a string (without quotes) or a number.
+pub(crate) type Span = (usize, usize, HoleKind);
+
+/// With `LEARN`, the scanner also records the span of every string and number value it reads
+/// or skips (never keys), so [`super::shape::Shape`] can turn the line into a template.
+struct Scan<'a, const LEARN: bool> {
     s: &'a str,
     b: &'a [u8],
     i: usize,
+    spans: Vec<Span>,
 }
 
 /// The three strings of a payload object (`observedContentType`, `data`, `encoding`).
@@ -101,13 +194,29 @@ struct Meta<'a> {
     inference_time: Option<&'a str>,
 }
 
-impl<'a> Scan<'a> {
-    fn new(s: &'a str) -> Scan<'a> {
+impl<'a, const LEARN: bool> Scan<'a, LEARN> {
+    fn new(s: &'a str) -> Self {
         Scan {
             s,
             b: s.as_bytes(),
             i: 0,
+            spans: Vec::new(),
         }
+    }
+
+    #[inline(always)]
+    fn record(&mut self, start: usize, end: usize, kind: HoleKind) {
+        if LEARN {
+            self.spans.push((start, end, kind));
+        }
+    }
+
+    /// A skipped string value (cursor after the opening quote).
+    #[inline(always)]
+    fn skip_string(&mut self) -> Option<()> {
+        let (s, e, _) = self.string()?;
+        self.record(s, e, HoleKind::Str);
+        Some(())
     }
 
     #[inline(always)]
@@ -136,43 +245,9 @@ impl<'a> Scan<'a> {
     #[inline(always)]
     fn string(&mut self) -> Option<(usize, usize, bool)> {
         let start = self.i;
-        let mut escaped = false;
-        loop {
-            let j = find_special(self.b, self.i)?;
-            match self.b[j] {
-                b'"' => {
-                    self.i = j + 1;
-                    return Some((start, j, escaped));
-                }
-                b'\\' => {
-                    escaped = true;
-                    self.i = j + 1;
-                    self.escape()?;
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    /// One escape (cursor after the backslash), validated like serde_json's `ignore_escape`.
-    #[cold]
-    fn escape(&mut self) -> Option<()> {
-        match self.peek()? {
-            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {
-                self.i += 1;
-                Some(())
-            }
-            b'u' => {
-                let hex = self.b.get(self.i + 1..self.i + 5)?;
-                if hex.iter().all(u8::is_ascii_hexdigit) {
-                    self.i += 5;
-                    Some(())
-                } else {
-                    None
-                }
-            }
-            _ => None,
-        }
+        let (end, escaped) = string_end(self.b, start)?;
+        self.i = end + 1;
+        Some((start, end, escaped))
     }
 
     /// A string value without escapes, borrowed from the line.
@@ -183,6 +258,7 @@ impl<'a> Scan<'a> {
         if escaped {
             return None;
         }
+        self.record(s, e, HoleKind::Plain);
         // Both ends are next to an ASCII quote, hence char boundaries.
         self.s.get(s..e)
     }
@@ -197,46 +273,9 @@ impl<'a> Scan<'a> {
         Some(())
     }
 
-    fn digits(&mut self) -> usize {
-        let start = self.i;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.i += 1;
-        }
-        self.i - start
-    }
-
-    /// A number by JSON's grammar (serde_json's `ignore_integer` / `_decimal` / `_exponent`).
+    /// A number by JSON's grammar (see [`number_end`]).
     fn number(&mut self) -> Option<()> {
-        if self.peek() == Some(b'-') {
-            self.i += 1;
-        }
-        match self.peek()? {
-            b'0' => {
-                self.i += 1;
-                if let Some(b'0'..=b'9') = self.peek() {
-                    return None;
-                }
-            }
-            b'1'..=b'9' => {
-                self.digits();
-            }
-            _ => return None,
-        }
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            if self.digits() == 0 {
-                return None;
-            }
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.i += 1;
-            }
-            if self.digits() == 0 {
-                return None;
-            }
-        }
+        self.i = number_end(self.b, self.i)?;
         Some(())
     }
 
@@ -254,7 +293,7 @@ impl<'a> Scan<'a> {
     fn skip(&mut self) -> Option<()> {
         if self.peek()? == b'"' {
             self.i += 1;
-            self.string().map(|_| ())
+            self.skip_string()
         } else {
             self.skip_value(0)
         }
@@ -265,7 +304,7 @@ impl<'a> Scan<'a> {
         match self.peek()? {
             b'"' => {
                 self.i += 1;
-                self.string().map(|_| ())
+                self.skip_string()
             }
             b'{' => {
                 if depth >= MAX_DEPTH {
@@ -327,7 +366,12 @@ impl<'a> Scan<'a> {
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
-            b'-' | b'0'..=b'9' => self.number(),
+            b'-' | b'0'..=b'9' => {
+                let start = self.i;
+                self.number()?;
+                self.record(start, self.i, HoleKind::Num);
+                Some(())
+            }
             _ => None,
         }
     }
@@ -404,7 +448,23 @@ impl<'a> Scan<'a> {
 /// A real-time capture line (`RawCapture`, or `RawCaptureNoInput` without `want_input`), or None
 /// to fall back to serde.
 pub(crate) fn capture(line: &str, want_input: bool) -> Option<CaptureRecord<'_>> {
-    let mut sc = Scan::new(line);
+    capture_scan::<false>(line, want_input).map(|(r, _)| r)
+}
+
+/// [`capture`] that also returns the spans of the line's values (for a [`super::shape::Shape`]).
+pub(crate) fn capture_learn(
+    line: &str,
+    want_input: bool,
+) -> Option<(CaptureRecord<'_>, Vec<Span>)> {
+    capture_scan::<true>(line, want_input)
+}
+
+#[inline(always)]
+fn capture_scan<const LEARN: bool>(
+    line: &str,
+    want_input: bool,
+) -> Option<(CaptureRecord<'_>, Vec<Span>)> {
+    let mut sc = Scan::<LEARN>::new(line);
     sc.ws();
     let mut capture_data: Option<(Option<RawP<'_>>, Option<RawP<'_>>)> = None;
     let mut meta: Option<Meta<'_>> = None;
@@ -450,18 +510,29 @@ pub(crate) fn capture(line: &str, want_input: bool) -> Option<CaptureRecord<'_>>
     // Without captureData the line may be a batch-transform row: serde decides.
     let (input, output) = capture_data?;
     let meta = meta.unwrap_or_default();
-    Some(CaptureRecord {
+    let record = CaptureRecord {
         event_id: meta.event_id.map(Cow::Borrowed),
         inference_id: meta.inference_id.map(Cow::Borrowed),
         inference_time: meta.inference_time.map(Cow::Borrowed),
         input: input.and_then(RawP::payload),
         output: output.and_then(RawP::payload),
-    })
+    };
+    Some((record, sc.spans))
 }
 
 /// A ground-truth line with all required fields, or None to fall back to serde.
 pub(crate) fn ground_truth(line: &str) -> Option<GroundTruthRecord<'_>> {
-    let mut sc = Scan::new(line);
+    ground_truth_scan::<false>(line).map(|(r, _)| r)
+}
+
+/// [`ground_truth`] that also returns the spans of the line's values.
+pub(crate) fn ground_truth_learn(line: &str) -> Option<(GroundTruthRecord<'_>, Vec<Span>)> {
+    ground_truth_scan::<true>(line)
+}
+
+#[inline(always)]
+fn ground_truth_scan<const LEARN: bool>(line: &str) -> Option<(GroundTruthRecord<'_>, Vec<Span>)> {
+    let mut sc = Scan::<LEARN>::new(line);
     sc.ws();
     let mut data: Option<RawP<'_>> = None;
     let mut meta: Option<Meta<'_>> = None;
@@ -485,18 +556,19 @@ pub(crate) fn ground_truth(line: &str) -> Option<GroundTruthRecord<'_>> {
     sc.end()?;
     let event_id = meta?.event_id.filter(|s| !s.is_empty())?;
     let d = data?;
-    Some(GroundTruthRecord {
+    let record = GroundTruthRecord {
         event_id: Cow::Borrowed(event_id),
         data: Payload {
             data: Cow::Borrowed(d.data?),
             encoding: d.encoding.map(Cow::Borrowed),
             content_type: None,
         },
-    })
+    };
+    Some((record, sc.spans))
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The scanner against the serde path: on every line, `parse_*` (scanner, else serde) must
     //! equal serde alone (same record, or the same error), and wherever the scanner answers its
     //! record must be serde's.
@@ -509,7 +581,7 @@ mod tests {
     use crate::metrics::util::SplitMix64;
     use proptest::prelude::*;
 
-    type P = Option<(String, Option<String>, Option<String>)>;
+    pub(crate) type P = Option<(String, Option<String>, Option<String>)>;
 
     fn payload_view(p: &Option<Payload<'_>>) -> P {
         p.as_ref().map(|p| {
@@ -521,9 +593,9 @@ mod tests {
         })
     }
 
-    type CapView = (Option<String>, Option<String>, Option<String>, P, P);
+    pub(crate) type CapView = (Option<String>, Option<String>, Option<String>, P, P);
 
-    fn cap_view(r: &CaptureRecord<'_>) -> CapView {
+    pub(crate) fn cap_view(r: &CaptureRecord<'_>) -> CapView {
         let s = |c: &Option<Cow<'_, str>>| c.as_deref().map(str::to_string);
         (
             s(&r.event_id),
@@ -534,12 +606,12 @@ mod tests {
         )
     }
 
-    fn gt_view(r: &GroundTruthRecord<'_>) -> (String, P) {
+    pub(crate) fn gt_view(r: &GroundTruthRecord<'_>) -> (String, P) {
         (r.event_id.to_string(), payload_view(&Some(r.data.clone())))
     }
 
     /// Checks one capture line in every mode; returns whether the scanner answered at least once.
-    fn check_capture(line: &str) -> Result<bool, TestCaseError> {
+    pub(crate) fn check_capture(line: &str) -> Result<bool, TestCaseError> {
         let mut fast_hit = false;
         for format in [CaptureFormat::Realtime, CaptureFormat::BatchJson] {
             for want_input in [false, true] {
@@ -561,7 +633,7 @@ mod tests {
         Ok(fast_hit)
     }
 
-    fn check_ground_truth(line: &str) -> Result<bool, TestCaseError> {
+    pub(crate) fn check_ground_truth(line: &str) -> Result<bool, TestCaseError> {
         let slow = parse_ground_truth_serde(line).map(|r| gt_view(&r));
         let full = parse_ground_truth_line(line).map(|r| gt_view(&r));
         prop_assert_eq!(&full, &slow, "line {:?}", line);
@@ -576,7 +648,7 @@ mod tests {
 
     /// A JSON value to print with random perturbations.
     #[derive(Clone, Debug)]
-    enum J {
+    pub(crate) enum J {
         S(String),
         Raw(String),
         A(Vec<J>),
@@ -675,12 +747,12 @@ mod tests {
         }
     }
 
-    const UUIDS: [&str; 3] = [
+    pub(crate) const UUIDS: [&str; 3] = [
         "47526757-130f-4f52-981c-e1ff0e4ae394",
         "de4431fa-3c80-4b06-b7e9-671c45376d5d",
         "DE4431FA-3C80-4B06-B7E9-671C45376D5D",
     ];
-    const TEXTS: [&str; 16] = [
+    pub(crate) const TEXTS: [&str; 16] = [
         "",
         "e1",
         "0.082561",
@@ -767,7 +839,7 @@ mod tests {
         J::O(m)
     }
 
-    fn capture_value(rng: &mut SplitMix64, keep: u64, other: u64) -> J {
+    pub(crate) fn capture_value(rng: &mut SplitMix64, keep: u64, other: u64) -> J {
         let payload = |rng: &mut SplitMix64| {
             let fields = [
                 ("observedContentType", field(rng, other)),
@@ -815,7 +887,7 @@ mod tests {
         t
     }
 
-    fn ground_truth_value(rng: &mut SplitMix64, keep: u64, other: u64) -> J {
+    pub(crate) fn ground_truth_value(rng: &mut SplitMix64, keep: u64, other: u64) -> J {
         let data = {
             let fields = [("data", field(rng, other)), ("encoding", field(rng, other))];
             let keep = keep.max(240);
@@ -850,7 +922,7 @@ mod tests {
     }
 
     /// Prints `v` with the knobs, then maybe truncates it or changes one byte.
-    fn render(v: &J, seed: u64, knobs: [u64; 6]) -> String {
+    pub(crate) fn render(v: &J, seed: u64, knobs: [u64; 6]) -> String {
         let mut p = Printer {
             rng: SplitMix64(seed),
             ws: knobs[0],
@@ -874,7 +946,7 @@ mod tests {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
-    fn knobs() -> impl Strategy<Value = [u64; 6]> {
+    pub(crate) fn knobs() -> impl Strategy<Value = [u64; 6]> {
         // whitespace, escapes, shuffled keys, duplicated key, truncation, mutated byte
         prop::array::uniform6(prop_oneof![3 => Just(0u64), 1 => Just(20u64), 1 => 0u64..256])
     }

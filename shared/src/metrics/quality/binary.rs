@@ -38,6 +38,18 @@ pub struct BinaryState {
     pub scores: Vec<ScoreEntry>,
     #[serde(skip)]
     compacted_len: usize,
+    /// Length of the prefix of `scores` that is compacted (sorted, run-length merged); only the
+    /// rest needs sorting at the next compaction.
+    #[serde(skip)]
+    sorted_len: usize,
+}
+
+/// The compaction order: by score (total order), then replica mask, then label.
+fn entry_order(a: &ScoreEntry, b: &ScoreEntry) -> std::cmp::Ordering {
+    a.score
+        .total_cmp(&b.score)
+        .then(a.mask.cmp(&b.mask))
+        .then(a.positive.cmp(&b.positive))
 }
 
 const TP: usize = 0;
@@ -70,17 +82,32 @@ impl BinaryState {
         }
     }
 
-    /// Sorts the score list and merges equal entries. Idempotent.
+    /// Sorts the score list and merges equal entries. Idempotent. Sorts only the entries added
+    /// since the last compaction, then merges them with the compacted prefix.
     pub fn compact(&mut self) {
         let before = self.scores.len();
-        self.scores.sort_unstable_by(|a, b| {
-            a.score
-                .total_cmp(&b.score)
-                .then(a.mask.cmp(&b.mask))
-                .then(a.positive.cmp(&b.positive))
-        });
-        let mut out: Vec<ScoreEntry> = Vec::with_capacity(self.scores.len());
-        for e in self.scores.drain(..) {
+        // The prefix is trusted only while it is still strictly increasing (`scores` is public).
+        let head = self.sorted_len.min(before);
+        let head = if self.scores[..head].is_sorted_by(|a, b| entry_order(a, b).is_lt()) {
+            head
+        } else {
+            0
+        };
+        if head == before {
+            return;
+        }
+        self.scores[head..].sort_unstable_by(entry_order);
+        let (a, b) = self.scores.split_at(head);
+        let mut out: Vec<ScoreEntry> = Vec::with_capacity(before);
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            let e = if j == b.len() || (i < a.len() && entry_order(&a[i], &b[j]).is_le()) {
+                i += 1;
+                a[i - 1]
+            } else {
+                j += 1;
+                b[j - 1]
+            };
             match out.last_mut() {
                 Some(l)
                     if l.score.to_bits() == e.score.to_bits()
@@ -95,6 +122,7 @@ impl BinaryState {
         // When run-length merging barely helps (continuous scores), compact less often.
         let useless = out.len() * 4 > before * 3;
         self.scores = out;
+        self.sorted_len = self.scores.len();
         self.compacted_len = if useless {
             self.scores.len() * 2
         } else {
@@ -160,8 +188,16 @@ impl BinaryState {
 
     #[allow(clippy::needless_range_loop)] // replica-indexed arrays
     pub fn report(&self, cfg: &MonitorConfig) -> QualityReport {
-        let mut sorted = self.scores.clone();
-        sorted.sort_unstable_by(|a, b| a.score.total_cmp(&b.score));
+        // Compacted order is score order; compacting a copy sorts only the newest entries.
+        let compacted;
+        let sorted = if self.sorted_len == self.scores.len() {
+            &self.scores
+        } else {
+            let mut c = self.clone();
+            c.compact();
+            compacted = c.scores;
+            &compacted
+        };
         let n0: u64 = self.counts[0].iter().sum();
         let mut rep = QualityReport {
             item_count: n0,
@@ -222,7 +258,7 @@ impl BinaryState {
                 vals[i][r] = *x;
             }
         }
-        let (auc, roc, pr) = self.curves(&sorted);
+        let (auc, roc, pr) = self.curves(sorted);
         for (i, name) in names.iter().enumerate() {
             rep.push(name, Metric::from_reps(&vals[i], n0));
         }
