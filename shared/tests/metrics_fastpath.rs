@@ -161,8 +161,20 @@ fn run_lines(cfg: &MonitorConfig, g: &[Vec<u8>], caps: &[Vec<u8>], fed: bool) ->
 }
 
 fn run_engine(mut e: Engine, g: &[Vec<u8>], caps: &[Vec<u8>], fed: bool) -> JobResult {
-    for (i, l) in g.iter().enumerate() {
-        e.push_ground_truth_bytes(l, "gt", i as u64 + 1).unwrap();
+    if fed {
+        let all: Vec<u8> = g
+            .iter()
+            .flat_map(|l| l.iter().chain(b"\n"))
+            .copied()
+            .collect();
+        let n = e
+            .feed_ground_truth("gt", std::io::BufReader::with_capacity(4096, &all[..]))
+            .unwrap();
+        assert_eq!(n as usize, g.len());
+    } else {
+        for (i, l) in g.iter().enumerate() {
+            e.push_ground_truth_bytes(l, "gt", i as u64 + 1).unwrap();
+        }
     }
     if fed {
         let mut all = Vec::new();
@@ -170,7 +182,8 @@ fn run_engine(mut e: Engine, g: &[Vec<u8>], caps: &[Vec<u8>], fed: bool) -> JobR
             all.extend_from_slice(l);
             all.push(b'\n');
         }
-        // Two reads through a tiny buffer: lines straddle refills.
+        // Two reads: lines straddle the refills of a tiny buffer, then most lie whole in a
+        // larger one (and are read ahead when they fit a shape).
         let half = caps.len() / 2;
         let cut: usize = caps[..half].iter().map(|l| l.len() + 1).sum();
         let n1 = e
@@ -183,7 +196,7 @@ fn run_engine(mut e: Engine, g: &[Vec<u8>], caps: &[Vec<u8>], fed: bool) -> JobR
         let n2 = e
             .feed_capture(
                 "cap2",
-                std::io::BufReader::with_capacity(64, &all[cut..]),
+                std::io::BufReader::with_capacity(4096, &all[cut..]),
                 |_| {},
             )
             .unwrap();

@@ -1278,20 +1278,68 @@ impl Engine {
         }
     }
 
+    /// Reads the ground-truth line at the start of `ahead` (unread input starting at a line) if it
+    /// fits a known shape and ends with `\n`: its length with the `\n`. As
+    /// [`Engine::push_ground_truth_bytes`] on that line, without searching for its end first.
+    #[inline]
+    fn ground_truth_ahead(&mut self, ahead: &[u8], source: &str, line_no: u64) -> Option<usize> {
+        if self.capture_started {
+            return None;
+        }
+        let (rec, len) = self.gt_shapes.fit_ground_truth_ahead(ahead)?;
+        self.state.counts.ground_truth_lines += 1;
+        self.ground_truth_record(&rec, source, line_no);
+        Some(len)
+    }
+
+    /// [`Engine::ground_truth_ahead`] for capture lines (deferring joins, as `feed_capture`).
+    #[inline]
+    fn capture_ahead(&mut self, ahead: &[u8], source: &str, line_no: u64) -> Option<usize> {
+        if self.cfg.capture_format == CaptureFormat::BatchCsv {
+            return None;
+        }
+        let want_input = self.want_input();
+        let (rec, len) = self.cap_shapes.fit_capture_ahead(ahead, want_input)?;
+        self.begin_capture_line();
+        self.capture_record(&rec, source, line_no, true);
+        Some(len)
+    }
+
     /// Reads ground-truth lines from a reader (line numbers from 1).
     pub fn feed_ground_truth<R: BufRead>(
         &mut self,
         source: &str,
         mut reader: R,
     ) -> Result<u64, EngineError> {
-        let mut n = 0u64;
+        struct Cx<'a> {
+            e: &'a mut Engine,
+            source: &'a str,
+            n: u64,
+            res: Result<(), EngineError>,
+        }
         let mut buf = std::mem::take(&mut self.line_buf);
-        let mut res = Ok(());
-        let read = for_each_line(&mut reader, &mut buf, |line| {
-            n += 1;
-            res = self.push_ground_truth_bytes(line, source, n);
-            res.is_ok()
-        });
+        let mut cx = Cx {
+            e: self,
+            source,
+            n: 0,
+            res: Ok(()),
+        };
+        let read = for_each_line(
+            &mut reader,
+            &mut buf,
+            &mut cx,
+            |cx, line| {
+                cx.n += 1;
+                cx.res = cx.e.push_ground_truth_bytes(line, cx.source, cx.n);
+                cx.res.is_ok()
+            },
+            |cx, ahead| {
+                let len = cx.e.ground_truth_ahead(ahead, cx.source, cx.n + 1)?;
+                cx.n += 1;
+                Some(len)
+            },
+        );
+        let (n, res) = (cx.n, cx.res);
         self.line_buf = buf;
         res?;
         read.map_err(|error| EngineError::Io {
@@ -1309,20 +1357,51 @@ impl Engine {
         mut reader: R,
         mut progress: impl FnMut(u64),
     ) -> Result<u64, EngineError> {
-        let mut n = 0u64;
-        let mut bytes = 0u64;
-        let mut next_report = 4 << 20;
-        let mut buf = std::mem::take(&mut self.line_buf);
-        let read = for_each_line(&mut reader, &mut buf, |line| {
-            n += 1;
-            bytes += line.len() as u64;
-            if bytes >= next_report {
-                progress(bytes);
-                next_report = bytes + (4 << 20);
+        struct Cx<'a, P> {
+            e: &'a mut Engine,
+            source: &'a str,
+            n: u64,
+            bytes: u64,
+            next_report: u64,
+            progress: P,
+        }
+        impl<P: FnMut(u64)> Cx<'_, P> {
+            /// Counts a line of `len` bytes; its line number.
+            fn count(&mut self, len: usize) -> u64 {
+                self.n += 1;
+                self.bytes += len as u64;
+                if self.bytes >= self.next_report {
+                    (self.progress)(self.bytes);
+                    self.next_report = self.bytes + (4 << 20);
+                }
+                self.n
             }
-            self.capture_bytes(line, source, n, true);
-            true
-        });
+        }
+        let mut buf = std::mem::take(&mut self.line_buf);
+        let mut cx = Cx {
+            e: self,
+            source,
+            n: 0,
+            bytes: 0,
+            next_report: 4 << 20,
+            progress: &mut progress,
+        };
+        let read = for_each_line(
+            &mut reader,
+            &mut buf,
+            &mut cx,
+            |cx, line| {
+                let n = cx.count(line.len());
+                cx.e.capture_bytes(line, cx.source, n, true);
+                true
+            },
+            |cx, ahead| {
+                let len = cx.e.capture_ahead(ahead, cx.source, cx.n + 1)?;
+                cx.count(len);
+                Some(len)
+            },
+        );
+        let n = cx.n;
         // Nothing stays deferred outside this call (`finish` and `snapshot` read the state).
         self.resolve_deferred(source, 0);
         self.line_buf = buf;
@@ -1406,14 +1485,20 @@ fn trim_line_break(mut line: &[u8]) -> &[u8] {
     line
 }
 
-/// Calls `f` with every line of `reader` including its `\n` (the last line may lack it), like
-/// repeated `read_until(b'\n')` but without copying lines that lie whole in the reader's buffer;
-/// `partial` holds lines that straddle refills. Stops early when `f` returns false. On a read
-/// error the partial line is dropped, as with `read_until`.
-fn for_each_line<R: BufRead>(
+/// Calls `line(cx, l)` with every line `l` of `reader` including its `\n` (the last may lack it),
+/// like repeated `read_until(b'\n')` but without copying lines that lie whole in the reader's
+/// buffer; `partial` holds lines that straddle refills. Stops early when `line` returns false. On
+/// a read error the partial line is dropped, as with `read_until`.
+///
+/// Before searching for the end of a line that starts in the buffer, `ahead(cx, rest)` may read
+/// it from the unread rest of the buffer: `Some(n)` if it took the first `n` bytes (the line and
+/// its `\n`), None to have the line found and passed to `line` as usual.
+fn for_each_line<R: BufRead, C>(
     reader: &mut R,
     partial: &mut Vec<u8>,
-    mut f: impl FnMut(&[u8]) -> bool,
+    cx: &mut C,
+    mut line: impl FnMut(&mut C, &[u8]) -> bool,
+    mut ahead: impl FnMut(&mut C, &[u8]) -> Option<usize>,
 ) -> std::io::Result<()> {
     partial.clear();
     loop {
@@ -1424,20 +1509,29 @@ fn for_each_line<R: BufRead>(
         };
         if avail.is_empty() {
             if !partial.is_empty() {
-                f(partial);
+                line(cx, partial);
                 partial.clear();
             }
             return Ok(());
         }
         let len = avail.len();
         let mut start = 0;
-        while let Some(off) = find_newline(&avail[start..]) {
+        loop {
+            if partial.is_empty()
+                && let Some(n) = ahead(cx, &avail[start..])
+            {
+                start += n;
+                continue;
+            }
+            let Some(off) = find_newline(&avail[start..]) else {
+                break;
+            };
             let end = start + off + 1;
             let go = if partial.is_empty() {
-                f(&avail[start..end])
+                line(cx, &avail[start..end])
             } else {
                 partial.extend_from_slice(&avail[start..end]);
-                let go = f(partial);
+                let go = line(cx, partial);
                 partial.clear();
                 go
             };

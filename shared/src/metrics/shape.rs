@@ -92,6 +92,17 @@ impl Shape {
     /// The values of the record's slots if `b` fits the shape.
     #[inline]
     fn fit<'a, const N: usize>(&self, b: &'a [u8]) -> Option<Slots<'a, N>> {
+        match self.fit_prefix(b)? {
+            (slots, end) if end == b.len() => Some(slots),
+            _ => None,
+        }
+    }
+
+    /// The values of the record's slots if a prefix of `b` fits the shape, and the prefix's
+    /// length. Holes never hold a line break (raw control characters end strings and numbers) and
+    /// neither do the shape's bytes, so the prefix is within `b`'s first line.
+    #[inline]
+    fn fit_prefix<'a, const N: usize>(&self, b: &'a [u8]) -> Option<(Slots<'a, N>, usize)> {
         let mut spans: [Option<(usize, usize)>; N] = [None; N];
         let mut i = 0;
         let text = &*self.text;
@@ -117,19 +128,16 @@ impl Shape {
                 *o = Some((start, i));
             }
         }
-        if i != b.len() {
-            return None;
-        }
         // One check for the whole line: the holes' ends are next to ASCII quotes, so they are
         // char boundaries and slicing cannot fail.
-        let s = std::str::from_utf8(b).ok()?;
+        let s = std::str::from_utf8(&b[..i]).ok()?;
         let mut out = [None; N];
         for (o, span) in out.iter_mut().zip(spans) {
             if let Some((start, end)) = span {
                 *o = Some(s.get(start..end)?);
             }
         }
-        Some(out)
+        Some((out, i))
     }
 }
 
@@ -234,16 +242,43 @@ pub(crate) struct ShapeCache {
 impl ShapeCache {
     #[inline]
     fn fit<'a, const N: usize>(&mut self, b: &'a [u8], mode: bool) -> Option<Slots<'a, N>> {
+        self.fit_with(b, mode, |s, b| s.fit(b))
+    }
+
+    /// The slots of the line at the start of `b` if it fits a shape and ends with `\n`, and the
+    /// line's length with the `\n`. Not a miss otherwise: the line is then tried whole.
+    #[inline]
+    fn fit_ahead<'a, const N: usize>(
+        &mut self,
+        b: &'a [u8],
+        mode: bool,
+    ) -> Option<(Slots<'a, N>, usize)> {
+        let misses = self.misses;
+        let r = self.fit_with(b, mode, |s, b| match s.fit_prefix(b)? {
+            (slots, end) if b.get(end) == Some(&b'\n') => Some((slots, end + 1)),
+            _ => None,
+        });
+        self.misses = misses;
+        r
+    }
+
+    #[inline]
+    fn fit_with<'a, T>(
+        &mut self,
+        b: &'a [u8],
+        mode: bool,
+        fit: impl Fn(&Shape, &'a [u8]) -> Option<T>,
+    ) -> Option<T> {
         for i in 0..self.shapes.len() {
             let s = &self.shapes[i];
             if s.mode != mode {
                 continue;
             }
-            if let Some(slots) = s.fit(b) {
+            if let Some(r) = fit(s, b) {
                 if i > 0 {
                     self.shapes.swap(0, i);
                 }
-                return Some(slots);
+                return Some(r);
             }
         }
         self.misses = self.misses.saturating_add(1);
@@ -279,6 +314,28 @@ impl ShapeCache {
     ) -> Option<CaptureRecord<'a>> {
         self.fit::<CAPTURE_SLOTS>(line, want_input)
             .map(capture_record)
+    }
+
+    /// [`ShapeCache::fit_capture`] on the line at the start of `b`, if it ends with `\n`; the
+    /// record and the line's length with the `\n`.
+    #[inline]
+    pub(crate) fn fit_capture_ahead<'a>(
+        &mut self,
+        b: &'a [u8],
+        want_input: bool,
+    ) -> Option<(CaptureRecord<'a>, usize)> {
+        self.fit_ahead::<CAPTURE_SLOTS>(b, want_input)
+            .map(|(s, n)| (capture_record(s), n))
+    }
+
+    /// [`ShapeCache::fit_ground_truth`] on the line at the start of `b`, if it ends with `\n`.
+    #[inline]
+    pub(crate) fn fit_ground_truth_ahead<'a>(
+        &mut self,
+        b: &'a [u8],
+    ) -> Option<(GroundTruthRecord<'a>, usize)> {
+        let (s, n) = self.fit_ahead::<GROUND_TRUTH_SLOTS>(b, false)?;
+        Some((ground_truth_record(s)?, n))
     }
 
     /// A ground-truth line (without its line break) that fits a known shape.
