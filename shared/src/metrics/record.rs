@@ -238,11 +238,23 @@ impl Decoded<'_> {
             Decoded::Csv(s) => {
                 // Fast path for the usual one-line payload without quotes: the first field is
                 // the text up to the first comma.
-                if matches!(attr, Attr::Whole | Attr::Index(0))
-                    && !s.bytes().any(|c| matches!(c, b'"' | b'\n' | b'\r'))
-                {
-                    let end = s.find(',').unwrap_or(s.len());
-                    return Ok(Cow::Borrowed(&s[..end]));
+                if matches!(attr, Attr::Whole | Attr::Index(0)) {
+                    let mut comma = None;
+                    let mut plain = true;
+                    for (i, c) in s.bytes().enumerate() {
+                        match c {
+                            b'"' | b'\n' | b'\r' => {
+                                plain = false;
+                                break;
+                            }
+                            b',' if comma.is_none() => comma = Some(i),
+                            _ => {}
+                        }
+                    }
+                    if plain {
+                        // Ends next to an ASCII comma (or at the end): a char boundary.
+                        return Ok(Cow::Borrowed(&s[..comma.unwrap_or(s.len())]));
+                    }
                 }
                 let row = s.lines().next().unwrap_or("");
                 let idx = match attr {

@@ -39,14 +39,24 @@ const RELEARN_AFTER: u32 = 64;
 
 type Slots<'a, const N: usize> = [Option<&'a str>; N];
 
+#[derive(Debug, Clone, Copy)]
+struct Hole {
+    kind: HoleKind,
+    slot: u8,
+    /// The learned value and the byte after it (a closing quote, or a number's delimiter).
+    learned: (usize, usize),
+}
+
 /// A learned line layout (see the module docs).
 #[derive(Debug, Clone)]
 pub(crate) struct Shape {
     text: Box<[u8]>,
     /// Ranges of `text` that must match: one before each hole, then the tail.
     lits: Box<[(usize, usize)]>,
-    /// Each hole's kind and the record slot its value fills.
-    holes: Box<[(HoleKind, u8)]>,
+    /// Each hole's kind, the record slot its value fills, and the range of `text` holding the
+    /// learned value with the byte after it (many values repeat: a line with the same bytes there
+    /// needs no scan of the value).
+    holes: Box<[Hole]>,
     /// The scanner mode the shape was learned in (`want_input` for capture lines).
     mode: bool,
 }
@@ -77,7 +87,15 @@ impl Shape {
                 found += 1;
             }
             lits.push((at, start));
-            holes.push((kind, slot));
+            // A valid line has a byte after every value (a quote, or the number's delimiter).
+            if end >= line.len() {
+                return None;
+            }
+            holes.push(Hole {
+                kind,
+                slot,
+                learned: (start, end + 1),
+            });
             at = end;
         }
         lits.push((at, line.len()));
@@ -112,17 +130,28 @@ impl Shape {
                 return None;
             }
             i += lit.len();
-            let Some(&(kind, slot)) = self.holes.get(h) else {
+            let Some(&Hole {
+                kind,
+                slot,
+                learned: (vs, ve),
+            }) = self.holes.get(h)
+            else {
                 break;
             };
             let start = i;
-            i = match kind {
-                HoleKind::Plain => match string_end(b, i)? {
-                    (end, false) => end,
-                    (_, true) => return None,
-                },
-                HoleKind::Str => string_end(b, i)?.0,
-                HoleKind::Num => number_end(b, i)?,
+            // The learned value again, with the same byte after it: already known to be valid.
+            let again = &text[vs..ve];
+            i = if b.get(i..i + again.len()).is_some_and(|x| same(x, again)) {
+                i + again.len() - 1
+            } else {
+                match kind {
+                    HoleKind::Plain => match string_end(b, i)? {
+                        (end, false) => end,
+                        (_, true) => return None,
+                    },
+                    HoleKind::Str => string_end(b, i)?.0,
+                    HoleKind::Num => number_end(b, i)?,
+                }
             };
             if let Some(o) = spans.get_mut(slot as usize) {
                 *o = Some((start, i));
@@ -151,7 +180,14 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     }
     let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or([0; 8]));
     if n < 8 {
-        return a == b;
+        let half =
+            |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap_or([0; 4]));
+        return if n >= 4 {
+            // Two (overlapping) 4-byte halves.
+            half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
+        } else {
+            a.iter().zip(b).all(|(x, y)| x == y)
+        };
     }
     let mut i = 0;
     while i + 8 <= n {

@@ -52,6 +52,91 @@ fn entry_order(a: &ScoreEntry, b: &ScoreEntry) -> std::cmp::Ordering {
         .then(a.positive.cmp(&b.positive))
 }
 
+/// An unsigned key whose order is `f64::total_cmp`'s.
+#[inline]
+fn score_key(x: f64) -> u64 {
+    let b = x.to_bits();
+    // Negative numbers: all bits flipped; others: the sign bit set.
+    b ^ ((((b as i64) >> 63) as u64) | (1 << 63))
+}
+
+/// Sorts `v` in [`entry_order`] by a least-significant-digit radix sort: the label, the mask,
+/// then the eight bytes of [`score_key`], skipping digits that never vary. Linear time, one
+/// scratch copy.
+fn radix_sort(v: &mut [ScoreEntry]) {
+    const DIGITS: usize = 10;
+    let n = v.len();
+    if n < 512 {
+        v.sort_unstable_by(entry_order);
+        return;
+    }
+    #[inline]
+    fn digit(e: &ScoreEntry, d: usize) -> usize {
+        match d {
+            0 => usize::from(e.positive),
+            1 => usize::from(e.mask),
+            _ => (score_key(e.score) >> (8 * (d - 2))) as usize & 0xff,
+        }
+    }
+    let mut hist = vec![[0usize; 256]; DIGITS];
+    for e in v.iter() {
+        hist[0][usize::from(e.positive)] += 1;
+        hist[1][usize::from(e.mask)] += 1;
+        let k = score_key(e.score);
+        for (b, h) in hist[2..].iter_mut().enumerate() {
+            h[(k >> (8 * b)) as usize & 0xff] += 1;
+        }
+    }
+    let mut buf = v.to_vec();
+    let mut in_buf = false;
+    {
+        let (mut src, mut dst): (&mut [ScoreEntry], &mut [ScoreEntry]) = (v, &mut buf);
+        for (d, h) in hist.iter().enumerate() {
+            if h.contains(&n) {
+                continue;
+            }
+            let mut pos = [0usize; 256];
+            let mut sum = 0;
+            for (p, c) in pos.iter_mut().zip(h.iter()) {
+                *p = sum;
+                sum += c;
+            }
+            for e in src.iter() {
+                let b = digit(e, d);
+                dst[pos[b]] = *e;
+                pos[b] += 1;
+            }
+            std::mem::swap(&mut src, &mut dst);
+            in_buf = !in_buf;
+        }
+    }
+    if in_buf {
+        v.copy_from_slice(&buf);
+    }
+}
+
+/// Entries of two slices sorted in [`entry_order`], merged, from the highest score down.
+struct MergeDesc<'a> {
+    a: &'a [ScoreEntry],
+    b: &'a [ScoreEntry],
+}
+
+impl<'a> Iterator for MergeDesc<'a> {
+    type Item = &'a ScoreEntry;
+    #[inline]
+    fn next(&mut self) -> Option<&'a ScoreEntry> {
+        let take_a = match (self.a.last(), self.b.last()) {
+            (Some(x), Some(y)) => entry_order(x, y).is_ge(),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let side = if take_a { &mut self.a } else { &mut self.b };
+        let (last, rest) = side.split_last()?;
+        *side = rest;
+        Some(last)
+    }
+}
+
 const TP: usize = 0;
 const FP: usize = 1;
 const TN: usize = 2;
@@ -86,17 +171,11 @@ impl BinaryState {
     /// since the last compaction, then merges them with the compacted prefix.
     pub fn compact(&mut self) {
         let before = self.scores.len();
-        // The prefix is trusted only while it is still strictly increasing (`scores` is public).
-        let head = self.sorted_len.min(before);
-        let head = if self.scores[..head].is_sorted_by(|a, b| entry_order(a, b).is_lt()) {
-            head
-        } else {
-            0
-        };
+        let head = self.sorted_prefix();
         if head == before {
             return;
         }
-        self.scores[head..].sort_unstable_by(entry_order);
+        radix_sort(&mut self.scores[head..]);
         let (a, b) = self.scores.split_at(head);
         let mut out: Vec<ScoreEntry> = Vec::with_capacity(before);
         let (mut i, mut j) = (0, 0);
@@ -140,27 +219,39 @@ impl BinaryState {
         self.compact();
     }
 
-    /// One pass over the score list (sorted ascending by score): the exact AUC of every replica,
+    /// Length of the compacted prefix of `scores`. It is trusted only while it is still strictly
+    /// increasing (`scores` is public).
+    fn sorted_prefix(&self) -> usize {
+        let head = self.sorted_len.min(self.scores.len());
+        if self.scores[..head].is_sorted_by(|a, b| entry_order(a, b).is_lt()) {
+            head
+        } else {
+            0
+        }
+    }
+
+    /// One pass over the score list from the highest score down: the exact AUC of every replica,
     /// and the full-data ROC points (fpr, tpr) and PR points (precision, recall) at every distinct
     /// threshold, from the highest threshold down.
-    fn curves(&self, sorted: &[ScoreEntry]) -> ([f64; REPS], Curve, Curve) {
+    fn curves<'e>(
+        &self,
+        desc: impl Iterator<Item = &'e ScoreEntry>,
+    ) -> ([f64; REPS], Curve, Curve) {
+        let mut desc = desc.peekable();
         let p: [u64; REPS] = std::array::from_fn(|r| self.counts[r][TP] + self.counts[r][FN]);
         let n: [u64; REPS] = std::array::from_fn(|r| self.counts[r][FP] + self.counts[r][TN]);
         let mut roc = vec![(0.0, 0.0)];
         let mut pr = Vec::new();
         let (mut tp, mut fp) = ([0u64; REPS], [0u64; REPS]);
         let mut area = [0.0f64; REPS]; // twice the area, in count units
-        let mut i = sorted.len();
-        while i > 0 {
-            let s = sorted[i - 1].score.to_bits();
+        while let Some(first) = desc.peek() {
+            let s = first.score.to_bits();
             let (tp0, fp0) = (tp, fp);
-            while i > 0 && sorted[i - 1].score.to_bits() == s {
-                let e = &sorted[i - 1];
+            while let Some(e) = desc.next_if(|e| e.score.to_bits() == s) {
                 let acc = if e.positive { &mut tp } else { &mut fp };
                 for (r, a) in acc.iter_mut().enumerate() {
                     *a += ((e.mask >> r) & 1) as u64 * e.count;
                 }
-                i -= 1;
             }
             for r in 0..REPS {
                 area[r] += (fp[r] - fp0[r]) as f64 * (tp[r] + tp0[r]) as f64;
@@ -188,15 +279,13 @@ impl BinaryState {
 
     #[allow(clippy::needless_range_loop)] // replica-indexed arrays
     pub fn report(&self, cfg: &MonitorConfig) -> QualityReport {
-        // Compacted order is score order; compacting a copy sorts only the newest entries.
-        let compacted;
-        let sorted = if self.sorted_len == self.scores.len() {
-            &self.scores
-        } else {
-            let mut c = self.clone();
-            c.compact();
-            compacted = c.scores;
-            &compacted
+        // Compacted order is score order: only a copy of the newest entries needs sorting.
+        let head = self.sorted_prefix();
+        let mut tail = self.scores[head..].to_vec();
+        radix_sort(&mut tail);
+        let sorted = MergeDesc {
+            a: &self.scores[..head],
+            b: &tail,
         };
         let n0: u64 = self.counts[0].iter().sum();
         let mut rep = QualityReport {
@@ -296,6 +385,82 @@ pub fn thin(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn view(v: &[ScoreEntry]) -> Vec<(u64, u8, bool, u64)> {
+        v.iter()
+            .map(|e| (e.score.to_bits(), e.mask, e.positive, e.count))
+            .collect()
+    }
+
+    /// Random entries with the awkward values of the total order among ordinary scores.
+    fn entries(seed: u64, n: usize) -> Vec<ScoreEntry> {
+        let mut rng = crate::metrics::util::SplitMix64(seed);
+        let special = [
+            0.0,
+            -0.0,
+            f64::NAN,
+            -f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE / 4.0,
+            -1e300,
+            1.0,
+        ];
+        (0..n)
+            .map(|_| {
+                let r = rng.next_u64();
+                let score = match r % 4 {
+                    0 => special[(r >> 8) as usize % special.len()],
+                    1 => ((r >> 8) % 1000) as f64 / 1000.0,
+                    2 => f64::from_bits(rng.next_u64()),
+                    _ => rng.next_f64() * 2.0 - 1.0,
+                };
+                ScoreEntry {
+                    score,
+                    mask: if r & (1 << 40) != 0 {
+                        (r >> 41) as u8
+                    } else {
+                        63
+                    },
+                    positive: r & (1 << 50) != 0,
+                    count: 1,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn radix_sort_equals_comparison_sort() {
+        for (seed, n) in [(1, 0), (2, 5), (3, 511), (4, 512), (5, 3000), (6, 70_000)] {
+            let mut want = entries(seed, n);
+            let mut got = want.clone();
+            want.sort_by(entry_order);
+            radix_sort(&mut got);
+            assert_eq!(view(&got), view(&want), "seed {seed} n {n}");
+        }
+        // Constant digits are skipped: scores all equal, only labels vary.
+        let mut same: Vec<ScoreEntry> = entries(7, 2000)
+            .into_iter()
+            .map(|e| ScoreEntry { score: 0.5, ..e })
+            .collect();
+        let mut want = same.clone();
+        want.sort_by(entry_order);
+        radix_sort(&mut same);
+        assert_eq!(view(&same), view(&want));
+    }
+
+    #[test]
+    fn merged_descending_iterator_equals_sorted_reverse() {
+        let mut a = entries(8, 900);
+        let mut b = entries(9, 1300);
+        a.sort_by(entry_order);
+        b.sort_by(entry_order);
+        let merged: Vec<ScoreEntry> = MergeDesc { a: &a, b: &b }.copied().collect();
+        let mut want = [a, b].concat();
+        want.sort_by(entry_order);
+        want.reverse();
+        assert_eq!(view(&merged), view(&want));
+    }
 
     fn state(data: &[(f64, bool)], thr: f64) -> BinaryState {
         let mut s = BinaryState::default();
@@ -407,7 +572,7 @@ mod tests {
         }
         let mut sorted = full.scores.clone();
         sorted.sort_unstable_by(|a, b| a.score.total_cmp(&b.score));
-        let (aucs, _, _) = full.curves(&sorted);
+        let (aucs, _, _) = full.curves(sorted.iter().rev());
         for r in 0..REPS {
             let mut sub = BinaryState::default();
             for &(s, y, m) in &rows {
