@@ -11,13 +11,26 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KllSketch {
     pub k: usize,
     pub c: f64,
     pub levels: Vec<Vec<f64>>,
     /// Compactions done per level (drives the alternating offset).
     pub compactions: Vec<u64>,
+    /// Level 0's capacity for (levels, k, c bits): a cache for `update`.
+    #[serde(skip)]
+    level0: ((usize, usize, u64), usize),
+}
+
+/// Equal content (the capacity cache aside).
+impl PartialEq for KllSketch {
+    fn eq(&self, o: &KllSketch) -> bool {
+        self.k == o.k
+            && self.c == o.c
+            && self.levels == o.levels
+            && self.compactions == o.compactions
+    }
 }
 
 impl Default for KllSketch {
@@ -33,6 +46,7 @@ impl KllSketch {
             c,
             levels: vec![Vec::new()],
             compactions: vec![0],
+            level0: ((0, 0, 0), 0),
         }
     }
 
@@ -49,6 +63,7 @@ impl KllSketch {
             c,
             levels,
             compactions: vec![0; n],
+            level0: ((0, 0, 0), 0),
         };
         if s.levels.is_empty() {
             s.levels.push(Vec::new());
@@ -85,7 +100,11 @@ impl KllSketch {
         }
         self.levels[0].push(x);
         // Cheap check first: the total capacity is at least level 0's capacity.
-        if self.levels[0].len() >= self.capacity(0) && self.size() >= self.total_capacity() {
+        let key = (self.levels.len(), self.k, self.c.to_bits());
+        if self.level0.0 != key {
+            self.level0 = (key, self.capacity(0));
+        }
+        if self.levels[0].len() >= self.level0.1 && self.size() >= self.total_capacity() {
             self.compress();
         }
     }
