@@ -575,6 +575,25 @@ impl GroundTruthStore {
     }
 }
 
+/// [`parse_time_millis`] with the last text and its result remembered.
+#[derive(Debug, Default)]
+struct TimeCache {
+    text: String,
+    millis: Option<i64>,
+}
+
+impl TimeCache {
+    #[inline]
+    fn parse(&mut self, s: &str) -> Option<i64> {
+        if self.text != s {
+            self.millis = parse_time_millis(s);
+            self.text.clear();
+            self.text.push_str(s);
+        }
+        self.millis
+    }
+}
+
 /// The metrics engine for one job (or one worker's part of a job).
 pub struct Engine {
     cfg: MonitorConfig,
@@ -594,6 +613,8 @@ pub struct Engine {
     baseline_constraints: Option<BaselineConstraints>,
     model_quality_constraints: Option<serde_json::Value>,
     line_buf: Vec<u8>,
+    /// The last inference time read (consecutive records often share one).
+    last_time: TimeCache,
     /// Layouts of recent capture / ground-truth lines (see [`super::shape`]).
     cap_shapes: ShapeCache,
     gt_shapes: ShapeCache,
@@ -623,6 +644,7 @@ impl Engine {
             baseline_constraints: None,
             model_quality_constraints: None,
             line_buf: Vec::new(),
+            last_time: TimeCache::default(),
             cap_shapes: ShapeCache::default(),
             gt_shapes: ShapeCache::default(),
             cfg,
@@ -897,7 +919,10 @@ impl Engine {
 
     /// A parsed capture record (counted).
     fn capture_record(&mut self, rec: &CaptureRecord<'_>, source: &str, line_no: u64, defer: bool) {
-        let t = rec.inference_time.as_deref().and_then(parse_time_millis);
+        let t = rec
+            .inference_time
+            .as_deref()
+            .and_then(|s| self.last_time.parse(s));
         if self.cfg.window_start_ms.is_some() || self.cfg.window_end_ms.is_some() {
             let inside = t.is_some_and(|t| {
                 self.cfg.window_start_ms.is_none_or(|s| t >= s)
@@ -1949,6 +1974,23 @@ impl JobResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_cache_answers_as_the_parser() {
+        let mut c = TimeCache::default();
+        for t in [
+            "",
+            "",
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T00:00:00Z",
+            "not a time",
+            "2024-01-01T00:00:00.5Z",
+            "",
+            "2024-01-01T00:00:00Z",
+        ] {
+            assert_eq!(c.parse(t), parse_time_millis(t), "{t:?}");
+        }
+    }
 
     fn cap(id: &str, out: &str, t: &str) -> String {
         format!(
