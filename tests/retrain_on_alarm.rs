@@ -13,8 +13,8 @@ use driftloop::publish::{EventPublisher, MetricDatum, MetricPublisher, MetricUni
 use driftloop::retrain::{SkipReason, parse_trigger, plan};
 use driftloop_tests::{aws, emulator, unique};
 use retrain_on_alarm::{
-    BUS_VAR, CONTEXT_VAR, COOLDOWN_VAR, Config, Deps, NAMESPACE_VAR, OutcomeKind, Output,
-    PARAMETERS_VAR, PIPELINE_VAR, STARTED_METRIC, handle, system_clock,
+    BUS_VAR, CONTEXT_VAR, COOLDOWN_VAR, Config, Deps, MAX_TRIGGER_AGE_VAR, NAMESPACE_VAR,
+    OutcomeKind, Output, PARAMETERS_VAR, PIPELINE_VAR, STARTED_METRIC, handle, system_clock,
 };
 use serde_json::{Value, json};
 
@@ -57,6 +57,8 @@ async fn setup(vars: &[(&str, &str)]) -> Setup {
     let mut env: HashMap<String, String> = [
         (PIPELINE_VAR, pipeline.as_str()),
         (COOLDOWN_VAR, "0"),
+        // The events are the 2024 samples (and variations): no age limit.
+        (MAX_TRIGGER_AGE_VAR, "0"),
         (BUS_VAR, bus.as_str()),
         (NAMESPACE_VAR, namespace.as_str()),
     ]

@@ -36,7 +36,7 @@ def test_retrain_samples(env):
     pipeline = f"driftloop-samples-{uuid.uuid4().hex[:8]}"  # runs may share one emulator
     sm.create_pipeline(PipelineName=pipeline, RoleArn="arn:aws:iam::123456789012:role/sm",
                        PipelineDefinition=json.dumps({"Version": "2020-12-01", "Parameters": [], "Steps": []}))
-    extra = {"PIPELINE_NAME": pipeline, "COOLDOWN": "0", "SCHEDULE_PERIOD": "1h"}
+    extra = {"PIPELINE_NAME": pipeline, "COOLDOWN": "0", "SCHEDULE_PERIOD": "1h", "MAX_TRIGGER_AGE": "0"}
     with Watch("retrain-on-alarm", env, extra) as w:
         started = invoke(w, "retrain-on-alarm", "retrain-alarm-eventbridge.json")
         assert started["outcome"] == "Started", started

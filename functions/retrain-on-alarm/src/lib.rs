@@ -9,7 +9,7 @@
 //! The decision is [`driftloop::retrain`]'s: act only on a transition into ALARM; skip while an
 //! execution of the pipeline is `Executing`, or one started within `COOLDOWN`; skip a scheduled
 //! retrain when a drift-triggered execution succeeded within `SCHEDULE_PERIOD`; skip a redelivery
-//! of a trigger that already started one. Executions start with a `ClientRequestToken` derived from
+//! of a trigger that already started one, and a trigger older than `MAX_TRIGGER_AGE`. Executions start with a `ClientRequestToken` derived from
 //! the trigger (alarm name + state timestamp), so concurrent redeliveries share one execution.
 //!
 //! Every outcome is logged, returned ([`Output`]) and published: a `Retraining Started` or
@@ -26,6 +26,9 @@
 //!   trailing `*` matches a prefix. At least one of the two is required.
 //! - `COOLDOWN` (default `24h`): `0`, `90s`, `30m`, `6h`, `7d`.
 //! - `SCHEDULE_PERIOD` (default `7d`): the period of the retraining schedule.
+//! - `MAX_TRIGGER_AGE` (default `24h`, EventBridge's retry window; `0`: no limit): older
+//!   triggers (a late redelivery, an archive replay) are skipped as `Stale`. The sample events
+//!   in `events/` are old: invoke them with `MAX_TRIGGER_AGE=0`.
 //! - `PIPELINE_PARAMETERS`: fixed parameters, a JSON object.
 //! - `CONTEXT_PARAMETERS`: trigger facts to pass, `{"alarm": "TriggerAlarm", "value":
 //!   "DriftValue"}` or `alarm=TriggerAlarm,value=DriftValue`; facts: trigger, alarm, metric,
@@ -60,6 +63,7 @@ pub const PIPELINE_VAR: &str = "PIPELINE_NAME";
 pub const ROUTES_VAR: &str = "ALARM_PIPELINES";
 pub const COOLDOWN_VAR: &str = "COOLDOWN";
 pub const SCHEDULE_PERIOD_VAR: &str = "SCHEDULE_PERIOD";
+pub const MAX_TRIGGER_AGE_VAR: &str = "MAX_TRIGGER_AGE";
 pub const PARAMETERS_VAR: &str = "PIPELINE_PARAMETERS";
 pub const CONTEXT_VAR: &str = "CONTEXT_PARAMETERS";
 pub const BUS_VAR: &str = "EVENT_BUS_NAME";
@@ -115,6 +119,9 @@ impl Config {
                     })
                 })?
                 .unwrap_or(defaults.schedule_period),
+            max_trigger_age: env
+                .validated(MAX_TRIGGER_AGE_VAR, parse_duration)?
+                .unwrap_or(defaults.max_trigger_age),
         };
         let parameters = ParameterSettings {
             fixed: env

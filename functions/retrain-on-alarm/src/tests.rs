@@ -23,11 +23,15 @@ struct World {
     deps: Deps,
 }
 
+/// A function over in-memory doubles. The samples are from 2024, so the trigger age is not
+/// limited unless `vars` sets it.
 fn world(vars: &[(&str, &str)], now: DateTime<Utc>) -> World {
-    let map: std::collections::HashMap<String, String> = vars
+    let mut map: std::collections::HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    map.entry(MAX_TRIGGER_AGE_VAR.to_string())
+        .or_insert_with(|| "0".to_string());
     let config = Config::from_env(&map).unwrap();
     let pipelines = Arc::new(InMemoryPipelines::with_pipelines([
         "churn-build",
@@ -224,6 +228,40 @@ async fn redeliveries_and_later_alarms_within_the_cooldown_are_skipped_with_reas
         "Succeeded"
     );
     assert_eq!(w.metrics.named(SKIPPED_METRIC).len(), 2);
+}
+
+#[tokio::test]
+async fn stale_triggers_are_skipped_and_reported() {
+    let vars = [(PIPELINE_VAR, "churn-build"), (MAX_TRIGGER_AGE_VAR, "6h")];
+    // The alarm sample's state changed at 2024-05-01T12:00:40Z.
+    let w = world(&vars, at("2024-05-02T12:00:00Z"));
+    let out = handle(ev(ALARM), &w.deps).await.unwrap();
+    assert_eq!(out.report.outcome, OutcomeKind::Skipped);
+    let skip = out.report.skip.as_ref().unwrap();
+    assert_eq!(skip.code, SkipReason::Stale);
+    assert!(
+        skip.message
+            .contains("older than the 6h maximum trigger age"),
+        "{}",
+        skip.message
+    );
+    assert!(w.pipelines.executions("churn-build").is_empty());
+    let (_, m) = &w.metrics.datums()[0];
+    assert_eq!(m.name, SKIPPED_METRIC);
+    assert!(
+        m.dimensions
+            .contains(&("Reason".to_string(), "Stale".to_string())),
+        "{m:?}"
+    );
+    // The same delivery on time starts the pipeline.
+    let w = world(&vars, at("2024-05-01T12:05:00Z"));
+    let out = handle(ev(ALARM), &w.deps).await.unwrap();
+    assert_eq!(out.report.outcome, OutcomeKind::Started);
+    // The default is a day; the variable is validated.
+    let c = Config::from_env(&[(PIPELINE_VAR, "p")]).unwrap();
+    assert_eq!(c.retrain.policy.max_trigger_age, Duration::hours(24));
+    let err = Config::from_env(&[(PIPELINE_VAR, "p"), (MAX_TRIGGER_AGE_VAR, "soon")]).unwrap_err();
+    assert!(err.to_string().contains(MAX_TRIGGER_AGE_VAR), "{err}");
 }
 
 #[tokio::test]

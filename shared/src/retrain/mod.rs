@@ -9,7 +9,9 @@
 //!   description, and the parameters (fixed ones, trigger facts where configured, then the
 //!   request's own).
 //! - [`decide`] (pure), over the pipeline's recent executions: skip when this very trigger already
-//!   started one (same display name: a redelivery), when one is `Executing`, when one started
+//!   started one (same display name: a redelivery), when the trigger is older than the maximum
+//!   trigger age (a late redelivery or a replay: executions are listed at least that far back, so
+//!   any trigger acted on is recognised when it comes again), when one is `Executing`, when one started
 //!   within the cooldown (a request with `force` ignores the cooldown), and, for a schedule, when
 //!   a drift-triggered execution succeeded within the schedule's period.
 //! - [`evaluate`] runs them against the [`PipelineRunner`] port and starts the execution.
@@ -207,6 +209,8 @@ pub enum SkipReason {
     ActionsSuppressed,
     /// This very trigger already started an execution (a redelivery).
     AlreadyStarted,
+    /// The trigger is older than the maximum trigger age (a late redelivery or a replay).
+    Stale,
     /// An execution of the pipeline is `Executing`.
     PipelineBusy,
     /// An execution started within the cooldown.
@@ -222,6 +226,7 @@ impl SkipReason {
             SkipReason::AlreadyInAlarm => "AlreadyInAlarm",
             SkipReason::ActionsSuppressed => "ActionsSuppressed",
             SkipReason::AlreadyStarted => "AlreadyStarted",
+            SkipReason::Stale => "Stale",
             SkipReason::PipelineBusy => "PipelineBusy",
             SkipReason::Cooldown => "Cooldown",
             SkipReason::RecentDriftRetrain => "RecentDriftRetrain",
@@ -443,6 +448,21 @@ pub fn decide(
             ),
             e,
         );
+    }
+    if policy.max_trigger_age > chrono::Duration::zero()
+        && now - trigger.time > policy.max_trigger_age
+    {
+        return Decision::Skip(Skip {
+            reason: SkipReason::Stale,
+            message: format!(
+                "this {} is from {} ({}), older than the {} maximum trigger age",
+                trigger.kind,
+                trigger.time.to_rfc3339_opts(SecondsFormat::Secs, true),
+                ago(now, trigger.time),
+                settings::format_duration(policy.max_trigger_age)
+            ),
+            execution: None,
+        });
     }
     if let Some(e) = newest
         .iter()

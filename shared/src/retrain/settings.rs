@@ -323,6 +323,9 @@ pub struct Policy {
     pub cooldown: Duration,
     /// A scheduled retrain is skipped when a drift-triggered execution succeeded within this.
     pub schedule_period: Duration,
+    /// A trigger older than this is skipped (zero: no limit). Executions are listed at least this
+    /// far back, so a redelivery of any trigger that is acted on is recognised.
+    pub max_trigger_age: Duration,
 }
 
 /// How far back executions are listed at least, to see long-running `Executing` ones.
@@ -331,11 +334,14 @@ pub const MIN_LOOKBACK_DAYS: i64 = 7;
 impl Policy {
     pub const DEFAULT_COOLDOWN_HOURS: i64 = 24;
     pub const DEFAULT_SCHEDULE_PERIOD_DAYS: i64 = 7;
+    /// EventBridge retries a delivery for up to 24 hours by default.
+    pub const DEFAULT_MAX_TRIGGER_AGE_HOURS: i64 = 24;
 
     /// How far back to list executions.
     pub fn lookback(&self) -> Duration {
         self.cooldown
             .max(self.schedule_period)
+            .max(self.max_trigger_age)
             .max(Duration::days(MIN_LOOKBACK_DAYS))
     }
 }
@@ -345,6 +351,7 @@ impl Default for Policy {
         Policy {
             cooldown: Duration::hours(Self::DEFAULT_COOLDOWN_HOURS),
             schedule_period: Duration::days(Self::DEFAULT_SCHEDULE_PERIOD_DAYS),
+            max_trigger_age: Duration::hours(Self::DEFAULT_MAX_TRIGGER_AGE_HOURS),
         }
     }
 }
@@ -467,21 +474,28 @@ mod tests {
     }
 
     #[test]
-    fn lookback_covers_cooldown_period_and_a_week() {
+    fn lookback_covers_cooldown_period_trigger_age_and_a_week() {
         let p = Policy {
             cooldown: Duration::hours(1),
             schedule_period: Duration::days(1),
+            max_trigger_age: Duration::hours(24),
         };
         assert_eq!(p.lookback(), Duration::days(7));
         let p = Policy {
             cooldown: Duration::days(10),
-            schedule_period: Duration::days(1),
+            ..p
         };
         assert_eq!(p.lookback(), Duration::days(10));
         let p = Policy {
             cooldown: Duration::hours(1),
             schedule_period: Duration::days(30),
+            ..p
         };
         assert_eq!(p.lookback(), Duration::days(30));
+        let p = Policy {
+            max_trigger_age: Duration::days(45),
+            ..p
+        };
+        assert_eq!(p.lookback(), Duration::days(45));
     }
 }

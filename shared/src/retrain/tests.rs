@@ -63,6 +63,8 @@ fn settings(cooldown: Duration) -> RetrainSettings {
         policy: Policy {
             cooldown,
             schedule_period: Duration::days(7),
+            // The samples are from 2024; the age rule has its own test.
+            max_trigger_age: Duration::zero(),
         },
     }
 }
@@ -563,6 +565,65 @@ fn decide_skip_rules_in_order() {
         ..s.policy
     };
     assert_eq!(decide(&tr, &req, &[recent], n, &zero), Decision::Start);
+}
+
+#[test]
+fn triggers_older_than_the_maximum_age_are_skipped_even_when_forced() {
+    let mut s = settings(Duration::zero());
+    s.policy.max_trigger_age = Duration::hours(24);
+    for (sample, force) in [(ALARM, false), (SCHEDULE, false), (REQUEST, true)] {
+        let mut ev = json(sample);
+        if force {
+            ev["detail"]["force"] = json!(true);
+        }
+        let tr = parse_trigger(ev, now()).unwrap();
+        let req = plan(&tr, &s.routes, &s.parameters).unwrap();
+        // Within the age: starts.
+        let fresh = tr.time + Duration::hours(23);
+        assert_eq!(decide(&tr, &req, &[], fresh, &s.policy), Decision::Start);
+        // Older: skipped, naming the age and the limit.
+        let late = tr.time + Duration::hours(25);
+        match decide(&tr, &req, &[], late, &s.policy) {
+            Decision::Skip(skip) => {
+                assert_eq!(skip.reason, SkipReason::Stale);
+                assert!(skip.execution.is_none());
+                assert!(
+                    skip.message
+                        .contains("older than the 1d maximum trigger age")
+                        && skip.message.contains("25h ago"),
+                    "{}",
+                    skip.message
+                );
+            }
+            Decision::Start => panic!("a stale {sample} started"),
+        }
+        // A redelivery of a trigger that started an execution says so, however late.
+        let started = summary(
+            "arn:mine",
+            ExecutionStatus::Succeeded,
+            tr.time,
+            &req.display_name,
+        );
+        assert!(matches!(
+            decide(&tr, &req, &[started], late, &s.policy),
+            Decision::Skip(Skip {
+                reason: SkipReason::AlreadyStarted,
+                ..
+            })
+        ));
+        // Zero: no limit.
+        s.policy.max_trigger_age = Duration::zero();
+        assert_eq!(
+            decide(&tr, &req, &[], tr.time + Duration::days(300), &s.policy),
+            Decision::Start
+        );
+        s.policy.max_trigger_age = Duration::hours(24);
+        // A trigger from the future (clock skew) is not stale.
+        assert_eq!(
+            decide(&tr, &req, &[], tr.time - Duration::hours(2), &s.policy),
+            Decision::Start
+        );
+    }
 }
 
 #[test]
