@@ -70,9 +70,14 @@ enum Cmd {
         /// Skip the Python peer.
         #[arg(long)]
         no_peer: bool,
-        /// Rounds (each runs every contender once); the table shows per-contender medians.
+        /// Rounds (each runs every contender); the table shows per-contender medians.
         #[arg(long, default_value_t = 1)]
         runs: usize,
+        /// Runs of the engine and of the bare parse per round (seconds each, against the peer's
+        /// minute: more samples of the fast contenders across the machine's slow and fast
+        /// phases, the same statistic).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
     },
 }
 
@@ -350,6 +355,7 @@ fn main() {
             peer,
             no_peer,
             runs,
+            repeat,
         } => {
             let me = std::env::current_exe().expect("current exe");
             // Rounds interleave the contenders, so machine load hits them alike.
@@ -358,20 +364,25 @@ fn main() {
                 if runs > 1 {
                     eprintln!("round {}/{runs}", round + 1);
                 }
-                all_rows.extend(child(Proc::new(&me).args(["engine", "--dir"]).arg(&dir)));
+                for _ in 0..repeat.max(1) {
+                    all_rows.extend(child(Proc::new(&me).args(["engine", "--dir"]).arg(&dir)));
+                    all_rows.extend(child(Proc::new(&me).args(["bare", "--dir"]).arg(&dir)));
+                }
                 all_rows.extend(child(
                     Proc::new(&me)
                         .args(["engine", "--data-quality", "--dir"])
                         .arg(&dir),
                 ));
-                all_rows.extend(child(Proc::new(&me).args(["bare", "--dir"]).arg(&dir)));
                 if !no_peer {
                     all_rows.extend(child(Proc::new(&python).arg(&peer).arg(&dir)));
                 }
             }
             let rows = median_rows(&all_rows);
-            if runs > 1 {
-                println!("medians of {runs} runs per contender (cpu s of every run in brackets)");
+            if runs > 1 || repeat > 1 {
+                println!(
+                    "medians over {runs} round(s): engine and bare parse {} runs each, the others {runs} (cpu s of every run in brackets)",
+                    runs * repeat.max(1)
+                );
             }
             println!(
                 "{:<12} {:>10} {:>9} {:>9} {:>12} {:>9} {:>12}",

@@ -1189,6 +1189,25 @@ impl Engine {
         };
         let dq = self.state.data_quality.as_mut().expect("dq state");
         let names = self.cfg.feature_names.as_deref();
+        // The usual case without the row vectors below: output and input each absent or one row
+        // of unquoted CSV (which `csv_rows` reads as `split(',')`; blank text is no row).
+        fn one_row<'d>(d: &'d Option<Decoded<'_>>) -> Option<Option<&'d str>> {
+            match d {
+                None => Some(None),
+                Some(Decoded::Csv(s)) if !s.bytes().any(|c| matches!(c, b'"' | b'\n' | b'\r')) => {
+                    Some((!s.trim().is_empty()).then_some(&**s))
+                }
+                Some(_) => None,
+            }
+        }
+        if let (Some(o), Some(i)) = (one_row(&out), one_row(&inp)) {
+            if o.is_some() || i.is_some() {
+                let fields = o.into_iter().chain(i).flat_map(|r| r.split(','));
+                dq.push_csv_fields(fields, names);
+                self.state.counts.data_quality_records += 1;
+            }
+            return;
+        }
         let out_rows = decoded_rows(out.as_ref());
         let in_rows = decoded_rows(inp.as_ref());
         let n = out_rows.len().max(in_rows.len());
@@ -1974,6 +1993,54 @@ impl JobResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Data quality over CSV payloads (the one-row fast path and the row-vector path) equals
+    /// Model Monitor's column order pushed row by row: output columns, then the input's.
+    #[test]
+    fn csv_input_rows_for_data_quality() {
+        let inputs = [
+            "1,2.5,a",
+            "3, 4,b",
+            "",
+            "  ",
+            "5,,c",
+            "7,8.25,\"x,y\"",
+            "9,1e3,d\n10,11,e",
+            "12,13,f\r",
+            "true,-0.5,g",
+            "14,15,h,extra",
+            "16",
+        ];
+        let cfg = MonitorConfig {
+            data_quality: true,
+            ..Default::default()
+        };
+        let mut e = Engine::new(cfg.clone());
+        let mut want = DataQualityState::new(cfg.max_categories);
+        let mut rows = 0;
+        for (n, text) in inputs.iter().cycle().take(60).enumerate() {
+            let data = serde_json::to_string(text).unwrap();
+            let line = format!(
+                r#"{{"captureData":{{"endpointInput":{{"observedContentType":"text/csv","mode":"INPUT","data":{data},"encoding":"CSV"}},"endpointOutput":{{"observedContentType":"text/csv","mode":"OUTPUT","data":"0.5","encoding":"CSV"}}}},"eventMetadata":{{"eventId":"e{n}","inferenceTime":"2024-01-01T00:00:00Z"}},"eventVersion":"0"}}"#
+            );
+            e.push_capture_bytes(line.as_bytes(), "cap", n as u64 + 1);
+            // Output columns first; every input row repeats the (single) output row.
+            let out: Vec<Cow<'_, str>> = vec![Cow::Borrowed("0.5")];
+            let ins: Vec<Vec<Cow<'_, str>>> = super::super::record::csv_rows(text).collect();
+            for r in 0..ins.len().max(1) {
+                let mut fields = out.clone();
+                if let Some(i) = ins.get(r) {
+                    fields.extend(i.iter().cloned());
+                }
+                want.push_csv_row(&fields, None);
+                rows += 1;
+            }
+        }
+        let got = e.snapshot();
+        assert_eq!(got.counts.data_quality_records, rows);
+        assert_eq!(got.data_quality.as_ref(), Some(&want));
+        assert!(rows > 50, "{rows}");
+    }
 
     #[test]
     fn time_cache_answers_as_the_parser() {

@@ -189,15 +189,20 @@ fn same(a: &[u8], b: &[u8]) -> bool {
             a.iter().zip(b).all(|(x, y)| x == y)
         };
     }
+    if n <= 16 {
+        // Two (overlapping) words.
+        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    }
+    let wide = |s: &[u8], i: usize| u128::from_le_bytes(s[i..i + 16].try_into().unwrap_or([0; 16]));
     let mut i = 0;
-    while i + 8 <= n {
-        if word(a, i) != word(b, i) {
+    while i + 16 <= n {
+        if wide(a, i) != wide(b, i) {
             return false;
         }
-        i += 8;
+        i += 16;
     }
-    // The last (overlapping) word covers the tail.
-    word(a, n - 8) == word(b, n - 8)
+    // The last (overlapping) 16 bytes cover the tail.
+    wide(a, n - 16) == wide(b, n - 16)
 }
 
 fn payload<'a>(

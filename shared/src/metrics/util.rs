@@ -315,7 +315,7 @@ pub fn parse_f64(s: &str) -> Option<f64> {
 /// 2^53 and a power of ten up to 10^22 are both exact, so one division rounds correctly).
 /// None for anything else.
 #[inline]
-fn simple_decimal(b: &[u8]) -> Option<f64> {
+pub(crate) fn simple_decimal(b: &[u8]) -> Option<f64> {
     const POW10: [f64; 23] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
         1e17, 1e18, 1e19, 1e20, 1e21, 1e22,

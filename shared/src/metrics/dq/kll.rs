@@ -123,16 +123,16 @@ impl KllSketch {
                 self.levels.push(Vec::new());
                 self.compactions.push(0);
             }
+            // The level's buffer is reused (it refills at once).
             let mut buf = std::mem::take(&mut self.levels[h]);
             buf.sort_unstable_by(f64::total_cmp);
             let keep = if buf.len() % 2 == 1 { buf.pop() } else { None };
             let offset = (self.compactions[h] % 2) as usize;
             self.compactions[h] += 1;
-            let up: Vec<f64> = buf.iter().skip(offset).step_by(2).copied().collect();
-            self.levels[h + 1].extend(up);
-            if let Some(x) = keep {
-                self.levels[h].push(x);
-            }
+            self.levels[h + 1].extend(buf.iter().skip(offset).step_by(2));
+            buf.clear();
+            buf.extend(keep);
+            self.levels[h] = buf;
             total = self.total_capacity();
         }
     }

@@ -141,7 +141,9 @@ impl ColumnState {
             let parsed = if s.contains(' ') {
                 s.replacen(' ', "", 1).parse::<f64>()
             } else {
-                s.parse::<f64>()
+                // Same value as `parse` (see `simple_decimal`), without its set-up for short text.
+                crate::metrics::util::simple_decimal(s.as_bytes())
+                    .map_or_else(|| s.parse::<f64>(), Ok)
             };
             if let Ok(x) = parsed
                 && x.is_finite()
@@ -313,8 +315,16 @@ impl DataQualityState {
     }
     /// Adds one CSV row: column i gets `names[i]` or `_c{i}`.
     pub fn push_csv_row(&mut self, fields: &[std::borrow::Cow<'_, str>], names: Option<&[String]>) {
+        self.push_csv_fields(fields.iter().map(|f| f.as_ref()), names);
+    }
+    /// [`DataQualityState::push_csv_row`] over any sequence of fields.
+    pub fn push_csv_fields<'f>(
+        &mut self,
+        fields: impl Iterator<Item = &'f str>,
+        names: Option<&[String]>,
+    ) {
         let max = self.max_categories;
-        for (i, f) in fields.iter().enumerate() {
+        for (i, f) in fields.enumerate() {
             self.positional_mut(i, || {
                 names
                     .and_then(|n| n.get(i).cloned())
