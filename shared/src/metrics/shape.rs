@@ -33,6 +33,9 @@ const GROUND_TRUTH_SLOTS: usize = 3;
 const NO_SLOT: u8 = u8::MAX;
 /// Shapes kept per stream.
 const MAX_SHAPES: usize = 4;
+/// Longer lines are not learned from (a shape keeps its line: memory stays bounded, and the
+/// per-line saving matters for many short lines, not for a few long ones).
+const MAX_LEARNED_LINE: usize = 64 << 10;
 /// With a full cache, a miss learns a new shape only after this many misses since the last
 /// learning (a stream of ever-different layouts then costs little more than the scanner alone).
 const RELEARN_AFTER: u32 = 64;
@@ -394,7 +397,10 @@ impl ShapeCache {
         format: CaptureFormat,
         want_input: bool,
     ) -> Result<CaptureRecord<'a>, RecordError> {
-        if format == CaptureFormat::BatchCsv || !self.should_learn() {
+        if format == CaptureFormat::BatchCsv
+            || !self.should_learn()
+            || line.len() > MAX_LEARNED_LINE
+        {
             return parse_capture_line_with(line, format, want_input);
         }
         match scan::capture_learn(line, want_input) {
@@ -411,7 +417,7 @@ impl ShapeCache {
         &mut self,
         line: &'a str,
     ) -> Result<GroundTruthRecord<'a>, RecordError> {
-        if !self.should_learn() {
+        if !self.should_learn() || line.len() > MAX_LEARNED_LINE {
             return parse_ground_truth_line(line);
         }
         match scan::ground_truth_learn(line) {
@@ -664,6 +670,14 @@ mod tests {
                 .fit_capture(format!("{a} ").as_bytes(), false)
                 .is_none()
         );
+        // Long lines are read, not learned from.
+        let mut long = ShapeCache::default();
+        let big = a.replace("0.9", &"9".repeat(MAX_LEARNED_LINE));
+        assert!(
+            long.parse_capture(&big, CaptureFormat::Realtime, false)
+                .is_ok()
+        );
+        assert!(long.shapes.is_empty());
         // Batch CSV never learns.
         let mut csv = ShapeCache::default();
         let row = "0.5,id-1,2024-01-01T00:00:00Z";
