@@ -27,7 +27,8 @@ FUNCTIONS = {
 VARIANTS = {
     "defaults": {},
     "flipped": {"ProductionEndpointName": "", "RetrainSchedule": "", "AlarmFollowsModel": "false",
-                "MetricsNamespace": "driftloop/quality"},
+                "MetricsNamespace": "driftloop/quality",
+                "AlarmPipelines": "fraud-*=fraud-build", "AlarmPipelinesPattern": "fraud-*"},
 }
 
 
@@ -223,7 +224,7 @@ def test_iam_is_least_privilege(variant):
                 assert resource == "arn:aws:iam::123456789012:role/SageMakerExecutionRoleArn"
             if action.startswith("sagemaker:") and resource != "*":
                 assert re.match(r"arn:aws:sagemaker:us-east-1:123456789012:(model-package/driftloop-demo/\*|"
-                                r"pipeline/churn-build|model/driftloop-demo-\*|"
+                                r"pipeline/churn-build|pipeline/fraud-\*|model/driftloop-demo-\*|"
                                 r"endpoint/churn-(staging|prod)|endpoint-config/churn-(staging|prod)-\*)$", resource), \
                     f"{fn}: {action} on {resource}"
             if action == "events:PutEvents":
@@ -239,6 +240,10 @@ def test_iam_is_least_privilege(variant):
     actions = lambda fn: {a.split(" ")[1] for a in cfn.permissions(t, ev, fn)["statements"]}  # noqa: E731
     assert actions("GetApprovedModelFunction") == {"sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage", "sqs:SendMessage"}
     assert "sagemaker:StartPipelineExecution" in actions("RetrainOnAlarmFunction")
+    started = {a.split(" ")[2] for a in cfn.permissions(t, ev, "RetrainOnAlarmFunction")["statements"]
+               if a.split(" ")[1] == "sagemaker:StartPipelineExecution"}
+    routed = {"arn:aws:sagemaker:us-east-1:123456789012:pipeline/fraud-*"} if variant == "flipped" else set()
+    assert started == {"arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-build"} | routed
     assert not actions("RetrainOnAlarmFunction") & {"iam:PassRole", "s3:GetObject", "sagemaker:CreateEndpoint"}
     assert {"sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "iam:PassRole"} <= actions("DeployOnApprovalFunction")
     assert ("cloudwatch:PutMetricAlarm" in actions("DeployOnApprovalFunction")) == (variant == "defaults")
