@@ -22,7 +22,8 @@
 //! * CLI (not a Lambda: needs the `cli` feature, which `cargo lambda build` does not enable):
 //!   `cargo run -p driftloop --no-default-features --features cli --bin driftloop-metrics -- --help`
 //! * Benchmark (release): `driftloop-metrics-bench generate --records 1000000 --out DIR` then
-//!   `driftloop-metrics-bench all --dir DIR --python <venv>/bin/python --peer tests/python/bench_peer.py`.
+//!   `driftloop-metrics-bench all --dir DIR --python <venv>/bin/python --peer tests/python/bench_peer.py
+//!   --runs 5 --repeat 3` (figures in the README).
 //! * Reference test vs scikit-learn: `pytest tests/python/test_metrics_reference.py`
 //!   (`DRIFTLOOP_METRICS_BIN` = the CLI binary, else it is built with cargo).
 //! * Fuzzing: `cd fuzz && cargo +nightly fuzz run capture_line` (also `ground_truth_line`,
