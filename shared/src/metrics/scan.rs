@@ -306,63 +306,11 @@ impl<'a, const LEARN: bool> Scan<'a, LEARN> {
                 self.i += 1;
                 self.skip_string()
             }
-            b'{' => {
-                if depth >= MAX_DEPTH {
-                    return None;
-                }
-                self.i += 1;
-                self.ws();
-                if self.peek()? == b'}' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
-                    self.eat(b'"')?;
-                    self.string()?;
-                    self.ws();
-                    self.eat(b':')?;
-                    self.ws();
-                    self.skip_value(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => {
-                            self.i += 1;
-                            self.ws();
-                        }
-                        b'}' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-            }
-            b'[' => {
-                if depth >= MAX_DEPTH {
-                    return None;
-                }
-                self.i += 1;
-                self.ws();
-                if self.peek()? == b']' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
-                    self.skip_value(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => {
-                            self.i += 1;
-                            self.ws();
-                        }
-                        b']' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-            }
+            b'{' if depth < MAX_DEPTH => self.items(b'{', b'}', |sc| {
+                sc.member_key()?;
+                sc.skip_value(depth + 1)
+            }),
+            b'[' if depth < MAX_DEPTH => self.items(b'[', b']', |sc| sc.skip_value(depth + 1)),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
@@ -380,30 +328,52 @@ impl<'a, const LEARN: bool> Scan<'a, LEARN> {
     /// consume the value. Keys with escapes make the scanner give up.
     #[inline(always)]
     fn object(&mut self, mut f: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
+        self.items(b'{', b'}', |sc| {
+            let (s, e, escaped) = sc.member_key()?;
+            if escaped {
+                return None;
+            }
+            let b = sc.b;
+            f(sc, &b[s..e])
+        })
+    }
+
+    /// A member's key and the colon after it (cursor on the key's quote): the key's body span
+    /// and whether it has escapes.
+    #[inline(always)]
+    fn member_key(&mut self) -> Option<(usize, usize, bool)> {
+        self.eat(b'"')?;
+        let key = self.string()?;
         self.ws();
-        if self.peek()? == b'}' {
+        self.eat(b':')?;
+        self.ws();
+        Some(key)
+    }
+
+    /// The items of a `{...}` or `[...]` (cursor on `open`), each read by `item`, separated by
+    /// commas, with whitespace where JSON allows it.
+    #[inline(always)]
+    fn items(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(open)?;
+        self.ws();
+        if self.peek()? == close {
             self.i += 1;
             return Some(());
         }
         loop {
-            self.eat(b'"')?;
-            let (s, e, escaped) = self.string()?;
-            if escaped {
-                return None;
-            }
-            let b = self.b;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            f(self, &b[s..e])?;
+            item(self)?;
             self.ws();
             match self.peek()? {
                 b',' => {
                     self.i += 1;
                     self.ws();
                 }
-                b'}' => {
+                c if c == close => {
                     self.i += 1;
                     return Some(());
                 }
