@@ -95,18 +95,6 @@ struct RawCaptureDataNoInput<'a> {
 }
 
 #[derive(Deserialize)]
-struct RawCaptureNoInput<'a> {
-    #[serde(rename = "captureData", borrow, default)]
-    capture_data: Option<RawCaptureDataNoInput<'a>>,
-    #[serde(rename = "eventMetadata", borrow, default)]
-    event_metadata: Option<RawMetadata<'a>>,
-    #[serde(rename = "SageMakerInferenceId", borrow, default)]
-    batch_id: Option<BStr<'a>>,
-    #[serde(rename = "SageMakerInferenceTime", borrow, default)]
-    batch_time: Option<BStr<'a>>,
-}
-
-#[derive(Deserialize)]
 struct RawMetadata<'a> {
     #[serde(rename = "eventId", borrow, default)]
     event_id: Option<BStr<'a>>,
@@ -116,10 +104,12 @@ struct RawMetadata<'a> {
     inference_time: Option<BStr<'a>>,
 }
 
+/// A capture line; `D` is what is read of `captureData` ([`RawCaptureData`], or
+/// [`RawCaptureDataNoInput`] to skip the input).
 #[derive(Deserialize)]
-struct RawCapture<'a> {
-    #[serde(rename = "captureData", borrow, default)]
-    capture_data: Option<RawCaptureData<'a>>,
+struct RawCapture<'a, D> {
+    #[serde(rename = "captureData", default = "Option::default")]
+    capture_data: Option<D>,
     #[serde(rename = "eventMetadata", borrow, default)]
     event_metadata: Option<RawMetadata<'a>>,
     #[serde(rename = "SageMakerInferenceId", borrow, default)]
@@ -349,10 +339,10 @@ pub(crate) fn parse_capture_json_serde(
     format: CaptureFormat,
     want_input: bool,
 ) -> Result<CaptureRecord<'_>, RecordError> {
-    let raw: RawCapture<'_> = if want_input {
+    let raw: RawCapture<'_, RawCaptureData<'_>> = if want_input {
         serde_json::from_str(line).map_err(|e| RecordError::Json(e.to_string()))?
     } else {
-        let r: RawCaptureNoInput<'_> =
+        let r: RawCapture<'_, RawCaptureDataNoInput<'_>> =
             serde_json::from_str(line).map_err(|e| RecordError::Json(e.to_string()))?;
         RawCapture {
             capture_data: r.capture_data.map(|c| RawCaptureData {
