@@ -120,6 +120,31 @@ impl<'a> Env<'a> {
         Ok(self.parse_optional(var)?.unwrap_or(default))
     }
 
+    /// [`Env::parse_or`], and the value (set or default) must pass `ok`; `bound` says which values
+    /// do.
+    pub fn parse_checked<T>(
+        &self,
+        var: &str,
+        default: T,
+        ok: impl FnOnce(&T) -> bool,
+        bound: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + Display,
+        T::Err: Display,
+    {
+        let value = self.parse_or(var, default)?;
+        if ok(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError::Invalid {
+                var: var.to_owned(),
+                value: value.to_string(),
+                reason: bound.to_owned(),
+            })
+        }
+    }
+
     /// `true/false/1/0/yes/no/on/off`, case-insensitive.
     pub fn flag(&self, var: &str, default: bool) -> Result<bool, ConfigError> {
         match self.optional(var) {
@@ -189,6 +214,42 @@ mod tests {
                 .ends_with("(the SageMaker pipeline to start)"),
             "{hinted}"
         );
+    }
+
+    #[test]
+    fn checked_values_name_the_bound() {
+        let vars = [("QUIET", "700"), ("COUNT", "3"), ("BAD", "x")];
+        let env = Env::new(&vars);
+        let under = |v: &u32| *v <= 600;
+        assert_eq!(
+            env.parse_checked("COUNT", 1, under, "at most 600").unwrap(),
+            3
+        );
+        assert_eq!(
+            env.parse_checked("UNSET", 20, under, "at most 600")
+                .unwrap(),
+            20
+        );
+        let err = env
+            .parse_checked("QUIET", 20, under, "at most 600")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Invalid {
+                var: "QUIET".into(),
+                value: "700".into(),
+                reason: "at most 600".into()
+            }
+        );
+        // An unset variable's default is checked too; a value that does not parse says so.
+        assert!(
+            env.parse_checked("UNSET", 0, |v| *v >= 1, "at least 1")
+                .is_err()
+        );
+        let err = env
+            .parse_checked("BAD", 1u32, under, "at most 600")
+            .unwrap_err();
+        assert!(err.to_string().contains("invalid digit"), "{err}");
     }
 
     #[test]

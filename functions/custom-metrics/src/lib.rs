@@ -360,44 +360,33 @@ impl Config {
                     .and_then(WindowRule::validate_minutes)
             })?
             .unwrap_or(60);
-        let offset = env.parse_or::<u32>("WINDOW_OFFSET_MINUTES", 0)?;
-        let delay = env.parse_or::<u32>("GROUND_TRUTH_DELAY_MINUTES", offset)?;
-        for (var, v) in [
-            ("WINDOW_OFFSET_MINUTES", offset),
-            ("GROUND_TRUTH_DELAY_MINUTES", delay),
-        ] {
-            if v > 31 * 1440 {
-                return Err(ConfigError::Invalid {
-                    var: var.into(),
-                    value: v.to_string(),
-                    reason: "at most 44640 (31 days)".into(),
-                });
-            }
-        }
-        let quiet = env.parse_or::<u64>("DEDUP_QUIET_SECONDS", 20)?;
-        if quiet > 600 {
-            return Err(ConfigError::Invalid {
-                var: "DEDUP_QUIET_SECONDS".into(),
-                value: quiet.to_string(),
-                reason: "at most 600".into(),
-            });
-        }
-        let concurrency = env.parse_or::<usize>("READ_CONCURRENCY", 8)?;
-        if !(1..=64).contains(&concurrency) {
-            return Err(ConfigError::Invalid {
-                var: "READ_CONCURRENCY".into(),
-                value: concurrency.to_string(),
-                reason: "must be 1-64".into(),
-            });
-        }
-        let lookback = env.parse_or::<u32>("CAPTURE_FILE_LOOKBACK_MINUTES", 5)?;
-        if lookback > 60 {
-            return Err(ConfigError::Invalid {
-                var: "CAPTURE_FILE_LOOKBACK_MINUTES".into(),
-                value: lookback.to_string(),
-                reason: "at most 60".into(),
-            });
-        }
+        let days31 = |v: &u32| *v <= 31 * 1440;
+        let offset = env.parse_checked(
+            "WINDOW_OFFSET_MINUTES",
+            0,
+            days31,
+            "at most 44640 (31 days)",
+        )?;
+        let delay = env.parse_checked(
+            "GROUND_TRUTH_DELAY_MINUTES",
+            offset,
+            days31,
+            "at most 44640 (31 days)",
+        )?;
+        let quiet =
+            env.parse_checked("DEDUP_QUIET_SECONDS", 20u64, |v| *v <= 600, "at most 600")?;
+        let concurrency = env.parse_checked(
+            "READ_CONCURRENCY",
+            8usize,
+            |v| (1..=64).contains(v),
+            "must be 1-64",
+        )?;
+        let lookback = env.parse_checked(
+            "CAPTURE_FILE_LOOKBACK_MINUTES",
+            5u32,
+            |v| *v <= 60,
+            "at most 60",
+        )?;
         let data_quality =
             env.validated("DATA_QUALITY", |v| match v.to_ascii_lowercase().as_str() {
                 "auto" => Ok(None),

@@ -118,14 +118,12 @@ impl Config {
                     value: uri.clone(),
                     reason,
                 })?;
-                let pct = env.parse_or::<u8>("DATA_CAPTURE_SAMPLING_PERCENTAGE", 100)?;
-                if !(1..=100).contains(&pct) {
-                    return Err(ConfigError::Invalid {
-                        var: "DATA_CAPTURE_SAMPLING_PERCENTAGE".into(),
-                        value: pct.to_string(),
-                        reason: "must be 1-100".into(),
-                    });
-                }
+                let pct = env.parse_checked(
+                    "DATA_CAPTURE_SAMPLING_PERCENTAGE",
+                    100u8,
+                    |v| (1..=100).contains(v),
+                    "must be 1-100",
+                )?;
                 Some(CaptureSpec {
                     destination_s3_uri: uri,
                     sampling_percentage: pct,
@@ -141,14 +139,12 @@ impl Config {
         let stage = |stage: Stage, endpoint: String| -> Result<StageConfig, ConfigError> {
             let p = stage.as_str().to_ascii_uppercase();
             let var = |s: &str| format!("{p}_{s}");
-            let count = env.parse_or::<u32>(&var("INSTANCE_COUNT"), 1)?;
-            if count == 0 {
-                return Err(ConfigError::Invalid {
-                    var: var("INSTANCE_COUNT"),
-                    value: "0".into(),
-                    reason: "must be at least 1".into(),
-                });
-            }
+            let count = env.parse_checked(
+                &var("INSTANCE_COUNT"),
+                1u32,
+                |v| *v >= 1,
+                "must be at least 1",
+            )?;
             let blue_green = match env.validated(&var("DEPLOYMENT"), parse_routing)? {
                 None => None,
                 Some(routing) => Some(BlueGreen {
