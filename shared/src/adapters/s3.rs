@@ -9,6 +9,7 @@ use crate::error::AwsError;
 use crate::storage::{ObjectInfo, ObjectReader, ObjectStore, S3Uri};
 
 const SERVICE: &str = "s3";
+const GET_OBJECT: &str = "GetObject";
 
 #[derive(Clone, Debug)]
 pub struct S3 {
@@ -23,38 +24,36 @@ impl S3 {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    async fn get_object(
+        &self,
+        uri: &S3Uri,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, AwsError> {
+        self.client
+            .get_object()
+            .bucket(&uri.bucket)
+            .key(&uri.key)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, GET_OBJECT, e))
+    }
 }
 
 #[async_trait]
 impl ObjectStore for S3 {
     async fn get(&self, uri: &S3Uri) -> Result<Vec<u8>, AwsError> {
-        const OP: &str = "GetObject";
-        let out = self
-            .client
-            .get_object()
-            .bucket(&uri.bucket)
-            .key(&uri.key)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, OP, e))?;
-        let bytes = out
+        let bytes = self
+            .get_object(uri)
+            .await?
             .body
             .collect()
             .await
-            .map_err(|e| AwsError::transport(SERVICE, OP, format!("reading {uri}: {e}")))?;
+            .map_err(|e| AwsError::transport(SERVICE, GET_OBJECT, format!("reading {uri}: {e}")))?;
         Ok(bytes.into_bytes().to_vec())
     }
 
     async fn open(&self, uri: &S3Uri) -> Result<ObjectReader, AwsError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&uri.bucket)
-            .key(&uri.key)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "GetObject", e))?;
-        Ok(Box::new(out.body.into_async_read()))
+        Ok(Box::new(self.get_object(uri).await?.body.into_async_read()))
     }
 
     async fn put(&self, uri: &S3Uri, body: Vec<u8>, content_type: &str) -> Result<(), AwsError> {
