@@ -226,31 +226,16 @@ impl Decoded<'_> {
     pub fn text(&self, attr: &Attr) -> Result<Cow<'_, str>, RecordError> {
         match self {
             Decoded::Csv(s) => {
-                // Fast path for the usual one-line payload without quotes: the first field is
-                // the text up to the first comma.
-                if matches!(attr, Attr::Whole | Attr::Index(0)) {
-                    let mut comma = None;
-                    let mut plain = true;
-                    for (i, c) in s.bytes().enumerate() {
-                        match c {
-                            b'"' | b'\n' | b'\r' => {
-                                plain = false;
-                                break;
-                            }
-                            b',' if comma.is_none() => comma = Some(i),
-                            _ => {}
-                        }
-                    }
-                    if plain {
-                        // Ends next to an ASCII comma (or at the end): a char boundary.
-                        return Ok(Cow::Borrowed(&s[..comma.unwrap_or(s.len())]));
-                    }
-                }
-                let row = s.lines().next().unwrap_or("");
                 let idx = match attr {
                     Attr::Whole => 0,
                     Attr::Index(i) => *i,
                     Attr::Path(p) => return Err(RecordError::Attribute(format!("{p:?} on CSV"))),
+                };
+                // The usual payload is one row: no row splitting then.
+                let row = if s.bytes().any(|c| c == b'\n' || c == b'\r') {
+                    s.lines().next().unwrap_or("")
+                } else {
+                    s
                 };
                 csv_field(row, idx).ok_or_else(|| RecordError::Attribute(idx.to_string()))
             }

@@ -292,15 +292,18 @@ impl JsonPath {
     }
 }
 
+/// `str::parse::<f64>`, with plain decimals read by the shorter [`simple_decimal`] (same value).
+#[inline]
+pub fn parse_float(s: &str) -> Result<f64, std::num::ParseFloatError> {
+    simple_decimal(s.as_bytes()).map_or_else(|| s.parse(), Ok)
+}
+
 /// Parses a float from a label/score text; accepts surrounding whitespace and `true`/`false`
 /// (as 1/0). Returns None for anything else.
 #[inline]
 pub fn parse_f64(s: &str) -> Option<f64> {
-    if let Some(v) = simple_decimal(s.as_bytes()) {
-        return Some(v);
-    }
     let t = s.trim();
-    match t.parse::<f64>() {
+    match parse_float(t) {
         Ok(v) => Some(v),
         Err(_) => match t {
             "true" | "True" | "TRUE" => Some(1.0),
@@ -315,7 +318,7 @@ pub fn parse_f64(s: &str) -> Option<f64> {
 /// 2^53 and a power of ten up to 10^22 are both exact, so one division rounds correctly).
 /// None for anything else.
 #[inline]
-pub(crate) fn simple_decimal(b: &[u8]) -> Option<f64> {
+fn simple_decimal(b: &[u8]) -> Option<f64> {
     const POW10: [f64; 23] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
         1e17, 1e18, 1e19, 1e20, 1e21, 1e22,

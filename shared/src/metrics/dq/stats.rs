@@ -141,9 +141,7 @@ impl ColumnState {
             let parsed = if s.contains(' ') {
                 s.replacen(' ', "", 1).parse::<f64>()
             } else {
-                // Same value as `parse` (see `simple_decimal`), without its set-up for short text.
-                crate::metrics::util::simple_decimal(s.as_bytes())
-                    .map_or_else(|| s.parse::<f64>(), Ok)
+                crate::metrics::util::parse_float(s)
             };
             if let Ok(x) = parsed
                 && x.is_finite()
