@@ -31,7 +31,7 @@
 //! * The UUID table asks Linux for huge pages (`madvise`), as its random probes otherwise miss the
 //!   TLB nearly every time.
 
-use super::config::{CaptureFormat, MonitorConfig, ProblemType};
+use super::config::{MonitorConfig, ProblemType};
 use super::dq::baseline::{BaselineConstraints, BaselineStatistics};
 use super::dq::checks::{
     DriftResult, Violation, check_data_quality, check_model_quality, violations_json,
@@ -869,9 +869,7 @@ impl Engine {
     /// Reads a (counted) capture line if it fits a known shape.
     #[inline]
     fn capture_fitted(&mut self, line: &[u8], source: &str, line_no: u64, defer: bool) -> bool {
-        if self.cfg.capture_format == CaptureFormat::BatchCsv {
-            return false;
-        }
+        // (Batch-CSV capture learns no shapes, so it never fits.)
         let want_input = self.want_input();
         match self.cap_shapes.fit_capture(line, want_input) {
             Some(rec) => {
@@ -1339,9 +1337,6 @@ impl Engine {
     /// [`Engine::ground_truth_ahead`] for capture lines (deferring joins, as `feed_capture`).
     #[inline]
     fn capture_ahead(&mut self, ahead: &[u8], source: &str, line_no: u64) -> Option<usize> {
-        if self.cfg.capture_format == CaptureFormat::BatchCsv {
-            return None;
-        }
         let want_input = self.want_input();
         let (rec, len) = self.cap_shapes.fit_capture_ahead(ahead, want_input)?;
         self.begin_capture_line();
