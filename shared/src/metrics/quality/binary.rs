@@ -188,13 +188,7 @@ impl BinaryState {
                 b[j - 1]
             };
             match out.last_mut() {
-                Some(l)
-                    if l.score.to_bits() == e.score.to_bits()
-                        && l.mask == e.mask
-                        && l.positive == e.positive =>
-                {
-                    l.count += e.count
-                }
+                Some(l) if entry_order(l, &e).is_eq() => l.count += e.count,
                 _ => out.push(e),
             }
         }
