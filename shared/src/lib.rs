@@ -34,5 +34,3 @@ pub mod retrain;
 pub mod storage;
 #[cfg(feature = "aws")]
 pub mod telemetry;
-#[cfg(feature = "aws")]
-pub mod testing;

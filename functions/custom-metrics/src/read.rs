@@ -209,7 +209,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use driftloop::testing::InMemoryStore;
+    use driftloop::doubles::InMemoryStore;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn objects_arrive_whole_and_in_order_with_vanished_ones_skipped() {

@@ -5,7 +5,7 @@ use driftloop::monitoring::report::{
     COMPLETED, ENDPOINT_DATA_NAMESPACE, ENDPOINT_MODEL_NAMESPACE, VIOLATIONS,
 };
 use driftloop::registry::{ApprovalStatus, Baseline};
-use driftloop::testing::{InMemoryRegistry, InMemoryStore, package};
+use driftloop::doubles::{InMemoryRegistry, InMemoryStore, package};
 
 const SCHEDULE: &str = include_str!("../../../events/custom-metrics-schedule.json");
 const UPLOAD: &str = include_str!("../../../events/custom-metrics-ground-truth-created.json");

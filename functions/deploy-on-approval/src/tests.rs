@@ -1,7 +1,7 @@
 use super::*;
 use driftloop::doubles::RecordingEvents;
 use driftloop::registry::{ApprovalStatus::*, Baseline};
-use driftloop::testing::{
+use driftloop::doubles::{
     InMemoryAlarms, InMemoryHosting, InMemoryRegistry, InMemoryStore, package,
 };
 

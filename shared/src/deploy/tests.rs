@@ -1,6 +1,6 @@
 use super::*;
 use crate::registry::ApprovalStatus::*;
-use crate::testing::{InMemoryHosting, InMemoryRegistry, package};
+use crate::doubles::{InMemoryHosting, InMemoryRegistry, package};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/sagemaker";
 

@@ -1,7 +1,4 @@
-//! In-memory doubles of the pipeline and publishing ports, for domain and handler tests without
-//! network. (`testing` has the model registry's.) The publishing doubles apply the same checks as
-//! the adapters (`OutgoingEvent::validate`, `prepare_metric_data`), so a test sees what AWS would
-//! refuse.
+//! Pipelines in memory (the port of `adapters::sagemaker_pipelines`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,10 +10,6 @@ use chrono::{DateTime, Utc};
 use crate::error::AwsError;
 use crate::pipelines::{
     ExecutionPage, ExecutionStatus, ExecutionSummary, PipelineRunner, StartExecution,
-};
-use crate::publish::{
-    EventPublisher, MetricDatum, MetricPublisher, MetricReport, OutgoingEvent, PublishError,
-    prepare_metric_data, validate_namespace,
 };
 
 /// A recorded execution.
@@ -238,111 +231,5 @@ impl PipelineRunner for InMemoryPipelines {
             executions: rows[start.min(end)..end].to_vec(),
             next_token,
         })
-    }
-}
-
-/// Records published events; can fail its next calls.
-#[derive(Default)]
-pub struct RecordingEvents {
-    events: Mutex<Vec<OutgoingEvent>>,
-    failures: Mutex<Vec<PublishError>>,
-}
-
-impl RecordingEvents {
-    pub fn events(&self) -> Vec<OutgoingEvent> {
-        self.events.lock().unwrap().clone()
-    }
-
-    /// The recorded events of one detail-type.
-    pub fn of_type(&self, detail_type: &str) -> Vec<OutgoingEvent> {
-        self.events()
-            .into_iter()
-            .filter(|e| e.detail_type == detail_type)
-            .collect()
-    }
-
-    pub fn fail_next(&self, error: PublishError) {
-        self.failures.lock().unwrap().push(error);
-    }
-}
-
-#[async_trait]
-impl EventPublisher for RecordingEvents {
-    async fn publish(&self, event: &OutgoingEvent) -> Result<String, PublishError> {
-        event.validate()?;
-        {
-            let mut f = self.failures.lock().unwrap();
-            if !f.is_empty() {
-                return Err(f.remove(0));
-            }
-        }
-        let mut events = self.events.lock().unwrap();
-        events.push(event.clone());
-        Ok(format!("event-{}", events.len()))
-    }
-}
-
-/// Records put metric datums per namespace, each call's batch sizes, and what was dropped.
-#[derive(Default)]
-pub struct RecordingMetrics {
-    datums: Mutex<Vec<(String, MetricDatum)>>,
-    calls: Mutex<Vec<usize>>,
-    failures: Mutex<Vec<PublishError>>,
-}
-
-impl RecordingMetrics {
-    /// (namespace, datum) pairs, in order.
-    pub fn datums(&self) -> Vec<(String, MetricDatum)> {
-        self.datums.lock().unwrap().clone()
-    }
-
-    /// The datums of one metric name.
-    pub fn named(&self, name: &str) -> Vec<MetricDatum> {
-        self.datums()
-            .into_iter()
-            .filter(|(_, d)| d.name == name)
-            .map(|(_, d)| d)
-            .collect()
-    }
-
-    /// The size of each `PutMetricData` call made.
-    pub fn call_sizes(&self) -> Vec<usize> {
-        self.calls.lock().unwrap().clone()
-    }
-
-    pub fn fail_next(&self, error: PublishError) {
-        self.failures.lock().unwrap().push(error);
-    }
-}
-
-#[async_trait]
-impl MetricPublisher for RecordingMetrics {
-    async fn put_metrics(
-        &self,
-        namespace: &str,
-        datums: Vec<MetricDatum>,
-    ) -> Result<MetricReport, PublishError> {
-        validate_namespace(namespace)?;
-        {
-            let mut f = self.failures.lock().unwrap();
-            if !f.is_empty() {
-                return Err(f.remove(0));
-            }
-        }
-        let (batches, dropped) = prepare_metric_data(datums);
-        let mut report = MetricReport {
-            dropped,
-            ..Default::default()
-        };
-        for batch in batches {
-            report.sent += batch.len();
-            report.calls += 1;
-            self.calls.lock().unwrap().push(batch.len());
-            self.datums
-                .lock()
-                .unwrap()
-                .extend(batch.into_iter().map(|d| (namespace.to_owned(), d)));
-        }
-        Ok(report)
     }
 }

@@ -1,0 +1,136 @@
+//! SageMaker hosting in memory (the port of `adapters::sagemaker_hosting`).
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::error::AwsError;
+
+/// SageMaker hosting in memory. Updates complete at once unless `hold_updates` is set, in which
+/// case an updated endpoint stays `Updating` with the new config pending until [`InMemoryHosting::finish`].
+#[derive(Default)]
+pub struct InMemoryHosting {
+    pub state: Mutex<HostingState>,
+}
+
+#[derive(Default, Debug, Clone)]
+pub struct HostingState {
+    pub models: std::collections::BTreeMap<String, crate::deploy::ModelSpec>,
+    pub configs: std::collections::BTreeMap<String, crate::deploy::EndpointConfigSpec>,
+    pub endpoints: std::collections::BTreeMap<String, crate::deploy::EndpointState>,
+    pub creates: usize,
+    pub updates: usize,
+    pub last_deployment: Option<crate::deploy::DeploymentSpec>,
+    pub hold_updates: bool,
+}
+
+impl InMemoryHosting {
+    pub fn snapshot(&self) -> HostingState {
+        self.state.lock().unwrap().clone()
+    }
+
+    pub fn hold_updates(&self, hold: bool) {
+        self.state.lock().unwrap().hold_updates = hold;
+    }
+
+    pub fn set_status(&self, endpoint: &str, status: &str) {
+        if let Some(e) = self.state.lock().unwrap().endpoints.get_mut(endpoint) {
+            e.status = status.to_owned();
+        }
+    }
+
+    /// Completes a held update.
+    pub fn finish(&self, endpoint: &str) {
+        if let Some(e) = self.state.lock().unwrap().endpoints.get_mut(endpoint) {
+            if let Some(p) = e.pending_config_name.take() {
+                e.config_name = Some(p);
+            }
+            e.status = "InService".to_owned();
+        }
+    }
+
+    /// The package ARN an endpoint serves, through its config and model.
+    pub fn serving(&self, endpoint: &str) -> Option<String> {
+        let s = self.state.lock().unwrap();
+        let config = s.endpoints.get(endpoint)?.config_name.clone()?;
+        let model = &s.configs.get(&config)?.model_name;
+        Some(s.models.get(model)?.package_arn.clone())
+    }
+}
+
+#[async_trait]
+impl crate::deploy::Hosting for InMemoryHosting {
+    async fn describe_endpoint(
+        &self,
+        name: &str,
+    ) -> Result<Option<crate::deploy::EndpointState>, AwsError> {
+        Ok(self.state.lock().unwrap().endpoints.get(name).cloned())
+    }
+
+    async fn ensure_model(&self, spec: &crate::deploy::ModelSpec) -> Result<(), AwsError> {
+        self.state
+            .lock()
+            .unwrap()
+            .models
+            .entry(spec.name.clone())
+            .or_insert_with(|| spec.clone());
+        Ok(())
+    }
+
+    async fn ensure_endpoint_config(
+        &self,
+        spec: &crate::deploy::EndpointConfigSpec,
+    ) -> Result<(), AwsError> {
+        self.state
+            .lock()
+            .unwrap()
+            .configs
+            .entry(spec.name.clone())
+            .or_insert_with(|| spec.clone());
+        Ok(())
+    }
+
+    async fn create_endpoint(&self, name: &str, config_name: &str) -> Result<(), AwsError> {
+        let mut s = self.state.lock().unwrap();
+        s.creates += 1;
+        s.endpoints.insert(
+            name.to_owned(),
+            crate::deploy::EndpointState {
+                name: name.to_owned(),
+                status: "InService".to_owned(),
+                config_name: Some(config_name.to_owned()),
+                pending_config_name: None,
+                failure_reason: None,
+            },
+        );
+        Ok(())
+    }
+
+    async fn update_endpoint(
+        &self,
+        name: &str,
+        config_name: &str,
+        deployment: &crate::deploy::DeploymentSpec,
+    ) -> Result<(), AwsError> {
+        let mut s = self.state.lock().unwrap();
+        s.updates += 1;
+        s.last_deployment = Some(deployment.clone());
+        let hold = s.hold_updates;
+        let e = s.endpoints.get_mut(name).ok_or_else(|| {
+            AwsError::classify(
+                "sagemaker",
+                "UpdateEndpoint",
+                Some("ValidationException"),
+                Some(400),
+                format!("Could not find endpoint {name}"),
+            )
+        })?;
+        if hold {
+            e.status = "Updating".to_owned();
+            e.pending_config_name = Some(config_name.to_owned());
+        } else {
+            e.config_name = Some(config_name.to_owned());
+        }
+        Ok(())
+    }
+}
