@@ -1,7 +1,7 @@
 use super::*;
+use driftloop::doubles::{InMemoryRegistry, package};
 use driftloop::error::AwsError;
 use driftloop::registry::ApprovalStatus::*;
-use driftloop::doubles::{InMemoryRegistry, package};
 use serde_json::json;
 
 const SAMPLE: &str = include_str!("../../../events/get-approved-model.json");

@@ -1,6 +1,6 @@
 use super::*;
-use crate::error::{AwsErrorKind, Classify};
 use crate::doubles::{InMemoryRegistry, package};
+use crate::error::{AwsErrorKind, Classify};
 
 use ApprovalStatus::*;
 
