@@ -39,6 +39,28 @@ pub trait Classify: std::error::Error {
     fn error_type(&self) -> String {
         format!("{}.{}", self.class(), self.code())
     }
+
+    fn is_retryable(&self) -> bool {
+        self.class() == ErrorClass::Retryable
+    }
+}
+
+/// Of several failures (of independent steps that all ran), the one to return: the first
+/// retryable one, else the first; `None` when there are none.
+///
+/// A retryable failure wins because returning it makes the invocation fail in a way a
+/// redelivery can fix, and the steps are idempotent, so the ones that succeeded do nothing again.
+pub fn worst<E: Classify>(errors: impl IntoIterator<Item = E>) -> Option<E> {
+    let mut chosen: Option<E> = None;
+    for e in errors {
+        if chosen
+            .as_ref()
+            .is_none_or(|c| c.class() == ErrorClass::Permanent && e.is_retryable())
+        {
+            chosen = Some(e);
+        }
+    }
+    chosen
 }
 
 /// Builds the Lambda `Diagnostic` of a classified error.
@@ -326,6 +348,28 @@ mod tests {
             "s3.GetObject failed (Transport): connection refused"
         );
         assert_eq!(t.error_type(), "Retryable.Transport");
+    }
+
+    #[test]
+    fn worst_is_the_first_retryable_failure_else_the_first() {
+        let permanent =
+            |m: &str| AwsError::classify("x", "y", Some("ValidationException"), None, m);
+        let retryable = |m: &str| AwsError::classify("x", "y", Some("Throttling"), None, m);
+        assert_eq!(worst(Vec::<AwsError>::new()), None);
+        assert_eq!(worst([permanent("a")]), Some(permanent("a")));
+        assert_eq!(
+            worst([permanent("a"), permanent("b")]),
+            Some(permanent("a"))
+        );
+        assert_eq!(
+            worst([permanent("a"), retryable("b"), retryable("c")]),
+            Some(retryable("b"))
+        );
+        assert_eq!(
+            worst([retryable("a"), permanent("b"), retryable("c")]),
+            Some(retryable("a"))
+        );
+        assert!(retryable("r").is_retryable() && !permanent("p").is_retryable());
     }
 
     #[cfg(feature = "aws")]

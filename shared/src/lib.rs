@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod adapters;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod clock;
 #[cfg(feature = "aws")]
 pub mod config;
 #[cfg(feature = "aws")]
@@ -30,6 +31,8 @@ pub mod publish;
 pub mod registry;
 #[cfg(feature = "aws")]
 pub mod retrain;
+#[cfg(feature = "aws")]
+pub mod retry;
 #[cfg(feature = "aws")]
 pub mod storage;
 #[cfg(feature = "aws")]
