@@ -15,6 +15,8 @@ pub mod clock;
 #[cfg(feature = "aws")]
 pub mod config;
 #[cfg(feature = "aws")]
+pub mod contract;
+#[cfg(feature = "aws")]
 pub mod deploy;
 #[cfg(feature = "aws")]
 pub mod doubles;

@@ -37,27 +37,31 @@
 //! - `EVENT_BUS_NAME` (default: the account's default bus), `METRICS_NAMESPACE` (default
 //!   `driftloop`).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use driftloop::config::{ConfigError, Env, Lookup};
 use driftloop::error::{AwsError, Classify, ErrorClass};
 use driftloop::events::EventError;
-use driftloop::pipelines::{ExecutionSummary, PipelineRunner};
-use driftloop::publish::{
-    EventPublisher, MetricDatum, MetricPublisher, OutgoingEvent, validate_namespace,
-};
+use driftloop::pipelines::PipelineRunner;
+use driftloop::publish::{EventPublisher, MetricPublisher, validate_namespace};
+use driftloop::retrain::report::{Destinations, publish};
 use driftloop::retrain::settings::{
     format_duration, parse_context_parameters, parse_duration, parse_fixed_parameters,
     validate_pipeline,
 };
 use driftloop::retrain::{
-    Outcome, ParameterSettings, PipelineRoutes, PlanError, Policy, RetrainError, RetrainSettings,
-    SkipReason, Trigger, evaluate, parse_trigger,
+    ParameterSettings, PipelineRoutes, PlanError, Policy, RetrainError, RetrainSettings, evaluate,
+    parse_trigger,
 };
 use serde::Serialize;
 use serde_json::Value;
+
+pub use driftloop::clock::{Clock, system_clock};
+pub use driftloop::contract::SOURCE as EVENT_SOURCE;
+pub use driftloop::retrain::report::{
+    OutcomeKind, Publication, Report, SKIPPED_DETAIL_TYPE, SKIPPED_METRIC, STARTED_DETAIL_TYPE,
+    STARTED_METRIC, SkipOut,
+};
 
 pub const PIPELINE_VAR: &str = "PIPELINE_NAME";
 pub const ROUTES_VAR: &str = "ALARM_PIPELINES";
@@ -69,12 +73,6 @@ pub const CONTEXT_VAR: &str = "CONTEXT_PARAMETERS";
 pub const BUS_VAR: &str = "EVENT_BUS_NAME";
 pub const NAMESPACE_VAR: &str = "METRICS_NAMESPACE";
 
-/// The source of the events this function publishes.
-pub const EVENT_SOURCE: &str = "driftloop";
-pub const STARTED_DETAIL_TYPE: &str = "Retraining Started";
-pub const SKIPPED_DETAIL_TYPE: &str = "Retraining Skipped";
-pub const STARTED_METRIC: &str = "RetrainingStarted";
-pub const SKIPPED_METRIC: &str = "RetrainingSkipped";
 pub const DEFAULT_NAMESPACE: &str = "driftloop";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -150,13 +148,6 @@ impl Config {
     }
 }
 
-/// The time source (fixed in tests).
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-pub fn system_clock() -> Clock {
-    Arc::new(Utc::now)
-}
-
 pub struct Deps {
     pub pipelines: Arc<dyn PipelineRunner>,
     pub events: Arc<dyn EventPublisher>,
@@ -214,158 +205,12 @@ impl Classify for Error {
 
 driftloop::impl_diagnostic!(Error);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum OutcomeKind {
-    Started,
-    Skipped,
-}
-
-/// Why nothing was started.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SkipOut {
-    /// `NotAlarm`, `AlreadyInAlarm`, `ActionsSuppressed`, `AlreadyStarted`, `PipelineBusy`,
-    /// `Cooldown`, `RecentDriftRetrain`.
-    pub code: SkipReason,
-    pub message: String,
-    /// The execution that caused the skip (the running one, the recent one, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub execution: Option<ExecutionSummary>,
-}
-
-/// What happened, as returned and as published in the event's `detail`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Report {
-    pub outcome: OutcomeKind,
-    pub pipeline_name: Option<String>,
-    /// The started execution.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pipeline_execution_arn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_request_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parameters: Option<BTreeMap<String, String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub skip: Option<SkipOut>,
-    pub trigger: Trigger,
-}
-
-impl Report {
-    pub fn new(trigger: Trigger, outcome: Outcome) -> Self {
-        match outcome {
-            Outcome::Started {
-                request,
-                execution_arn,
-            } => Report {
-                outcome: OutcomeKind::Started,
-                pipeline_name: Some(request.pipeline),
-                pipeline_execution_arn: Some(execution_arn),
-                client_request_token: Some(request.client_request_token),
-                display_name: Some(request.display_name),
-                parameters: Some(request.parameters),
-                skip: None,
-                trigger,
-            },
-            Outcome::Skipped { pipeline, skip } => Report {
-                outcome: OutcomeKind::Skipped,
-                pipeline_name: pipeline,
-                pipeline_execution_arn: None,
-                client_request_token: None,
-                display_name: None,
-                parameters: None,
-                skip: Some(SkipOut {
-                    code: skip.reason,
-                    message: skip.message,
-                    execution: skip.execution,
-                }),
-                trigger,
-            },
-        }
-    }
-
-    /// The event published on the bus.
-    pub fn event(&self, bus: Option<&str>, now: DateTime<Utc>) -> OutgoingEvent {
-        let detail_type = match self.outcome {
-            OutcomeKind::Started => STARTED_DETAIL_TYPE,
-            OutcomeKind::Skipped => SKIPPED_DETAIL_TYPE,
-        };
-        let detail = serde_json::to_value(self)
-            .unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}));
-        let resources = self
-            .pipeline_execution_arn
-            .iter()
-            .chain(self.trigger.resources.iter())
-            .cloned();
-        OutgoingEvent::new(EVENT_SOURCE, detail_type, detail)
-            .with_resources(resources)
-            .at(now)
-            .on_bus(bus)
-    }
-
-    /// The count datum.
-    pub fn metric(&self, now: DateTime<Utc>) -> MetricDatum {
-        let mut d = match self.outcome {
-            OutcomeKind::Started => MetricDatum::count(STARTED_METRIC, 1.0),
-            OutcomeKind::Skipped => MetricDatum::count(SKIPPED_METRIC, 1.0),
-        };
-        if let Some(p) = &self.pipeline_name {
-            d = d.dimension("Pipeline", p);
-        }
-        if let Some(skip) = &self.skip {
-            d = d.dimension("Reason", skip.code.as_str());
-        }
-        d.at(now)
-    }
-}
-
-/// How publishing went.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Publication {
-    /// The EventBridge event id, when the event was accepted.
-    pub event_id: Option<String>,
-    pub metric_sent: bool,
-    /// Errors, as `<errorType>: <message>`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<String>,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Output {
     #[serde(flatten)]
     pub report: Report,
     pub publication: Publication,
-}
-
-async fn publish(report: &Report, deps: &Deps, now: DateTime<Utc>) -> Publication {
-    let mut publication = Publication::default();
-    match deps
-        .events
-        .publish(&report.event(deps.config.event_bus.as_deref(), now))
-        .await
-    {
-        Ok(id) => publication.event_id = Some(id),
-        Err(e) => {
-            tracing::error!(error = %e, error_type = e.error_type(), "could not publish the retraining event");
-            publication.errors.push(format!("{}: {e}", e.error_type()));
-        }
-    }
-    match deps
-        .metrics
-        .put_metrics(&deps.config.namespace, vec![report.metric(now)])
-        .await
-    {
-        Ok(r) => publication.metric_sent = r.sent == 1,
-        Err(e) => {
-            tracing::error!(error = %e, error_type = e.error_type(), "could not put the retraining metric");
-            publication.errors.push(format!("{}: {e}", e.error_type()));
-        }
-    }
-    publication
 }
 
 pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
@@ -396,7 +241,18 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         ),
         (OutcomeKind::Skipped, None) => {}
     }
-    let publication = publish(&report, deps, now).await;
+    let to = Destinations {
+        bus: deps.config.event_bus.as_deref(),
+        namespace: &deps.config.namespace,
+    };
+    let publication = publish(
+        &report,
+        deps.events.as_ref(),
+        deps.metrics.as_ref(),
+        to,
+        now,
+    )
+    .await;
     Ok(Output {
         report,
         publication,

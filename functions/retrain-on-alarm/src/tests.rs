@@ -1,8 +1,9 @@
 use super::*;
-use chrono::{Duration, TimeZone};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use driftloop::doubles::{InMemoryPipelines, RecordingEvents, RecordingMetrics};
 use driftloop::pipelines::ExecutionStatus;
 use driftloop::publish::PublishError;
+use driftloop::retrain::{Outcome, SkipReason};
 use serde_json::json;
 
 const ALARM: &str = include_str!("../../../events/retrain-alarm-eventbridge.json");

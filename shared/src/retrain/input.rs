@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{AlarmContext, AlarmState, RequestOptions, Trigger, TriggerKind, TriggerVia};
+use crate::contract::DetailType;
 use crate::events::{EventError, describe_shape, flexible_time, is_eventbridge, parse_eventbridge};
 use crate::retrain::settings::parameter_value;
 
@@ -29,7 +30,7 @@ pub const CLOUDWATCH_SOURCE: &str = "aws.cloudwatch";
 pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 pub const SCHEDULE_SOURCES: [&str; 2] = ["aws.events", "aws.scheduler"];
-pub const RETRAIN_REQUESTED: &str = "Retrain Requested";
+pub const RETRAIN_REQUESTED: &str = DetailType::RetrainRequested.as_str();
 
 /// What the function accepts, for error messages.
 pub const EXPECTED: &str = "an EventBridge \"CloudWatch Alarm State Change\" event (source \"aws.cloudwatch\"), \

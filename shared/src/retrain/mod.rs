@@ -15,12 +15,14 @@
 //!   within the cooldown (a request with `force` ignores the cooldown), and, for a schedule, when
 //!   a drift-triggered execution succeeded within the schedule's period.
 //! - [`evaluate`] runs them against the [`PipelineRunner`] port and starts the execution.
+//! - [`report`]: the outcome as returned and announced (event and count metric).
 //!
 //! Check-then-start is not atomic: two concurrent deliveries can both see no execution. The
 //! token closes that race: SageMaker returns the execution of the first call for a repeated
 //! `ClientRequestToken`, so both get the same one.
 
 mod input;
+pub mod report;
 pub mod settings;
 pub mod token;
 
@@ -61,6 +63,12 @@ pub enum TriggerKind {
 }
 
 impl TriggerKind {
+    pub const ALL: [TriggerKind; 3] = [
+        TriggerKind::Alarm,
+        TriggerKind::Schedule,
+        TriggerKind::Request,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             TriggerKind::Alarm => "alarm",
@@ -220,6 +228,18 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    pub const ALL: [SkipReason; 8] = [
+        SkipReason::NotAlarm,
+        SkipReason::AlreadyInAlarm,
+        SkipReason::ActionsSuppressed,
+        SkipReason::AlreadyStarted,
+        SkipReason::Stale,
+        SkipReason::PipelineBusy,
+        SkipReason::Cooldown,
+        SkipReason::RecentDriftRetrain,
+    ];
+
+    /// The code in the report and the `Reason` dimension of the skip metric.
     pub fn as_str(&self) -> &'static str {
         match self {
             SkipReason::NotAlarm => "NotAlarm",

@@ -951,3 +951,37 @@ async fn listing_follows_pages_and_keeps_the_lookback() {
     assert!(got.windows(2).all(|w| w[0].start_time >= w[1].start_time));
     assert_eq!(r.list_calls(), 4);
 }
+
+#[test]
+fn closed_sets_serialise_as_their_strings() {
+    for r in SkipReason::ALL {
+        assert_eq!(serde_json::to_value(r).unwrap(), json!(r.as_str()));
+        assert_eq!(r.to_string(), r.as_str());
+    }
+    for k in TriggerKind::ALL {
+        assert_eq!(serde_json::to_value(k).unwrap(), json!(k.as_str()));
+        assert_eq!(k.to_string(), k.as_str());
+    }
+    use report::OutcomeKind;
+    for (kind, text, detail_type, metric) in [
+        (
+            OutcomeKind::Started,
+            "Started",
+            "Retraining Started",
+            "RetrainingStarted",
+        ),
+        (
+            OutcomeKind::Skipped,
+            "Skipped",
+            "Retraining Skipped",
+            "RetrainingSkipped",
+        ),
+    ] {
+        assert_eq!(serde_json::to_value(kind).unwrap(), json!(text));
+        assert_eq!(kind.detail_type().as_str(), detail_type);
+        assert_eq!(kind.metric_name(), metric);
+    }
+    assert_eq!(RETRAIN_REQUESTED, "Retrain Requested");
+    assert!(EXPECTED.contains(&format!("{RETRAIN_REQUESTED:?}")));
+    assert!(EXPECTED.contains(&format!("{:?}", crate::contract::SOURCE)));
+}
