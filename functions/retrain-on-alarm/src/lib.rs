@@ -57,7 +57,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use driftloop::clock::{Clock, system_clock};
-pub use driftloop::contract::SOURCE as EVENT_SOURCE;
 pub use driftloop::retrain::report::{
     OutcomeKind, Publication, Report, SKIPPED_DETAIL_TYPE, SKIPPED_METRIC, STARTED_DETAIL_TYPE,
     STARTED_METRIC, SkipOut,
