@@ -27,22 +27,20 @@ import json
 import math
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import boto3
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "infra" / "tools"))  # the project's Python tools, shared with tests/python
+import cfn  # noqa: E402  - the CloudFormation evaluator the infra tests trust
+from lambda_watch import Watch, WatchError  # noqa: E402  - the lambda tests' `cargo lambda watch` harness
+
 UTC = dt.timezone.utc
 
 
@@ -89,112 +87,7 @@ def expect(condition: bool, what: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# The template's event rules, read from infra/template.yaml
-
-
-class CfnLoader(yaml.SafeLoader):
-    pass
-
-
-def _tag(loader: CfnLoader, tag_suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
-    return {name: value}
-
-
-CfnLoader.add_multi_constructor("!", _tag)
-
-
-def resolve(value: Any, params: dict[str, Any], conditions: dict[str, bool] | None = None) -> Any:
-    """Resolves Ref/Sub/If/Join/Select/Split against parameters and evaluated conditions; other
-    intrinsics stay as they are."""
-    conditions = conditions or {}
-    r = lambda v: resolve(v, params, conditions)
-    if isinstance(value, list):
-        return [r(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if len(value) == 1:
-        (k, v), = value.items()
-        if k == "Ref" and v in params:
-            return params[v]
-        if k == "Ref" and v == "AWS::Region":
-            return "us-east-1"
-        if k == "Ref" and v == "AWS::AccountId":
-            return "123456789012"
-        if k == "Fn::If":
-            name, yes, no = v
-            return r(yes) if conditions.get(name, False) else r(no)
-        if k == "Fn::Sub":
-            text, extra = (v, {}) if isinstance(v, str) else (v[0], r(v[1]))
-            names = {**{"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
-                        "AWS::StackName": "driftloop-demo"}, **params, **extra}
-            for n, val in names.items():
-                if isinstance(val, (str, int, float)):
-                    text = text.replace("${" + n + "}", str(val))
-            return text
-        if k == "Fn::Join":
-            sep, items = v
-            return sep.join(str(i) for i in r(items))
-        if k == "Fn::Split":
-            sep, text = v
-            return str(r(text)).split(sep)
-        if k == "Fn::Select":
-            i, items = v
-            return r(items)[int(i)]
-    return {k: r(v) for k, v in value.items()}
-
-
-def evaluate_conditions(raw: dict[str, Any], params: dict[str, Any]) -> dict[str, bool]:
-    done: dict[str, bool] = {}
-
-    def ev(c: Any) -> bool:
-        if isinstance(c, dict) and len(c) == 1:
-            (k, v), = c.items()
-            if k in ("Fn::Condition", "Condition"):
-                return cond(v)
-            if k == "Fn::Not":
-                return not ev(v[0])
-            if k == "Fn::And":
-                return all(ev(x) for x in v)
-            if k == "Fn::Or":
-                return any(ev(x) for x in v)
-            if k == "Fn::Equals":
-                a, b = (resolve(x, params) for x in v)
-                return str(a) == str(b)
-        raise ValueError(f"unsupported condition {c!r}")
-
-    def cond(name: str) -> bool:
-        if name not in done:
-            done[name] = ev(raw[name])
-        return done[name]
-
-    for name in raw:
-        cond(name)
-    return done
-
-
-class Template:
-    """infra/template.yaml with the demo's parameter values."""
-
-    def __init__(self, path: Path, params: dict[str, Any]):
-        doc = yaml.load(path.read_text(), Loader=CfnLoader)
-        defaults = {k: v.get("Default") for k, v in doc.get("Parameters", {}).items()}
-        self.params = {**defaults, **params}
-        self.conditions = evaluate_conditions(doc.get("Conditions", {}), self.params)
-        self.resources: dict[str, Any] = doc.get("Resources", {})
-
-    def resolved(self, value: Any) -> Any:
-        return resolve(value, self.params, self.conditions)
-
-    def of_type(self, type_name: str) -> dict[str, Any]:
-        return {k: r for k, r in self.resources.items() if r.get("Type") == type_name
-                and ("Condition" not in r or self.conditions.get(r["Condition"], False))}
+# The template's event rules and alarm, read from infra/template.yaml by infra/tools/cfn.py
 
 
 @dataclass
@@ -204,33 +97,26 @@ class Rule:
     pattern: dict[str, Any]
 
 
-def template_rules(t: Template) -> list[Rule]:
-    """Every pattern-based EventBridge rule of the template that targets one of the four functions."""
-    functions = {lid: (r.get("Metadata") or {}).get("BuildProperties", {}).get("Binary")
-                 for lid, r in t.of_type("AWS::Serverless::Function").items()}
+def template_rules(t: dict) -> list[Rule]:
+    """Every pattern-based EventBridge rule of the template that targets one of the functions, its
+    pattern evaluated by infra/tools/cfn.py under the demo's parameters."""
+    ev = cfn.Evaluator(t, cfn.parameter_values(t, TEMPLATE_PARAMS))
+    binaries = {lid: r["Metadata"]["BuildProperties"]["Binary"]
+                for lid, r in ev.resources("AWS::Serverless::Function").items()}
     rules: list[Rule] = []
-    for lid, r in t.of_type("AWS::Events::Rule").items():
-        props = r.get("Properties") or {}
-        if "EventPattern" not in props:
+    for lid, rule in cfn.event_patterns(t, TEMPLATE_PARAMS).items():
+        if rule["pattern"] is None:
             continue  # schedules: the demo plays EventBridge Scheduler and invokes directly
-        for target in props.get("Targets", []):
-            ref = (target.get("Arn") or {}).get("Fn::GetAtt") if isinstance(target.get("Arn"), dict) else None
-            ref = ref[0] if isinstance(ref, list) else (ref.split(".")[0] if isinstance(ref, str) else None)
-            if functions.get(ref):
-                rules.append(Rule(lid, functions[ref], t.resolved(props["EventPattern"])))
-    for lid, r in t.of_type("AWS::Serverless::Function").items():
-        for ev_id, ev in ((r.get("Properties") or {}).get("Events") or {}).items():
-            props = ev.get("Properties") or {}
-            if ev.get("Type") in ("EventBridgeRule", "CloudWatchEvent") and "Pattern" in props and functions.get(lid):
-                rules.append(Rule(f"{lid}{ev_id}", functions[lid], t.resolved(props["Pattern"])))
+        rules += [Rule(lid, binaries[target], rule["pattern"]) for target in rule["targets"] if target in binaries]
     return rules
 
 
-def template_alarm(t: Template) -> dict[str, Any]:
+def template_alarm(t: dict) -> dict[str, Any]:
     """The template's model-quality alarm, as PutMetricAlarm arguments."""
-    alarms = t.of_type("AWS::CloudWatch::Alarm")
+    ev = cfn.Evaluator(t, cfn.parameter_values(t, TEMPLATE_PARAMS))
+    alarms = ev.resources("AWS::CloudWatch::Alarm")
     expect(len(alarms) >= 1, "infra/template.yaml defines no CloudWatch alarm")
-    props = t.resolved(next(iter(alarms.values()))["Properties"])
+    props = ev.value(next(iter(alarms.values()))["Properties"])
     keys = ["AlarmName", "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic", "Period",
             "EvaluationPeriods", "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData"]
     args = {k: props[k] for k in keys if k in props}
@@ -239,79 +125,6 @@ def template_alarm(t: Template) -> dict[str, Any]:
             args[k] = int(args[k])
     args["Threshold"] = float(args["Threshold"])
     return args
-
-
-# ----------------------------------------------------------------------------------------------
-# Functions under `cargo lambda watch`
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Function:
-    def __init__(self, binary: str, env: dict[str, str], release: bool, logdir: Path):
-        self.binary = binary
-        self.port = free_port()
-        self.env = env
-        self.release = release
-        self.log_path = logdir / f"{binary}.log"
-        self.proc: subprocess.Popen | None = None
-        self.invocations = 0
-        self.latencies: list[tuple[float, bool]] = []
-
-    def start(self) -> None:
-        cmd = ["cargo-lambda", "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(self.port), "-p", self.binary]
-        if self.release:
-            cmd.append("--release")
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self, timeout: float = 900) -> None:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise StoryFailed(f"cargo lambda watch for {self.binary} exited:\n{self.log_path.read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.3)
-        raise StoryFailed(f"cargo lambda watch for {self.binary} did not start")
-
-    def invoke(self, payload: Any) -> tuple[bool, Any, float, bool]:
-        """(ok, response, latency ms, cold) through the Runtime API emulator's invoke endpoint."""
-        url = f"http://127.0.0.1:{self.port}/2015-03-31/functions/{self.binary}/invocations"
-        body = json.dumps(payload).encode()
-        req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
-        started = time.monotonic()
-        try:
-            with urllib.request.urlopen(req, timeout=900) as resp:
-                raw = resp.read()
-                errored = resp.headers.get("X-Amz-Function-Error") is not None
-        except urllib.error.HTTPError as e:
-            raw, errored = e.read(), True
-        latency = (time.monotonic() - started) * 1000
-        cold = self.invocations == 0
-        self.invocations += 1
-        self.latencies.append((latency, cold))
-        try:
-            out = json.loads(raw) if raw else None
-        except json.JSONDecodeError:
-            out = raw.decode(errors="replace")
-        if isinstance(out, dict) and "errorType" in out and "errorMessage" in out and len(out) <= 3:
-            errored = True
-        return (not errored), out, latency, cold
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -340,7 +153,7 @@ class Story:
     tl: Timeline
     env: dict[str, str]
     names: dict[str, str] = field(default_factory=dict)
-    functions: dict[str, Function] = field(default_factory=dict)
+    functions: dict[str, Watch] = field(default_factory=dict)
     queues: dict[str, str] = field(default_factory=dict)       # binary → queue URL
     metric_points: list[tuple[dt.datetime, float]] = field(default_factory=list)
     marks: list[tuple[dt.datetime, str]] = field(default_factory=list)
@@ -367,7 +180,7 @@ CAPTURE_URI = f"s3://{BUCKET}/capture"
 GROUND_TRUTH_URI = f"s3://{BUCKET}/ground-truth"
 REPORT_URI = f"s3://{BUCKET}/reports"
 
-# infra/template.yaml's parameters (and the one resource its rules reference) as the demo sets them.
+# infra/template.yaml's parameters as the demo sets them.
 TEMPLATE_PARAMS = {
     "ModelPackageGroupName": GROUP,
     "PipelineName": PIPELINE,
@@ -380,7 +193,6 @@ TEMPLATE_PARAMS = {
     "AlarmComparisonOperator": "LessThanThreshold",
     "AlarmNamePrefix": "driftloop-demo-",
     "DataBucketName": BUCKET,
-    "DataBucket": BUCKET,
     "CapturePrefix": "capture",
     "GroundTruthPrefix": "ground-truth",
     "ReportPrefix": "reports",
@@ -453,7 +265,7 @@ def put_event(w: World, source: str, detail_type: str, detail: dict, when: dt.da
     expect(out.get("FailedEntryCount", 0) == 0, f"PutEvents failed: {out}")
 
 
-def wire(story: Story, w: World, template: Template) -> None:
+def wire(story: Story, w: World, template: dict) -> None:
     """The template's rules on the emulator's bus, each targeting an SQS queue per function."""
     rules = template_rules(template)
     expect(bool(rules), "infra/template.yaml defines no pattern rules for the functions")
@@ -480,7 +292,7 @@ def drain(story: Story, w: World, expect_at_least: dict[str, int] | None = None,
                 got = True
                 event = json.loads(m["Body"])
                 fn = story.functions[binary]
-                ok, out, latency, cold = fn.invoke(event)
+                ok, out, latency, cold = fn.post(event)
                 what = f"{event.get('detail-type')} → {binary}"
                 story.tl.log("invoke", f"{what}: {summarize(binary, ok, out)}", latency, cold)
                 outputs[binary].append(out if ok else {"error": out})
@@ -659,7 +471,7 @@ def run_monitoring(story: Story, w: World, window_end: dt.datetime) -> float | N
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/driftloop-demo-monitoring-schedule"], "detail": {},
     }
     fn = story.functions["custom-metrics"]
-    ok, out, latency, cold = fn.invoke(event)
+    ok, out, latency, cold = fn.post(event)
     story.tl.log("invoke", f"Scheduled Event → custom-metrics: {summarize('custom-metrics', ok, out)}", latency, cold)
     expect(ok, f"custom-metrics failed: {out}")
     points = read_metric(w, window_end - dt.timedelta(hours=1), window_end + dt.timedelta(minutes=1))
@@ -684,7 +496,7 @@ def run_story(args: argparse.Namespace) -> int:
     try:
         tl.step("set-up: the template's rules, the alarm, the pipeline, the registry")
         w.s3.create_bucket(Bucket=BUCKET)
-        template = Template(REPO / "infra" / "template.yaml", TEMPLATE_PARAMS)
+        template = cfn.load_template(REPO / "infra" / "template.yaml")
         wire(story, w, template)
         w.sm.create_model_package_group(ModelPackageGroupName=GROUP)
         w.sm.create_pipeline(PipelineName=PIPELINE, RoleArn=ROLE, PipelineDefinition=json.dumps(
@@ -694,11 +506,11 @@ def run_story(args: argparse.Namespace) -> int:
         w.cw.put_metric_alarm(**alarm)
         tl.log("wire", f"alarm {ALARM}: {alarm['MetricName']} {alarm['ComparisonOperator']} {alarm['Threshold']} ({alarm['Namespace']})")
         for f in ("deploy-on-approval", "retrain-on-alarm", "custom-metrics"):
-            fn = Function(f, function_env(story.env, f), args.release, out_dir)
-            fn.start()
+            fn = Watch(f, function_env(story.env, f), release=args.release, log=out_dir / f"{f}.log")
             story.functions[f] = fn
+            fn.start()
         for fn in story.functions.values():
-            fn.wait_ready()
+            fn.wait_ready(timeout=900)
         tl.log("functions", f"{len(story.functions)} functions under cargo lambda watch ({'release' if args.release else 'debug'})")
 
         tl.step("1. v1 registered and approved → deployed with data capture")
@@ -740,7 +552,7 @@ def run_story(args: argparse.Namespace) -> int:
         play(recovery_hours, True, "recovered")
         expect(story.alarm_state == "OK", f"alarm is {story.alarm_state} after v2 was deployed")
         ok = True
-    except StoryFailed as e:
+    except (StoryFailed, WatchError) as e:
         tl.log("FAILED", str(e))
     finally:
         for fn in story.functions.values():

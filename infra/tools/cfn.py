@@ -2,7 +2,8 @@
 evaluator of intrinsics (parameters substituted, conditions evaluated, resource references turned
 into deterministic placeholders) and the "loop model" both templates are compared on.
 
-Used by tests/python/test_infra_*.py and infra/tools/spec.py. Needs PyYAML only.
+Used by tests/python/test_infra_*.py, infra/tools/spec.py and scripts/demo.py (the template's rules
+and alarm on the emulator). Needs PyYAML only.
 """
 
 from __future__ import annotations
@@ -101,6 +102,10 @@ class Evaluator:
     def resource_enabled(self, logical_id: str) -> bool:
         cond = self.t["Resources"][logical_id].get("Condition")
         return cond is None or self.condition(cond)
+
+    def resources(self, type_: str) -> dict[str, dict]:
+        """Logical id -> resource (unevaluated) of the resources of one type that exist."""
+        return {lid: r for lid, r in self.t["Resources"].items() if r["Type"] == type_ and self.resource_enabled(lid)}
 
     # -- references
     def ref(self, name: str) -> Any:
@@ -230,11 +235,9 @@ def permissions(t: dict, ev: Evaluator, fn: str) -> dict:
     stmts: set[str] = set()
     for p in role.get("Policies") or []:
         stmts |= _atomic_statements(ev, p["PolicyDocument"]["Statement"])
-    for lid, r in t["Resources"].items():
-        if r["Type"] == "AWS::IAM::Policy" and ev.resource_enabled(lid):
-            roles = r["Properties"].get("Roles") or []
-            if {"Ref": role_id} in roles:
-                stmts |= _atomic_statements(ev, r["Properties"]["PolicyDocument"]["Statement"])
+    for r in ev.resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in (r["Properties"].get("Roles") or []):
+            stmts |= _atomic_statements(ev, r["Properties"]["PolicyDocument"]["Statement"])
     managed = sorted(str(ev.value(m)) for m in role.get("ManagedPolicyArns") or [])
     trust = ev.value(role["AssumeRolePolicyDocument"])["Statement"]
     principals = sorted(json.dumps(s.get("Principal"), sort_keys=True) for s in trust)
@@ -266,9 +269,7 @@ def event_patterns(t: dict, overrides: dict[str, Any] | None = None) -> dict[str
     for the rules that exist under the parameter values."""
     ev = Evaluator(t, parameter_values(t, overrides))
     out = {}
-    for lid, r in t["Resources"].items():
-        if r["Type"] != "AWS::Events::Rule" or not ev.resource_enabled(lid):
-            continue
+    for lid, r in ev.resources("AWS::Events::Rule").items():
         p = ev.value(r["Properties"])
         targets = []
         for tg in r["Properties"].get("Targets", []):

@@ -5,7 +5,7 @@ import json
 import os
 import subprocess
 
-from lambda_harness import REPO
+from lambda_watch import REPO
 
 
 def test_short_story_closes_the_loop(tmp_path):

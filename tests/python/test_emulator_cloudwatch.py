@@ -13,10 +13,7 @@ import json
 import cbor2
 import pytest
 from botocore.exceptions import ClientError
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the support module, whatever pytest's import mode
 from test_emulator_support import compat, decode_raw, no_nulls, now_utc, plain, tag1, unique  # noqa: F401
 
 

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
-from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the support module, whatever pytest's import mode
-from test_emulator_support import compat, plain, unique  # noqa: E402,F401
+from test_emulator_support import compat, plain, unique  # noqa: F401
 
 
 @contextlib.contextmanager

@@ -14,10 +14,7 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the support module, whatever pytest's import mode
 from test_emulator_support import REPO
 
 RUN = REPO / "emulator" / "run"

@@ -8,10 +8,7 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the support module, whatever pytest's import mode
 from test_emulator_support import compat, plain, unique  # noqa: F401
 
 ROLE = "arn:aws:iam::123456789012:role/driftloop"

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_infra_support import (  # noqa: E402
+from test_infra_support import (
     CDK, cdk_synth_dir, cdk_synth_output, cdk_template, cdk_template_path, cfn, cfn_lint_bin, checkov, explain, offline_env,
     run, sam_transformed,
 )

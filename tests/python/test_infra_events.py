@@ -12,15 +12,12 @@ from __future__ import annotations
 import copy
 import json
 import os
-import sys
-from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_infra_support import EVENTS, INFRA, cfn, sam_template  # noqa: E402
+from test_infra_support import EVENTS, INFRA, cfn, sam_template
 
 EXPECTED = json.loads((INFRA / "event-samples.json").read_text())
 SAMPLE_PARAMETERS = EXPECTED["_parameters"]

@@ -26,15 +26,14 @@ from pathlib import Path
 
 import pytest
 
+import cfn  # infra/tools, on sys.path through conftest.py
+import toolenv
+
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 CDK = INFRA / "cdk"
 TEMPLATE = INFRA / "template.yaml"
 EVENTS = REPO / "events"
-
-sys.path.insert(0, str(INFRA / "tools"))
-import cfn  # noqa: E402
-import toolenv  # noqa: E402
 
 
 def offline_env(**extra: str) -> dict[str, str]:

@@ -8,12 +8,10 @@ from __future__ import annotations
 import json
 import re
 import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_infra_support import (  # noqa: E402
+from test_infra_support import (
     INFRA, REPO, TEMPLATE, cfn, cfn_lint_bin, checkov, explain, run, sam_template, sam_transformed, tool,
 )
 

@@ -13,7 +13,7 @@ import uuid
 import boto3
 import pytest
 
-from lambda_harness import REPO, Watch, emulator_env
+from lambda_watch import REPO, Watch, emulator_env
 
 BUCKET = "driftloop-monitoring"
 EVENTS = REPO / "events"

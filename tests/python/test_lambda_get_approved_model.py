@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from lambda_harness import REPO, Watch, emulator_env
+from lambda_watch import REPO, Watch, emulator_env
 
 
 @pytest.fixture(scope="module")

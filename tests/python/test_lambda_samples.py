@@ -10,7 +10,7 @@ import uuid
 import boto3
 import pytest
 
-from lambda_harness import REPO, Watch, emulator_env
+from lambda_watch import REPO, Watch, emulator_env
 
 EVENTS = REPO / "events"
 
