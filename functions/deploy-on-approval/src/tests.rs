@@ -1,9 +1,9 @@
 use super::*;
 use driftloop::doubles::RecordingEvents;
-use driftloop::registry::{ApprovalStatus::*, Baseline};
 use driftloop::doubles::{
     InMemoryAlarms, InMemoryHosting, InMemoryRegistry, InMemoryStore, package,
 };
+use driftloop::registry::{ApprovalStatus::*, Baseline};
 
 const APPROVED: &str = include_str!("../../../events/deploy-package-approved.json");
 const REJECTED: &str = include_str!("../../../events/deploy-package-rejected.json");

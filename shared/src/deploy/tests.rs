@@ -1,6 +1,6 @@
 use super::*;
-use crate::registry::ApprovalStatus::*;
 use crate::doubles::{InMemoryHosting, InMemoryRegistry, package};
+use crate::registry::ApprovalStatus::*;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/sagemaker";
 
