@@ -286,3 +286,32 @@ impl Settings {
         s.check()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setting_serialises_as_its_request_field() {
+        for s in [
+            Setting::CaptureMode,
+            Setting::BatchOutputFormat,
+            Setting::EndpointName,
+            Setting::VariantName,
+            Setting::CaptureS3Uri,
+            Setting::GroundTruthS3Uri,
+            Setting::ReportS3Uri,
+            Setting::ProblemType,
+            Setting::ProbabilityThreshold,
+            Setting::MetricsNamespace,
+            Setting::MetricsDimensions,
+            Setting::MonitoringScheduleName,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.field());
+            assert_eq!(
+                s.env_var().replace('_', "").to_ascii_lowercase(),
+                s.field().to_ascii_lowercase()
+            );
+        }
+    }
+}
