@@ -344,12 +344,12 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
                 .await?;
         }
         // A retryable failure wins: redelivery can fix it, and the other stages are idempotent.
-        if let Some(e) = error.map(Error::from) {
-            if first_error.as_ref().is_none_or(|f| {
+        if let Some(e) = error.map(Error::from)
+            && first_error.as_ref().is_none_or(|f| {
                 f.class() == ErrorClass::Permanent && e.class() == ErrorClass::Retryable
-            }) {
-                first_error = Some(e);
-            }
+            })
+        {
+            first_error = Some(e);
         }
         output.stages.push(outcome);
     }
