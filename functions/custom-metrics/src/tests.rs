@@ -1,11 +1,15 @@
 use super::*;
+use chrono::{DateTime, Utc};
+use driftloop::doubles::{InMemoryRegistry, InMemoryStore, package};
 use driftloop::doubles::{RecordingEvents, RecordingMetrics};
 use driftloop::metrics::dq::suggest::suggest_constraints;
+use driftloop::metrics::{Engine, MonitorConfig};
 use driftloop::monitoring::report::{
     COMPLETED, ENDPOINT_DATA_NAMESPACE, ENDPOINT_MODEL_NAMESPACE, VIOLATIONS,
 };
+use driftloop::monitoring::run::{PUBLISH_ATTEMPTS, SOURCE};
 use driftloop::registry::{ApprovalStatus, Baseline};
-use driftloop::doubles::{InMemoryRegistry, InMemoryStore, package};
+use serde_json::json;
 
 const SCHEDULE: &str = include_str!("../../../events/custom-metrics-schedule.json");
 const UPLOAD: &str = include_str!("../../../events/custom-metrics-ground-truth-created.json");

@@ -13,32 +13,27 @@
 //!   was busy (`Retryable.EndpointBusy`) so happens as soon as the endpoint is free, without
 //!   waiting for (or depending on) the redelivery of the original event.
 //!
-//! See [`driftloop::deploy`] for the rules, and [`Config`] for the environment.
+//! See [`driftloop::deploy`] for the rules ([`driftloop::deploy::trigger`] for the events,
+//! [`driftloop::deploy::promote`] and [`driftloop::deploy::converge`] for what is done), and
+//! [`Config`] for the environment.
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use driftloop::config::{ConfigError, Env, Lookup};
-use driftloop::deploy::alarm::{AlarmThresholds, threshold_from_constraints};
+use driftloop::deploy::alarm::AlarmThresholds;
+use driftloop::deploy::converge::outcome_event;
+use driftloop::deploy::trigger::ignore_reason;
 use driftloop::deploy::{
-    AlarmFollow, BlueGreen, CaptureSpec, Hosting, Plan, Stage, StageConfig, TrafficRouting, apply,
-    desired_package, plan, promotion_key,
+    AlarmFollow, BlueGreen, CaptureSpec, ConvergeError, Hosting, PromoteError, Stage, StageAction,
+    StageConfig, StageOutcome, TrafficRouting, Trigger, converge, parse_trigger, promote,
 };
 use driftloop::error::{AwsError, Classify, ErrorClass};
-use driftloop::events::{
-    ENDPOINT_STATE_CHANGE, EndpointStateChange, EventError, MODEL_PACKAGE_STATE_CHANGE,
-    ModelPackageStateChange, SAGEMAKER_SOURCE, describe_shape, parse_eventbridge,
-};
-use driftloop::publish::{EventPublisher, OutgoingEvent, PublishError};
-use driftloop::registry::{ApprovalStatus, ModelPackage, ModelRegistry, latest_approved};
+use driftloop::events::EventError;
+use driftloop::publish::{EventPublisher, PublishError};
+use driftloop::registry::ModelRegistry;
 use driftloop::storage::{ObjectStore, S3Uri};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-
-pub const SOURCE: &str = "driftloop";
-pub const PROMOTION_REQUESTED: &str = "Model Promotion Requested";
-pub const MODEL_DEPLOYED: &str = "Model Deployed";
-pub const DEPLOYMENT_SKIPPED: &str = "Model Deployment Skipped";
+use serde_json::Value;
 
 /// Configuration from the environment.
 ///
@@ -234,6 +229,35 @@ pub enum Error {
     Publish(#[from] PublishError),
 }
 
+impl From<PromoteError> for Error {
+    fn from(e: PromoteError) -> Self {
+        match e {
+            PromoteError::NotPromotable { arn, reason } => Error::NotPromotable { arn, reason },
+            PromoteError::Aws(e) => Error::Aws(e),
+        }
+    }
+}
+
+impl From<ConvergeError> for Error {
+    fn from(e: ConvergeError) -> Self {
+        match e {
+            ConvergeError::EndpointBusy { endpoint, status } => {
+                Error::EndpointBusy { endpoint, status }
+            }
+            ConvergeError::EndpointFailed {
+                endpoint,
+                status,
+                reason,
+            } => Error::EndpointFailed {
+                endpoint,
+                status,
+                reason,
+            },
+            ConvergeError::Aws(e) => Error::Aws(e),
+        }
+    }
+}
+
 impl Classify for Error {
     fn class(&self) -> ErrorClass {
         match self {
@@ -257,132 +281,6 @@ impl Classify for Error {
 
 driftloop::impl_diagnostic!(Error);
 
-/// What triggered the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Trigger {
-    PackageStateChange {
-        group: String,
-        package_arn: String,
-        approval: Option<String>,
-    },
-    Promotion {
-        group: String,
-        package_arn: Option<String>,
-        stage: Stage,
-    },
-    /// An endpoint changed state; it names no group (the configured one is meant).
-    EndpointStateChange { endpoint: String, status: String },
-}
-
-impl Trigger {
-    /// The group the event is about; `None` for endpoint events, which concern the configured group.
-    pub fn group(&self) -> Option<&str> {
-        match self {
-            Trigger::PackageStateChange { group, .. } | Trigger::Promotion { group, .. } => {
-                Some(group)
-            }
-            Trigger::EndpointStateChange { .. } => None,
-        }
-    }
-}
-
-/// `IN_SERVICE` (the event's spelling) or `InService` (the API's).
-fn in_service(status: &str) -> bool {
-    status.replace('_', "").eq_ignore_ascii_case("inservice")
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct PromotionDetail {
-    model_package_group_name: String,
-    #[serde(default)]
-    model_package_arn: Option<String>,
-    #[serde(default)]
-    stage: Option<String>,
-}
-
-pub fn parse_trigger(event: Value) -> Result<Trigger, EventError> {
-    let source = event
-        .get("source")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let detail_type = event
-        .get("detail-type")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    match (source.as_str(), detail_type.as_str()) {
-        (SAGEMAKER_SOURCE, MODEL_PACKAGE_STATE_CHANGE) => {
-            let e = parse_eventbridge::<ModelPackageStateChange>(event)?;
-            Ok(Trigger::PackageStateChange {
-                group: e.detail.model_package_group_name,
-                package_arn: e.detail.model_package_arn,
-                approval: e.detail.model_approval_status,
-            })
-        }
-        (SAGEMAKER_SOURCE, ENDPOINT_STATE_CHANGE) => {
-            let e = parse_eventbridge::<EndpointStateChange>(event)?;
-            Ok(Trigger::EndpointStateChange {
-                endpoint: e.detail.endpoint_name,
-                status: e.detail.endpoint_status,
-            })
-        }
-        (SOURCE, PROMOTION_REQUESTED) => {
-            let e = parse_eventbridge::<Value>(event)?;
-            let d: PromotionDetail =
-                serde_json::from_value(e.detail).map_err(|err| EventError::Invalid {
-                    what: format!("{PROMOTION_REQUESTED:?} detail"),
-                    reason: err.to_string(),
-                })?;
-            let stage = match d.stage.as_deref() {
-                None => Stage::Production,
-                Some(s) => Stage::parse(s).ok_or_else(|| EventError::Invalid {
-                    what: "Stage".into(),
-                    reason: format!("{s:?}: expected \"production\" (or \"staging\")"),
-                })?,
-            };
-            Ok(Trigger::Promotion {
-                group: d.model_package_group_name,
-                package_arn: d.model_package_arn,
-                stage,
-            })
-        }
-        _ => Err(EventError::UnexpectedShape {
-            expected: format!(
-                "an EventBridge event {SAGEMAKER_SOURCE:?}/{MODEL_PACKAGE_STATE_CHANGE:?}, {SAGEMAKER_SOURCE:?}/{ENDPOINT_STATE_CHANGE:?} or {SOURCE:?}/{PROMOTION_REQUESTED:?}"
-            ),
-            got: describe_shape(&event),
-        }),
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AlarmUpdate {
-    pub alarm_name: String,
-    pub metric: String,
-    pub threshold: Option<f64>,
-    pub comparison_operator: Option<String>,
-    pub previous_threshold: Option<f64>,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StageOutcome {
-    pub stage: Stage,
-    pub endpoint: String,
-    /// created, updated, up_to_date, nothing_to_deploy, busy, failed, error
-    pub action: String,
-    pub package_arn: Option<String>,
-    pub package_version: Option<i64>,
-    pub endpoint_config: Option<String>,
-    pub reason: Option<String>,
-    pub alarm: Option<AlarmUpdate>,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Output {
@@ -392,185 +290,6 @@ pub struct Output {
     pub ignored: Option<String>,
     pub promoted: Option<String>,
     pub stages: Vec<StageOutcome>,
-}
-
-async fn promote(
-    deps: &Deps,
-    group: &str,
-    arn: Option<&str>,
-    stage: Stage,
-) -> Result<String, Error> {
-    let package: ModelPackage = match arn {
-        Some(arn) => deps.registry.describe_package(arn).await?,
-        None => latest_approved(deps.registry.as_ref(), group)
-            .await?
-            .ok_or_else(|| Error::NotPromotable {
-                arn: format!("(latest of {group})"),
-                reason: "the group has no approved, completed package".into(),
-            })?,
-    };
-    let arn = package.summary.arn.clone();
-    let refuse = |reason: String| Error::NotPromotable {
-        arn: arn.clone(),
-        reason,
-    };
-    if package.summary.group != group {
-        return Err(refuse(format!(
-            "it belongs to group {:?}",
-            package.summary.group
-        )));
-    }
-    if package.summary.approval != ApprovalStatus::Approved || !package.summary.is_completed() {
-        return Err(refuse(format!(
-            "it is {} / {}; only approved, completed packages are promoted",
-            package.summary.approval, package.summary.status
-        )));
-    }
-    deps.registry
-        .put_customer_metadata(&arn, &promotion_key(stage), &Utc::now().to_rfc3339())
-        .await?;
-    tracing::info!(arn, stage = stage.as_str(), "package promoted");
-    Ok(arn)
-}
-
-async fn follow_alarm(deps: &Deps, follow: &AlarmFollow, package: &ModelPackage) -> AlarmUpdate {
-    let mut update = AlarmUpdate {
-        alarm_name: follow.alarm_name.clone(),
-        metric: follow.metric.clone(),
-        threshold: None,
-        comparison_operator: None,
-        previous_threshold: None,
-        error: None,
-    };
-    let result: Result<(), String> = async {
-        let uri = package
-            .model_quality_baseline()
-            .and_then(|b| b.constraints.clone())
-            .ok_or("the package has no model-quality constraints")?;
-        let uri = S3Uri::parse(&uri)?;
-        let body = deps.store.get(&uri).await.map_err(|e| e.to_string())?;
-        let json: Value = serde_json::from_slice(&body).map_err(|e| format!("{uri}: {e}"))?;
-        let t = threshold_from_constraints(&json, &follow.metric)?;
-        update.previous_threshold = deps
-            .alarms
-            .set_threshold(&follow.alarm_name, t.threshold, &t.comparison_operator)
-            .await
-            .map_err(|e| e.to_string())?;
-        update.threshold = Some(t.threshold);
-        update.comparison_operator = Some(t.comparison_operator);
-        Ok(())
-    }
-    .await;
-    if let Err(e) = result {
-        tracing::warn!(
-            alarm = follow.alarm_name,
-            error = e,
-            "alarm threshold not updated"
-        );
-        update.error = Some(e);
-    }
-    update
-}
-
-/// Converges one stage; the error is what the invocation should fail with (after all stages ran).
-async fn converge(deps: &Deps, group: &str, stage: &StageConfig) -> (StageOutcome, Option<Error>) {
-    let mut outcome = StageOutcome {
-        stage: stage.stage,
-        endpoint: stage.endpoint_name.clone(),
-        action: "error".into(),
-        package_arn: None,
-        package_version: None,
-        endpoint_config: None,
-        reason: None,
-        alarm: None,
-    };
-    let desired = match desired_package(deps.registry.as_ref(), group, stage.stage).await {
-        Ok(d) => d,
-        Err(e) => {
-            outcome.reason = Some(e.to_string());
-            return (outcome, Some(e.into()));
-        }
-    };
-    outcome.package_arn = desired.as_ref().map(|p| p.summary.arn.clone());
-    outcome.package_version = desired.as_ref().and_then(|p| p.summary.version);
-    let current = match deps.hosting.describe_endpoint(&stage.endpoint_name).await {
-        Ok(c) => c,
-        Err(e) => {
-            outcome.reason = Some(e.to_string());
-            return (outcome, Some(e.into()));
-        }
-    };
-    let the_plan = plan(
-        stage,
-        &deps.config.role_arn,
-        desired.as_ref().map(|p| &p.summary),
-        current.as_ref(),
-    );
-    if let Err(e) = apply(&the_plan, deps.hosting.as_ref(), &stage.endpoint_name).await {
-        outcome.reason = Some(e.to_string());
-        return (outcome, Some(e.into()));
-    }
-    let mut error = None;
-    match &the_plan {
-        Plan::Create { config, .. } | Plan::Update { config, .. } => {
-            outcome.action = if matches!(the_plan, Plan::Create { .. }) {
-                "created"
-            } else {
-                "updated"
-            }
-            .into();
-            outcome.endpoint_config = Some(config.name.clone());
-            if let (Some(follow), Some(pkg)) = (&stage.follow_alarm, &desired) {
-                outcome.alarm = Some(follow_alarm(deps, follow, pkg).await);
-            }
-        }
-        Plan::UpToDate { config_name } => {
-            outcome.action = "up_to_date".into();
-            outcome.endpoint_config = Some(config_name.clone());
-            outcome.reason = Some("the endpoint already serves the desired package".into());
-        }
-        Plan::NothingToDeploy { reason } => {
-            outcome.action = "nothing_to_deploy".into();
-            outcome.reason = Some(reason.clone());
-        }
-        Plan::Busy { status } => {
-            outcome.action = "busy".into();
-            outcome.reason = Some(format!("endpoint is {status}"));
-            error = Some(Error::EndpointBusy {
-                endpoint: stage.endpoint_name.clone(),
-                status: status.clone(),
-            });
-        }
-        Plan::Failed { status, reason } => {
-            outcome.action = "failed".into();
-            outcome.reason = Some(format!("endpoint is {status}: {reason}"));
-            error = Some(Error::EndpointFailed {
-                endpoint: stage.endpoint_name.clone(),
-                status: status.clone(),
-                reason: reason.clone(),
-            });
-        }
-    }
-    (outcome, error)
-}
-
-fn outcome_event(
-    group: &str,
-    trigger: &Trigger,
-    o: &StageOutcome,
-    bus: Option<&String>,
-) -> OutgoingEvent {
-    let detail_type = if matches!(o.action.as_str(), "created" | "updated") {
-        MODEL_DEPLOYED
-    } else {
-        DEPLOYMENT_SKIPPED
-    };
-    let mut detail = serde_json::to_value(o).unwrap_or_else(|_| json!({}));
-    detail["modelPackageGroupName"] = json!(group);
-    detail["trigger"] = serde_json::to_value(trigger).unwrap_or(Value::Null);
-    OutgoingEvent::new(SOURCE, detail_type, detail)
-        .with_resources(o.package_arn.iter().cloned())
-        .on_bus(bus.cloned())
 }
 
 pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
@@ -583,27 +302,7 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         promoted: None,
         stages: Vec::new(),
     };
-    let ignored = match &trigger {
-        Trigger::EndpointStateChange { endpoint, .. }
-            if !deps
-                .config
-                .stages
-                .iter()
-                .any(|s| &s.endpoint_name == endpoint) =>
-        {
-            Some(format!(
-                "endpoint {endpoint:?} is not one this deployment manages"
-            ))
-        }
-        Trigger::EndpointStateChange { endpoint, status } if !in_service(status) => Some(format!(
-            "endpoint {endpoint:?} is {status}; only a return to service can unblock a deployment"
-        )),
-        t => t
-            .group()
-            .filter(|g| *g != group)
-            .map(|g| format!("this deployment manages group {group:?}, not {g:?}")),
-    };
-    if let Some(reason) = ignored {
+    if let Some(reason) = ignore_reason(&trigger, &group, &deps.config.stages) {
         tracing::info!(reason, "event ignored");
         output.ignored = Some(reason);
         return Ok(output);
@@ -612,29 +311,45 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         package_arn, stage, ..
     } = &trigger
     {
-        output.promoted = Some(promote(deps, &group, package_arn.as_deref(), *stage).await?);
+        let arn = promote(
+            deps.registry.as_ref(),
+            &group,
+            package_arn.as_deref(),
+            *stage,
+        )
+        .await?;
+        output.promoted = Some(arn);
     }
     let mut first_error: Option<Error> = None;
     for stage in &deps.config.stages {
-        let (outcome, error) = converge(deps, &group, stage).await;
-        tracing::info!(stage = stage.stage.as_str(), endpoint = outcome.endpoint, action = outcome.action, package = ?outcome.package_arn, reason = ?outcome.reason, "stage converged");
-        if outcome.action != "error" {
+        let (outcome, error) = converge(
+            deps.registry.as_ref(),
+            deps.hosting.as_ref(),
+            deps.store.as_ref(),
+            deps.alarms.as_ref(),
+            &deps.config.role_arn,
+            &group,
+            stage,
+        )
+        .await;
+        tracing::info!(stage = stage.stage.as_str(), endpoint = outcome.endpoint, action = outcome.action.as_str(), package = ?outcome.package_arn, reason = ?outcome.reason, "stage converged");
+        if outcome.action != StageAction::Error {
             deps.events
                 .publish(&outcome_event(
                     &group,
                     &trigger,
                     &outcome,
-                    deps.config.event_bus.as_ref(),
+                    deps.config.event_bus.as_deref(),
                 ))
                 .await?;
         }
         // A retryable failure wins: redelivery can fix it, and the other stages are idempotent.
-        if let Some(e) = error {
-            if first_error.as_ref().is_none_or(|f| {
+        if let Some(e) = error.map(Error::from)
+            && first_error.as_ref().is_none_or(|f| {
                 f.class() == ErrorClass::Permanent && e.class() == ErrorClass::Retryable
-            }) {
-                first_error = Some(e);
-            }
+            })
+        {
+            first_error = Some(e);
         }
         output.stages.push(outcome);
     }

@@ -1,9 +1,11 @@
 use super::*;
+use driftloop::deploy::converge::{DEPLOYMENT_SKIPPED, MODEL_DEPLOYED};
 use driftloop::doubles::RecordingEvents;
-use driftloop::registry::{ApprovalStatus::*, Baseline};
 use driftloop::doubles::{
     InMemoryAlarms, InMemoryHosting, InMemoryRegistry, InMemoryStore, package,
 };
+use driftloop::registry::{ApprovalStatus::*, Baseline};
+use serde_json::json;
 
 const APPROVED: &str = include_str!("../../../events/deploy-package-approved.json");
 const REJECTED: &str = include_str!("../../../events/deploy-package-rejected.json");

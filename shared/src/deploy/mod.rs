@@ -10,9 +10,25 @@
 //! - staging serves the latest approved package of the group;
 //! - production serves the latest approved package that has been promoted to production (the
 //!   promotion is recorded on the package as `CustomerMetadataProperties["driftloop:promoted:production"]`).
+//!
+//! Rooms:
+//! - this module: stages, the desired package of a stage, and the pure [`plan`] with its [`apply`]
+//!   over the [`Hosting`] port;
+//! - [`trigger`]: the events that start a convergence, and which ones this deployment ignores;
+//! - [`promote`]: who may be promoted, and recording the promotion on the package;
+//! - [`converge`]: one stage end to end, its [`converge::StageAction`] and its outcome event;
+//! - [`alarm`]: the alarm threshold that follows the deployed package's constraints;
+//! - [`names`]: bounded, deterministic SageMaker resource names.
 
 pub mod alarm;
+pub mod converge;
 pub mod names;
+pub mod promote;
+pub mod trigger;
+
+pub use converge::{AlarmUpdate, ConvergeError, StageAction, StageOutcome, converge};
+pub use promote::{PromoteError, promote};
+pub use trigger::{Trigger, parse_trigger};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
 use super::*;
-use crate::registry::ApprovalStatus::*;
 use crate::doubles::{InMemoryHosting, InMemoryRegistry, package};
+use crate::registry::ApprovalStatus::*;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/sagemaker";
 
@@ -232,4 +232,78 @@ fn stage_parsing() {
     assert_eq!(Stage::parse("prod"), Some(Stage::Production));
     assert_eq!(Stage::parse(" staging "), Some(Stage::Staging));
     assert_eq!(Stage::parse("qa"), None);
+}
+
+#[test]
+fn stage_actions_serialise_to_their_names_and_pick_the_event() {
+    for (a, s) in [
+        (StageAction::Created, "created"),
+        (StageAction::Updated, "updated"),
+        (StageAction::UpToDate, "up_to_date"),
+        (StageAction::NothingToDeploy, "nothing_to_deploy"),
+        (StageAction::Busy, "busy"),
+        (StageAction::Failed, "failed"),
+        (StageAction::Error, "error"),
+    ] {
+        assert_eq!(serde_json::to_value(a).unwrap(), s);
+        assert_eq!(a.as_str(), s);
+        assert_eq!(a, s);
+        let expected = if matches!(a, StageAction::Created | StageAction::Updated) {
+            converge::MODEL_DEPLOYED
+        } else {
+            converge::DEPLOYMENT_SKIPPED
+        };
+        assert_eq!(a.detail_type(), expected);
+    }
+}
+
+#[test]
+fn triggers_of_other_groups_and_unmanaged_or_busy_endpoints_are_ignored() {
+    let stages = [staging()];
+    let endpoint = |endpoint: &str, status: &str| Trigger::EndpointStateChange {
+        endpoint: endpoint.into(),
+        status: status.into(),
+    };
+    let ignore = |t: &Trigger| trigger::ignore_reason(t, "churn", &stages);
+    assert!(trigger::in_service("IN_SERVICE") && trigger::in_service("InService"));
+    assert!(!trigger::in_service("Updating"));
+    assert_eq!(ignore(&endpoint("churn-staging", "IN_SERVICE")), None);
+    assert!(
+        ignore(&endpoint("churn-staging", "UPDATING"))
+            .unwrap()
+            .contains("only a return to service")
+    );
+    assert!(
+        ignore(&endpoint("other", "IN_SERVICE"))
+            .unwrap()
+            .contains("not one this deployment manages")
+    );
+    let promotion = |group: &str| Trigger::Promotion {
+        group: group.into(),
+        package_arn: None,
+        stage: Stage::Production,
+    };
+    assert_eq!(ignore(&promotion("churn")), None);
+    assert!(
+        ignore(&promotion("fraud"))
+            .unwrap()
+            .contains("not \"fraud\"")
+    );
+}
+
+#[test]
+fn only_approved_completed_packages_of_the_group_are_promotable() {
+    let p = package("churn", 1, 0, Approved);
+    assert_eq!(promote::check_promotable(&p, "churn"), Ok(()));
+    assert!(
+        promote::check_promotable(&p, "fraud")
+            .unwrap_err()
+            .contains("belongs to group")
+    );
+    let rejected = package("churn", 2, 0, Rejected);
+    assert!(
+        promote::check_promotable(&rejected, "churn")
+            .unwrap_err()
+            .contains("only approved, completed packages")
+    );
 }

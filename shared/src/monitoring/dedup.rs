@@ -91,6 +91,9 @@ pub enum Decision {
     Vanished,
     /// The stored report was computed from exactly these inputs.
     UpToDate,
+    /// The window is not due yet: its scheduled run will read the new labels
+    /// ([`super::trigger::plan_windows`]).
+    NotDue,
 }
 
 impl Decision {
@@ -100,6 +103,7 @@ impl Decision {
             Decision::Superseded { .. } => "superseded",
             Decision::Vanished => "vanished",
             Decision::UpToDate => "up_to_date",
+            Decision::NotDue => "not_due",
         }
     }
 }

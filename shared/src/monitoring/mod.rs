@@ -1,20 +1,41 @@
-//! Custom model monitoring around the metrics engine: the domain rules of the `custom-metrics`
-//! function, free of AWS calls.
+//! Custom model monitoring around the metrics engine: the `custom-metrics` function's use case,
+//! evaluating one window ([`run::evaluate_window`]), over the ports it touches.
 //!
 //! * [`trigger`]: schedule, ground-truth upload and direct invocation → windows.
 //! * [`window`]: window arithmetic, offsets for late labels.
+//! * [`settings`]: the settings of a run, a direct request's overrides, and which setting is wrong.
+//! * [`baselines`]: the approved package's baselines, fetched once per invocation.
 //! * [`layout`]: capture, ground-truth and report keys in S3.
 //! * [`manifest`]: batch-transform capture manifests.
+//! * [`inputs`]: listing the capture and ground-truth objects a window reads.
 //! * [`dedup`]: the burst rule for ground-truth uploads.
+//! * [`feed`]: the engine's configuration for a window, and its inputs streamed through it.
+//! * [`outcome`]: the status rules and a window's entry in the output.
 //! * [`report`]: CloudWatch datums and the EventBridge event of a run.
+//! * [`run`]: one window end to end — reports, metrics and event, each publication retried.
+//! * [`error`]: what can fail a window's evaluation.
 
+pub mod baselines;
 pub mod dedup;
+pub mod error;
+pub mod feed;
+pub mod inputs;
 pub mod layout;
 pub mod manifest;
+pub mod outcome;
 pub mod report;
+pub mod run;
+pub mod settings;
 pub mod trigger;
 pub mod window;
 
+pub use baselines::{Baselines, resolve_baselines};
+pub use error::RunError;
 pub use layout::{ReportUris, Target};
-pub use trigger::{DirectRequest, Overrides, Planned, Trigger, parse_trigger, plan_windows};
+pub use outcome::{OutcomeStatus, WindowOutcome, WindowStatus};
+pub use run::{Clock, RunContext, evaluate_window, system_clock};
+pub use settings::{CaptureMode, InvalidSetting, Setting, Settings};
+pub use trigger::{
+    DirectRequest, Overrides, Planned, Trigger, TriggerKind, parse_trigger, plan_windows,
+};
 pub use window::{Window, WindowRule};

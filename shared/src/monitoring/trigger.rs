@@ -98,12 +98,31 @@ pub enum Trigger {
     Direct { request: Box<DirectRequest> },
 }
 
-impl Trigger {
-    pub fn kind(&self) -> &'static str {
+/// Which of the three inputs started a run (the `trigger` of the event and the summary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TriggerKind {
+    Schedule,
+    GroundTruthUpload,
+    Direct,
+}
+
+impl TriggerKind {
+    pub fn as_str(&self) -> &'static str {
         match self {
-            Trigger::Schedule { .. } => "schedule",
-            Trigger::GroundTruthUpload { .. } => "groundTruthUpload",
-            Trigger::Direct { .. } => "direct",
+            TriggerKind::Schedule => "schedule",
+            TriggerKind::GroundTruthUpload => "groundTruthUpload",
+            TriggerKind::Direct => "direct",
+        }
+    }
+}
+
+impl Trigger {
+    pub fn kind(&self) -> TriggerKind {
+        match self {
+            Trigger::Schedule { .. } => TriggerKind::Schedule,
+            Trigger::GroundTruthUpload { .. } => TriggerKind::GroundTruthUpload,
+            Trigger::Direct { .. } => TriggerKind::Direct,
         }
     }
 

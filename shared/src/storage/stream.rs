@@ -15,10 +15,11 @@
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
 
-use driftloop::error::AwsError;
-use driftloop::storage::{ObjectStore, S3Uri};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{Semaphore, mpsc};
+
+use super::{ObjectStore, S3Uri};
+use crate::error::AwsError;
 
 pub const CHUNK_BYTES: usize = 64 * 1024;
 pub const CHUNKS_AHEAD: usize = 4;
@@ -209,7 +210,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use driftloop::doubles::InMemoryStore;
+    use crate::doubles::InMemoryStore;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn objects_arrive_whole_and_in_order_with_vanished_ones_skipped() {
@@ -299,13 +300,10 @@ mod tests {
         ) -> Result<(), AwsError> {
             self.inner.put(uri, body, content_type).await
         }
-        async fn list(
-            &self,
-            prefix: &S3Uri,
-        ) -> Result<Vec<driftloop::storage::ObjectInfo>, AwsError> {
+        async fn list(&self, prefix: &S3Uri) -> Result<Vec<crate::storage::ObjectInfo>, AwsError> {
             self.inner.list(prefix).await
         }
-        async fn open(&self, uri: &S3Uri) -> Result<driftloop::storage::ObjectReader, AwsError> {
+        async fn open(&self, uri: &S3Uri) -> Result<crate::storage::ObjectReader, AwsError> {
             let body = self.inner.get(uri).await?;
             let now = self.open.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             self.max_open

@@ -1,4 +1,9 @@
 //! The object-store port (S3) and S3 URIs.
+//!
+//! * [`stream`]: many objects streamed in order into a synchronous reader (the metrics engine)
+//!   with bounded memory.
+
+pub mod stream;
 
 use std::fmt;
 

@@ -1,0 +1,138 @@
+//! What starts a convergence — a package's state change, a promotion request, an endpoint back in
+//! service — and which of those events this deployment ignores ([`ignore_reason`]).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Stage, StageConfig};
+use crate::events::{
+    ENDPOINT_STATE_CHANGE, EndpointStateChange, EventError, MODEL_PACKAGE_STATE_CHANGE,
+    ModelPackageStateChange, SAGEMAKER_SOURCE, describe_shape, parse_eventbridge,
+};
+
+/// The source of driftloop's own events (the promotion request, and the outcomes it publishes).
+pub const SOURCE: &str = "driftloop";
+pub const PROMOTION_REQUESTED: &str = "Model Promotion Requested";
+
+/// What triggered the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trigger {
+    PackageStateChange {
+        group: String,
+        package_arn: String,
+        approval: Option<String>,
+    },
+    Promotion {
+        group: String,
+        package_arn: Option<String>,
+        stage: Stage,
+    },
+    /// An endpoint changed state; it names no group (the configured one is meant).
+    EndpointStateChange { endpoint: String, status: String },
+}
+
+impl Trigger {
+    /// The group the event is about; `None` for endpoint events, which concern the configured group.
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            Trigger::PackageStateChange { group, .. } | Trigger::Promotion { group, .. } => {
+                Some(group)
+            }
+            Trigger::EndpointStateChange { .. } => None,
+        }
+    }
+}
+
+/// `IN_SERVICE` (the event's spelling) or `InService` (the API's).
+pub fn in_service(status: &str) -> bool {
+    status.replace('_', "").eq_ignore_ascii_case("inservice")
+}
+
+/// The `detail` of a `Model Promotion Requested` event.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PromotionDetail {
+    pub model_package_group_name: String,
+    #[serde(default)]
+    pub model_package_arn: Option<String>,
+    #[serde(default)]
+    pub stage: Option<String>,
+}
+
+pub fn parse_trigger(event: Value) -> Result<Trigger, EventError> {
+    let source = event
+        .get("source")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let detail_type = event
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    match (source.as_str(), detail_type.as_str()) {
+        (SAGEMAKER_SOURCE, MODEL_PACKAGE_STATE_CHANGE) => {
+            let e = parse_eventbridge::<ModelPackageStateChange>(event)?;
+            Ok(Trigger::PackageStateChange {
+                group: e.detail.model_package_group_name,
+                package_arn: e.detail.model_package_arn,
+                approval: e.detail.model_approval_status,
+            })
+        }
+        (SAGEMAKER_SOURCE, ENDPOINT_STATE_CHANGE) => {
+            let e = parse_eventbridge::<EndpointStateChange>(event)?;
+            Ok(Trigger::EndpointStateChange {
+                endpoint: e.detail.endpoint_name,
+                status: e.detail.endpoint_status,
+            })
+        }
+        (SOURCE, PROMOTION_REQUESTED) => {
+            let e = parse_eventbridge::<Value>(event)?;
+            let d: PromotionDetail =
+                serde_json::from_value(e.detail).map_err(|err| EventError::Invalid {
+                    what: format!("{PROMOTION_REQUESTED:?} detail"),
+                    reason: err.to_string(),
+                })?;
+            let stage = match d.stage.as_deref() {
+                None => Stage::Production,
+                Some(s) => Stage::parse(s).ok_or_else(|| EventError::Invalid {
+                    what: "Stage".into(),
+                    reason: format!("{s:?}: expected \"production\" (or \"staging\")"),
+                })?,
+            };
+            Ok(Trigger::Promotion {
+                group: d.model_package_group_name,
+                package_arn: d.model_package_arn,
+                stage,
+            })
+        }
+        _ => Err(EventError::UnexpectedShape {
+            expected: format!(
+                "an EventBridge event {SAGEMAKER_SOURCE:?}/{MODEL_PACKAGE_STATE_CHANGE:?}, {SAGEMAKER_SOURCE:?}/{ENDPOINT_STATE_CHANGE:?} or {SOURCE:?}/{PROMOTION_REQUESTED:?}"
+            ),
+            got: describe_shape(&event),
+        }),
+    }
+}
+
+/// Why this deployment (of `group`, over `stages`) ignores the trigger: an endpoint it does not
+/// manage, an endpoint change other than a return to service, another group.
+pub fn ignore_reason(trigger: &Trigger, group: &str, stages: &[StageConfig]) -> Option<String> {
+    match trigger {
+        Trigger::EndpointStateChange { endpoint, .. }
+            if !stages.iter().any(|s| &s.endpoint_name == endpoint) =>
+        {
+            Some(format!(
+                "endpoint {endpoint:?} is not one this deployment manages"
+            ))
+        }
+        Trigger::EndpointStateChange { endpoint, status } if !in_service(status) => Some(format!(
+            "endpoint {endpoint:?} is {status}; only a return to service can unblock a deployment"
+        )),
+        t => t
+            .group()
+            .filter(|g| *g != group)
+            .map(|g| format!("this deployment manages group {group:?}, not {g:?}")),
+    }
+}

@@ -1,0 +1,322 @@
+//! Evaluating one window end to end ([`evaluate_window`]): the burst rule for S3-triggered runs,
+//! the engine over the window's inputs, the three reports, the CloudWatch metrics and the event,
+//! each publication retried on its own.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+use super::baselines::Baselines;
+use super::dedup::{self, Decision};
+use super::error::RunError;
+use super::feed::compute;
+use super::inputs::{Inputs, list_ground_truth, list_inputs};
+use super::layout::{self, ReportUris};
+use super::outcome::{OutcomeStatus, WindowOutcome, WindowStatus, no_data};
+use super::report::{self, MetricTarget};
+use super::settings::Settings;
+use super::trigger::TriggerKind;
+use super::window::{Window, WindowRule, iso};
+use crate::error::{AwsError, Classify, ErrorClass};
+use crate::publish::{EventPublisher, MetricDatum, MetricPublisher, OutgoingEvent, PublishError};
+use crate::storage::{ObjectStore, S3Uri};
+
+/// The source of the events a run publishes.
+pub const SOURCE: &str = "driftloop";
+/// CloudWatch accepts datums up to two weeks old; older windows (backfills) get reports and an
+/// event, but no metrics.
+pub const METRICS_MAX_AGE: Duration = Duration::days(14);
+/// Attempts of one `PutMetricData` call / one `PutEvents` call (on top of the SDK's own retries).
+pub const PUBLISH_ATTEMPTS: u32 = 5;
+
+/// The time source (fixed in tests).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+/// What every window of an invocation shares.
+pub struct RunContext<'a> {
+    pub trigger: TriggerKind,
+    pub settings: &'a Settings,
+    pub baselines: &'a Baselines,
+    /// [`Baselines::describe`], when a model package group is configured.
+    pub baseline_info: Option<&'a Value>,
+    /// The window rule (ground truth is read over [`WindowRule::ground_truth_range`]).
+    pub window_rule: &'a WindowRule,
+    /// Real-time capture files started this long before a window are read too.
+    pub capture_lookback: Duration,
+    /// Objects downloaded ahead of the engine.
+    pub read_concurrency: usize,
+}
+
+/// The fingerprint of everything a window's report is computed from (burst rule 3).
+pub fn fingerprint(s: &Settings, w: &Window, baselines: &Baselines, inputs: &Inputs) -> String {
+    let mut parts = vec![
+        w.id(),
+        serde_json::to_string(s).unwrap_or_default(),
+        baselines.package_arn.clone().unwrap_or_default(),
+        baselines.uris.join(" "),
+    ];
+    parts.extend(dedup::object_parts(&inputs.capture));
+    parts.extend(dedup::object_parts(&inputs.manifests));
+    parts.push("ground-truth".into());
+    parts.extend(dedup::object_parts(&inputs.ground_truth));
+    dedup::fingerprint(parts)
+}
+
+/// The fingerprint stored in the window's `summary.json` by a run that completed.
+pub async fn previous_fingerprint(
+    store: &dyn ObjectStore,
+    uris: &ReportUris,
+) -> Result<Option<String>, AwsError> {
+    match store.get(&uris.summary).await {
+        Ok(body) => Ok(serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v["fingerprint"].as_str().map(str::to_owned))),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn backoff(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(200 * 2u64.pow(attempt.min(6)))
+}
+
+/// Puts every datum; each call is retried on its own when the failure is retryable, so datums of
+/// calls that went through are never sent twice.
+pub async fn publish_metrics(
+    metrics: &dyn MetricPublisher,
+    groups: Vec<(String, Vec<MetricDatum>)>,
+) -> Result<usize, PublishError> {
+    let mut sent = 0;
+    for (ns, datums) in groups {
+        for chunk in report::chunk_datums(datums) {
+            let mut attempt = 0;
+            loop {
+                match metrics.put_metrics(&ns, chunk.clone()).await {
+                    Ok(r) => {
+                        sent += r.sent;
+                        break;
+                    }
+                    Err(e)
+                        if e.class() == ErrorClass::Retryable && attempt + 1 < PUBLISH_ATTEMPTS =>
+                    {
+                        tracing::warn!(namespace = ns, attempt, error = %e, "PutMetricData failed; retrying this call");
+                        tokio::time::sleep(backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// Puts the event, retried when the failure is retryable.
+pub async fn publish_event(
+    events: &dyn EventPublisher,
+    event: &OutgoingEvent,
+) -> Result<String, PublishError> {
+    let mut attempt = 0;
+    loop {
+        match events.publish(event).await {
+            Ok(id) => return Ok(id),
+            Err(e) if e.class() == ErrorClass::Retryable && attempt + 1 < PUBLISH_ATTEMPTS => {
+                tracing::warn!(attempt, error = %e, "PutEvents failed; retrying");
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn metrics_object(pairs: &[(String, f64)]) -> Value {
+    Value::Object(pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+}
+
+/// Evaluates one window end to end. `s3_trigger`: the uploaded object (applies the burst rule).
+pub async fn evaluate_window(
+    store: &Arc<dyn ObjectStore>,
+    metrics: &dyn MetricPublisher,
+    events: &dyn EventPublisher,
+    clock: &Clock,
+    ctx: &RunContext<'_>,
+    w: Window,
+    s3_trigger: Option<&S3Uri>,
+) -> Result<WindowOutcome, RunError> {
+    let s = ctx.settings;
+    let target = s.target();
+    let uris = layout::report_uris(&s.report, &target, &s.schedule_name, &w);
+    let ground_truth = list_ground_truth(store.as_ref(), s, ctx.window_rule, &w).await?;
+    if let Some(object) = s3_trigger {
+        let d = dedup::newest_wins(object, &ground_truth);
+        if d != Decision::Run {
+            let reason = match &d {
+                Decision::Superseded { newer } => {
+                    format!("a newer upload ({newer}) recomputes this window")
+                }
+                _ => format!("{object} no longer exists"),
+            };
+            return Ok(WindowOutcome::skipped(w, &d, reason));
+        }
+    }
+    let inputs = list_inputs(store.as_ref(), s, ctx.capture_lookback, &w, ground_truth).await?;
+    let fp = fingerprint(s, &w, ctx.baselines, &inputs);
+    let run_id = dedup::fingerprint([w.id(), fp.clone()])[..24].to_owned();
+    if s3_trigger.is_some() {
+        let previous = previous_fingerprint(store.as_ref(), &uris).await?;
+        if dedup::inputs_changed(previous.as_deref(), &fp) == Decision::UpToDate {
+            let mut o = WindowOutcome::skipped(
+                w,
+                &Decision::UpToDate,
+                "the report was computed from exactly these inputs".into(),
+            );
+            o.run_id = Some(run_id);
+            return Ok(o);
+        }
+    }
+    let (result, vanished) =
+        compute(store, ctx.read_concurrency, s, &w, ctx.baselines, &inputs).await?;
+    let empty = no_data(s, &inputs, &result);
+    let violations = result.violations.len();
+    let status = WindowStatus::of(empty.is_some(), violations);
+    let now = clock();
+    let cw = result.cloudwatch_metrics();
+    let model_metrics: Vec<(String, f64)> = cw
+        .iter()
+        .filter(|(n, _)| !n.starts_with("feature_"))
+        .cloned()
+        .collect();
+    let drift: Vec<(String, f64)> = cw
+        .iter()
+        .filter(|(n, _)| n.starts_with("feature_baseline_drift_"))
+        .cloned()
+        .collect();
+    let mut summary_metrics = model_metrics.clone();
+    summary_metrics.extend(drift);
+    let record_counts: Value = report::count_metrics(&result.counts, violations, empty.is_some())
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), json!(v as u64)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let inputs_info = json!({
+        "captureObjects": inputs.capture.len(),
+        "captureBytes": inputs.capture.iter().map(|o| o.size).sum::<u64>(),
+        "groundTruthObjects": inputs.ground_truth.len(),
+        "groundTruthBytes": inputs.ground_truth.iter().map(|o| o.size).sum::<u64>(),
+        "outputManifests": inputs.manifests.len(),
+        "inputManifests": inputs.input_manifests,
+        "vanishedObjects": vanished,
+    });
+    let target_json = serde_json::to_value(&target).unwrap_or(Value::Null);
+    let window_json = json!({"start": iso(w.start), "end": iso(w.end)});
+    let error_samples: Vec<String> = result
+        .error_samples
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut detail = json!({
+        "runId": run_id,
+        "status": status,
+        "reason": empty,
+        "window": window_json,
+        "trigger": ctx.trigger,
+        "target": target_json,
+        "monitoringScheduleName": s.schedule_name,
+        "problemType": s.problem_type,
+        "counts": record_counts,
+        "metrics": metrics_object(&summary_metrics),
+        "violationCount": violations,
+        "violations": result.violations_json()["violations"].clone(),
+        "reports": uris.as_strings(),
+        "errorSamples": error_samples,
+        "inputs": inputs_info,
+        "baseline": ctx.baseline_info.cloned(),
+    });
+    // Reports: statistics, violations and the summary before the metrics and the event (which
+    // point at them). The summary is written a second time with the input fingerprint only once
+    // metrics and event went out: a run that failed half-way is not "up to date" for the burst
+    // rule, and its retry publishes what is missing.
+    let store = store.as_ref();
+    let pretty = |v: &Value| serde_json::to_vec_pretty(v).unwrap_or_default();
+    store
+        .put(
+            &uris.statistics,
+            pretty(&result.statistics_json()),
+            "application/json",
+        )
+        .await?;
+    store
+        .put(
+            &uris.constraint_violations,
+            pretty(&result.violations_json()),
+            "application/json",
+        )
+        .await?;
+    let mut summary = detail.clone();
+    summary["fingerprint"] = Value::Null;
+    summary["evaluatedAt"] = json!(iso(now));
+    summary["engineCounts"] = serde_json::to_value(&result.counts).unwrap_or(Value::Null);
+    summary["jobMessage"] = json!(result.job_message());
+    summary["settings"] = serde_json::to_value(s).unwrap_or(Value::Null);
+    summary["text"] = json!(result.summary());
+    store
+        .put(&uris.summary, pretty(&summary), "application/json")
+        .await?;
+
+    let mut outcome = WindowOutcome {
+        window: w,
+        status: OutcomeStatus::Evaluated(status),
+        reason: empty.clone(),
+        decision: s3_trigger.map(|_| Decision::Run.as_str().to_owned()),
+        run_id: Some(run_id),
+        counts: Some(detail["counts"].clone()),
+        metrics: Some(metrics_object(&model_metrics)),
+        violation_count: violations,
+        reports: Some(uris.as_strings()),
+        metrics_published: 0,
+        metrics_skipped: None,
+        event_id: None,
+    };
+    if w.start < now - METRICS_MAX_AGE + Duration::minutes(5) {
+        outcome.metrics_skipped =
+            Some("the window is older than CloudWatch accepts (14 days)".into());
+    } else if w.start > now + Duration::hours(2) {
+        outcome.metrics_skipped = Some("the window starts more than 2 hours in the future".into());
+    } else {
+        let mt = MetricTarget::new(
+            &target,
+            &s.schedule_name,
+            s.metrics_namespace.as_deref(),
+            &s.metrics_dimensions,
+        );
+        let groups = report::build_datums(
+            &cw,
+            &result.counts,
+            violations,
+            empty.is_some(),
+            s.problem_type.is_some(),
+            &mt,
+            w.start,
+        );
+        outcome.metrics_published = publish_metrics(metrics, groups).await?;
+    }
+    detail["metricsPublished"] = json!(outcome.metrics_published);
+    let resources: Vec<String> = ctx.baselines.package_arn.iter().cloned().collect();
+    let event = report::fit_event(SOURCE, detail, s.event_bus.as_deref(), resources)?;
+    outcome.event_id = Some(publish_event(events, &event).await?);
+    summary["fingerprint"] = json!(fp);
+    summary["metricsPublished"] = json!(outcome.metrics_published);
+    summary["metricsSkipped"] = json!(outcome.metrics_skipped);
+    summary["eventId"] = json!(outcome.event_id);
+    store
+        .put(&uris.summary, pretty(&summary), "application/json")
+        .await?;
+    tracing::info!(window = %w, status = status.as_str(), violations, metrics = outcome.metrics_published, "window evaluated");
+    Ok(outcome)
+}
