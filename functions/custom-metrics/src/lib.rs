@@ -363,7 +363,7 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         capture_lookback: Duration::minutes(i64::from(deps.config.capture_lookback_minutes)),
         read_concurrency: deps.config.read_concurrency,
     };
-    let mut first_error: Option<Error> = None;
+    let mut errors = Vec::new();
     for p in planned {
         let w = p.window;
         if p.skip.is_some() {
@@ -385,15 +385,12 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
             Err(e) => {
                 tracing::error!(window = %w, error = %e, error_type = e.error_type(), "window failed");
                 output.windows.push(WindowOutcome::failed(w, e.to_string()));
-                if first_error.as_ref().is_none_or(|f| {
-                    f.class() == ErrorClass::Permanent && e.class() == ErrorClass::Retryable
-                }) {
-                    first_error = Some(e);
-                }
+                errors.push(e);
             }
         }
     }
-    match first_error {
+    // A retryable failure wins: redelivery can fix it, and completed windows are idempotent.
+    match driftloop::error::worst(errors) {
         Some(e) => Err(e),
         None => Ok(output),
     }

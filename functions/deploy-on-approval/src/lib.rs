@@ -320,7 +320,7 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         .await?;
         output.promoted = Some(arn);
     }
-    let mut first_error: Option<Error> = None;
+    let mut errors = Vec::new();
     for stage in &deps.config.stages {
         let (outcome, error) = converge(
             deps.registry.as_ref(),
@@ -344,16 +344,10 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
                 .await?;
         }
         // A retryable failure wins: redelivery can fix it, and the other stages are idempotent.
-        if let Some(e) = error.map(Error::from)
-            && first_error.as_ref().is_none_or(|f| {
-                f.class() == ErrorClass::Permanent && e.class() == ErrorClass::Retryable
-            })
-        {
-            first_error = Some(e);
-        }
+        errors.extend(error.map(Error::from));
         output.stages.push(outcome);
     }
-    match first_error {
+    match driftloop::error::worst(errors) {
         Some(e) => Err(e),
         None => Ok(output),
     }

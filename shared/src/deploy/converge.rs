@@ -10,13 +10,14 @@ use serde_json::{Value, json};
 use super::alarm::{AlarmThresholds, threshold_from_constraints};
 use super::trigger::{SOURCE, Trigger};
 use super::{AlarmFollow, Hosting, Plan, Stage, StageConfig, apply, desired_package, plan};
+use crate::contract::DetailType;
 use crate::error::{AwsError, Classify, ErrorClass};
 use crate::publish::OutgoingEvent;
 use crate::registry::{ModelPackage, ModelRegistry};
 use crate::storage::{ObjectStore, S3Uri};
 
-pub const MODEL_DEPLOYED: &str = "Model Deployed";
-pub const DEPLOYMENT_SKIPPED: &str = "Model Deployment Skipped";
+pub const MODEL_DEPLOYED: &str = DetailType::ModelDeployed.as_str();
+pub const DEPLOYMENT_SKIPPED: &str = DetailType::DeploymentSkipped.as_str();
 
 /// What converging a stage did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -5,14 +5,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Stage, StageConfig};
+use crate::contract::DetailType;
 use crate::events::{
     ENDPOINT_STATE_CHANGE, EndpointStateChange, EventError, MODEL_PACKAGE_STATE_CHANGE,
     ModelPackageStateChange, SAGEMAKER_SOURCE, describe_shape, parse_eventbridge,
 };
 
 /// The source of driftloop's own events (the promotion request, and the outcomes it publishes).
-pub const SOURCE: &str = "driftloop";
-pub const PROMOTION_REQUESTED: &str = "Model Promotion Requested";
+pub use crate::contract::SOURCE;
+pub const PROMOTION_REQUESTED: &str = DetailType::PromotionRequested.as_str();
 
 /// What triggered the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

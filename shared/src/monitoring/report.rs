@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::layout::Target;
+use crate::contract::DetailType;
 use crate::metrics::Counts;
 use crate::publish::{MAX_DATUMS_PER_CALL, MetricDatum, MetricUnit, OutgoingEvent, PublishError};
 
@@ -28,8 +29,8 @@ pub const BATCH_DATA_NAMESPACE: &str = "aws/sagemaker/ModelMonitoring/data-metri
 /// A conservative budget for one `PutMetricData` body (the limit is 1 MB).
 pub const MAX_CALL_BYTES: usize = 512 * 1024;
 
-pub const COMPLETED: &str = "Model Monitoring Completed";
-pub const VIOLATIONS: &str = "Model Monitoring Violations";
+pub const COMPLETED: &str = DetailType::MonitoringCompleted.as_str();
+pub const VIOLATIONS: &str = DetailType::MonitoringViolations.as_str();
 
 /// Where the datums go.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

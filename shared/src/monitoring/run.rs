@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde_json::{Value, json};
 
 use super::baselines::Baselines;
@@ -18,24 +18,27 @@ use super::report::{self, MetricTarget};
 use super::settings::Settings;
 use super::trigger::TriggerKind;
 use super::window::{Window, WindowRule, iso};
-use crate::error::{AwsError, Classify, ErrorClass};
+use crate::error::{AwsError, Classify};
 use crate::publish::{EventPublisher, MetricDatum, MetricPublisher, OutgoingEvent, PublishError};
+use crate::retry::{Backoff, retry};
 use crate::storage::{ObjectStore, S3Uri};
 
 /// The source of the events a run publishes.
-pub const SOURCE: &str = "driftloop";
+pub use crate::contract::SOURCE;
 /// CloudWatch accepts datums up to two weeks old; older windows (backfills) get reports and an
 /// event, but no metrics.
 pub const METRICS_MAX_AGE: Duration = Duration::days(14);
 /// Attempts of one `PutMetricData` call / one `PutEvents` call (on top of the SDK's own retries).
 pub const PUBLISH_ATTEMPTS: u32 = 5;
 
-/// The time source (fixed in tests).
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+pub use crate::clock::{Clock, system_clock};
 
-pub fn system_clock() -> Clock {
-    Arc::new(Utc::now)
-}
+/// The backoff of one publishing call: 0.2 s, doubled per failure, at most 12.8 s.
+const PUBLISH_BACKOFF: Backoff = Backoff::new(
+    PUBLISH_ATTEMPTS,
+    std::time::Duration::from_millis(200),
+    std::time::Duration::from_millis(12_800),
+);
 
 /// What every window of an invocation shares.
 pub struct RunContext<'a> {
@@ -81,10 +84,6 @@ pub async fn previous_fingerprint(
     }
 }
 
-fn backoff(attempt: u32) -> std::time::Duration {
-    std::time::Duration::from_millis(200 * 2u64.pow(attempt.min(6)))
-}
-
 /// Puts every datum; each call is retried on its own when the failure is retryable, so datums of
 /// calls that went through are never sent twice.
 pub async fn publish_metrics(
@@ -94,23 +93,14 @@ pub async fn publish_metrics(
     let mut sent = 0;
     for (ns, datums) in groups {
         for chunk in report::chunk_datums(datums) {
-            let mut attempt = 0;
-            loop {
-                match metrics.put_metrics(&ns, chunk.clone()).await {
-                    Ok(r) => {
-                        sent += r.sent;
-                        break;
-                    }
-                    Err(e)
-                        if e.class() == ErrorClass::Retryable && attempt + 1 < PUBLISH_ATTEMPTS =>
-                    {
-                        tracing::warn!(namespace = ns, attempt, error = %e, "PutMetricData failed; retrying this call");
-                        tokio::time::sleep(backoff(attempt)).await;
-                        attempt += 1;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
+            let r = retry(
+                &PUBLISH_BACKOFF,
+                || metrics.put_metrics(&ns, chunk.clone()),
+                |e| e.is_retryable(),
+                |attempt, e, _| tracing::warn!(namespace = ns, attempt, error = %e, "PutMetricData failed; retrying this call"),
+            )
+            .await?;
+            sent += r.sent;
         }
     }
     Ok(sent)
@@ -121,18 +111,13 @@ pub async fn publish_event(
     events: &dyn EventPublisher,
     event: &OutgoingEvent,
 ) -> Result<String, PublishError> {
-    let mut attempt = 0;
-    loop {
-        match events.publish(event).await {
-            Ok(id) => return Ok(id),
-            Err(e) if e.class() == ErrorClass::Retryable && attempt + 1 < PUBLISH_ATTEMPTS => {
-                tracing::warn!(attempt, error = %e, "PutEvents failed; retrying");
-                tokio::time::sleep(backoff(attempt)).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    retry(
+        &PUBLISH_BACKOFF,
+        || events.publish(event),
+        |e| e.is_retryable(),
+        |attempt, e, _| tracing::warn!(attempt, error = %e, "PutEvents failed; retrying"),
+    )
+    .await
 }
 
 fn metrics_object(pairs: &[(String, f64)]) -> Value {

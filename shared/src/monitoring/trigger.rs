@@ -21,8 +21,8 @@ pub const SCHEDULE_SOURCE: &str = "aws.events";
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 pub const S3_SOURCE: &str = "aws.s3";
 pub const OBJECT_CREATED: &str = "Object Created";
-pub const DRIFTLOOP_SOURCE: &str = "driftloop";
-pub const MONITORING_REQUESTED: &str = "Model Monitoring Requested";
+pub const DRIFTLOOP_SOURCE: &str = crate::contract::SOURCE;
+pub const MONITORING_REQUESTED: &str = crate::contract::DetailType::MonitoringRequested.as_str();
 
 /// Per-run overrides of the configured settings (direct invocations). Absent fields keep the
 /// environment's value.
