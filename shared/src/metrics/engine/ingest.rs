@@ -2,26 +2,26 @@
 //! (model quality: the prediction and the join; data quality: the payload's rows; forecasts: the
 //! series), with the capture joins deferred behind a prefetch on the hot path.
 
-use super::join::{GtLabel, Join, UKey, uuid_key};
-use super::result::{opt_max, opt_min};
-use super::{Engine, Side};
-use crate::metrics::config::ProblemType;
+use super::join::{GroundTruthStore, GtLabel, Join, UKey, uuid_key};
+use super::result::{EngineState, ErrorSample, opt_max, opt_min};
+use crate::metrics::config::{MonitorConfig, ProblemType};
 use crate::metrics::dq::stats::DqValue;
-use crate::metrics::quality::forecast::ForecastInstance;
-use crate::metrics::quality::{QualityState, subsample_mask};
-use crate::metrics::record::{
+use crate::metrics::parse::record::{
     Attr, CaptureRecord, Decoded, GroundTruthRecord, Payload, RecordError, csv_rows, finite_number,
     truncate,
 };
+use crate::metrics::quality::forecast::ForecastInstance;
+use crate::metrics::quality::{QualityState, subsample_mask};
 use crate::metrics::util::{canonical_label, parse_f64, parse_time_millis, split_csv, value_f64};
 use std::borrow::Cow;
+use std::collections::VecDeque;
 
 /// Capture joins kept in flight between the slot prefetch and the lookup.
-pub(super) const CAPTURE_PIPELINE: usize = 4;
+const CAPTURE_PIPELINE: usize = 4;
 
 /// A capture record whose join waits for its prefetched slot: everything its evaluation needs.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Deferred {
+struct Deferred {
     key: UKey,
     score: f64,
     pred: bool,
@@ -31,14 +31,14 @@ pub(super) struct Deferred {
 
 /// [`parse_time_millis`] with the last text and its result remembered.
 #[derive(Debug, Default)]
-pub(super) struct TimeCache {
+struct TimeCache {
     text: String,
     millis: Option<i64>,
 }
 
 impl TimeCache {
     #[inline]
-    pub(super) fn parse(&mut self, s: &str) -> Option<i64> {
+    fn parse(&mut self, s: &str) -> Option<i64> {
         if self.text != s {
             self.millis = parse_time_millis(s);
             self.text.clear();
@@ -48,7 +48,56 @@ impl TimeCache {
     }
 }
 
-impl Engine {
+/// One job's configuration, label rules, ground-truth store and mergeable state: everything a
+/// record changes.
+pub(super) struct Ingest {
+    pub(super) cfg: MonitorConfig,
+    inference_attr: Option<Attr>,
+    probability_attr: Option<Attr>,
+    gt_attr: Attr,
+    positive: String,
+    negative: String,
+    pub(super) gt: GroundTruthStore,
+    /// Capture joins waiting for their (prefetched) table slot; empty outside `feed_capture`.
+    cap_pending: VecDeque<Deferred>,
+    pub(super) state: EngineState,
+    /// The last inference time read (consecutive records often share one).
+    last_time: TimeCache,
+}
+
+impl Ingest {
+    pub(super) fn new(cfg: MonitorConfig) -> Ingest {
+        Ingest {
+            inference_attr: cfg
+                .inference_attribute
+                .as_deref()
+                .map(|s| Attr::parse(Some(s))),
+            probability_attr: cfg
+                .probability_attribute
+                .as_deref()
+                .map(|s| Attr::parse(Some(s))),
+            gt_attr: Attr::parse(cfg.ground_truth_attribute.as_deref()),
+            positive: canonical_label(&cfg.positive_label).into_owned(),
+            negative: canonical_label(&cfg.negative_label).into_owned(),
+            gt: GroundTruthStore::default(),
+            cap_pending: VecDeque::with_capacity(CAPTURE_PIPELINE + 1),
+            state: EngineState::new(&cfg),
+            last_time: TimeCache::default(),
+            cfg,
+        }
+    }
+
+    /// Keeps a `source:line: message` sample while there is room.
+    pub(super) fn sample(&mut self, source: &str, line: u64, msg: impl FnOnce() -> String) {
+        if self.state.error_samples.len() < self.cfg.max_error_samples {
+            self.state.error_samples.push(ErrorSample {
+                source: source.to_string(),
+                line,
+                message: msg(),
+            });
+        }
+    }
+
     /// A parsed ground-truth record (counted).
     pub(super) fn ground_truth_record(
         &mut self,
@@ -219,7 +268,8 @@ impl Engine {
 
     fn push_model_quality(&mut self, rec: &CaptureRecord<'_>, source: &str, line_no: u64) {
         let Some(key) = rec.join_key() else {
-            self.malformed(Side::Capture, source, line_no, || {
+            self.state.counts.malformed_capture += 1;
+            self.sample(source, line_no, || {
                 "capture record without inferenceId/eventId".into()
             });
             return;

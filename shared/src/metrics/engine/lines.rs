@@ -2,6 +2,7 @@
 //! a line that starts in the buffer may first be offered whole to a reader that needs no line end
 //! (the ahead-of-newline path of learned line shapes).
 
+use crate::metrics::parse::find_newline;
 use std::io::BufRead;
 
 /// `line` without trailing `\n` / `\r` bytes (as `str::trim_end_matches(['\n', '\r'])`).
@@ -74,35 +75,13 @@ pub(super) fn for_each_line<R: BufRead, C>(
     }
 }
 
-/// Position of the first `\n` (two 8-byte words per step).
-#[inline]
-fn find_newline(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const NL: u64 = ONES * b'\n' as u64;
-    let has = |w: u64| {
-        let x = w ^ NL;
-        x.wrapping_sub(ONES) & !x & (ONES << 7)
-    };
-    let mut i = 0;
-    while let Some(c) = b.get(i..i + 16) {
-        let (lo, hi) = c.split_at(8);
-        let lo = u64::from_le_bytes(lo.try_into().unwrap_or([0; 8]));
-        let hi = u64::from_le_bytes(hi.try_into().unwrap_or([0; 8]));
-        let (ml, mh) = (has(lo), has(hi));
-        if ml | mh != 0 {
-            return Some(if ml != 0 {
-                i + (ml.trailing_zeros() / 8) as usize
-            } else {
-                i + 8 + (mh.trailing_zeros() / 8) as usize
-            });
-        }
-        i += 16;
-    }
-    b[i..].iter().position(|&c| c == b'\n').map(|p| i + p)
-}
-
 /// Reassembles lines from arbitrary byte chunks (e.g. an S3 body streamed by an async client),
-/// so the engine can be fed without a blocking reader:
+/// so the engine can be fed without a blocking reader.
+///
+/// No production caller today (the custom-metrics function hands the engine a `BufRead` over its
+/// S3 chunks, so `feed_*` does the line stepping). It stays as public API for chunked callers, and
+/// because `shared/tests/metrics_props.rs` (`chunked_feeding_equals_reader`) checks that chunked
+/// feeding through it equals [`super::Engine::feed_capture`] on a reader:
 ///
 /// ```
 /// # use driftloop::metrics::{Engine, MonitorConfig, engine::LineAssembler};
@@ -124,7 +103,7 @@ pub struct LineAssembler {
 impl LineAssembler {
     /// Calls `f(line, line_no)` for every complete line in `chunk` (line without its `\n`).
     pub fn push(&mut self, mut chunk: &[u8], mut f: impl FnMut(&[u8], u64)) {
-        while let Some(i) = chunk.iter().position(|&b| b == b'\n') {
+        while let Some(i) = find_newline(chunk) {
             self.line_no += 1;
             if self.partial.is_empty() {
                 f(&chunk[..i], self.line_no);

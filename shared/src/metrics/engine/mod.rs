@@ -23,8 +23,8 @@
 //!   `max_error_samples` `source:line: message` samples.
 //!
 //! # Speed (same results as the straightforward path)
-//! * Lines are parsed by a hand-written scanner when they have the usual shape, else by serde
-//!   (see `record` / the private `scan` module); the records and errors are the same.
+//! * Lines are read by a learned line shape, else a hand-written scanner, else serde (see
+//!   [`super::parse`]); the records and errors are the same.
 //! * [`Engine::feed_capture`] reads lines in place from the reader's buffer and queues up to
 //!   `CAPTURE_PIPELINE` joins of binary / regression records with UUID keys behind a prefetch of
 //!   their table slot; the queue is resolved in input order, always before any other join and
@@ -41,35 +41,16 @@ mod result;
 mod tests;
 
 pub use lines::LineAssembler;
-pub use result::{Counts, EngineState, ErrorSample, JobResult};
+pub use result::{Counts, EngineError, EngineState, ErrorSample, JobResult};
 
 use super::config::{MonitorConfig, ProblemType};
 use super::dq::baseline::{BaselineConstraints, BaselineStatistics};
 use super::dq::checks::{check_data_quality, check_model_quality};
-use super::record::Attr;
-use super::shape::ShapeCache;
-use super::util::{canonical_label, format_time_millis};
-use ingest::{Deferred, TimeCache};
-use join::GroundTruthStore;
+use super::parse::{CaptureRecord, GroundTruthRecord, LineParser, Skip};
+use super::util::format_time_millis;
+use ingest::Ingest;
 use lines::{for_each_line, trim_line_break};
-use std::collections::VecDeque;
 use std::io::BufRead;
-
-/// Engine-level errors (bad input lines are counted, not errors).
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("ground truth fed after capture: feed all ground truth first")]
-    GroundTruthAfterCapture,
-    #[error("reading {source_name}: {error}")]
-    Io {
-        source_name: String,
-        error: std::io::Error,
-    },
-    #[error("cannot merge: {0}")]
-    Merge(String),
-    #[error("invalid constraints: {0}")]
-    Constraints(String),
-}
 
 /// Which input a line came from (for the malformed-line counters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,62 +59,39 @@ enum Side {
     GroundTruth,
 }
 
+/// Whether capture records are read with their input payload.
+fn want_input(cfg: &MonitorConfig) -> bool {
+    cfg.data_quality || cfg.problem_type == Some(ProblemType::Forecast)
+}
+
 /// The metrics engine for one job (or one worker's part of a job).
 pub struct Engine {
-    cfg: MonitorConfig,
-    inference_attr: Option<Attr>,
-    probability_attr: Option<Attr>,
-    gt_attr: Attr,
-    positive: String,
-    negative: String,
-    gt: GroundTruthStore,
-    /// Capture joins waiting for their (prefetched) table slot; empty outside `feed_capture`.
-    cap_pending: VecDeque<Deferred>,
-    state: EngineState,
+    /// Configuration, label rules, the ground-truth store and the state.
+    ingest: Ingest,
+    /// Capture and ground-truth lines into records (learned shapes, scanner, serde).
+    parser: LineParser,
     capture_started: bool,
     baseline_statistics: Option<BaselineStatistics>,
     baseline_constraints: Option<BaselineConstraints>,
     model_quality_constraints: Option<serde_json::Value>,
     line_buf: Vec<u8>,
-    /// The last inference time read (consecutive records often share one).
-    last_time: TimeCache,
-    /// Layouts of recent capture / ground-truth lines (see [`super::shape`]).
-    cap_shapes: ShapeCache,
-    gt_shapes: ShapeCache,
 }
 
 impl Engine {
     pub fn new(cfg: MonitorConfig) -> Engine {
-        let state = EngineState::new(&cfg);
         Engine {
-            inference_attr: cfg
-                .inference_attribute
-                .as_deref()
-                .map(|s| Attr::parse(Some(s))),
-            probability_attr: cfg
-                .probability_attribute
-                .as_deref()
-                .map(|s| Attr::parse(Some(s))),
-            gt_attr: Attr::parse(cfg.ground_truth_attribute.as_deref()),
-            positive: canonical_label(&cfg.positive_label).into_owned(),
-            negative: canonical_label(&cfg.negative_label).into_owned(),
-            gt: GroundTruthStore::default(),
-            cap_pending: VecDeque::with_capacity(ingest::CAPTURE_PIPELINE + 1),
-            state,
+            parser: LineParser::new(cfg.capture_format, want_input(&cfg)),
+            ingest: Ingest::new(cfg),
             capture_started: false,
             baseline_statistics: None,
             baseline_constraints: None,
             model_quality_constraints: None,
             line_buf: Vec::new(),
-            last_time: TimeCache::default(),
-            cap_shapes: ShapeCache::default(),
-            gt_shapes: ShapeCache::default(),
-            cfg,
         }
     }
 
     pub fn config(&self) -> &MonitorConfig {
-        &self.cfg
+        &self.ingest.cfg
     }
 
     /// Data-quality baseline (`statistics.json` optional: needed for drift; `constraints.json`
@@ -148,12 +106,11 @@ impl Engine {
         self
     }
 
-    /// The engine without line shapes (see [`super::shape`]): every line takes the scanner, then
-    /// serde. Same results, slower; for tests that compare the two.
+    /// The engine without learned line shapes (see [`super::parse`]): every line takes the
+    /// scanner, then serde. Same results, slower; for tests that compare the two.
     #[doc(hidden)]
     pub fn without_line_shapes(mut self) -> Engine {
-        self.cap_shapes = ShapeCache::off();
-        self.gt_shapes = ShapeCache::off();
+        self.parser = self.parser.without_shapes();
         self
     }
 
@@ -163,33 +120,30 @@ impl Engine {
         self
     }
 
-    fn sample(&mut self, source: &str, line: u64, msg: impl FnOnce() -> String) {
-        if self.state.error_samples.len() < self.cfg.max_error_samples {
-            self.state.error_samples.push(ErrorSample {
-                source: source.to_string(),
-                line,
-                message: msg(),
-            });
+    /// Counts a line that gave no record: blank, or malformed with its sample.
+    fn skip(&mut self, side: Side, skip: Skip, source: &str, line: u64) {
+        let counts = &mut self.ingest.state.counts;
+        match (skip, side) {
+            (Skip::Blank, _) => counts.blank_lines += 1,
+            (skip, Side::Capture) => {
+                counts.malformed_capture += 1;
+                self.ingest.sample(source, line, || skip.to_string());
+            }
+            (skip, Side::GroundTruth) => {
+                counts.malformed_ground_truth += 1;
+                self.ingest.sample(source, line, || skip.to_string());
+            }
         }
-    }
-
-    /// Counts a malformed capture or ground-truth line (or capture record) with its sample.
-    fn malformed(&mut self, side: Side, source: &str, line: u64, msg: impl FnOnce() -> String) {
-        match side {
-            Side::Capture => self.state.counts.malformed_capture += 1,
-            Side::GroundTruth => self.state.counts.malformed_ground_truth += 1,
-        }
-        self.sample(source, line, msg);
     }
 
     /// Pre-sizes the ground-truth table for about `n` labels (e.g. ground-truth bytes / 120).
     pub fn reserve_ground_truth(&mut self, n: usize) {
-        self.gt.reserve(n.min(1 << 26));
+        self.ingest.gt.reserve(n.min(1 << 26));
     }
 
     /// Number of buffered ground-truth ids.
     pub fn ground_truth_len(&self) -> usize {
-        self.gt.len() + self.gt.pending_effect().1 as usize
+        self.ingest.gt.len() + self.ingest.gt.pending_effect().1 as usize
     }
 
     /// Feeds one ground-truth line (`line_no` is 1-based, for error samples).
@@ -202,34 +156,23 @@ impl Engine {
         if self.capture_started {
             return Err(EngineError::GroundTruthAfterCapture);
         }
-        self.state.counts.ground_truth_lines += 1;
-        if !self.ground_truth_fitted(line.as_bytes(), source, line_no) {
-            self.ground_truth_text(line, source, line_no);
-        }
+        self.ingest.state.counts.ground_truth_lines += 1;
+        let parsed = self.parser.ground_truth_text(line);
+        self.ground_truth_parsed(parsed, source, line_no);
         Ok(())
     }
 
-    /// Reads a (counted) ground-truth line if it fits a known shape.
+    /// A (counted) ground-truth line's record, or why it has none.
     #[inline]
-    fn ground_truth_fitted(&mut self, line: &[u8], source: &str, line_no: u64) -> bool {
-        match self.gt_shapes.fit_ground_truth(line) {
-            Some(rec) => {
-                self.ground_truth_record(&rec, source, line_no);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// A ground-truth line (counted) that fitted no known shape.
-    fn ground_truth_text(&mut self, line: &str, source: &str, line_no: u64) {
-        if line.trim().is_empty() {
-            self.state.counts.blank_lines += 1;
-            return;
-        }
-        match self.gt_shapes.parse_ground_truth(line) {
-            Ok(rec) => self.ground_truth_record(&rec, source, line_no),
-            Err(e) => self.malformed(Side::GroundTruth, source, line_no, || e.to_string()),
+    fn ground_truth_parsed(
+        &mut self,
+        parsed: Result<GroundTruthRecord<'_>, Skip>,
+        source: &str,
+        line_no: u64,
+    ) {
+        match parsed {
+            Ok(rec) => self.ingest.ground_truth_record(&rec, source, line_no),
+            Err(skip) => self.skip(Side::GroundTruth, skip, source, line_no),
         }
     }
 
@@ -243,55 +186,33 @@ impl Engine {
     /// queued behind a prefetch of its table slot (see `ingest::Deferred`).
     fn capture_line(&mut self, line: &str, source: &str, line_no: u64, defer: bool) {
         self.begin_capture_line();
-        if !self.capture_fitted(line.as_bytes(), source, line_no, defer) {
-            self.capture_text(line, source, line_no, defer);
-        }
+        let parsed = self.parser.capture_text(line);
+        self.capture_parsed(parsed, source, line_no, defer);
     }
 
-    /// Reads a (counted) capture line if it fits a known shape.
+    /// A (counted) capture line's record, or why it has none.
     #[inline]
-    fn capture_fitted(&mut self, line: &[u8], source: &str, line_no: u64, defer: bool) -> bool {
-        // (Batch-CSV capture learns no shapes, so it never fits.)
-        let want_input = self.want_input();
-        match self.cap_shapes.fit_capture(line, want_input) {
-            Some(rec) => {
-                self.capture_record(&rec, source, line_no, defer);
-                true
-            }
-            None => false,
+    fn capture_parsed(
+        &mut self,
+        parsed: Result<CaptureRecord<'_>, Skip>,
+        source: &str,
+        line_no: u64,
+        defer: bool,
+    ) {
+        match parsed {
+            Ok(rec) => self.ingest.capture_record(&rec, source, line_no, defer),
+            Err(skip) => self.skip(Side::Capture, skip, source, line_no),
         }
     }
 
     /// Counts a capture line (before it is read).
     #[inline]
     fn begin_capture_line(&mut self) {
-        if self.gt.has_pending() {
-            self.state.counts.duplicate_ground_truth_ids += self.gt.flush();
+        if self.ingest.gt.has_pending() {
+            self.ingest.state.counts.duplicate_ground_truth_ids += self.ingest.gt.flush();
         }
         self.capture_started = true;
-        self.state.counts.capture_lines += 1;
-    }
-
-    /// Whether capture records are read with their input payload.
-    #[inline]
-    fn want_input(&self) -> bool {
-        self.cfg.data_quality || self.cfg.problem_type == Some(ProblemType::Forecast)
-    }
-
-    /// A capture line (counted) that fitted no known shape.
-    fn capture_text(&mut self, line: &str, source: &str, line_no: u64, defer: bool) {
-        if line.trim_ascii().is_empty() {
-            self.state.counts.blank_lines += 1;
-            return;
-        }
-        let want_input = self.want_input();
-        match self
-            .cap_shapes
-            .parse_capture(line, self.cfg.capture_format, want_input)
-        {
-            Ok(rec) => self.capture_record(&rec, source, line_no, defer),
-            Err(e) => self.malformed(Side::Capture, source, line_no, || e.to_string()),
-        }
+        self.ingest.state.counts.capture_lines += 1;
     }
 
     /// Feeds one ground-truth line given as bytes (a trailing `\n` / `\r\n` is ignored; non-UTF-8
@@ -305,17 +226,9 @@ impl Engine {
         if self.capture_started {
             return Err(EngineError::GroundTruthAfterCapture);
         }
-        self.state.counts.ground_truth_lines += 1;
-        let line = trim_line_break(line);
-        if self.ground_truth_fitted(line, source, line_no) {
-            return Ok(());
-        }
-        match std::str::from_utf8(line) {
-            Ok(s) => self.ground_truth_text(s, source, line_no),
-            Err(_) => self.malformed(Side::GroundTruth, source, line_no, || {
-                "line is not UTF-8".into()
-            }),
-        }
+        self.ingest.state.counts.ground_truth_lines += 1;
+        let parsed = self.parser.ground_truth_bytes(trim_line_break(line));
+        self.ground_truth_parsed(parsed, source, line_no);
         Ok(())
     }
 
@@ -326,16 +239,8 @@ impl Engine {
 
     fn capture_bytes(&mut self, line: &[u8], source: &str, line_no: u64, defer: bool) {
         self.begin_capture_line();
-        let line = trim_line_break(line);
-        if self.capture_fitted(line, source, line_no, defer) {
-            return;
-        }
-        match std::str::from_utf8(line) {
-            Ok(s) => self.capture_text(s, source, line_no, defer),
-            Err(_) => self.malformed(Side::Capture, source, line_no, || {
-                "line is not UTF-8".into()
-            }),
-        }
+        let parsed = self.parser.capture_bytes(trim_line_break(line));
+        self.capture_parsed(parsed, source, line_no, defer);
     }
 
     /// Reads the ground-truth line at the start of `ahead` (unread input starting at a line) if it
@@ -346,19 +251,18 @@ impl Engine {
         if self.capture_started {
             return None;
         }
-        let (rec, len) = self.gt_shapes.fit_ground_truth_ahead(ahead)?;
-        self.state.counts.ground_truth_lines += 1;
-        self.ground_truth_record(&rec, source, line_no);
+        let (rec, len) = self.parser.ground_truth_ahead(ahead)?;
+        self.ingest.state.counts.ground_truth_lines += 1;
+        self.ingest.ground_truth_record(&rec, source, line_no);
         Some(len)
     }
 
     /// [`Engine::ground_truth_ahead`] for capture lines (deferring joins, as `feed_capture`).
     #[inline]
     fn capture_ahead(&mut self, ahead: &[u8], source: &str, line_no: u64) -> Option<usize> {
-        let want_input = self.want_input();
-        let (rec, len) = self.cap_shapes.fit_capture_ahead(ahead, want_input)?;
+        let (rec, len) = self.parser.capture_ahead(ahead)?;
         self.begin_capture_line();
-        self.capture_record(&rec, source, line_no, true);
+        self.ingest.capture_record(&rec, source, line_no, true);
         Some(len)
     }
 
@@ -460,7 +364,7 @@ impl Engine {
         );
         let n = cx.n;
         // Nothing stays deferred outside this call (`finish` and `snapshot` read the state).
-        self.resolve_deferred(source, 0);
+        self.ingest.resolve_deferred(source, 0);
         self.line_buf = buf;
         read.map_err(|error| EngineError::Io {
             source_name: source.to_string(),
@@ -472,39 +376,41 @@ impl Engine {
     /// The counts so far with this engine's unmatched labels and the labels still in the
     /// ground-truth pipeline included.
     fn counts(&self) -> Counts {
-        let mut counts = self.state.counts.clone();
-        let (dups, new) = self.gt.pending_effect();
+        let mut counts = self.ingest.state.counts.clone();
+        let (dups, new) = self.ingest.gt.pending_effect();
         counts.duplicate_ground_truth_ids += dups;
-        if self.cfg.problem_type.is_some() {
-            counts.unmatched_labels += self.gt.unmatched() + new;
+        if self.ingest.cfg.problem_type.is_some() {
+            counts.unmatched_labels += self.ingest.gt.unmatched() + new;
         }
         counts
     }
 
     /// The mergeable state so far, with this engine's unmatched labels counted.
     pub fn snapshot(&self) -> EngineState {
-        let mut s = self.state.clone();
+        let mut s = self.ingest.state.clone();
         s.counts = self.counts();
         s
     }
 
     /// Merges a worker's state (from [`Engine::snapshot`]) into this engine.
     pub fn merge_state(&mut self, other: &EngineState) -> Result<(), EngineError> {
-        self.state.merge(other, self.cfg.max_error_samples)
+        self.ingest
+            .state
+            .merge(other, self.ingest.cfg.max_error_samples)
     }
 
     /// Computes the result (does not consume: more input may follow).
     pub fn finish(&self) -> Result<JobResult, EngineError> {
         // Borrow the state (no copy of the score list); only the counts need the unmatched labels.
-        let state = &self.state;
+        let state = &self.ingest.state;
         let counts = self.counts();
-        let quality = state.quality.as_ref().map(|q| q.report(&self.cfg));
+        let quality = state.quality.as_ref().map(|q| q.report(&self.ingest.cfg));
         let mut violations = Vec::new();
         let mut drift = Vec::new();
         if let (Some(q), Some(c), Some(p)) = (
             &quality,
             &self.model_quality_constraints,
-            self.cfg.problem_type,
+            self.ingest.cfg.problem_type,
         ) {
             let vals: Vec<(String, f64)> = q
                 .scalars
@@ -522,7 +428,7 @@ impl Engine {
             drift = r.drift;
         }
         Ok(JobResult {
-            problem_type: self.cfg.problem_type,
+            problem_type: self.ingest.cfg.problem_type,
             evaluation_time: format_time_millis(chrono::Utc::now().timestamp_millis()),
             counts,
             error_samples: state.error_samples.clone(),

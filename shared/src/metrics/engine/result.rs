@@ -1,13 +1,29 @@
 //! What a job produces: record counts, error samples, the mergeable [`EngineState`] of a partial
-//! job, and the [`JobResult`] with its Model Monitor reports and CloudWatch metrics.
+//! job, the [`JobResult`] with its Model Monitor reports and CloudWatch metrics, and the engine's
+//! errors.
 
-use super::EngineError;
 use crate::metrics::config::{MonitorConfig, ProblemType};
 use crate::metrics::dq::checks::{DriftResult, Violation, violations_json};
 use crate::metrics::dq::stats::DataQualityState;
 use crate::metrics::quality::{QualityReport, QualityState};
 use crate::metrics::util::format_time_millis;
 use serde::{Deserialize, Serialize};
+
+/// Engine-level errors (bad input lines are counted, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("ground truth fed after capture: feed all ground truth first")]
+    GroundTruthAfterCapture,
+    #[error("reading {source_name}: {error}")]
+    Io {
+        source_name: String,
+        error: std::io::Error,
+    },
+    #[error("cannot merge: {0}")]
+    Merge(String),
+    #[error("invalid constraints: {0}")]
+    Constraints(String),
+}
 
 /// Record counts of a job.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +85,7 @@ impl std::fmt::Display for ErrorSample {
 }
 
 /// Everything mergeable about a (partial) job. Serialize it from workers, merge, then
-/// [`Engine::merge_state`] + [`Engine::finish`] (or [`EngineState::into_result`]).
+/// [`Engine::merge_state`](super::Engine::merge_state) + [`Engine::finish`](super::Engine::finish).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EngineState {
     pub counts: Counts,

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::metrics::dq::stats::DataQualityState;
-use crate::metrics::record::csv_rows;
+use crate::metrics::parse::csv_rows;
 use crate::metrics::util::parse_time_millis;
 use std::borrow::Cow;
 

@@ -32,7 +32,7 @@ impl KahanSum {
     }
 }
 
-/// `str::parse::<f64>`, with plain decimals read by the shorter [`simple_decimal`] (same value).
+/// `str::parse::<f64>`, with plain decimals read by the shorter `simple_decimal` (same value).
 #[inline]
 pub fn parse_float(s: &str) -> Result<f64, std::num::ParseFloatError> {
     simple_decimal(s.as_bytes()).map_or_else(|| s.parse(), Ok)
