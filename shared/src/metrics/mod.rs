@@ -44,7 +44,7 @@
 //!
 //! # Usage
 //! ```
-//! use driftloop::metrics::{Engine, MonitorConfig, ProblemType};
+//! use driftloop::metrics::{CloudWatchMetric, Engine, MonitorConfig, ProblemType};
 //! let cfg = MonitorConfig { problem_type: Some(ProblemType::BinaryClassification), ..Default::default() };
 //! let mut engine = Engine::new(cfg);
 //! let gt = r#"{"groundTruthData":{"data":"1","encoding":"CSV"},"eventMetadata":{"eventId":"e1"},"eventVersion":"0"}"#;
@@ -55,7 +55,7 @@
 //! assert_eq!(result.counts.matched, 1);
 //! let _statistics = result.statistics_json();
 //! let _violations = result.violations_json();
-//! let _for_cloudwatch: Vec<(String, f64)> = result.cloudwatch_metrics();
+//! let _for_cloudwatch: Vec<CloudWatchMetric> = result.cloudwatch_metrics();
 //! ```
 
 pub mod config;
@@ -69,5 +69,8 @@ pub use config::{CaptureFormat, MonitorConfig, ProblemType};
 pub use dq::baseline::{BaselineConstraints, BaselineStatistics};
 pub use dq::checks::{DriftResult, Violation};
 pub use dq::stats::DataQualityState;
-pub use engine::{Counts, Engine, EngineError, EngineState, ErrorSample, JobResult, LineAssembler};
+pub use engine::{
+    CloudWatchMetric, Counts, Engine, EngineError, EngineState, ErrorSample, JobResult,
+    LineAssembler, MetricKind,
+};
 pub use quality::{Metric, QualityReport, QualityState};

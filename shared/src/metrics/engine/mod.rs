@@ -41,7 +41,9 @@ mod result;
 mod tests;
 
 pub use lines::LineAssembler;
-pub use result::{Counts, EngineError, EngineState, ErrorSample, JobResult};
+pub use result::{
+    CloudWatchMetric, Counts, EngineError, EngineState, ErrorSample, JobResult, MetricKind,
+};
 
 use super::config::{MonitorConfig, ProblemType};
 use super::dq::baseline::{BaselineConstraints, BaselineStatistics};

@@ -156,6 +156,34 @@ pub(super) fn opt_max(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
+/// What a CloudWatch metric of a job measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetricKind {
+    /// A model-quality metric (`accuracy`, `auc`, `mse`, ...), named as in `statistics.json`.
+    ModelQuality,
+    /// `feature_data_<f>`: the mean of a numeric data-quality column.
+    FeatureMean,
+    /// `feature_non_null_<f>`: the share of rows where the column is not null.
+    FeatureCompleteness,
+    /// `feature_baseline_drift_<f>`: the column's distance from its baseline distribution.
+    FeatureDrift,
+}
+
+impl MetricKind {
+    /// Whether the metric is about the data (a feature) rather than the model.
+    pub fn is_data_quality(self) -> bool {
+        !matches!(self, MetricKind::ModelQuality)
+    }
+}
+
+/// One metric for CloudWatch (see [`JobResult::cloudwatch_metrics`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudWatchMetric {
+    pub name: String,
+    pub value: f64,
+    pub kind: MetricKind,
+}
+
 /// The outcome of a job.
 #[derive(Debug, Clone)]
 pub struct JobResult {
@@ -218,35 +246,47 @@ impl JobResult {
         }
     }
 
-    /// Flat `(metric name, value)` pairs for CloudWatch: model-quality metric names as in
-    /// `statistics.json`; data quality `feature_data_<f>` (mean), `feature_non_null_<f>`
-    /// (completeness share), `feature_baseline_drift_<f>` (distance). NaN / ±inf are left out
-    /// (CloudWatch rejects them).
-    pub fn cloudwatch_metrics(&self) -> Vec<(String, f64)> {
+    /// The job's metrics for CloudWatch, each with its kind: model-quality metric names as in
+    /// `statistics.json`, then per data-quality column `feature_data_<f>` (mean) and
+    /// `feature_non_null_<f>` (completeness share), then `feature_baseline_drift_<f>` (distance).
+    /// NaN / ±inf are left out (CloudWatch rejects them).
+    pub fn cloudwatch_metrics(&self) -> Vec<CloudWatchMetric> {
         let mut out = Vec::new();
+        let mut push = |name: String, value: f64, kind: MetricKind| {
+            out.push(CloudWatchMetric { name, value, kind })
+        };
         if let Some(q) = &self.quality {
             for (n, m) in &q.scalars {
-                out.push((n.clone(), m.value));
+                push(n.clone(), m.value, MetricKind::ModelQuality);
             }
         }
         if let Some(dq) = &self.data_quality {
             let rows = dq.item_count as f64;
             for c in &dq.columns {
                 if c.inferred_type().is_numeric() && c.num.n > 0 {
-                    out.push((format!("feature_data_{}", c.name), c.num.mean));
+                    push(
+                        format!("feature_data_{}", c.name),
+                        c.num.mean,
+                        MetricKind::FeatureMean,
+                    );
                 }
                 if rows > 0.0 {
-                    out.push((
+                    push(
                         format!("feature_non_null_{}", c.name),
                         c.types.non_null() as f64 / rows,
-                    ));
+                        MetricKind::FeatureCompleteness,
+                    );
                 }
             }
         }
         for d in &self.drift {
-            out.push((format!("feature_baseline_drift_{}", d.feature), d.distance));
+            push(
+                format!("feature_baseline_drift_{}", d.feature),
+                d.distance,
+                MetricKind::FeatureDrift,
+            );
         }
-        out.retain(|(_, v)| v.is_finite());
+        out.retain(|m| m.value.is_finite());
         out
     }
 

@@ -234,6 +234,48 @@ fn data_quality_only_with_json_input() {
     assert!(
         r.cloudwatch_metrics()
             .iter()
-            .any(|(n, v)| n == "feature_data_age" && *v == 30.0)
+            .any(|m| m.name == "feature_data_age"
+                && m.value == 30.0
+                && m.kind == MetricKind::FeatureMean)
     );
+}
+
+/// Each CloudWatch metric's kind is the one its name spells, model quality first.
+#[test]
+fn cloudwatch_metric_kinds_match_their_names() {
+    let cfg = MonitorConfig {
+        problem_type: Some(ProblemType::BinaryClassification),
+        data_quality: true,
+        ..Default::default()
+    };
+    let mut e = Engine::new(cfg);
+    for (i, label) in ["1", "0", "1"].iter().enumerate() {
+        e.push_ground_truth_line(&gt(&format!("e{i}"), label), "g", i as u64 + 1)
+            .unwrap();
+    }
+    for (i, score) in ["0.9", "0.2", "0.4"].iter().enumerate() {
+        e.push_capture_line(
+            &cap(&format!("e{i}"), score, "2024-01-01T00:00:00Z"),
+            "c",
+            i as u64 + 1,
+        );
+    }
+    let m = e.finish().unwrap().cloudwatch_metrics();
+    assert!(m.iter().any(|m| m.kind == MetricKind::ModelQuality));
+    assert!(m.iter().any(|m| m.kind == MetricKind::FeatureMean));
+    assert!(m.iter().any(|m| m.kind == MetricKind::FeatureCompleteness));
+    let first_feature = m.iter().position(|m| m.kind.is_data_quality()).unwrap();
+    for (i, x) in m.iter().enumerate() {
+        let spelled = if x.name.starts_with("feature_baseline_drift_") {
+            MetricKind::FeatureDrift
+        } else if x.name.starts_with("feature_data_") {
+            MetricKind::FeatureMean
+        } else if x.name.starts_with("feature_non_null_") {
+            MetricKind::FeatureCompleteness
+        } else {
+            MetricKind::ModelQuality
+        };
+        assert_eq!(x.kind, spelled, "{}", x.name);
+        assert_eq!(x.kind.is_data_quality(), i >= first_feature, "{}", x.name);
+    }
 }
