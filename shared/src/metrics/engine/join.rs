@@ -117,7 +117,10 @@ const UUID_DIGITS: [usize; 32] = [
     30, 31, 32, 33, 34, 35,
 ];
 
-/// Eight lowercase hex digits (first digit in the lowest byte) -> their value, or None.
+/// Eight lowercase hex digits (first digit in the lowest byte) -> their value, or None. SWAR
+/// (SIMD within a register): all eight bytes are range-checked at once by adding per-byte offsets
+/// that carry into each byte's high bit, then the nibbles are packed by shifts and masks. The
+/// scalar definition is `uuid_u128_scalar` below (tests compare the two on every byte value).
 #[inline(always)]
 fn hex8(w: u64) -> Option<u64> {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -141,6 +144,7 @@ fn hex8(w: u64) -> Option<u64> {
     Some(((v >> 16) | v) & 0xFFFF_FFFF)
 }
 
+/// The 128 bits of a canonical lowercase UUID (`8-4-4-4-12` hex digits), via [`hex8`].
 fn uuid_u128(s: &str) -> Option<u128> {
     let b = s.as_bytes();
     if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {

@@ -213,7 +213,7 @@ mod tests {
             let n = (rng.next_u64() % 40) as usize;
             let a: Vec<u8> = (0..n).map(|_| (rng.next_u64() % 4) as u8).collect();
             let mut b = a.clone();
-            if n > 0 && rng.next_u64() % 2 == 0 {
+            if n > 0 && rng.next_u64().is_multiple_of(2) {
                 let i = (rng.next_u64() % n as u64) as usize;
                 b[i] ^= 1 + (rng.next_u64() % 3) as u8;
             }
