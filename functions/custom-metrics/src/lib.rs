@@ -65,7 +65,7 @@ use driftloop::error::{AwsError, Classify, ErrorClass};
 use driftloop::events::EventError;
 use driftloop::metrics::{
     BaselineConstraints, BaselineStatistics, CaptureFormat, Engine, EngineError, JobResult,
-    MonitorConfig, ProblemType,
+    MetricKind, MonitorConfig, ProblemType,
 };
 use driftloop::monitoring::dedup::{self, Decision};
 use driftloop::monitoring::layout::{self, ReportUris, Target};
@@ -1046,16 +1046,14 @@ async fn evaluate(
     };
     let now = (deps.clock)();
     let cw = result.cloudwatch_metrics();
-    let model_metrics: Vec<(String, f64)> = cw
-        .iter()
-        .filter(|(n, _)| !n.starts_with("feature_"))
-        .cloned()
-        .collect();
-    let drift: Vec<(String, f64)> = cw
-        .iter()
-        .filter(|(n, _)| n.starts_with("feature_baseline_drift_"))
-        .cloned()
-        .collect();
+    let pairs_of = |kind: MetricKind| -> Vec<(String, f64)> {
+        cw.iter()
+            .filter(|m| m.kind == kind)
+            .map(|m| (m.name.clone(), m.value))
+            .collect()
+    };
+    let model_metrics = pairs_of(MetricKind::ModelQuality);
+    let drift = pairs_of(MetricKind::FeatureDrift);
     let mut summary_metrics = model_metrics.clone();
     summary_metrics.extend(drift);
     let record_counts: Value = report::count_metrics(&result.counts, violations, empty.is_some())
