@@ -235,7 +235,7 @@ fn empty_inputs() {
             .is_nan()
     );
     assert_eq!(r.statistics_json()["dataset"]["item_count"], 0);
-    assert!(r.cloudwatch_metrics().iter().all(|(_, v)| v.is_finite()));
+    assert!(r.cloudwatch_metrics().iter().all(|m| m.value.is_finite()));
 }
 
 #[test]

@@ -358,7 +358,7 @@ fn run(a: RunArgs) -> Result<bool, String> {
         "job_message": result.job_message(),
         "counts": result.counts,
         "error_samples": result.error_samples.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
-        "metrics": result.cloudwatch_metrics().into_iter().map(|(n, v)| serde_json::json!({"name": n, "value": v})).collect::<Vec<_>>(),
+        "metrics": result.cloudwatch_metrics().into_iter().map(|m| serde_json::json!({"name": m.name, "value": m.value})).collect::<Vec<_>>(),
     });
     write_json(&a.output, "summary.json", &summary_json)?;
     let summary = result.summary();

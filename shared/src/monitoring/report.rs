@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::layout::Target;
 use crate::contract::DetailType;
-use crate::metrics::Counts;
+use crate::metrics::{CloudWatchMetric, Counts};
 use crate::publish::{MAX_DATUMS_PER_CALL, MetricDatum, MetricUnit, OutgoingEvent, PublishError};
 
 pub const ENDPOINT_MODEL_NAMESPACE: &str = "aws/sagemaker/Endpoints/model-metrics";
@@ -102,9 +102,9 @@ pub fn count_metrics(c: &Counts, violations: usize, empty: bool) -> Vec<(&'stati
 }
 
 /// Every datum of a run, by namespace (in publication order). `metrics` are the engine's
-/// `cloudwatch_metrics()`: names starting with `feature_` are data quality.
+/// `cloudwatch_metrics()`; their kind says which are data quality.
 pub fn build_datums(
-    metrics: &[(String, f64)],
+    metrics: &[CloudWatchMetric],
     counts: &Counts,
     violations: usize,
     empty: bool,
@@ -119,11 +119,11 @@ pub fn build_datums(
     };
     let mut model = Vec::new();
     let mut data = Vec::new();
-    for (name, value) in metrics {
-        if name.starts_with("feature_") {
-            data.push(datum(name, *value, MetricUnit::None));
+    for m in metrics {
+        if m.kind.is_data_quality() {
+            data.push(datum(&m.name, m.value, MetricUnit::None));
         } else {
-            model.push(datum(name, *value, MetricUnit::None));
+            model.push(datum(&m.name, m.value, MetricUnit::None));
         }
     }
     let counts: Vec<MetricDatum> = count_metrics(counts, violations, empty)
@@ -240,6 +240,7 @@ fn shrink(obj: &mut Map<String, Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::MetricKind;
     use crate::publish::{MAX_EVENT_ENTRY_BYTES, prepare_metric_data};
     use chrono::TimeZone;
 
@@ -294,9 +295,14 @@ mod tests {
             ..Default::default()
         };
         let at = Utc.with_ymd_and_hms(2024, 5, 1, 9, 0, 0).unwrap();
+        let metric = |name: &str, value, kind| CloudWatchMetric {
+            name: name.to_owned(),
+            value,
+            kind,
+        };
         let m = vec![
-            ("accuracy".to_owned(), 0.9),
-            ("feature_data_age".to_owned(), 31.0),
+            metric("accuracy", 0.9, MetricKind::ModelQuality),
+            metric("feature_data_age", 31.0, MetricKind::FeatureMean),
         ];
         let out = build_datums(&m, &counts, 1, false, true, &target, at);
         assert_eq!(out.len(), 2);

@@ -19,6 +19,7 @@ use super::settings::Settings;
 use super::trigger::TriggerKind;
 use super::window::{Window, WindowRule, iso};
 use crate::error::{AwsError, Classify};
+use crate::metrics::MetricKind;
 use crate::publish::{EventPublisher, MetricDatum, MetricPublisher, OutgoingEvent, PublishError};
 use crate::retry::{Backoff, retry};
 use crate::storage::{ObjectStore, S3Uri};
@@ -172,16 +173,14 @@ pub async fn evaluate_window(
     let status = WindowStatus::of(empty.is_some(), violations);
     let now = clock();
     let cw = result.cloudwatch_metrics();
-    let model_metrics: Vec<(String, f64)> = cw
-        .iter()
-        .filter(|(n, _)| !n.starts_with("feature_"))
-        .cloned()
-        .collect();
-    let drift: Vec<(String, f64)> = cw
-        .iter()
-        .filter(|(n, _)| n.starts_with("feature_baseline_drift_"))
-        .cloned()
-        .collect();
+    let pairs_of = |kind: MetricKind| -> Vec<(String, f64)> {
+        cw.iter()
+            .filter(|m| m.kind == kind)
+            .map(|m| (m.name.clone(), m.value))
+            .collect()
+    };
+    let model_metrics = pairs_of(MetricKind::ModelQuality);
+    let drift = pairs_of(MetricKind::FeatureDrift);
     let mut summary_metrics = model_metrics.clone();
     summary_metrics.extend(drift);
     let record_counts: Value = report::count_metrics(&result.counts, violations, empty.is_some())

@@ -1,4 +1,4 @@
-//! Line shapes: the cheapest way through lines that repeat one layout.
+//! Learned line shapes: the first and cheapest tier, for lines that repeat one layout.
 //!
 //! The lines of one capture file differ almost only in the *values* of a few fields: ids, times,
 //! payload data. A [`Shape`] is learned from a line the scanner ([`super::scan`]) has read: the
@@ -16,16 +16,14 @@
 //! reader's buffer and only then checks that a `\n` follows (no hole or shape byte is a line
 //! break), so the engine skips its newline search for such lines.
 //!
-//! Anything that does not fit takes the scanner, and then serde, as before. A [`ShapeCache`]
-//! keeps the few most recently useful shapes of a stream and learns new ones as layouts change.
+//! Anything that does not fit takes the scanner, and then serde (the choice is
+//! [`super::LineParser`]'s). A [`ShapeCache`] keeps the few most recently useful shapes of a
+//! stream and learns new ones, from the scanner's spans, as layouts change.
 //! Property tests below check fitted records against serde on generated and perturbed lines.
 
-use super::config::CaptureFormat;
-use super::record::{
-    CaptureRecord, GroundTruthRecord, Payload, RecordError, parse_capture_json_serde,
-    parse_capture_line_with, parse_ground_truth_line, parse_ground_truth_serde,
-};
-use super::scan::{self, HoleKind, Span, number_end, string_end};
+use super::bytes::{number_end, same, string_end};
+use super::record::{CaptureRecord, GroundTruthRecord, Payload};
+use super::scan::{HoleKind, Span};
 use std::borrow::Cow;
 
 /// Field slots of a capture record: event id, inference id, inference time, then content type,
@@ -39,7 +37,7 @@ const NO_SLOT: u8 = u8::MAX;
 const MAX_SHAPES: usize = 4;
 /// Longer lines are not learned from (a shape keeps its line: memory stays bounded, and the
 /// per-line saving matters for many short lines, not for a few long ones).
-const MAX_LEARNED_LINE: usize = 64 << 10;
+pub(super) const MAX_LEARNED_LINE: usize = 64 << 10;
 /// With a full cache, a miss learns a new shape only after this many misses since the last
 /// learning (a stream of ever-different layouts then costs little more than the scanner alone).
 const RELEARN_AFTER: u32 = 64;
@@ -175,41 +173,6 @@ impl Shape {
         }
         Some((out, i))
     }
-}
-
-/// `a == b` for slices of equal length, inlined word by word (literals are short: a call to
-/// `memcmp` per literal costs more than the comparison).
-#[inline(always)]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or([0; 8]));
-    if n < 8 {
-        let half =
-            |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap_or([0; 4]));
-        return if n >= 4 {
-            // Two (overlapping) 4-byte halves.
-            half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
-        } else {
-            a.iter().zip(b).all(|(x, y)| x == y)
-        };
-    }
-    if n <= 16 {
-        // Two (overlapping) words.
-        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
-    }
-    let wide = |s: &[u8], i: usize| u128::from_le_bytes(s[i..i + 16].try_into().unwrap_or([0; 16]));
-    let mut i = 0;
-    while i + 16 <= n {
-        if wide(a, i) != wide(b, i) {
-            return false;
-        }
-        i += 16;
-    }
-    // The last (overlapping) 16 bytes cover the tail.
-    wide(a, n - 16) == wide(b, n - 16)
 }
 
 fn payload<'a>(
@@ -393,44 +356,39 @@ impl ShapeCache {
             .and_then(ground_truth_record)
     }
 
-    /// [`parse_capture_line_with`] for a line that fitted no shape; learns the line's shape when
-    /// due.
-    pub(crate) fn parse_capture<'a>(
-        &mut self,
-        line: &'a str,
-        format: CaptureFormat,
-        want_input: bool,
-    ) -> Result<CaptureRecord<'a>, RecordError> {
-        if format == CaptureFormat::BatchCsv
-            || !self.should_learn()
-            || line.len() > MAX_LEARNED_LINE
-        {
-            return parse_capture_line_with(line, format, want_input);
-        }
-        match scan::capture_learn(line, want_input) {
-            Some((r, spans)) => {
-                self.learn(Shape::learn(line, &spans, &capture_fields(&r), want_input));
-                Ok(r)
-            }
-            None => parse_capture_json_serde(line, format, want_input),
-        }
+    /// Whether a line of `len` bytes that fitted no shape should be learned from (when the scanner
+    /// reads it).
+    #[inline]
+    pub(crate) fn learns(&self, len: usize) -> bool {
+        self.should_learn() && len <= MAX_LEARNED_LINE
     }
 
-    /// [`parse_ground_truth_line`] for a line that fitted no shape; learns its shape when due.
-    pub(crate) fn parse_ground_truth<'a>(
+    /// Learns the shape of a capture line the scanner read in mode `want_input` (`spans` from
+    /// [`super::scan::capture_learn`]).
+    pub(crate) fn learn_capture(
         &mut self,
-        line: &'a str,
-    ) -> Result<GroundTruthRecord<'a>, RecordError> {
-        if !self.should_learn() || line.len() > MAX_LEARNED_LINE {
-            return parse_ground_truth_line(line);
-        }
-        match scan::ground_truth_learn(line) {
-            Some((r, spans)) => {
-                self.learn(Shape::learn(line, &spans, &ground_truth_fields(&r), false));
-                Ok(r)
-            }
-            None => parse_ground_truth_serde(line),
-        }
+        line: &str,
+        spans: &[Span],
+        rec: &CaptureRecord<'_>,
+        want_input: bool,
+    ) {
+        self.learn(Shape::learn(line, spans, &capture_fields(rec), want_input));
+    }
+
+    /// Learns the shape of a ground-truth line the scanner read.
+    pub(crate) fn learn_ground_truth(
+        &mut self,
+        line: &str,
+        spans: &[Span],
+        rec: &GroundTruthRecord<'_>,
+    ) {
+        self.learn(Shape::learn(line, spans, &ground_truth_fields(rec), false));
+    }
+
+    /// The number of learned shapes.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.shapes.len()
     }
 }
 
@@ -441,9 +399,11 @@ mod tests {
     //! quotes, escapes, unicode) and sometimes a byte is changed: whenever the result fits, its
     //! record must be serde's record of that line.
     use super::*;
-    use crate::metrics::scan::tests::{
+    use crate::metrics::config::CaptureFormat;
+    use crate::metrics::parse::testutil::{
         cap_view, capture_value, ground_truth_value, gt_view, knobs, render,
     };
+    use crate::metrics::parse::{scan, serde};
     use crate::metrics::util::SplitMix64;
     use proptest::prelude::*;
 
@@ -530,7 +490,7 @@ mod tests {
                 fitted += 1;
                 let text = std::str::from_utf8(&other).expect("a fitting line is UTF-8");
                 for format in [CaptureFormat::Realtime, CaptureFormat::BatchJson] {
-                    let serde = parse_capture_json_serde(text, format, want_input);
+                    let serde = serde::capture(text, format, want_input);
                     prop_assert_eq!(
                         Ok(cap_view(&fit)),
                         serde.map(|r| cap_view(&r)),
@@ -561,7 +521,7 @@ mod tests {
             if let Some(slots) = shape.fit::<GROUND_TRUTH_SLOTS>(&other) {
                 fitted += 1;
                 let text = std::str::from_utf8(&other).expect("a fitting line is UTF-8");
-                let serde = parse_ground_truth_serde(text).map(|r| gt_view(&r));
+                let serde = serde::ground_truth(text).map(|r| gt_view(&r));
                 match ground_truth_record(slots) {
                     Some(fit) => prop_assert_eq!(Ok(gt_view(&fit)), serde, "line {:?}", text),
                     // Only an empty event id is left to serde, which rejects it.
@@ -624,72 +584,5 @@ mod tests {
             gt_fit * 10 > gt_tried && gt_fit * 10 < gt_tried * 9,
             "{gt_fit} of {gt_tried}"
         );
-    }
-
-    /// A cache learns a stream's layouts, fits the lines that repeat them, and leaves the others
-    /// to the scanner and serde with the same records.
-    #[test]
-    fn cache_learns_layouts_and_falls_back() {
-        let a = r#"{"captureData":{"endpointOutput":{"observedContentType":"text/csv","mode":"OUTPUT","data":"0.9","encoding":"CSV"}},"eventMetadata":{"eventId":"e1","inferenceTime":"2024-01-01T00:00:00Z"},"eventVersion":"0"}"#;
-        let b = r#"{"captureData":{"endpointOutput":{"data":"0.1","encoding":"CSV"}},"eventMetadata":{"eventId":"e2"}}"#;
-        let mut cache = ShapeCache::default();
-        assert!(cache.fit_capture(a.as_bytes(), false).is_none());
-        let first = cache
-            .parse_capture(a, CaptureFormat::Realtime, false)
-            .unwrap();
-        assert_eq!(first.event_id.as_deref(), Some("e1"));
-        let a2 = a.replace("e1", "e-77").replace("0.9", "1e-3");
-        let r = cache
-            .fit_capture(a2.as_bytes(), false)
-            .expect("same layout fits");
-        assert_eq!(cap_view(&r), cap_view(&scan::capture(&a2, false).unwrap()));
-        // Learned in another mode: no fit.
-        assert!(cache.fit_capture(a2.as_bytes(), true).is_none());
-        // A second layout is learned beside the first.
-        assert!(cache.fit_capture(b.as_bytes(), false).is_none());
-        cache
-            .parse_capture(b, CaptureFormat::Realtime, false)
-            .unwrap();
-        assert!(
-            cache
-                .fit_capture(b.replace("e2", "e3").as_bytes(), false)
-                .is_some()
-        );
-        assert!(cache.fit_capture(a2.as_bytes(), false).is_some());
-        // An escape where a field is read does not fit; the scanner gives up, serde reads it.
-        let esc = a.replace("\"e1\"", "\"e\\u0031\"");
-        assert!(cache.fit_capture(esc.as_bytes(), false).is_none());
-        let r = cache
-            .parse_capture(&esc, CaptureFormat::Realtime, false)
-            .unwrap();
-        assert_eq!(r.event_id.as_deref(), Some("e1"));
-        // Not UTF-8 inside a hole: no fit.
-        let mut bad = a.as_bytes().to_vec();
-        let at = a.find("e1").unwrap();
-        bad[at] = 0xff;
-        assert!(cache.fit_capture(&bad, false).is_none());
-        // Trailing bytes: no fit.
-        assert!(
-            cache
-                .fit_capture(format!("{a} ").as_bytes(), false)
-                .is_none()
-        );
-        // Long lines are read, not learned from.
-        let mut long = ShapeCache::default();
-        let big = a.replace("0.9", &"9".repeat(MAX_LEARNED_LINE));
-        assert!(
-            long.parse_capture(&big, CaptureFormat::Realtime, false)
-                .is_ok()
-        );
-        assert!(long.shapes.is_empty());
-        // Batch CSV never learns.
-        let mut csv = ShapeCache::default();
-        let row = "0.5,id-1,2024-01-01T00:00:00Z";
-        assert_eq!(
-            csv.parse_capture(row, CaptureFormat::BatchCsv, false)
-                .map(|r| cap_view(&r)),
-            parse_capture_line_with(row, CaptureFormat::BatchCsv, false).map(|r| cap_view(&r))
-        );
-        assert!(csv.shapes.is_empty());
     }
 }

@@ -1,7 +1,8 @@
-//! A hand-written single-pass scanner for the common shape of capture and ground-truth lines.
+//! The hand-written single-pass scanner for the common shape of capture and ground-truth lines:
+//! the middle tier, between learned line shapes and serde.
 //!
 //! It extracts only the fields the engine reads and validates the rest of the line as JSON, without
-//! building anything. It accepts a strict *subset* of what the serde path in [`super::record`]
+//! building anything. It accepts a strict *subset* of what the serde path ([`super::serde`])
 //! accepts and, on that subset, yields exactly the record serde yields. Everything else makes it
 //! give up (`None`), and the caller falls back to serde, which then produces the same record or
 //! the same error as before. It gives up on:
@@ -23,127 +24,12 @@
 //! reordered and duplicated keys, whitespace, unicode, other value types, truncation, mutations)
 //! through both.
 
+use super::bytes::{number_end, string_end};
 use super::record::{CaptureRecord, GroundTruthRecord, Payload};
 use std::borrow::Cow;
 
 /// Deepest nesting of skipped values the scanner follows before giving up.
 pub(crate) const MAX_DEPTH: u32 = 64;
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
-/// High bit set in the bytes of `w` that are `"`, `\` or a control character (< 0x20). Bytes
-/// above the first flagged one may be flagged spuriously (borrows), the lowest flag is exact.
-#[inline(always)]
-fn special_mask(w: u64) -> u64 {
-    let ctrl = w.wrapping_sub(ONES * 0x20) & !w;
-    let q = w ^ (ONES * b'"' as u64);
-    let q = q.wrapping_sub(ONES) & !q;
-    let bs = w ^ (ONES * b'\\' as u64);
-    let bs = bs.wrapping_sub(ONES) & !bs;
-    (ctrl | q | bs) & HIGH
-}
-
-#[inline(always)]
-fn is_special(c: u8) -> bool {
-    c == b'"' || c == b'\\' || c < 0x20
-}
-
-/// Index of the first `"`, `\` or control byte at or after `i`.
-#[inline(always)]
-fn find_special(b: &[u8], mut i: usize) -> Option<usize> {
-    while let Some(chunk) = b.get(i..i + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        let m = special_mask(w);
-        if m != 0 {
-            return Some(i + (m.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    while let Some(&c) = b.get(i) {
-        if is_special(c) {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
-}
-
-/// The closing quote of a string body starting at `i` (after the opening quote) and whether the
-/// body has escapes; None on a raw control character, an invalid escape or a missing quote.
-#[inline(always)]
-pub(crate) fn string_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
-    let mut escaped = false;
-    loop {
-        let j = find_special(b, i)?;
-        match b[j] {
-            b'"' => return Some((j, escaped)),
-            b'\\' => {
-                escaped = true;
-                i = escape_end(b, j + 1)?;
-            }
-            _ => return None,
-        }
-    }
-}
-
-/// The end of one escape starting after its backslash, validated like serde_json's
-/// `ignore_escape`.
-#[cold]
-fn escape_end(b: &[u8], i: usize) -> Option<usize> {
-    match *b.get(i)? {
-        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(i + 1),
-        b'u' => {
-            let hex = b.get(i + 1..i + 5)?;
-            hex.iter().all(u8::is_ascii_hexdigit).then_some(i + 5)
-        }
-        _ => None,
-    }
-}
-
-fn digits_end(b: &[u8], mut i: usize) -> usize {
-    while let Some(b'0'..=b'9') = b.get(i) {
-        i += 1;
-    }
-    i
-}
-
-/// The end of a number starting at `i` by JSON's grammar (serde_json's `ignore_integer` /
-/// `_decimal` / `_exponent`); the longest match, as serde reads it.
-pub(crate) fn number_end(b: &[u8], mut i: usize) -> Option<usize> {
-    if b.get(i) == Some(&b'-') {
-        i += 1;
-    }
-    match *b.get(i)? {
-        b'0' => {
-            i += 1;
-            if let Some(b'0'..=b'9') = b.get(i) {
-                return None;
-            }
-        }
-        b'1'..=b'9' => i = digits_end(b, i + 1),
-        _ => return None,
-    }
-    if b.get(i) == Some(&b'.') {
-        let e = digits_end(b, i + 1);
-        if e == i + 1 {
-            return None;
-        }
-        i = e;
-    }
-    if let Some(b'e' | b'E') = b.get(i) {
-        i += 1;
-        if let Some(b'+' | b'-') = b.get(i) {
-            i += 1;
-        }
-        let e = digits_end(b, i);
-        if e == i {
-            return None;
-        }
-        i = e;
-    }
-    Some(i)
-}
 
 /// What a value span of a learned line holds (see [`super::shape`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -538,55 +424,27 @@ fn ground_truth_scan<const LEARN: bool>(line: &str) -> Option<(GroundTruthRecord
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     //! The scanner against the serde path: on every line, `parse_*` (scanner, else serde) must
     //! equal serde alone (same record, or the same error), and wherever the scanner answers its
     //! record must be serde's.
     use super::*;
     use crate::metrics::config::CaptureFormat;
-    use crate::metrics::record::{
-        RecordError, parse_capture_json_serde, parse_capture_line_with, parse_ground_truth_line,
-        parse_ground_truth_serde,
+    use crate::metrics::parse::record::RecordError;
+    use crate::metrics::parse::testutil::{
+        CapView, cap_view, capture_value, ground_truth_value, gt_view, knobs, render,
     };
+    use crate::metrics::parse::{parse_capture_line_with, parse_ground_truth_line, serde};
     use crate::metrics::util::SplitMix64;
     use proptest::prelude::*;
 
-    pub(crate) type P = Option<(String, Option<String>, Option<String>)>;
-
-    fn payload_view(p: &Option<Payload<'_>>) -> P {
-        p.as_ref().map(|p| {
-            (
-                p.data.to_string(),
-                p.encoding.as_deref().map(str::to_string),
-                p.content_type.as_deref().map(str::to_string),
-            )
-        })
-    }
-
-    pub(crate) type CapView = (Option<String>, Option<String>, Option<String>, P, P);
-
-    pub(crate) fn cap_view(r: &CaptureRecord<'_>) -> CapView {
-        let s = |c: &Option<Cow<'_, str>>| c.as_deref().map(str::to_string);
-        (
-            s(&r.event_id),
-            s(&r.inference_id),
-            s(&r.inference_time),
-            payload_view(&r.input),
-            payload_view(&r.output),
-        )
-    }
-
-    pub(crate) fn gt_view(r: &GroundTruthRecord<'_>) -> (String, P) {
-        (r.event_id.to_string(), payload_view(&Some(r.data.clone())))
-    }
-
     /// Checks one capture line in every mode; returns whether the scanner answered at least once.
-    pub(crate) fn check_capture(line: &str) -> Result<bool, TestCaseError> {
+    fn check_capture(line: &str) -> Result<bool, TestCaseError> {
         let mut fast_hit = false;
         for format in [CaptureFormat::Realtime, CaptureFormat::BatchJson] {
             for want_input in [false, true] {
                 let slow: Result<CapView, RecordError> =
-                    parse_capture_json_serde(line, format, want_input).map(|r| cap_view(&r));
+                    serde::capture(line, format, want_input).map(|r| cap_view(&r));
                 let full: Result<CapView, RecordError> =
                     parse_capture_line_with(line, format, want_input).map(|r| cap_view(&r));
                 prop_assert_eq!(&full, &slow, "line {:?}", line);
@@ -603,8 +461,8 @@ pub(crate) mod tests {
         Ok(fast_hit)
     }
 
-    pub(crate) fn check_ground_truth(line: &str) -> Result<bool, TestCaseError> {
-        let slow = parse_ground_truth_serde(line).map(|r| gt_view(&r));
+    fn check_ground_truth(line: &str) -> Result<bool, TestCaseError> {
+        let slow = serde::ground_truth(line).map(|r| gt_view(&r));
         let full = parse_ground_truth_line(line).map(|r| gt_view(&r));
         prop_assert_eq!(&full, &slow, "line {:?}", line);
         match ground_truth(line) {
@@ -614,311 +472,6 @@ pub(crate) mod tests {
             }
             None => Ok(false),
         }
-    }
-
-    /// A JSON value to print with random perturbations.
-    #[derive(Clone, Debug)]
-    pub(crate) enum J {
-        S(String),
-        Raw(String),
-        A(Vec<J>),
-        O(Vec<(String, J)>),
-    }
-
-    /// Perturbation knobs (each a probability in 1/256) and the RNG driving them.
-    struct Printer {
-        rng: SplitMix64,
-        ws: u64,
-        escape: u64,
-        shuffle: u64,
-        dup: u64,
-    }
-
-    impl Printer {
-        fn chance(&mut self, p: u64) -> bool {
-            self.rng.next_u64() % 256 < p
-        }
-        fn ws(&mut self, out: &mut String) {
-            while self.chance(self.ws) {
-                out.push([' ', '\t', '\n', '\r'][(self.rng.next_u64() % 4) as usize]);
-            }
-        }
-        fn string(&mut self, s: &str, out: &mut String) {
-            out.push('"');
-            for c in s.chars() {
-                let esc = self.chance(self.escape);
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                    '/' if esc => out.push_str("\\/"),
-                    c if esc => {
-                        let mut buf = [0u16; 2];
-                        for u in c.encode_utf16(&mut buf) {
-                            if self.chance(128) {
-                                out.push_str(&format!("\\u{:04X}", u));
-                            } else {
-                                out.push_str(&format!("\\u{:04x}", u));
-                            }
-                        }
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-        }
-        fn value(&mut self, v: &J, out: &mut String) {
-            self.ws(out);
-            match v {
-                J::S(s) => self.string(s, out),
-                J::Raw(r) => out.push_str(r),
-                J::A(items) => {
-                    out.push('[');
-                    for (i, x) in items.iter().enumerate() {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        self.value(x, out);
-                    }
-                    self.ws(out);
-                    out.push(']');
-                }
-                J::O(members) => {
-                    let mut m = members.clone();
-                    if self.chance(self.shuffle) {
-                        for i in (1..m.len()).rev() {
-                            let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
-                            m.swap(i, j);
-                        }
-                    }
-                    if !m.is_empty() && self.chance(self.dup) {
-                        let i = (self.rng.next_u64() % m.len() as u64) as usize;
-                        let d = m[i].clone();
-                        m.push(d);
-                    }
-                    out.push('{');
-                    for (i, (k, x)) in m.iter().enumerate() {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        self.ws(out);
-                        self.string(k, out);
-                        self.ws(out);
-                        out.push(':');
-                        self.value(x, out);
-                        self.ws(out);
-                    }
-                    if m.is_empty() {
-                        self.ws(out);
-                    }
-                    out.push('}');
-                }
-            }
-        }
-    }
-
-    pub(crate) const UUIDS: [&str; 3] = [
-        "47526757-130f-4f52-981c-e1ff0e4ae394",
-        "de4431fa-3c80-4b06-b7e9-671c45376d5d",
-        "DE4431FA-3C80-4B06-B7E9-671C45376D5D",
-    ];
-    pub(crate) const TEXTS: [&str; 16] = [
-        "",
-        "e1",
-        "0.082561",
-        "1",
-        "0",
-        "64,61071.69,3",
-        "CSV",
-        "csv",
-        "JSON",
-        "BASE64",
-        "text/csv; charset=utf-8",
-        "application/json",
-        "2024-01-01T00:10:00Z",
-        "{\"score\":0.3,\"label\":\"1\"}",
-        "uni ✓ é 🎉 \u{7f}",
-        "q\"b\\s/t\tn\n",
-    ];
-    const RAWS: [&str; 12] = [
-        "null",
-        "true",
-        "false",
-        "0",
-        "-1",
-        "12.5e-3",
-        "1E+2",
-        "-0.0",
-        "[]",
-        "{}",
-        "[1,[2,{}]]",
-        "{\"a\":[null,\"x\"]}",
-    ];
-
-    /// A random field value: usually a string, sometimes another JSON type.
-    fn field(rng: &mut SplitMix64, other_types: u64) -> J {
-        let r = rng.next_u64();
-        if r % 256 < other_types {
-            return J::Raw(RAWS[(r >> 8) as usize % RAWS.len()].to_string());
-        }
-        if (r >> 16).is_multiple_of(3) {
-            J::S(UUIDS[(r >> 20) as usize % UUIDS.len()].to_string())
-        } else {
-            J::S(TEXTS[(r >> 24) as usize % TEXTS.len()].to_string())
-        }
-    }
-
-    fn extra(rng: &mut SplitMix64) -> (String, J) {
-        // Unknown keys, including near misses of the known ones.
-        let names = [
-            "mode",
-            "eventVersion",
-            "x",
-            "é",
-            "data2",
-            "Data",
-            "dat",
-            "inferenceTim",
-            "eventID",
-            "encodingX",
-            "captureDat",
-            "endpointOutpu",
-            "eventMetadataa",
-        ];
-        let name = names[(rng.next_u64() % names.len() as u64) as usize].to_string();
-        let v = match rng.next_u64() % 4 {
-            0 => J::Raw(RAWS[(rng.next_u64() % RAWS.len() as u64) as usize].to_string()),
-            1 => J::A(vec![J::S("a".into()), J::Raw("1".into()), J::O(vec![])]),
-            2 => J::O(vec![("k".into(), J::S("v\"".into()))]),
-            _ => J::S(TEXTS[(rng.next_u64() % TEXTS.len() as u64) as usize].to_string()),
-        };
-        (name, v)
-    }
-
-    /// Members of an object: each known field present with probability `keep`/256, plus extras.
-    fn object(rng: &mut SplitMix64, fields: &[(&str, J)], keep: u64, extras: u64) -> J {
-        let mut m = Vec::new();
-        for (k, v) in fields {
-            if rng.next_u64() % 256 < keep {
-                m.push((k.to_string(), v.clone()));
-            }
-        }
-        for _ in 0..extras {
-            m.push(extra(rng));
-        }
-        J::O(m)
-    }
-
-    pub(crate) fn capture_value(rng: &mut SplitMix64, keep: u64, other: u64) -> J {
-        let payload = |rng: &mut SplitMix64| {
-            let fields = [
-                ("observedContentType", field(rng, other)),
-                ("mode", J::S("OUTPUT".into())),
-                ("data", field(rng, other)),
-                ("encoding", field(rng, other)),
-            ];
-            let extras = rng.next_u64() % 2;
-            object(rng, &fields, keep, extras)
-        };
-        let input = payload(rng);
-        let output = payload(rng);
-        let cd = {
-            let extras = rng.next_u64() % 2;
-            object(
-                rng,
-                &[("endpointInput", input), ("endpointOutput", output)],
-                keep,
-                extras,
-            )
-        };
-        let meta = {
-            let fields = [
-                ("eventId", field(rng, other)),
-                ("inferenceId", field(rng, other)),
-                ("inferenceTime", field(rng, other)),
-            ];
-            let extras = rng.next_u64() % 2;
-            object(rng, &fields, keep, extras)
-        };
-        let top = [
-            ("captureData", cd),
-            ("eventMetadata", meta),
-            ("eventVersion", J::S("0".into())),
-            ("SageMakerInferenceId", field(rng, other)),
-            ("SageMakerInferenceTime", field(rng, other)),
-        ];
-        let mut t = object(rng, &top[..3], keep.max(200), 0);
-        if let J::O(m) = &mut t
-            && rng.next_u64().is_multiple_of(8)
-        {
-            m.push((top[3].0.to_string(), top[3].1.clone()));
-            m.push((top[4].0.to_string(), top[4].1.clone()));
-        }
-        t
-    }
-
-    pub(crate) fn ground_truth_value(rng: &mut SplitMix64, keep: u64, other: u64) -> J {
-        let data = {
-            let fields = [("data", field(rng, other)), ("encoding", field(rng, other))];
-            let keep = keep.max(240);
-            let extras = rng.next_u64() % 2;
-            object(rng, &fields, keep, extras)
-        };
-        let meta = {
-            let id = if rng.next_u64().is_multiple_of(4) {
-                field(rng, other)
-            } else {
-                J::S(UUIDS[(rng.next_u64() % 3) as usize].to_string())
-            };
-            let fields = [
-                ("eventId", id),
-                ("inferenceId", field(rng, other)),
-                ("inferenceTime", field(rng, other)),
-            ];
-            let extras = rng.next_u64() % 2;
-            object(rng, &fields, keep, extras)
-        };
-        let extras = rng.next_u64() % 2;
-        object(
-            rng,
-            &[
-                ("groundTruthData", data),
-                ("eventMetadata", meta),
-                ("eventVersion", J::S("0".into())),
-            ],
-            keep.max(200),
-            extras,
-        )
-    }
-
-    /// Prints `v` with the knobs, then maybe truncates it or changes one byte.
-    pub(crate) fn render(v: &J, seed: u64, knobs: [u64; 6]) -> String {
-        let mut p = Printer {
-            rng: SplitMix64(seed),
-            ws: knobs[0],
-            escape: knobs[1],
-            shuffle: knobs[2],
-            dup: knobs[3],
-        };
-        let mut out = String::new();
-        p.value(v, &mut out);
-        p.ws(&mut out);
-        let mut bytes = out.into_bytes();
-        if p.chance(knobs[4]) && !bytes.is_empty() {
-            let cut = (p.rng.next_u64() % bytes.len() as u64) as usize;
-            bytes.truncate(cut);
-        }
-        if p.chance(knobs[5]) && !bytes.is_empty() {
-            let i = (p.rng.next_u64() % bytes.len() as u64) as usize;
-            let subst = b"\"\\{}[],: \t0-eE.nx\x01\x7f";
-            bytes[i] = subst[(p.rng.next_u64() % subst.len() as u64) as usize];
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-
-    pub(crate) fn knobs() -> impl Strategy<Value = [u64; 6]> {
-        // whitespace, escapes, shuffled keys, duplicated key, truncation, mutated byte
-        prop::array::uniform6(prop_oneof![3 => Just(0u64), 1 => Just(20u64), 1 => 0u64..256])
     }
 
     proptest! {
@@ -1028,10 +581,7 @@ pub(crate) mod tests {
             let v = capture_value(&mut rng, keep, other);
             let line = render(&v, i, knobs);
             let hit = check_capture(&line).unwrap();
-            match (
-                hit,
-                parse_capture_json_serde(&line, CaptureFormat::Realtime, true),
-            ) {
+            match (hit, serde::capture(&line, CaptureFormat::Realtime, true)) {
                 (true, _) => fast += 1,
                 (false, Ok(_)) => fallback_ok += 1,
                 (false, Err(_)) => errors += 1,
@@ -1049,24 +599,5 @@ pub(crate) mod tests {
             "{fast} {fallback_ok} {errors}"
         );
         assert!(gt_fast > 400 && gt_other > 400, "{gt_fast} {gt_other}");
-    }
-
-    #[test]
-    fn special_byte_search_matches_naive() {
-        let mut rng = SplitMix64(7);
-        for _ in 0..20_000 {
-            let n = (rng.next_u64() % 40) as usize;
-            let b: Vec<u8> = (0..n)
-                .map(|_| match rng.next_u64() % 6 {
-                    0 => b'"',
-                    1 => b'\\',
-                    2 => (rng.next_u64() % 0x20) as u8,
-                    _ => (rng.next_u64() % 256) as u8,
-                })
-                .collect();
-            let start = (rng.next_u64() % (n as u64 + 1)) as usize;
-            let naive = (start..n).find(|&i| is_special(b[i]));
-            assert_eq!(find_special(&b, start), naive, "{b:?} from {start}");
-        }
     }
 }

@@ -1,0 +1,682 @@
+//! Per-record rules: what a ground-truth label or a capture record contributes, by problem type
+//! (model quality: the prediction and the join; data quality: the payload's rows; forecasts: the
+//! series), with the capture joins deferred behind a prefetch on the hot path.
+
+use super::join::{GroundTruthStore, GtLabel, Join, UKey, uuid_key};
+use super::result::{EngineState, ErrorSample, opt_max, opt_min};
+use crate::metrics::config::{MonitorConfig, ProblemType};
+use crate::metrics::dq::stats::DqValue;
+use crate::metrics::parse::record::{
+    Attr, CaptureRecord, Decoded, GroundTruthRecord, Payload, RecordError, csv_rows, finite_number,
+    truncate,
+};
+use crate::metrics::quality::forecast::ForecastInstance;
+use crate::metrics::quality::{QualityState, subsample_mask};
+use crate::metrics::util::{canonical_label, parse_f64, parse_time_millis, split_csv, value_f64};
+use std::borrow::Cow;
+use std::collections::VecDeque;
+
+/// Capture joins kept in flight between the slot prefetch and the lookup.
+const CAPTURE_PIPELINE: usize = 4;
+
+/// A capture record whose join waits for its prefetched slot: everything its evaluation needs.
+#[derive(Debug, Clone, Copy)]
+struct Deferred {
+    key: UKey,
+    score: f64,
+    pred: bool,
+    mask: u8,
+    line_no: u64,
+}
+
+/// [`parse_time_millis`] with the last text and its result remembered.
+#[derive(Debug, Default)]
+struct TimeCache {
+    text: String,
+    millis: Option<i64>,
+}
+
+impl TimeCache {
+    #[inline]
+    fn parse(&mut self, s: &str) -> Option<i64> {
+        if self.text != s {
+            self.millis = parse_time_millis(s);
+            self.text.clear();
+            self.text.push_str(s);
+        }
+        self.millis
+    }
+}
+
+/// One job's configuration, label rules, ground-truth store and mergeable state: everything a
+/// record changes.
+pub(super) struct Ingest {
+    pub(super) cfg: MonitorConfig,
+    inference_attr: Option<Attr>,
+    probability_attr: Option<Attr>,
+    gt_attr: Attr,
+    positive: String,
+    negative: String,
+    pub(super) gt: GroundTruthStore,
+    /// Capture joins waiting for their (prefetched) table slot; empty outside `feed_capture`.
+    cap_pending: VecDeque<Deferred>,
+    pub(super) state: EngineState,
+    /// The last inference time read (consecutive records often share one).
+    last_time: TimeCache,
+}
+
+impl Ingest {
+    pub(super) fn new(cfg: MonitorConfig) -> Ingest {
+        Ingest {
+            inference_attr: cfg
+                .inference_attribute
+                .as_deref()
+                .map(|s| Attr::parse(Some(s))),
+            probability_attr: cfg
+                .probability_attribute
+                .as_deref()
+                .map(|s| Attr::parse(Some(s))),
+            gt_attr: Attr::parse(cfg.ground_truth_attribute.as_deref()),
+            positive: canonical_label(&cfg.positive_label).into_owned(),
+            negative: canonical_label(&cfg.negative_label).into_owned(),
+            gt: GroundTruthStore::default(),
+            cap_pending: VecDeque::with_capacity(CAPTURE_PIPELINE + 1),
+            state: EngineState::new(&cfg),
+            last_time: TimeCache::default(),
+            cfg,
+        }
+    }
+
+    /// Keeps a `source:line: message` sample while there is room.
+    pub(super) fn sample(&mut self, source: &str, line: u64, msg: impl FnOnce() -> String) {
+        if self.state.error_samples.len() < self.cfg.max_error_samples {
+            self.state.error_samples.push(ErrorSample {
+                source: source.to_string(),
+                line,
+                message: msg(),
+            });
+        }
+    }
+
+    /// A parsed ground-truth record (counted).
+    pub(super) fn ground_truth_record(
+        &mut self,
+        rec: &GroundTruthRecord<'_>,
+        source: &str,
+        line_no: u64,
+    ) {
+        let label = match self.decode_label(&rec.data) {
+            Ok(l) => l,
+            Err(e) => {
+                self.sample(source, line_no, || format!("label: {e}"));
+                GtLabel::Invalid
+            }
+        };
+        self.state.counts.duplicate_ground_truth_ids += self.gt.insert(&rec.event_id, label);
+    }
+
+    fn decode_label(&mut self, p: &Payload<'_>) -> Result<GtLabel, RecordError> {
+        let Some(problem) = self.cfg.problem_type else {
+            return Ok(GtLabel::Invalid);
+        };
+        let d = p.decode()?;
+        match problem {
+            ProblemType::Regression => Ok(GtLabel::Num(finite_number(&d.text(&self.gt_attr)?)?)),
+            ProblemType::BinaryClassification => {
+                let t = d.text(&self.gt_attr)?;
+                let c = canonical_label(&t);
+                if *c == *self.positive {
+                    Ok(GtLabel::Num(1.0))
+                } else if *c == *self.negative {
+                    Ok(GtLabel::Num(0.0))
+                } else {
+                    Err(RecordError::InvalidLabel(truncate(&c, 40)))
+                }
+            }
+            ProblemType::MulticlassClassification => {
+                let t = d.text(&self.gt_attr)?;
+                let c = canonical_label(&t).into_owned();
+                if c.is_empty() {
+                    return Err(RecordError::InvalidLabel(c));
+                }
+                Ok(GtLabel::Class(self.gt.intern(&c)))
+            }
+            ProblemType::Forecast => {
+                let series = forecast_actuals(&d, &self.gt_attr)?;
+                self.gt.push_series(&series).ok_or_else(|| {
+                    RecordError::Forecast("too many forecast actuals buffered".into())
+                })
+            }
+        }
+    }
+
+    /// A parsed capture record (counted).
+    pub(super) fn capture_record(
+        &mut self,
+        rec: &CaptureRecord<'_>,
+        source: &str,
+        line_no: u64,
+        defer: bool,
+    ) {
+        let t = rec
+            .inference_time
+            .as_deref()
+            .and_then(|s| self.last_time.parse(s));
+        if self.cfg.window_start_ms.is_some() || self.cfg.window_end_ms.is_some() {
+            let inside = t.is_some_and(|t| {
+                self.cfg.window_start_ms.is_none_or(|s| t >= s)
+                    && self.cfg.window_end_ms.is_none_or(|e| t < e)
+            });
+            if !inside {
+                self.state.counts.outside_window += 1;
+                return;
+            }
+        }
+        if let Some(t) = t {
+            self.state.min_inference_time_ms = opt_min(self.state.min_inference_time_ms, Some(t));
+            self.state.max_inference_time_ms = opt_max(self.state.max_inference_time_ms, Some(t));
+        }
+        if self.state.data_quality.is_some() {
+            self.push_data_quality(rec, source, line_no);
+        }
+        if self.state.quality.is_some() && !(defer && self.try_defer(rec, source, line_no)) {
+            // Joins stay in input order: resolve the queue first.
+            self.resolve_deferred(source, 0);
+            self.push_model_quality(rec, source, line_no);
+        }
+    }
+
+    /// Queues the join of a binary / regression record with a canonical UUID key and a readable
+    /// prediction; false when the record needs the general path.
+    fn try_defer(&mut self, rec: &CaptureRecord<'_>, source: &str, line_no: u64) -> bool {
+        let binary = match self.state.quality {
+            Some(QualityState::Binary(_)) => true,
+            Some(QualityState::Regression(_)) => false,
+            _ => return false,
+        };
+        let Some(key) = rec.join_key() else {
+            return false;
+        };
+        let Some(k) = uuid_key(key) else {
+            return false;
+        };
+        let Some(Ok(d)) = rec.output.as_ref().map(|o| o.decode()) else {
+            return false;
+        };
+        let prediction = if binary {
+            self.binary_prediction(&d)
+        } else {
+            self.regression_prediction(&d).map(|p| (p, false))
+        };
+        let Ok((score, pred)) = prediction else {
+            return false;
+        };
+        self.gt.prefetch(k);
+        self.cap_pending.push_back(Deferred {
+            key: k,
+            score,
+            pred,
+            mask: subsample_mask(self.cfg.seed, key),
+            line_no,
+        });
+        if self.cap_pending.len() > CAPTURE_PIPELINE {
+            self.resolve_deferred(source, CAPTURE_PIPELINE);
+        }
+        true
+    }
+
+    /// Resolves queued joins, oldest first, until at most `keep` remain. Same outcome as
+    /// [`Engine::push_model_quality`] on the record: the prediction was already read without error,
+    /// so only the label decides.
+    pub(super) fn resolve_deferred(&mut self, source: &str, keep: usize) {
+        while self.cap_pending.len() > keep {
+            let Some(d) = self.cap_pending.pop_front() else {
+                return;
+            };
+            let label = match self.gt.take_uuid(d.key) {
+                Join::Unmatched => {
+                    self.state.counts.unmatched_predictions += 1;
+                    continue;
+                }
+                Join::Duplicate => {
+                    self.state.counts.duplicate_capture_ids += 1;
+                    continue;
+                }
+                Join::Label(label) => label,
+            };
+            self.state.counts.matched += 1;
+            match (label, &mut self.state.quality) {
+                (GtLabel::Invalid, _) => self.state.counts.invalid_labels += 1,
+                (GtLabel::Num(y), Some(QualityState::Binary(s))) => {
+                    s.push(d.score, y == 1.0, d.pred, d.mask);
+                    self.state.counts.evaluated += 1;
+                }
+                (GtLabel::Num(y), Some(QualityState::Regression(s))) => {
+                    s.push(y, d.score, d.mask);
+                    self.state.counts.evaluated += 1;
+                }
+                // Binary and regression labels are numbers or invalid; kept for completeness.
+                _ => {
+                    self.state.counts.invalid_labels += 1;
+                    self.sample(source, d.line_no, || {
+                        "label or prediction outside the class limit".into()
+                    });
+                }
+            }
+        }
+    }
+
+    fn push_model_quality(&mut self, rec: &CaptureRecord<'_>, source: &str, line_no: u64) {
+        let Some(key) = rec.join_key() else {
+            self.state.counts.malformed_capture += 1;
+            self.sample(source, line_no, || {
+                "capture record without inferenceId/eventId".into()
+            });
+            return;
+        };
+        let label = match self.gt.take(key) {
+            Join::Unmatched => {
+                self.state.counts.unmatched_predictions += 1;
+                return;
+            }
+            Join::Duplicate => {
+                self.state.counts.duplicate_capture_ids += 1;
+                return;
+            }
+            Join::Label(label) => label,
+        };
+        self.state.counts.matched += 1;
+        if matches!(label, GtLabel::Invalid) {
+            self.state.counts.invalid_labels += 1;
+            return;
+        }
+        let mask = subsample_mask(self.cfg.seed, key);
+        let res = self.evaluate(rec, label, mask);
+        match res {
+            Ok(true) => self.state.counts.evaluated += 1,
+            Ok(false) => {
+                self.state.counts.invalid_labels += 1;
+                self.sample(source, line_no, || {
+                    "label or prediction outside the class limit".into()
+                });
+            }
+            Err(e) => {
+                self.state.counts.invalid_predictions += 1;
+                self.sample(source, line_no, || format!("prediction: {e}"));
+            }
+        }
+    }
+
+    /// The predicted value of a regression record.
+    fn regression_prediction(&self, d: &Decoded<'_>) -> Result<f64, RecordError> {
+        let attr = self.inference_attr.as_ref().unwrap_or(&Attr::Whole);
+        finite_number(&d.text(attr)?)
+    }
+
+    /// The score and predicted label of a binary-classification record.
+    fn binary_prediction(&self, d: &Decoded<'_>) -> Result<(f64, bool), RecordError> {
+        let pred_label = match &self.inference_attr {
+            Some(a) => {
+                let t = d.text(a)?;
+                let c = canonical_label(&t);
+                if *c == *self.positive {
+                    Some(true)
+                } else if *c == *self.negative {
+                    Some(false)
+                } else {
+                    return Err(RecordError::InvalidLabel(truncate(&c, 40)));
+                }
+            }
+            None => None,
+        };
+        let score = match (&self.probability_attr, pred_label) {
+            (Some(a), _) => finite_number(&d.text(a)?)?,
+            (None, None) => finite_number(&d.text(&Attr::Whole)?)?,
+            (None, Some(p)) => f64::from(u8::from(p)),
+        };
+        Ok((
+            score,
+            pred_label.unwrap_or(score > self.cfg.probability_threshold),
+        ))
+    }
+
+    /// Ok(false): record skipped for its label (counted as invalid label).
+    fn evaluate(
+        &mut self,
+        rec: &CaptureRecord<'_>,
+        label: GtLabel,
+        mask: u8,
+    ) -> Result<bool, RecordError> {
+        let out = rec
+            .output
+            .as_ref()
+            .ok_or(RecordError::Missing("endpointOutput"))?;
+        let d = out.decode()?;
+        if let GtLabel::Num(y) = label {
+            match &self.state.quality {
+                Some(QualityState::Regression(_)) => {
+                    let p = self.regression_prediction(&d)?;
+                    if let Some(QualityState::Regression(s)) = &mut self.state.quality {
+                        s.push(y, p, mask);
+                    }
+                    return Ok(true);
+                }
+                Some(QualityState::Binary(_)) => {
+                    let (score, pred) = self.binary_prediction(&d)?;
+                    if let Some(QualityState::Binary(s)) = &mut self.state.quality {
+                        s.push(score, y == 1.0, pred, mask);
+                    }
+                    return Ok(true);
+                }
+                _ => {}
+            }
+        }
+        let q = self.state.quality.as_mut().expect("quality state");
+        match (q, label) {
+            (QualityState::Multiclass(s), GtLabel::Class(c)) => {
+                let pred: String = match (&self.inference_attr, &self.probability_attr) {
+                    (Some(a), _) => canonical_label(&d.text(a)?).into_owned(),
+                    (None, Some(p)) => {
+                        let v = d
+                            .value(p)
+                            .ok_or_else(|| RecordError::Attribute(format!("{p:?}")))?;
+                        argmax_label(&v)?
+                    }
+                    (None, None) => canonical_label(&d.text(&Attr::Whole)?).into_owned(),
+                };
+                let actual = self.gt.class(c);
+                return Ok(s.push(actual, &pred, mask));
+            }
+            (QualityState::Forecast(s), GtLabel::Series(off, len)) => {
+                let actuals = self.gt.actuals(off, len);
+                let input = rec.input.as_ref().and_then(|p| p.decode().ok());
+                let instances = forecast_instances(&d, input.as_ref(), &s.quantiles)?;
+                if instances.is_empty() {
+                    return Err(RecordError::Forecast("no predictions".into()));
+                }
+                s.push(&instances, &actuals, mask);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn push_data_quality(&mut self, rec: &CaptureRecord<'_>, source: &str, line_no: u64) {
+        let out = if self.cfg.dq_include_output {
+            rec.output.as_ref().map(|p| p.decode())
+        } else {
+            None
+        };
+        let inp = rec.input.as_ref().map(|p| p.decode());
+        let out = match out.transpose() {
+            Ok(o) => o,
+            Err(e) => {
+                self.sample(source, line_no, || format!("data quality output: {e}"));
+                None
+            }
+        };
+        let inp = match inp.transpose() {
+            Ok(o) => o,
+            Err(e) => {
+                self.sample(source, line_no, || format!("data quality input: {e}"));
+                None
+            }
+        };
+        let dq = self.state.data_quality.as_mut().expect("dq state");
+        let names = self.cfg.feature_names.as_deref();
+        // The usual case without the row vectors below: output and input each absent or one row
+        // of unquoted CSV (which `csv_rows` reads as `split(',')`; blank text is no row).
+        fn one_row<'d>(d: &'d Option<Decoded<'_>>) -> Option<Option<&'d str>> {
+            match d {
+                None => Some(None),
+                Some(Decoded::Csv(s)) if !s.bytes().any(|c| matches!(c, b'"' | b'\n' | b'\r')) => {
+                    Some((!s.trim().is_empty()).then_some(&**s))
+                }
+                Some(_) => None,
+            }
+        }
+        if let (Some(o), Some(i)) = (one_row(&out), one_row(&inp)) {
+            if o.is_some() || i.is_some() {
+                let fields = o.into_iter().chain(i).flat_map(|r| r.split(','));
+                dq.push_csv_fields(fields, names);
+                self.state.counts.data_quality_records += 1;
+            }
+            return;
+        }
+        let out_rows = decoded_rows(out.as_ref());
+        let in_rows = decoded_rows(inp.as_ref());
+        let n = out_rows.len().max(in_rows.len());
+        for r in 0..n {
+            let o = out_rows.get(r).or(out_rows.first());
+            let i = in_rows.get(r);
+            let all_positional = o.is_none_or(|x| matches!(x, Row::Csv(_)))
+                && i.is_none_or(|x| matches!(x, Row::Csv(_)));
+            if all_positional {
+                let mut fields: Vec<Cow<'_, str>> = Vec::new();
+                if let Some(Row::Csv(f)) = o {
+                    fields.extend(f.iter().cloned());
+                }
+                if let Some(Row::Csv(f)) = i {
+                    fields.extend(f.iter().cloned());
+                }
+                dq.push_csv_row(&fields, names);
+            } else {
+                let mut pairs: Vec<(String, DqOwned)> = Vec::new();
+                let mut pos = 0usize;
+                for row in [o, i].into_iter().flatten() {
+                    match row {
+                        Row::Csv(f) => {
+                            for v in f {
+                                let name = names
+                                    .and_then(|n| n.get(pos).cloned())
+                                    .unwrap_or_else(|| format!("_c{pos}"));
+                                pairs.push((name, DqOwned::Text(v.to_string())));
+                                pos += 1;
+                            }
+                        }
+                        Row::Json(serde_json::Value::Object(m)) => {
+                            for (k, v) in m {
+                                pairs.push((k.clone(), DqOwned::Json(v.clone())));
+                            }
+                        }
+                        Row::Json(serde_json::Value::Array(a)) => {
+                            for v in a {
+                                let name = names
+                                    .and_then(|n| n.get(pos).cloned())
+                                    .unwrap_or_else(|| format!("_c{pos}"));
+                                pairs.push((name, DqOwned::Json(v.clone())));
+                                pos += 1;
+                            }
+                        }
+                        Row::Json(v) => {
+                            let name = names
+                                .and_then(|n| n.get(pos).cloned())
+                                .unwrap_or_else(|| format!("_c{pos}"));
+                            pairs.push((name, DqOwned::Json(v.clone())));
+                            pos += 1;
+                        }
+                    }
+                }
+                dq.push_named(pairs.iter().map(|(k, v)| {
+                    (
+                        k.as_str(),
+                        match v {
+                            DqOwned::Text(s) => DqValue::Text(s),
+                            DqOwned::Json(j) => DqValue::Json(j),
+                        },
+                    )
+                }));
+            }
+            self.state.counts.data_quality_records += 1;
+        }
+    }
+}
+
+enum DqOwned {
+    Text(String),
+    Json(serde_json::Value),
+}
+
+enum Row<'a> {
+    Csv(Vec<Cow<'a, str>>),
+    Json(serde_json::Value),
+}
+
+fn decoded_rows<'a>(d: Option<&'a Decoded<'a>>) -> Vec<Row<'a>> {
+    match d {
+        None => Vec::new(),
+        Some(Decoded::Csv(s)) => csv_rows(s).map(Row::Csv).collect(),
+        Some(Decoded::Json(v)) => {
+            let inst = v.get("instances").and_then(|i| i.as_array());
+            match (v, inst) {
+                (_, Some(a)) => a
+                    .iter()
+                    .map(|x| Row::Json(x.get("features").cloned().unwrap_or_else(|| x.clone())))
+                    .collect(),
+                (serde_json::Value::Array(a), None)
+                    if a.iter().all(|x| x.is_object() || x.is_array()) && !a.is_empty() =>
+                {
+                    a.iter().map(|x| Row::Json(x.clone())).collect()
+                }
+                (other, None) => vec![Row::Json(other.clone())],
+            }
+        }
+    }
+}
+
+fn argmax_label(v: &serde_json::Value) -> Result<String, RecordError> {
+    let a = v
+        .as_array()
+        .ok_or_else(|| RecordError::Attribute("probability vector".into()))?;
+    let mut best: Option<(usize, f64)> = None;
+    for (i, x) in a.iter().enumerate() {
+        let p = value_f64(x).ok_or_else(|| RecordError::NotANumber(x.to_string()))?;
+        if !p.is_finite() {
+            return Err(RecordError::NonFinite);
+        }
+        if best.is_none_or(|(_, b)| p > b) {
+            best = Some((i, p));
+        }
+    }
+    best.map(|(i, _)| i.to_string())
+        .ok_or_else(|| RecordError::Attribute("empty probability vector".into()))
+}
+
+fn number_array(v: &serde_json::Value) -> Option<Vec<f64>> {
+    v.as_array()
+        .map(|a| a.iter().map(|x| value_f64(x).unwrap_or(f64::NAN)).collect())
+}
+
+/// Ground-truth actuals of a forecast (see `quality::forecast` docs).
+fn forecast_actuals(d: &Decoded<'_>, attr: &Attr) -> Result<Vec<Vec<f64>>, RecordError> {
+    match d {
+        Decoded::Csv(s) => {
+            let row = s.lines().next().unwrap_or("");
+            Ok(vec![
+                split_csv(row)
+                    .map(|f| parse_f64(&f).unwrap_or(f64::NAN))
+                    .collect(),
+            ])
+        }
+        Decoded::Json(v) => {
+            let v = match attr {
+                Attr::Whole => Some(v),
+                Attr::Index(i) => v.get(*i),
+                Attr::Path(p) => p.lookup(v),
+            }
+            .ok_or_else(|| RecordError::Attribute(format!("{attr:?}")))?;
+            let v = v.get("target").unwrap_or(v);
+            let a = v
+                .as_array()
+                .ok_or_else(|| RecordError::Forecast("actuals are not an array".into()))?;
+            if a.iter().all(|x| x.is_array()) && !a.is_empty() {
+                Ok(a.iter()
+                    .map(|x| number_array(x).unwrap_or_default())
+                    .collect())
+            } else {
+                Ok(vec![number_array(v).unwrap_or_default()])
+            }
+        }
+    }
+}
+
+fn forecast_instances(
+    out: &Decoded<'_>,
+    input: Option<&Decoded<'_>>,
+    quantiles: &[f64],
+) -> Result<Vec<ForecastInstance>, RecordError> {
+    let Decoded::Json(v) = out else {
+        return Err(RecordError::Forecast("forecast output must be JSON".into()));
+    };
+    let preds: Vec<&serde_json::Value> = match v.get("predictions").and_then(|p| p.as_array()) {
+        Some(a) => a.iter().collect(),
+        None => vec![v],
+    };
+    let histories: Vec<Option<Vec<f64>>> = match input {
+        Some(Decoded::Json(iv)) => match iv.get("instances").and_then(|i| i.as_array()) {
+            Some(a) => a
+                .iter()
+                .map(|x| x.get("target").and_then(number_array))
+                .collect(),
+            None => vec![iv.get("target").and_then(number_array)],
+        },
+        _ => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for (i, p) in preds.iter().enumerate() {
+        let qobj = p.get("quantiles").and_then(|q| q.as_object());
+        let qs: Vec<Vec<f64>> = quantiles
+            .iter()
+            .map(|&q| {
+                qobj.and_then(|o| {
+                    o.iter()
+                        .find(|(k, _)| k.parse::<f64>().is_ok_and(|kq| (kq - q).abs() < 1e-9))
+                        .and_then(|(_, v)| number_array(v))
+                })
+                .unwrap_or_default()
+            })
+            .collect();
+        let point = p
+            .get("mean")
+            .and_then(number_array)
+            .or_else(|| {
+                qobj.and_then(|o| {
+                    o.iter()
+                        .find(|(k, _)| k.parse::<f64>().is_ok_and(|kq| (kq - 0.5).abs() < 1e-9))
+                        .and_then(|(_, v)| number_array(v))
+                })
+            })
+            .or_else(|| qs.get(qs.len() / 2).cloned().filter(|v| !v.is_empty()))
+            .ok_or_else(|| {
+                RecordError::Forecast("prediction has neither mean nor quantiles".into())
+            })?;
+        out.push(ForecastInstance {
+            quantiles: qs,
+            point,
+            history: histories.get(i).cloned().flatten(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_cache_answers_as_the_parser() {
+        let mut c = TimeCache::default();
+        for t in [
+            "",
+            "",
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T00:00:00Z",
+            "not a time",
+            "2024-01-01T00:00:00.5Z",
+            "",
+            "2024-01-01T00:00:00Z",
+        ] {
+            assert_eq!(c.parse(t), parse_time_millis(t), "{t:?}");
+        }
+    }
+}

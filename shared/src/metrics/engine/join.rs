@@ -1,0 +1,630 @@
+//! The buffered side of the join: ground-truth labels stored by id until capture asks for them.
+//! Canonical lowercase UUIDs become 16-byte keys in an open-addressing table (huge-page backed,
+//! probed behind a prefetch); other ids go to a hash map; each label is packed in 8 bytes.
+
+use crate::metrics::util::{hash_bytes, mix64};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A ground-truth label as the model-quality rules use it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum GtLabel {
+    Num(f64),
+    Class(u32),
+    /// Offset and length in the series arena: `[n_series, len_1, v.., len_2, v..]`.
+    Series(u32, u32),
+    Invalid,
+}
+
+/// A label packed in 8 bytes: finite floats as themselves, everything else NaN-boxed (labels
+/// stored as floats are always finite). After a match the slot holds `MATCHED`.
+const BOX: u64 = 0x7FF8_0000_0000_0000;
+const TAG_SHIFT: u32 = 48;
+const PAYLOAD: u64 = (1 << TAG_SHIFT) - 1;
+const TAG_CLASS: u64 = 1;
+const TAG_SERIES: u64 = 2;
+const TAG_INVALID: u64 = 3;
+const TAG_MATCHED: u64 = 4;
+const MATCHED: u64 = BOX | (TAG_MATCHED << TAG_SHIFT);
+
+fn pack(label: GtLabel) -> u64 {
+    match label {
+        GtLabel::Num(v) if v.is_finite() => v.to_bits(),
+        GtLabel::Num(_) | GtLabel::Invalid => BOX | (TAG_INVALID << TAG_SHIFT),
+        GtLabel::Class(c) => BOX | (TAG_CLASS << TAG_SHIFT) | c as u64,
+        GtLabel::Series(off, _) => BOX | (TAG_SERIES << TAG_SHIFT) | (off as u64 & PAYLOAD),
+    }
+}
+
+/// None: already matched.
+fn unpack(v: u64, series: &[f64]) -> Option<GtLabel> {
+    if v & BOX != BOX || (v & !(BOX | (7 << TAG_SHIFT) | PAYLOAD)) != 0 {
+        return Some(GtLabel::Num(f64::from_bits(v)));
+    }
+    let payload = v & PAYLOAD;
+    match (v >> TAG_SHIFT) & 7 {
+        TAG_CLASS => Some(GtLabel::Class(payload as u32)),
+        TAG_SERIES => {
+            let off = payload as usize;
+            let len = series.get(off).copied().unwrap_or(0.0) as u32;
+            Some(GtLabel::Series(off as u32 + 1, len))
+        }
+        TAG_MATCHED => None,
+        _ => Some(GtLabel::Invalid),
+    }
+}
+
+/// Ground-truth labels kept in flight between the slot prefetch and the insert.
+const GT_PIPELINE: usize = 8;
+
+/// A canonical UUID as two words (align 8: 24-byte map slots with the packed label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct UKey(u64, u64);
+impl std::hash::Hash for UKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0 ^ self.1.rotate_left(29));
+    }
+}
+
+/// Hasher for keys that are already random (UUIDs) or hashed by us.
+#[derive(Default)]
+struct KeyHasher(u64);
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = hash_bytes(self.0, bytes);
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = mix64(self.0 ^ (v as u64) ^ ((v >> 64) as u64).rotate_left(32));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = mix64(self.0 ^ v);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.0 = mix64(self.0 ^ v as u64);
+    }
+}
+type KeyBuild = BuildHasherDefault<KeyHasher>;
+
+/// Canonical lowercase UUID -> u128 (other spellings stay strings, so the mapping is injective).
+pub(super) fn uuid_key(s: &str) -> Option<UKey> {
+    uuid_u128(s).map(|v| UKey((v >> 64) as u64, v as u64))
+}
+
+#[cfg(test)]
+const fn hex_table() -> [u8; 256] {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+}
+#[cfg(test)]
+static HEX: [u8; 256] = hex_table();
+/// Byte positions of the 32 hex digits of a canonical UUID.
+#[cfg(test)]
+const UUID_DIGITS: [usize; 32] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25, 26, 27, 28, 29,
+    30, 31, 32, 33, 34, 35,
+];
+
+/// Eight lowercase hex digits (first digit in the lowest byte) -> their value, or None. SWAR
+/// (SIMD within a register): all eight bytes are range-checked at once by adding per-byte offsets
+/// that carry into each byte's high bit, then the nibbles are packed by shifts and masks. The
+/// scalar definition is `uuid_u128_scalar` below (tests compare the two on every byte value).
+#[inline(always)]
+fn hex8(w: u64) -> Option<u64> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES << 7;
+    if w & HIGH != 0 {
+        return None;
+    }
+    // Bytes are < 0x80 here, so adding at most 0x50 never carries into the next byte.
+    let ge = |lo: u8| w.wrapping_add(ONES * (0x80 - lo) as u64) & HIGH;
+    let digit = ge(b'0') & !ge(b'9' + 1);
+    let letter = ge(b'a') & !ge(b'f' + 1);
+    if digit | letter != HIGH {
+        return None;
+    }
+    // Nibble values: low four bits, plus 9 for a-f.
+    let v = (w & (ONES * 0x0F)) + (letter >> 7) * 9;
+    // First digit most significant: reverse the bytes, then pack the nibbles.
+    let v = v.swap_bytes();
+    let v = ((v >> 4) | v) & 0x00FF_00FF_00FF_00FF;
+    let v = ((v >> 8) | v) & 0x0000_FFFF_0000_FFFF;
+    Some(((v >> 16) | v) & 0xFFFF_FFFF)
+}
+
+/// The 128 bits of a canonical lowercase UUID (`8-4-4-4-12` hex digits), via [`hex8`].
+fn uuid_u128(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+        return None;
+    }
+    let word = |a: usize, c: usize| -> u64 {
+        // Two four-byte groups (`a..a+4`, `c..c+4`) as one little-endian word.
+        u64::from(u32::from_le_bytes([b[a], b[a + 1], b[a + 2], b[a + 3]]))
+            | u64::from(u32::from_le_bytes([b[c], b[c + 1], b[c + 2], b[c + 3]])) << 32
+    };
+    let hi = (hex8(word(0, 4))? << 32) | hex8(word(9, 14))?;
+    let lo = (hex8(word(19, 24))? << 32) | hex8(word(28, 32))?;
+    Some(((hi as u128) << 64) | lo as u128)
+}
+
+/// The digit-by-digit definition [`uuid_u128`] is tested against.
+#[cfg(test)]
+fn uuid_u128_scalar(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+        return None;
+    }
+    let (mut hi, mut lo, mut bad) = (0u64, 0u64, 0u8);
+    for &i in &UUID_DIGITS[..16] {
+        let d = HEX[b[i] as usize];
+        bad |= d;
+        hi = (hi << 4) | (d & 0xF) as u64;
+    }
+    for &i in &UUID_DIGITS[16..] {
+        let d = HEX[b[i] as usize];
+        bad |= d;
+        lo = (lo << 4) | (d & 0xF) as u64;
+    }
+    if bad & 0x80 != 0 {
+        return None;
+    }
+    Some(((hi as u128) << 64) | lo as u128)
+}
+
+const TAG_EMPTY: u64 = 5;
+const EMPTY: u64 = BOX | (TAG_EMPTY << TAG_SHIFT);
+
+/// Open-addressing (linear probing) table of UUID keys -> packed labels, 24-byte slots: one cache
+/// miss per lookup on the hot join path (the keys are already random, so a light mix suffices).
+struct UuidTable {
+    slots: Vec<(u64, u64, u64)>,
+    len: usize,
+}
+
+impl Default for UuidTable {
+    fn default() -> Self {
+        UuidTable {
+            slots: vec![(0, 0, EMPTY); 16],
+            len: 0,
+        }
+    }
+}
+
+/// `cap` empty slots. A large table is advised to the kernel as huge-page backed before it is first
+/// touched: lookups hit random slots, and with 4 KiB pages nearly every one also misses the TLB
+/// (the page walk stalls even a prefetch).
+fn empty_slots(cap: usize) -> Vec<(u64, u64, u64)> {
+    let mut v: Vec<(u64, u64, u64)> = Vec::with_capacity(cap);
+    let bytes = cap * std::mem::size_of::<(u64, u64, u64)>();
+    if bytes >= HUGE_PAGE {
+        advise_huge_pages(v.as_mut_ptr() as usize, bytes);
+    }
+    v.resize(cap, (0, 0, EMPTY));
+    v
+}
+
+const HUGE_PAGE: usize = 2 << 20;
+
+/// `madvise(MADV_HUGEPAGE)` on the 2 MiB-aligned part of `[addr, addr + len)`; errors ignored (it is
+/// only advice). Returns the kernel's answer (0 or -1), or None where not supported.
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(addr: usize, len: usize) -> Option<i32> {
+    let start = addr.checked_add(HUGE_PAGE - 1)? & !(HUGE_PAGE - 1);
+    let end = addr.checked_add(len)? & !(HUGE_PAGE - 1);
+    if end <= start {
+        return None;
+    }
+    // SAFETY: madvise(2) with MADV_HUGEPAGE reads no memory and changes neither the contents nor
+    // the validity of any mapping: it only lets the kernel back the range with huge pages. The
+    // range lies inside one live allocation of ours (2 MiB-aligned within it); on error the kernel
+    // changes nothing and returns -1.
+    Some(unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_addr: usize, _len: usize) -> Option<i32> {
+    None
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod huge_page_tests {
+    #[test]
+    fn advice_on_a_large_allocation_is_accepted_or_harmlessly_refused() {
+        let mut v = vec![0u8; 8 << 20];
+        let r = super::advise_huge_pages(v.as_mut_ptr() as usize, v.len());
+        // 0 where transparent huge pages are available; -1 (EINVAL) where the kernel lacks them.
+        assert!(matches!(r, Some(0) | Some(-1)), "{r:?}");
+        assert!(v.iter().all(|b| *b == 0), "the contents are untouched");
+        assert_eq!(
+            super::advise_huge_pages(v.as_mut_ptr() as usize, 4096),
+            None,
+            "no whole huge page inside"
+        );
+    }
+}
+
+impl UuidTable {
+    #[inline]
+    fn slot_of(&self, k: UKey) -> usize {
+        (mix64(k.0 ^ k.1.rotate_left(29)) as usize) & (self.slots.len() - 1)
+    }
+    fn reserve(&mut self, n: usize) {
+        let want = (n.saturating_mul(10) / 7).next_power_of_two().max(16);
+        if want > self.slots.len() {
+            self.rehash(want);
+        }
+    }
+    fn rehash(&mut self, cap: usize) {
+        let old = std::mem::replace(&mut self.slots, empty_slots(cap));
+        self.len = 0;
+        for (hi, lo, v) in old {
+            if v != EMPTY {
+                self.insert(UKey(hi, lo), v);
+            }
+        }
+    }
+    #[inline]
+    fn get_mut(&mut self, k: UKey) -> Option<&mut u64> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot_of(k);
+        loop {
+            let s = self.slots[i];
+            if s.2 == EMPTY {
+                return None;
+            }
+            if s.0 == k.0 && s.1 == k.1 {
+                return Some(&mut self.slots[i].2);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+    /// Returns true when the key was present (value replaced).
+    fn insert(&mut self, k: UKey, v: u64) -> bool {
+        if (self.len + 1) * 10 > self.slots.len() * 7 {
+            self.rehash(self.slots.len() * 2);
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot_of(k);
+        loop {
+            let s = &mut self.slots[i];
+            if s.2 == EMPTY {
+                *s = (k.0, k.1, v);
+                self.len += 1;
+                return false;
+            }
+            if s.0 == k.0 && s.1 == k.1 {
+                s.2 = v;
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+    fn get(&self, k: UKey) -> Option<u64> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot_of(k);
+        loop {
+            let s = self.slots[i];
+            if s.2 == EMPTY {
+                return None;
+            }
+            if s.0 == k.0 && s.1 == k.1 {
+                return Some(s.2);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+    /// Hints the CPU to load the slot of `k` (the insert follows a few records later).
+    #[inline]
+    fn prefetch(&self, k: UKey) {
+        let p = self.slots.as_ptr().wrapping_add(self.slot_of(k));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is only a hint: it never faults and has no architectural effect.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = p;
+    }
+    fn values(&self) -> impl Iterator<Item = &u64> {
+        self.slots.iter().map(|s| &s.2).filter(|&&v| v != EMPTY)
+    }
+}
+
+/// What the store holds for a capture record's key (see [`GroundTruthStore::take`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Join {
+    /// No label with this id.
+    Unmatched,
+    /// The label was already taken by an earlier capture record of the id (first capture wins).
+    Duplicate,
+    /// The label, now marked as matched.
+    Label(GtLabel),
+}
+
+/// The ground-truth labels of a job by id. UUID-keyed labels are inserted a few records after
+/// they arrive ([`GT_PIPELINE`]), once the prefetched slot is in cache; every read flushes them
+/// first or counts them ([`GroundTruthStore::pending_effect`]).
+#[derive(Default)]
+pub(super) struct GroundTruthStore {
+    uuid: UuidTable,
+    other: HashMap<Box<str>, u64, KeyBuild>,
+    classes: Vec<Box<str>>,
+    class_index: HashMap<Box<str>, u32, KeyBuild>,
+    /// Forecast actuals: at each label's offset `[len, n_series, len_1, v.., len_2, v..]`.
+    series: Vec<f64>,
+    /// UUID-keyed labels waiting for their (prefetched) table slot, in input order.
+    pending: VecDeque<(UKey, u64)>,
+}
+
+impl GroundTruthStore {
+    /// Pre-sizes the UUID table for about `n` labels.
+    pub(super) fn reserve(&mut self, n: usize) {
+        self.uuid.reserve(n);
+    }
+
+    /// Stores the label of `key` (the last label of an id wins); returns the number of duplicate
+    /// ids found now (a UUID-keyed label is compared when it leaves the pipeline).
+    #[inline]
+    pub(super) fn insert(&mut self, key: &str, label: GtLabel) -> u64 {
+        match uuid_key(key) {
+            Some(k) => {
+                // Insert a few records later, after the slot's cache line has arrived.
+                self.uuid.prefetch(k);
+                self.pending.push_back((k, pack(label)));
+                if self.pending.len() > GT_PIPELINE {
+                    self.insert_pending_one()
+                } else {
+                    0
+                }
+            }
+            None => u64::from(self.other.insert(key.into(), pack(label)).is_some()),
+        }
+    }
+
+    fn insert_pending_one(&mut self) -> u64 {
+        match self.pending.pop_front() {
+            Some((k, v)) => u64::from(self.uuid.insert(k, v)),
+            None => 0,
+        }
+    }
+
+    /// Inserts every label still in the pipeline; returns the duplicates found.
+    #[inline]
+    pub(super) fn flush(&mut self) -> u64 {
+        let mut dups = 0;
+        while !self.pending.is_empty() {
+            dups += self.insert_pending_one();
+        }
+        dups
+    }
+
+    /// Whether labels wait in the pipeline.
+    #[inline]
+    pub(super) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Effect of the not yet inserted labels: (duplicates, new ids).
+    pub(super) fn pending_effect(&self) -> (u64, u64) {
+        let (mut dups, mut new) = (0u64, 0u64);
+        for (i, (k, _)) in self.pending.iter().enumerate() {
+            if self.uuid.get(*k).is_some() || self.pending.iter().take(i).any(|(p, _)| p == k) {
+                dups += 1;
+            } else {
+                new += 1;
+            }
+        }
+        (dups, new)
+    }
+
+    /// Takes the label of `key` for a capture record, marking it matched (call [`Self::flush`]
+    /// before the first capture record).
+    #[inline]
+    pub(super) fn take(&mut self, key: &str) -> Join {
+        let entry = match uuid_key(key) {
+            Some(u) => self.uuid.get_mut(u),
+            None => self.other.get_mut(key),
+        };
+        match entry {
+            Some(e) => take_entry(e, &self.series),
+            None => Join::Unmatched,
+        }
+    }
+
+    /// [`Self::take`] for a canonical UUID key.
+    #[inline]
+    pub(super) fn take_uuid(&mut self, k: UKey) -> Join {
+        match self.uuid.get_mut(k) {
+            Some(e) => take_entry(e, &self.series),
+            None => Join::Unmatched,
+        }
+    }
+
+    /// Hints the CPU to load the table slot of `k` (a [`Self::take_uuid`] follows soon).
+    #[inline]
+    pub(super) fn prefetch(&self, k: UKey) {
+        self.uuid.prefetch(k);
+    }
+
+    /// The index of a (canonical) class label, added on first sight.
+    pub(super) fn intern(&mut self, label: &str) -> u32 {
+        if let Some(&i) = self.class_index.get(label) {
+            return i;
+        }
+        let i = self.classes.len() as u32;
+        self.classes.push(label.into());
+        self.class_index.insert(label.into(), i);
+        i
+    }
+
+    /// The class label of an index from [`Self::intern`].
+    pub(super) fn class(&self, c: u32) -> &str {
+        &self.classes[c as usize]
+    }
+
+    /// Buffers the actuals of a forecast label; None when the arena is full.
+    pub(super) fn push_series(&mut self, series: &[Vec<f64>]) -> Option<GtLabel> {
+        let off = self.series.len();
+        if off as u64 > PAYLOAD || off > u32::MAX as usize - (1 << 20) {
+            return None;
+        }
+        self.series.push(0.0);
+        self.series.push(series.len() as f64);
+        for s in series {
+            self.series.push(s.len() as f64);
+            self.series.extend_from_slice(s);
+        }
+        self.series[off] = (self.series.len() - off - 1) as f64;
+        Some(GtLabel::Series(off as u32, 0))
+    }
+
+    /// The actuals of a taken forecast label (`GtLabel::Series(off, len)` from [`Self::take`]).
+    pub(super) fn actuals(&self, off: u32, len: u32) -> Vec<Vec<f64>> {
+        let arena = &self.series[off as usize..(off + len) as usize];
+        let mut actuals = Vec::new();
+        let n = arena.first().copied().unwrap_or(0.0) as usize;
+        let mut i = 1;
+        for _ in 0..n {
+            let l = arena.get(i).copied().unwrap_or(0.0) as usize;
+            actuals.push(arena.get(i + 1..i + 1 + l).unwrap_or(&[]).to_vec());
+            i += 1 + l;
+        }
+        actuals
+    }
+
+    /// Stored labels no capture record has taken.
+    pub(super) fn unmatched(&self) -> u64 {
+        (self.uuid.values().filter(|&&e| e != MATCHED).count()
+            + self.other.values().filter(|&&e| e != MATCHED).count()) as u64
+    }
+
+    /// Stored ids (without the pipeline).
+    pub(super) fn len(&self) -> usize {
+        self.uuid.len + self.other.len()
+    }
+}
+
+#[inline]
+fn take_entry(entry: &mut u64, series: &[f64]) -> Join {
+    let packed = std::mem::replace(entry, MATCHED);
+    match unpack(packed, series) {
+        Some(label) => Join::Label(label),
+        None => Join::Duplicate,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_keys_are_exact() {
+        assert_eq!(
+            uuid_u128("f04a8538-0000-4000-8000-00000000000a"),
+            Some(0xf04a_8538_0000_4000_8000_0000_0000_000a)
+        );
+        assert_eq!(uuid_u128("F04A8538-0000-4000-8000-00000000000A"), None);
+        assert_eq!(uuid_u128("short"), None);
+        let series = vec![3.0, 1.0, 1.0, 5.0];
+        for l in [
+            GtLabel::Num(0.0),
+            GtLabel::Num(-2.5e300),
+            GtLabel::Class(7),
+            GtLabel::Invalid,
+        ] {
+            assert_eq!(
+                format!("{:?}", unpack(pack(l), &series)),
+                format!("{:?}", Some(l))
+            );
+        }
+        assert!(matches!(
+            unpack(pack(GtLabel::Series(0, 0)), &series),
+            Some(GtLabel::Series(1, 3))
+        ));
+        assert!(unpack(MATCHED, &series).is_none());
+        assert!(matches!(
+            unpack(pack(GtLabel::Num(f64::NAN)), &series),
+            Some(GtLabel::Invalid)
+        ));
+    }
+
+    #[test]
+    fn uuid_parse_matches_digit_by_digit_definition() {
+        let mut rng = crate::metrics::util::SplitMix64(11);
+        let alphabet = b"0123456789abcdefABCDEFgG-/:`@ \x7f\xc3\xa9";
+        for _ in 0..200_000 {
+            let v = ((rng.next_u64() as u128) << 64) | rng.next_u64() as u128;
+            let mut s = format!(
+                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                v >> 96,
+                (v >> 80) & 0xFFFF,
+                (v >> 64) & 0xFFFF,
+                (v >> 48) & 0xFFFF,
+                v & 0xFFFF_FFFF_FFFF
+            )
+            .into_bytes();
+            assert_eq!(uuid_u128(std::str::from_utf8(&s).unwrap()), Some(v));
+            // Change up to two bytes to anything, including neighbours of the hex ranges.
+            for _ in 0..rng.next_u64() % 3 {
+                let i = (rng.next_u64() % 36) as usize;
+                s[i] = if rng.next_u64().is_multiple_of(2) {
+                    alphabet[(rng.next_u64() % alphabet.len() as u64) as usize]
+                } else {
+                    rng.next_u64() as u8
+                };
+            }
+            let t = String::from_utf8_lossy(&s);
+            assert_eq!(uuid_u128(&t), uuid_u128_scalar(&t), "{t}");
+        }
+        for b in 0..=255u8 {
+            let mut s = *b"00000000-0000-4000-8000-000000000000";
+            for i in [0, 7, 9, 20, 35] {
+                let mut t = s;
+                t[i] = b;
+                if let Ok(t) = std::str::from_utf8(&t) {
+                    assert_eq!(uuid_u128(t), uuid_u128_scalar(t), "{t}");
+                }
+            }
+            s[0] = b'f';
+            assert_eq!(
+                uuid_u128(std::str::from_utf8(&s).unwrap()),
+                uuid_u128_scalar(std::str::from_utf8(&s).unwrap())
+            );
+        }
+    }
+
+    #[test]
+    fn uuid_table_grows_and_replaces() {
+        let mut t = UuidTable::default();
+        let key = |i: u64| UKey(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 3, i);
+        for i in 0..10_000u64 {
+            assert!(!t.insert(key(i), i));
+        }
+        assert_eq!(t.len, 10_000);
+        assert!(t.insert(key(42), 7));
+        assert_eq!(t.len, 10_000);
+        for i in 0..10_000u64 {
+            assert_eq!(
+                t.get_mut(key(i)).copied(),
+                Some(if i == 42 { 7 } else { i })
+            );
+        }
+        assert!(t.get_mut(key(10_001)).is_none());
+        assert_eq!(t.values().count(), 10_000);
+        *t.get_mut(key(1)).unwrap() = MATCHED;
+        assert_eq!(t.values().filter(|&&v| v == MATCHED).count(), 1);
+    }
+}

@@ -1,0 +1,445 @@
+//! The engine's API: feed ground truth, then capture; take a mergeable snapshot, merge workers'
+//! snapshots, finish with the job result. Lines are read here (blank and malformed lines counted
+//! in one place); the rooms below hold the join, the per-record rules and the result types.
+//!
+//! # The join
+//! * **Buffered side: ground truth.** Labels are stored compactly by id (canonical lowercase UUIDs
+//!   as 16-byte integers, other ids as strings; the label as a float, a class index or a series
+//!   slice). Capture — usually the larger side — is streamed and never held. So feed all ground
+//!   truth first, then capture; ground truth fed after capture is rejected with
+//!   [`EngineError::GroundTruthAfterCapture`].
+//! * Key: capture `inferenceId` when present and non-empty, else `eventId`; ground truth
+//!   `eventMetadata.eventId`. Inner join: unmatched records on either side are counted and dropped.
+//! * **Duplicates.** Ground truth: the *last* record of an id wins (a re-label corrects an earlier
+//!   one; feed files in time order); each extra record counts in `duplicate_ground_truth_ids`.
+//!   Capture: the *first* record of an id is evaluated, later ones count in
+//!   `duplicate_capture_ids` and are skipped.
+//! * **Window.** With `window_start_ms` / `window_end_ms`, capture records whose `inferenceTime` is
+//!   outside `[start, end)` or unparseable are counted in `outside_window` and skipped (before the
+//!   join, so their labels count as unmatched).
+//! * A capture payload with several CSV rows is one invocation with one label: model quality uses
+//!   its first row; data quality uses every row.
+//! * Bad lines never panic: they count as `malformed_*` / `invalid_*` with up to
+//!   `max_error_samples` `source:line: message` samples.
+//!
+//! # Speed (same results as the straightforward path)
+//! * Lines are read by a learned line shape, else a hand-written scanner, else serde (see
+//!   [`super::parse`]); the records and errors are the same.
+//! * [`Engine::feed_capture`] reads lines in place from the reader's buffer and queues up to
+//!   `CAPTURE_PIPELINE` joins of binary / regression records with UUID keys behind a prefetch of
+//!   their table slot; the queue is resolved in input order, always before any other join and
+//!   before the call returns, so counts, metrics, states and error samples equal those of
+//!   [`Engine::push_capture_line`] line by line (`shared/tests/metrics_fastpath.rs`).
+//! * The UUID table asks Linux for huge pages (`madvise`), as its random probes otherwise miss the
+//!   TLB nearly every time.
+
+mod ingest;
+mod join;
+mod lines;
+mod result;
+#[cfg(test)]
+mod tests;
+
+pub use lines::LineAssembler;
+pub use result::{
+    CloudWatchMetric, Counts, EngineError, EngineState, ErrorSample, JobResult, MetricKind,
+};
+
+use super::config::{MonitorConfig, ProblemType};
+use super::dq::baseline::{BaselineConstraints, BaselineStatistics};
+use super::dq::checks::{check_data_quality, check_model_quality};
+use super::parse::{CaptureRecord, GroundTruthRecord, LineParser, Skip};
+use super::util::format_time_millis;
+use ingest::Ingest;
+use lines::{for_each_line, trim_line_break};
+use std::io::BufRead;
+
+/// Which input a line came from (for the malformed-line counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Capture,
+    GroundTruth,
+}
+
+/// Whether capture records are read with their input payload.
+fn want_input(cfg: &MonitorConfig) -> bool {
+    cfg.data_quality || cfg.problem_type == Some(ProblemType::Forecast)
+}
+
+/// The metrics engine for one job (or one worker's part of a job).
+pub struct Engine {
+    /// Configuration, label rules, the ground-truth store and the state.
+    ingest: Ingest,
+    /// Capture and ground-truth lines into records (learned shapes, scanner, serde).
+    parser: LineParser,
+    capture_started: bool,
+    baseline_statistics: Option<BaselineStatistics>,
+    baseline_constraints: Option<BaselineConstraints>,
+    model_quality_constraints: Option<serde_json::Value>,
+    line_buf: Vec<u8>,
+}
+
+impl Engine {
+    pub fn new(cfg: MonitorConfig) -> Engine {
+        Engine {
+            parser: LineParser::new(cfg.capture_format, want_input(&cfg)),
+            ingest: Ingest::new(cfg),
+            capture_started: false,
+            baseline_statistics: None,
+            baseline_constraints: None,
+            model_quality_constraints: None,
+            line_buf: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &MonitorConfig {
+        &self.ingest.cfg
+    }
+
+    /// Data-quality baseline (`statistics.json` optional: needed for drift; `constraints.json`
+    /// drives every check).
+    pub fn with_data_quality_baseline(
+        mut self,
+        statistics: Option<BaselineStatistics>,
+        constraints: Option<BaselineConstraints>,
+    ) -> Engine {
+        self.baseline_statistics = statistics;
+        self.baseline_constraints = constraints;
+        self
+    }
+
+    /// The engine without learned line shapes (see [`super::parse`]): every line takes the
+    /// scanner, then serde. Same results, slower; for tests that compare the two.
+    #[doc(hidden)]
+    pub fn without_line_shapes(mut self) -> Engine {
+        self.parser = self.parser.without_shapes();
+        self
+    }
+
+    /// Model-quality `constraints.json` (parsed JSON).
+    pub fn with_model_quality_constraints(mut self, constraints: serde_json::Value) -> Engine {
+        self.model_quality_constraints = Some(constraints);
+        self
+    }
+
+    /// Counts a line that gave no record: blank, or malformed with its sample.
+    fn skip(&mut self, side: Side, skip: Skip, source: &str, line: u64) {
+        let counts = &mut self.ingest.state.counts;
+        match (skip, side) {
+            (Skip::Blank, _) => counts.blank_lines += 1,
+            (skip, Side::Capture) => {
+                counts.malformed_capture += 1;
+                self.ingest.sample(source, line, || skip.to_string());
+            }
+            (skip, Side::GroundTruth) => {
+                counts.malformed_ground_truth += 1;
+                self.ingest.sample(source, line, || skip.to_string());
+            }
+        }
+    }
+
+    /// Pre-sizes the ground-truth table for about `n` labels (e.g. ground-truth bytes / 120).
+    pub fn reserve_ground_truth(&mut self, n: usize) {
+        self.ingest.gt.reserve(n.min(1 << 26));
+    }
+
+    /// Number of buffered ground-truth ids.
+    pub fn ground_truth_len(&self) -> usize {
+        self.ingest.gt.len() + self.ingest.gt.pending_effect().1 as usize
+    }
+
+    /// Feeds one ground-truth line (`line_no` is 1-based, for error samples).
+    pub fn push_ground_truth_line(
+        &mut self,
+        line: &str,
+        source: &str,
+        line_no: u64,
+    ) -> Result<(), EngineError> {
+        if self.capture_started {
+            return Err(EngineError::GroundTruthAfterCapture);
+        }
+        self.ingest.state.counts.ground_truth_lines += 1;
+        let parsed = self.parser.ground_truth_text(line);
+        self.ground_truth_parsed(parsed, source, line_no);
+        Ok(())
+    }
+
+    /// A (counted) ground-truth line's record, or why it has none.
+    #[inline]
+    fn ground_truth_parsed(
+        &mut self,
+        parsed: Result<GroundTruthRecord<'_>, Skip>,
+        source: &str,
+        line_no: u64,
+    ) {
+        match parsed {
+            Ok(rec) => self.ingest.ground_truth_record(&rec, source, line_no),
+            Err(skip) => self.skip(Side::GroundTruth, skip, source, line_no),
+        }
+    }
+
+    /// Feeds one capture line.
+    pub fn push_capture_line(&mut self, line: &str, source: &str, line_no: u64) {
+        self.capture_line(line, source, line_no, false);
+    }
+
+    /// With `defer` (only inside [`Engine::feed_capture`], which resolves everything it deferred
+    /// before returning), the join of a record whose outcome cannot produce an error sample is
+    /// queued behind a prefetch of its table slot (see `ingest::Deferred`).
+    fn capture_line(&mut self, line: &str, source: &str, line_no: u64, defer: bool) {
+        self.begin_capture_line();
+        let parsed = self.parser.capture_text(line);
+        self.capture_parsed(parsed, source, line_no, defer);
+    }
+
+    /// A (counted) capture line's record, or why it has none.
+    #[inline]
+    fn capture_parsed(
+        &mut self,
+        parsed: Result<CaptureRecord<'_>, Skip>,
+        source: &str,
+        line_no: u64,
+        defer: bool,
+    ) {
+        match parsed {
+            Ok(rec) => self.ingest.capture_record(&rec, source, line_no, defer),
+            Err(skip) => self.skip(Side::Capture, skip, source, line_no),
+        }
+    }
+
+    /// Counts a capture line (before it is read).
+    #[inline]
+    fn begin_capture_line(&mut self) {
+        if self.ingest.gt.has_pending() {
+            self.ingest.state.counts.duplicate_ground_truth_ids += self.ingest.gt.flush();
+        }
+        self.capture_started = true;
+        self.ingest.state.counts.capture_lines += 1;
+    }
+
+    /// Feeds one ground-truth line given as bytes (a trailing `\n` / `\r\n` is ignored; non-UTF-8
+    /// lines are counted as malformed).
+    pub fn push_ground_truth_bytes(
+        &mut self,
+        line: &[u8],
+        source: &str,
+        line_no: u64,
+    ) -> Result<(), EngineError> {
+        if self.capture_started {
+            return Err(EngineError::GroundTruthAfterCapture);
+        }
+        self.ingest.state.counts.ground_truth_lines += 1;
+        let parsed = self.parser.ground_truth_bytes(trim_line_break(line));
+        self.ground_truth_parsed(parsed, source, line_no);
+        Ok(())
+    }
+
+    /// Feeds one capture line given as bytes (see [`Engine::push_ground_truth_bytes`]).
+    pub fn push_capture_bytes(&mut self, line: &[u8], source: &str, line_no: u64) {
+        self.capture_bytes(line, source, line_no, false);
+    }
+
+    fn capture_bytes(&mut self, line: &[u8], source: &str, line_no: u64, defer: bool) {
+        self.begin_capture_line();
+        let parsed = self.parser.capture_bytes(trim_line_break(line));
+        self.capture_parsed(parsed, source, line_no, defer);
+    }
+
+    /// Reads the ground-truth line at the start of `ahead` (unread input starting at a line) if it
+    /// fits a known shape and ends with `\n`: its length with the `\n`. As
+    /// [`Engine::push_ground_truth_bytes`] on that line, without searching for its end first.
+    #[inline]
+    fn ground_truth_ahead(&mut self, ahead: &[u8], source: &str, line_no: u64) -> Option<usize> {
+        if self.capture_started {
+            return None;
+        }
+        let (rec, len) = self.parser.ground_truth_ahead(ahead)?;
+        self.ingest.state.counts.ground_truth_lines += 1;
+        self.ingest.ground_truth_record(&rec, source, line_no);
+        Some(len)
+    }
+
+    /// [`Engine::ground_truth_ahead`] for capture lines (deferring joins, as `feed_capture`).
+    #[inline]
+    fn capture_ahead(&mut self, ahead: &[u8], source: &str, line_no: u64) -> Option<usize> {
+        let (rec, len) = self.parser.capture_ahead(ahead)?;
+        self.begin_capture_line();
+        self.ingest.capture_record(&rec, source, line_no, true);
+        Some(len)
+    }
+
+    /// Reads ground-truth lines from a reader (line numbers from 1).
+    pub fn feed_ground_truth<R: BufRead>(
+        &mut self,
+        source: &str,
+        mut reader: R,
+    ) -> Result<u64, EngineError> {
+        struct Cx<'a> {
+            e: &'a mut Engine,
+            source: &'a str,
+            n: u64,
+            res: Result<(), EngineError>,
+        }
+        let mut buf = std::mem::take(&mut self.line_buf);
+        let mut cx = Cx {
+            e: self,
+            source,
+            n: 0,
+            res: Ok(()),
+        };
+        let read = for_each_line(
+            &mut reader,
+            &mut buf,
+            &mut cx,
+            |cx, line| {
+                cx.n += 1;
+                cx.res = cx.e.push_ground_truth_bytes(line, cx.source, cx.n);
+                cx.res.is_ok()
+            },
+            |cx, ahead| {
+                let len = cx.e.ground_truth_ahead(ahead, cx.source, cx.n + 1)?;
+                cx.n += 1;
+                Some(len)
+            },
+        );
+        let (n, res) = (cx.n, cx.res);
+        self.line_buf = buf;
+        res?;
+        read.map_err(|error| EngineError::Io {
+            source_name: source.to_string(),
+            error,
+        })?;
+        Ok(n)
+    }
+
+    /// Reads capture lines from a reader; `progress` is called with the bytes read so far every
+    /// ~4 MiB.
+    pub fn feed_capture<R: BufRead>(
+        &mut self,
+        source: &str,
+        mut reader: R,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64, EngineError> {
+        struct Cx<'a, P> {
+            e: &'a mut Engine,
+            source: &'a str,
+            n: u64,
+            bytes: u64,
+            next_report: u64,
+            progress: P,
+        }
+        impl<P: FnMut(u64)> Cx<'_, P> {
+            /// Counts a line of `len` bytes; its line number.
+            fn count(&mut self, len: usize) -> u64 {
+                self.n += 1;
+                self.bytes += len as u64;
+                if self.bytes >= self.next_report {
+                    (self.progress)(self.bytes);
+                    self.next_report = self.bytes + (4 << 20);
+                }
+                self.n
+            }
+        }
+        let mut buf = std::mem::take(&mut self.line_buf);
+        let mut cx = Cx {
+            e: self,
+            source,
+            n: 0,
+            bytes: 0,
+            next_report: 4 << 20,
+            progress: &mut progress,
+        };
+        let read = for_each_line(
+            &mut reader,
+            &mut buf,
+            &mut cx,
+            |cx, line| {
+                let n = cx.count(line.len());
+                cx.e.capture_bytes(line, cx.source, n, true);
+                true
+            },
+            |cx, ahead| {
+                let len = cx.e.capture_ahead(ahead, cx.source, cx.n + 1)?;
+                cx.count(len);
+                Some(len)
+            },
+        );
+        let n = cx.n;
+        // Nothing stays deferred outside this call (`finish` and `snapshot` read the state).
+        self.ingest.resolve_deferred(source, 0);
+        self.line_buf = buf;
+        read.map_err(|error| EngineError::Io {
+            source_name: source.to_string(),
+            error,
+        })?;
+        Ok(n)
+    }
+
+    /// The counts so far with this engine's unmatched labels and the labels still in the
+    /// ground-truth pipeline included.
+    fn counts(&self) -> Counts {
+        let mut counts = self.ingest.state.counts.clone();
+        let (dups, new) = self.ingest.gt.pending_effect();
+        counts.duplicate_ground_truth_ids += dups;
+        if self.ingest.cfg.problem_type.is_some() {
+            counts.unmatched_labels += self.ingest.gt.unmatched() + new;
+        }
+        counts
+    }
+
+    /// The mergeable state so far, with this engine's unmatched labels counted.
+    pub fn snapshot(&self) -> EngineState {
+        let mut s = self.ingest.state.clone();
+        s.counts = self.counts();
+        s
+    }
+
+    /// Merges a worker's state (from [`Engine::snapshot`]) into this engine.
+    pub fn merge_state(&mut self, other: &EngineState) -> Result<(), EngineError> {
+        self.ingest
+            .state
+            .merge(other, self.ingest.cfg.max_error_samples)
+    }
+
+    /// Computes the result (does not consume: more input may follow).
+    pub fn finish(&self) -> Result<JobResult, EngineError> {
+        // Borrow the state (no copy of the score list); only the counts need the unmatched labels.
+        let state = &self.ingest.state;
+        let counts = self.counts();
+        let quality = state.quality.as_ref().map(|q| q.report(&self.ingest.cfg));
+        let mut violations = Vec::new();
+        let mut drift = Vec::new();
+        if let (Some(q), Some(c), Some(p)) = (
+            &quality,
+            &self.model_quality_constraints,
+            self.ingest.cfg.problem_type,
+        ) {
+            let vals: Vec<(String, f64)> = q
+                .scalars
+                .iter()
+                .map(|(n, m)| (n.clone(), m.value))
+                .collect();
+            violations.extend(
+                check_model_quality(c, p.constraints_key(), &vals)
+                    .map_err(EngineError::Constraints)?,
+            );
+        }
+        if let (Some(dq), Some(c)) = (&state.data_quality, &self.baseline_constraints) {
+            let r = check_data_quality(dq, self.baseline_statistics.as_ref(), c);
+            violations.extend(r.violations);
+            drift = r.drift;
+        }
+        Ok(JobResult {
+            problem_type: self.ingest.cfg.problem_type,
+            evaluation_time: format_time_millis(chrono::Utc::now().timestamp_millis()),
+            counts,
+            error_samples: state.error_samples.clone(),
+            quality,
+            data_quality: state.data_quality.clone(),
+            violations,
+            drift,
+            min_inference_time_ms: state.min_inference_time_ms,
+            max_inference_time_ms: state.max_inference_time_ms,
+        })
+    }
+}
