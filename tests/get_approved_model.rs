@@ -49,13 +49,10 @@ async fn newer_pending_above_an_approved_one() {
         .unwrap();
     assert_eq!(out.model_package_arn, v2);
     assert_eq!(out.model_package_version, Some(2));
+    assert_eq!(out.model_name, format!("{group}-model-2"));
     assert_eq!(
-        out.model_name.as_deref(),
-        Some(format!("{group}-model-2").as_str())
-    );
-    assert_eq!(
-        out.s3uri_statistics.as_deref(),
-        Some(format!("s3://baselines/{group}/2/statistics.json").as_str())
+        out.s3uri_statistics,
+        format!("s3://baselines/{group}/2/statistics.json")
     );
     assert_eq!(
         out.containers[0].model_data_url.as_deref(),
@@ -127,14 +124,11 @@ async fn approved_then_rejected_falls_back_to_the_previous_approval() {
         .unwrap();
     assert_eq!(out.model_package_arn, v1);
     // The metadata survived the approval update (the emulator's compat layer keeps it, as AWS does).
-    assert_eq!(
-        out.model_name.as_deref(),
-        Some(format!("{group}-model-1").as_str())
-    );
+    assert_eq!(out.model_name, format!("{group}-model-1"));
 }
 
 #[tokio::test]
-async fn missing_baselines_are_null() {
+async fn missing_baselines_are_empty_strings() {
     let (deps, sm) = deps().await;
     let group = unique("nobase");
     create_group(&sm, &group).await;
@@ -142,11 +136,13 @@ async fn missing_baselines_are_null() {
     let out = handle(json!({"model_package_group_name": group}), &deps)
         .await
         .unwrap();
-    assert_eq!(out.s3uri_statistics, None);
-    assert_eq!(out.s3uri_constraints, None);
+    // A LambdaStep's String outputs cannot be null: absent baselines are empty strings.
+    assert_eq!(out.s3uri_statistics, "");
+    assert_eq!(out.s3uri_constraints, "");
     assert_eq!(out.data_quality_baseline, None);
     let json = serde_json::to_value(&out).unwrap();
-    assert!(json["s3uriStatistics"].is_null());
+    assert_eq!(json["s3uriStatistics"], "");
+    assert_eq!(json["s3uriConstraints"], "");
 }
 
 #[tokio::test]

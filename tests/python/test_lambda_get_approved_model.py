@@ -49,3 +49,22 @@ def test_errors_carry_their_class(env):
         assert "no-such-group-anywhere" in out + err
         rc, out, err = w.invoke("get-approved-model", data={"model_package_group_name": 42})
         assert "Permanent.InvalidInput" in out + err
+
+
+def test_lambda_step_sample_gets_every_declared_output_as_a_string(env):
+    """The input AWS's batch-monitoring pipeline passes to its LambdaStep, and the five outputs it
+    declares (all `LambdaOutputTypeEnum.String`): present, strings (statusCode: the sample's 200),
+    never null — also for a package registered without baselines or a ModelName."""
+    sample = REPO / "events/get-approved-model-lambda-step.json"
+    event = json.loads(sample.read_text())
+    seeded = seed(env, event["model_package_group_name"], approved=2, pending=0)
+    with Watch("get-approved-model", env) as w:
+        rc, out, err = w.invoke("get-approved-model", data_file=sample)
+        assert rc == 0, err
+        result = json.loads(out)
+        assert result["statusCode"] == 200
+        for key in ("modelArn", "s3uriConstraints", "s3uriStatistics", "modelName"):
+            assert isinstance(result[key], str), (key, result)
+        assert result["modelArn"] == seeded["latest_approved"]
+        assert result["s3uriStatistics"].startswith("s3://")
+        assert result["baselineSource"] == "DriftCheckBaselines"

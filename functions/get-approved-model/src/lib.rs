@@ -1,29 +1,45 @@
 //! get-approved-model: the latest approved model package of a SageMaker Model Registry group.
 //!
 //! Input: `{"model_package_group_name": "..."}` (or `ModelPackageGroupName`); without either,
-//! the `MODEL_PACKAGE_GROUP_NAME` environment variable. Output: [`ApprovedModel`].
+//! the `MODEL_PACKAGE_GROUP_NAME` environment variable. Optional `"baseline_source"`
+//! (`DriftCheckBaselines` | `ModelMetrics`, default `BASELINE_SOURCE`, else
+//! `DriftCheckBaselines`): which of the package's baseline sets is read first. Other keys (a
+//! SageMaker Pipelines `LambdaStep` passes its inputs, e.g. `lambda_execution_role`) are ignored.
+//! Output: [`ApprovedModel`] — every key the batch-monitoring sample's `LambdaStep` declares as a
+//! `String` output is a string (empty when absent), never `null`.
 
 use std::sync::Arc;
 
 use driftloop::config::{ConfigError, Env, Lookup};
 use driftloop::error::{AwsError, Classify, ErrorClass};
 use driftloop::events::describe_shape;
-use driftloop::registry::{ApprovedModel, ModelRegistry, latest_approved};
+use driftloop::registry::{ApprovedModel, BaselineSource, ModelRegistry, latest_approved};
 use serde_json::Value;
 
-/// Environment: `MODEL_PACKAGE_GROUP_NAME` (optional) — the group used when the event names none.
+/// Environment: `MODEL_PACKAGE_GROUP_NAME` (optional) — the group used when the event names none;
+/// `BASELINE_SOURCE` (optional, `DriftCheckBaselines` | `ModelMetrics`, default
+/// `DriftCheckBaselines`) — which baseline set is read first when the event does not say.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub default_group: Option<String>,
+    pub baseline_source: BaselineSource,
 }
 
 pub const GROUP_VAR: &str = "MODEL_PACKAGE_GROUP_NAME";
+pub const BASELINE_SOURCE_VAR: &str = "BASELINE_SOURCE";
+
+fn parse_baseline_source(v: &str) -> Result<BaselineSource, String> {
+    BaselineSource::parse(v).ok_or_else(|| "expected DriftCheckBaselines or ModelMetrics".into())
+}
 
 impl Config {
     pub fn from_env(lookup: &dyn Lookup) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
         Ok(Config {
             default_group: env.validated(GROUP_VAR, |v| validate_group(v).map(str::to_owned))?,
+            baseline_source: env
+                .validated(BASELINE_SOURCE_VAR, parse_baseline_source)?
+                .unwrap_or_default(),
         })
     }
 }
@@ -110,8 +126,25 @@ pub fn requested_group(event: &Value, config: &Config) -> Result<String, Error> 
     }
 }
 
+/// The baseline source the event asks for, else the configured one.
+pub fn requested_baseline_source(event: &Value, config: &Config) -> Result<BaselineSource, Error> {
+    let named = ["baseline_source", "BaselineSource"]
+        .iter()
+        .find_map(|k| event.get(*k).map(|v| (*k, v)));
+    match named {
+        None | Some((_, Value::Null)) => Ok(config.baseline_source),
+        Some((_, Value::String(s))) => parse_baseline_source(s)
+            .map_err(|reason| Error::InvalidInput(format!("baseline source {s:?}: {reason}"))),
+        Some((key, other)) => Err(Error::InvalidInput(format!(
+            "\"{key}\" must be a string, got {}",
+            describe_shape(other)
+        ))),
+    }
+}
+
 pub async fn handle(event: Value, deps: &Deps) -> Result<ApprovedModel, Error> {
     let group = requested_group(&event, &deps.config)?;
+    let source = requested_baseline_source(&event, &deps.config)?;
     let package = latest_approved(deps.registry.as_ref(), &group).await?;
     let package = package.ok_or_else(|| Error::NoApprovedPackage {
         group: group.clone(),
@@ -122,7 +155,7 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<ApprovedModel, Error> {
         arn = package.summary.arn,
         "latest approved package"
     );
-    Ok(ApprovedModel::from(&package))
+    Ok(ApprovedModel::new(&package, source))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Baseline, Container, ModelPackage};
+use super::{Baseline, BaselineSource, Container, ModelPackage};
 
 /// Statistics and constraints URIs of one baseline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,17 +44,19 @@ impl From<&Container> for ContainerOut {
 /// The latest approved package of a group.
 ///
 /// The first five keys are those of the AWS batch-monitoring sample's Lambda step (`statusCode`,
-/// `modelArn` = the package ARN, `modelName` = `CustomerMetadataProperties.ModelName` or null,
-/// `s3uriStatistics`/`s3uriConstraints` = the data-quality baseline or null), so a SageMaker
-/// Pipeline `LambdaStep` can use this function unchanged.
+/// `modelArn` = the package ARN, `modelName` = `CustomerMetadataProperties.ModelName`,
+/// `s3uriStatistics`/`s3uriConstraints` = the data-quality baseline), so a SageMaker Pipeline
+/// `LambdaStep` can use this function unchanged. The step declares them as `String` outputs, and
+/// a step output's value is a required string (`OutputParameter.Value`, 0–1,024 characters): an
+/// absent name or baseline is therefore the empty string, never `null`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovedModel {
     pub status_code: u16,
     pub model_arn: String,
-    pub model_name: Option<String>,
-    pub s3uri_statistics: Option<String>,
-    pub s3uri_constraints: Option<String>,
+    pub model_name: String,
+    pub s3uri_statistics: String,
+    pub s3uri_constraints: String,
 
     pub model_package_group_name: String,
     pub model_package_version: Option<i64>,
@@ -63,21 +65,41 @@ pub struct ApprovedModel {
     pub creation_time: DateTime<Utc>,
     pub containers: Vec<ContainerOut>,
     pub customer_metadata_properties: HashMap<String, String>,
-    /// `DriftCheckBaselines.ModelDataQuality`, else `ModelMetrics.ModelDataQuality`.
+    /// `DriftCheckBaselines.ModelDataQuality`, else `ModelMetrics.ModelDataQuality` (the other
+    /// way round with [`BaselineSource::ModelMetrics`]).
     pub data_quality_baseline: Option<BaselineUris>,
-    /// `DriftCheckBaselines.ModelQuality`, else `ModelMetrics.ModelQuality`.
+    /// The same for model quality.
     pub model_quality_baseline: Option<BaselineUris>,
+    /// Which baseline set was read first.
+    pub baseline_source: BaselineSource,
 }
 
 impl From<&ModelPackage> for ApprovedModel {
     fn from(p: &ModelPackage) -> Self {
-        let data_quality = p.data_quality_baseline().map(BaselineUris::from);
+        ApprovedModel::new(p, BaselineSource::DriftCheck)
+    }
+}
+
+impl ApprovedModel {
+    /// The output for package `p`, reading the baselines of `source` first.
+    pub fn new(p: &ModelPackage, source: BaselineSource) -> Self {
+        let data_quality = p.data_quality_baseline_from(source).map(BaselineUris::from);
+        let uri = |f: fn(&BaselineUris) -> &Option<String>| {
+            data_quality
+                .as_ref()
+                .and_then(|b| f(b).clone())
+                .unwrap_or_default()
+        };
         ApprovedModel {
             status_code: 200,
             model_arn: p.summary.arn.clone(),
-            model_name: p.customer_metadata.get("ModelName").cloned(),
-            s3uri_statistics: data_quality.as_ref().and_then(|b| b.statistics.clone()),
-            s3uri_constraints: data_quality.as_ref().and_then(|b| b.constraints.clone()),
+            model_name: p
+                .customer_metadata
+                .get("ModelName")
+                .cloned()
+                .unwrap_or_default(),
+            s3uri_statistics: uri(|b| &b.statistics),
+            s3uri_constraints: uri(|b| &b.constraints),
             model_package_group_name: p.summary.group.clone(),
             model_package_version: p.summary.version,
             model_package_arn: p.summary.arn.clone(),
@@ -86,7 +108,10 @@ impl From<&ModelPackage> for ApprovedModel {
             containers: p.containers.iter().map(ContainerOut::from).collect(),
             customer_metadata_properties: p.customer_metadata.clone(),
             data_quality_baseline: data_quality,
-            model_quality_baseline: p.model_quality_baseline().map(BaselineUris::from),
+            model_quality_baseline: p
+                .model_quality_baseline_from(source)
+                .map(BaselineUris::from),
+            baseline_source: source,
         }
     }
 }

@@ -117,19 +117,74 @@ pub struct ModelPackage {
     pub approval_description: Option<String>,
 }
 
-impl ModelPackage {
-    /// The data-quality baseline: the drift-check baseline when registered, else the model metrics'.
-    pub fn data_quality_baseline(&self) -> Option<&Baseline> {
-        prefer(&self.drift_check_data_quality, &self.metrics_data_quality)
+/// Which of a package's two baseline sets is read first; the other is the fallback.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BaselineSource {
+    /// `DriftCheckBaselines` first (what a `QualityCheckStep` registers for drift checks).
+    #[default]
+    #[serde(rename = "DriftCheckBaselines")]
+    DriftCheck,
+    /// `ModelMetrics` first (AWS's batch-monitoring sample reads only these).
+    #[serde(rename = "ModelMetrics")]
+    ModelMetrics,
+}
+
+impl BaselineSource {
+    pub const ALL: [BaselineSource; 2] = [BaselineSource::DriftCheck, BaselineSource::ModelMetrics];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BaselineSource::DriftCheck => "DriftCheckBaselines",
+            BaselineSource::ModelMetrics => "ModelMetrics",
+        }
     }
 
-    pub fn model_quality_baseline(&self) -> Option<&Baseline> {
-        prefer(&self.drift_check_model_quality, &self.metrics_model_quality)
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.as_str().eq_ignore_ascii_case(s.trim()))
     }
 }
 
-fn prefer<'a>(first: &'a Baseline, second: &'a Baseline) -> Option<&'a Baseline> {
-    [first, second].into_iter().find(|b| !b.is_empty())
+impl ModelPackage {
+    /// The data-quality baseline: the drift-check baseline when registered, else the model metrics'.
+    pub fn data_quality_baseline(&self) -> Option<&Baseline> {
+        self.data_quality_baseline_from(BaselineSource::DriftCheck)
+    }
+
+    pub fn model_quality_baseline(&self) -> Option<&Baseline> {
+        self.model_quality_baseline_from(BaselineSource::DriftCheck)
+    }
+
+    /// The data-quality baseline, `source` first.
+    pub fn data_quality_baseline_from(&self, source: BaselineSource) -> Option<&Baseline> {
+        prefer(
+            source,
+            &self.drift_check_data_quality,
+            &self.metrics_data_quality,
+        )
+    }
+
+    /// The model-quality baseline, `source` first.
+    pub fn model_quality_baseline_from(&self, source: BaselineSource) -> Option<&Baseline> {
+        prefer(
+            source,
+            &self.drift_check_model_quality,
+            &self.metrics_model_quality,
+        )
+    }
+}
+
+fn prefer<'a>(
+    source: BaselineSource,
+    drift_check: &'a Baseline,
+    metrics: &'a Baseline,
+) -> Option<&'a Baseline> {
+    let order = match source {
+        BaselineSource::DriftCheck => [drift_check, metrics],
+        BaselineSource::ModelMetrics => [metrics, drift_check],
+    };
+    order.into_iter().find(|b| !b.is_empty())
 }
 
 /// One page of `ListModelPackages`.
