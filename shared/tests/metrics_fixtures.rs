@@ -175,7 +175,7 @@ fn model_quality_constraints_fixture() {
     assert_eq!(names, vec!["f2", "false_positive_rate", "recall"]);
     assert_eq!(
         r.violations[0].description,
-        "Metric f2 with 0.5 was LessThanThreshold 0.625"
+        "Metric f2 with 0.5 was LessThanThreshold '0.625'"
     );
     assert_eq!(
         r.job_message(),

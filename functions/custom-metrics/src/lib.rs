@@ -65,7 +65,9 @@ use driftloop::error::{AwsError, Classify, ErrorClass};
 use driftloop::events::EventError;
 use driftloop::metrics::CaptureFormat;
 use driftloop::monitoring::dedup::Decision;
-use driftloop::monitoring::settings::{parse_batch_format, parse_dimensions, parse_problem};
+use driftloop::monitoring::settings::{
+    parse_batch_format, parse_dimensions, parse_feature_names, parse_problem,
+};
 use driftloop::monitoring::{
     Baselines, CaptureMode, InvalidSetting, Planned, RunContext, RunError, Settings, Trigger,
     WindowOutcome, WindowRule, evaluate_window, parse_trigger, plan_windows, resolve_baselines,
@@ -101,6 +103,7 @@ pub use driftloop::monitoring::{Clock, system_clock};
 /// | `METRICS_DIMENSIONS` | extra dimensions `Name=Value,...` | — (always `Endpoint` in real-time mode and `MonitoringSchedule`) |
 /// | `MONITORING_SCHEDULE_NAME` | the `MonitoringSchedule` dimension and report folder | `custom-metrics` |
 /// | `EVENT_BUS_NAME` | bus of the run's event | the default bus |
+/// | `FEATURE_NAMES` | data quality: names of the captured CSV columns, comma separated, in capture order (model output first, then the request's columns); overrides the baseline's feature names, which otherwise name headerless columns by position ([`driftloop::metrics::dq::naming`]) | the baseline's features, else `_c0, _c1, ...` |
 /// | `WINDOW_MINUTES` | window length (divides a day, or whole days) | `60` |
 /// | `WINDOW_OFFSET_MINUTES` | a scheduled run evaluates the last window that ended this long before it | `0` |
 /// | `GROUND_TRUTH_DELAY_MINUTES` | labels are read from folders up to this long after the window's end | `WINDOW_OFFSET_MINUTES` |
@@ -204,6 +207,7 @@ impl Config {
                 .optional("MONITORING_SCHEDULE_NAME")
                 .unwrap_or_else(|| "custom-metrics".to_owned()),
             event_bus: env.optional("EVENT_BUS_NAME"),
+            feature_names: env.validated("FEATURE_NAMES", parse_feature_names)?,
         };
         let settings = settings.check().map_err(|e| {
             let var = e.setting.env_var().to_owned();

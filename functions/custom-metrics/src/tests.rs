@@ -1063,3 +1063,202 @@ fn handle_blocking(event: Value) -> Result<Output, Error> {
         .unwrap()
         .block_on(handle(event, &w.deps))
 }
+
+// Header-named Model Monitor baselines (issue 13): a real baseline made with `header=True,
+// output_columns_position='START'` (aws-samples/aws-ml-jp nyctaxi, 143 named features, the
+// output `pickup_count` first) and one of Model Monitor's own runs on it, copied with their
+// provenance in shared/tests/data/conformance/PROVENANCE.tsv.
+const NYC_CONSTRAINTS: &str = include_str!(
+    "../../../shared/tests/data/conformance/awsmljp-nyctaxi-data_quality/baseline/constraints.json"
+);
+const NYC_RUN_STATISTICS: &str = include_str!(
+    "../../../shared/tests/data/conformance/awsmljp-nyctaxi-data_quality/reports/2020/04/06/01/statistics.json"
+);
+const NYC_RUN_VIOLATIONS: &str = include_str!(
+    "../../../shared/tests/data/conformance/awsmljp-nyctaxi-data_quality/reports/2020/04/06/01/constraint_violations.json"
+);
+
+/// Headerless capture of the run's values (from its sketches: they hold every value), the output
+/// column first, in the hour `2024-05-01T09`, with the `shifted` features moved out of range.
+fn seed_nyc_hour(store: &InMemoryStore, shifted: &[&str]) -> usize {
+    use driftloop::metrics::BaselineStatistics;
+    use driftloop::metrics::dq::sample::rows_from_statistics;
+    let stats = BaselineStatistics::parse(NYC_RUN_STATISTICS).unwrap();
+    let mut rows = rows_from_statistics(&stats);
+    for name in shifted {
+        let i = stats.features.iter().position(|f| f.name == *name).unwrap();
+        for r in rows.iter_mut() {
+            r[i] = format!("{:?}", r[i].parse::<f64>().unwrap() + 1e6);
+        }
+    }
+    let mut file = String::new();
+    for (i, r) in rows.iter().enumerate() {
+        let line = json!({
+            "captureData": {
+                "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": r[1..].join(","), "encoding": "CSV"},
+                "endpointOutput": {"observedContentType": "text/csv; charset=utf-8", "mode": "OUTPUT", "data": r[0], "encoding": "CSV"},
+            },
+            "eventMetadata": {"eventId": format!("nyc-{i}"), "inferenceTime": format!("2024-05-01T09:{:02}:00Z", i % 60)},
+            "eventVersion": "0",
+        });
+        file.push_str(&line.to_string());
+        file.push('\n');
+    }
+    store.insert(
+        &format!("{CAPTURE}/churn/AllTraffic/2024/05/01/09/00-00-000-a.jsonl"),
+        file,
+    );
+    rows.len()
+}
+
+/// A data-quality-only world monitoring against the nyctaxi baseline (package group `nyctaxi`).
+fn nyc_world(extra: &[(&'static str, &str)]) -> World {
+    let mut vars = vec![
+        ("PROBLEM_TYPE", ""),
+        ("MODEL_PACKAGE_GROUP_NAME", "nyctaxi"),
+    ];
+    vars.extend_from_slice(extra);
+    let w = world_with(config(&vars), "2024-05-01T12:00:00Z");
+    w.registry
+        .add(package("nyctaxi", 1, 0, ApprovalStatus::Approved));
+    w.store.insert(
+        "s3://baselines/nyctaxi/1/statistics.json",
+        NYC_RUN_STATISTICS.to_owned(),
+    );
+    w.store.insert(
+        "s3://baselines/nyctaxi/1/constraints.json",
+        NYC_CONSTRAINTS.to_owned(),
+    );
+    w
+}
+
+fn kinds_of(violations: &Value) -> std::collections::BTreeSet<(String, String)> {
+    violations
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["feature_name"].as_str().unwrap_or_default().to_owned(),
+                v["constraint_check_type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_header_named_baseline_names_headerless_capture_by_position() {
+    let w = nyc_world(&[]);
+    let shifted = ["history_28slots", "fare_amount_mean_100slot"];
+    assert_eq!(seed_nyc_hour(&w.store, &shifted), 93);
+    let out = handle(serde_json::from_str(SCHEDULE).unwrap(), &w.deps)
+        .await
+        .unwrap();
+    let o = &out.windows[0];
+    assert_eq!(o.status, "CompletedWithViolations", "{o:?}");
+    // Violations: what Model Monitor itself reported on this data besides drift (data types of
+    // the String/Integral baseline features, completeness), and drift of the shifted features
+    // only — no missing or extra column.
+    let real: Value = serde_json::from_str(NYC_RUN_VIOLATIONS).unwrap();
+    let mut expected: std::collections::BTreeSet<_> = kinds_of(&real["violations"])
+        .into_iter()
+        .filter(|(_, check)| check != "baseline_drift_check")
+        .collect();
+    assert_eq!(expected.len(), 13);
+    for f in shifted {
+        expected.insert((f.to_owned(), "baseline_drift_check".to_owned()));
+    }
+    let dir = report_dir("20240501T0900Z-20240501T1000Z", "2024/05/01/09");
+    let report = json_at(&w.store, &format!("{dir}/constraint_violations.json"));
+    assert_eq!(kinds_of(&report["violations"]), expected);
+    let e = &w.events.events()[0];
+    assert_eq!(e.detail_type, VIOLATIONS);
+    assert_eq!(kinds_of(&e.detail["violations"]), expected);
+    // The statistics and the drift metrics carry the baseline's names.
+    let stats = json_at(&w.store, &format!("{dir}/statistics.json"));
+    assert_eq!(stats["features"][0]["name"], "pickup_count");
+    assert_eq!(stats["features"].as_array().unwrap().len(), 143);
+    let drift: Vec<_> = w
+        .metrics
+        .datums()
+        .into_iter()
+        .filter(|(ns, d)| {
+            ns == ENDPOINT_DATA_NAMESPACE && d.name.starts_with("feature_baseline_drift_")
+        })
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(drift.len(), 143);
+    assert!(
+        drift
+            .iter()
+            .all(|d| !d.name.starts_with("feature_baseline_drift__c"))
+    );
+    for d in &drift {
+        let is_shifted = shifted
+            .iter()
+            .any(|f| d.name == format!("feature_baseline_drift_{f}"));
+        assert_eq!(d.value > 0.1, is_shifted, "{d:?}");
+    }
+    assert!(
+        e.detail["metrics"]["feature_baseline_drift_history_28slots"]
+            .as_f64()
+            .unwrap()
+            > 0.5
+    );
+}
+
+#[tokio::test]
+async fn feature_names_override_the_baselines_names() {
+    // The baseline's names with the output renamed: `pickup_count` is missing, `pickups` extra.
+    let c: Value = serde_json::from_str(NYC_CONSTRAINTS).unwrap();
+    let mut names: Vec<String> = c["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect();
+    names[0] = "pickups".into();
+    let joined = names.join(",");
+    let w = nyc_world(&[("FEATURE_NAMES", &joined)]);
+    assert_eq!(w.deps.config.settings.feature_names.as_ref(), Some(&names));
+    seed_nyc_hour(&w.store, &[]);
+    handle(serde_json::from_str(SCHEDULE).unwrap(), &w.deps)
+        .await
+        .unwrap();
+    let dir = report_dir("20240501T0900Z-20240501T1000Z", "2024/05/01/09");
+    let got =
+        kinds_of(&json_at(&w.store, &format!("{dir}/constraint_violations.json"))["violations"]);
+    assert!(
+        got.contains(&("pickup_count".into(), "missing_column_check".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("pickups".into(), "extra_column_check".into())),
+        "{got:?}"
+    );
+    assert!(
+        !got.iter().any(|(_, c)| c == "baseline_drift_check"),
+        "{got:?}"
+    );
+    // The extra column is measured under its own name; the baseline's has no data to drift.
+    assert!(!w.metrics.named("feature_data_pickups").is_empty());
+    assert!(
+        w.metrics
+            .named("feature_baseline_drift_pickup_count")
+            .is_empty()
+    );
+    assert!(
+        !w.metrics
+            .named("feature_baseline_drift_history_12slots")
+            .is_empty()
+    );
+    // A bad list names the variable.
+    let mut vars: std::collections::HashMap<String, String> = base_env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    for bad in ["a,,b", "a,b,a"] {
+        vars.insert("FEATURE_NAMES".into(), bad.into());
+        assert_eq!(Config::from_env(&vars).unwrap_err().var(), "FEATURE_NAMES");
+    }
+}

@@ -3,11 +3,13 @@
 //! Not a Lambda: built only with `--features cli`, which `cargo lambda build` does not enable.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use driftloop::metrics::dq::naming::parse_feature_names;
 use driftloop::metrics::dq::stats::DataQualityState;
 use driftloop::metrics::dq::suggest::{suggest_constraints, suggest_model_quality_constraints};
 use driftloop::metrics::util::parse_time_millis;
 use driftloop::metrics::{
-    BaselineConstraints, BaselineStatistics, CaptureFormat, Engine, MonitorConfig, ProblemType,
+    BaselineConstraints, BaselineStatistics, CaptureFormat, Engine, MonitorConfig,
+    OutputColumnsPosition, ProblemType,
 };
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -63,6 +65,14 @@ enum Format {
     BatchJson,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum Position {
+    /// Output columns first, then the request's columns (Model Monitor's default)
+    Start,
+    /// The request's columns first, then the output columns
+    End,
+}
+
 #[derive(Args)]
 struct RunArgs {
     /// Capture files or folders (searched recursively; files read in path order).
@@ -107,9 +117,16 @@ struct RunArgs {
     /// Data quality: leave the model-output columns out (Model Monitor puts them first).
     #[arg(long)]
     no_output_columns: bool,
-    /// Data quality: column names for CSV data, comma separated (default _c0, _c1, ...).
-    #[arg(long, value_delimiter = ',')]
-    feature_names: Option<Vec<String>>,
+    /// Data quality: where a record's model-output columns go among its CSV columns (Model
+    /// Monitor's output_columns_position).
+    #[arg(long, value_enum, default_value = "start")]
+    output_columns_position: Position,
+    /// Data quality: names of the CSV columns in their order (output columns first with
+    /// --output-columns-position start), comma separated. Default: the baseline's feature names
+    /// by position (a header-named baseline matches headerless capture), else _c0, _c1, ...
+    /// A baseline with one name per request column leaves the output columns out.
+    #[arg(long)]
+    feature_names: Option<String>,
     /// Data-quality baseline statistics.json (for drift checks).
     #[arg(long)]
     baseline_statistics: Option<PathBuf>,
@@ -232,7 +249,16 @@ fn run(a: RunArgs) -> Result<bool, String> {
             || a.baseline_constraints.is_some()
             || a.baseline_statistics.is_some(),
         dq_include_output: !a.no_output_columns,
-        feature_names: a.feature_names,
+        output_columns_position: match a.output_columns_position {
+            Position::Start => OutputColumnsPosition::Start,
+            Position::End => OutputColumnsPosition::End,
+        },
+        feature_names: a
+            .feature_names
+            .as_deref()
+            .map(parse_feature_names)
+            .transpose()
+            .map_err(|e| format!("--feature-names: {e}"))?,
         seed: a.seed,
         max_curve_points: a.max_curve_points,
         forecast_quantiles: a.quantiles,

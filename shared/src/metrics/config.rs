@@ -56,6 +56,27 @@ pub enum CaptureFormat {
     BatchJson,
 }
 
+/// Model Monitor's `output_columns_position`: where a record's model-output columns go relative
+/// to its input columns when data quality names columns by position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum OutputColumnsPosition {
+    /// Output columns first, then input columns (Model Monitor's default).
+    #[default]
+    Start,
+    /// Input columns first, then output columns.
+    End,
+}
+
+impl OutputColumnsPosition {
+    pub fn parse(s: &str) -> Option<OutputColumnsPosition> {
+        match s.to_ascii_lowercase().as_str() {
+            "start" | "first" => Some(OutputColumnsPosition::Start),
+            "end" | "last" => Some(OutputColumnsPosition::End),
+            _ => None,
+        }
+    }
+}
+
 /// Configuration of one monitoring job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -81,9 +102,16 @@ pub struct MonitorConfig {
     pub window_end_ms: Option<i64>,
     /// Compute data-quality statistics of the captured columns.
     pub data_quality: bool,
-    /// Model Monitor's column order: output columns first, then input columns (`_c0`, `_c1`, ...).
+    /// Data quality may include the model-output columns (Model Monitor does). With a baseline
+    /// or `feature_names`, a record's output columns are included only when its column count
+    /// asks for them (see [`crate::metrics::dq::naming`]); false: never included.
     pub dq_include_output: bool,
-    /// Column names replacing `_c0`, `_c1`, ... for CSV data.
+    /// Where the output columns go among a CSV record's columns (Model Monitor's
+    /// `output_columns_position`; `Start` is its default).
+    pub output_columns_position: OutputColumnsPosition,
+    /// Names of the positional (CSV, JSON array) columns, in the order the columns are laid out
+    /// (output columns first with `Start`); overrides the baseline's feature names. Neither:
+    /// `_c0`, `_c1`, ...
     pub feature_names: Option<Vec<String>>,
     /// Seed of the standard-deviation subsampling.
     pub seed: u64,
@@ -114,6 +142,7 @@ impl Default for MonitorConfig {
             window_end_ms: None,
             data_quality: false,
             dq_include_output: true,
+            output_columns_position: OutputColumnsPosition::Start,
             feature_names: None,
             seed: 0x5EED_D41F,
             max_curve_points: 1000,

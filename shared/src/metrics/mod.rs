@@ -65,7 +65,7 @@ pub mod parse;
 pub mod quality;
 pub mod util;
 
-pub use config::{CaptureFormat, MonitorConfig, ProblemType};
+pub use config::{CaptureFormat, MonitorConfig, OutputColumnsPosition, ProblemType};
 pub use dq::baseline::{BaselineConstraints, BaselineStatistics};
 pub use dq::checks::{DriftResult, Violation};
 pub use dq::stats::DataQualityState;

@@ -36,6 +36,7 @@ pub fn monitor_config(s: &Settings, w: &Window, baselines: &Baselines) -> Monito
         window_start_ms: Some(start),
         window_end_ms: Some(end),
         data_quality: dq,
+        feature_names: s.feature_names.clone(),
         ..MonitorConfig::default()
     }
 }

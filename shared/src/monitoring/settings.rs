@@ -45,6 +45,11 @@ pub fn parse_problem(s: &str) -> Result<ProblemType, String> {
     })
 }
 
+/// `FEATURE_NAMES`: comma-separated column names (trimmed, non-empty, distinct).
+pub fn parse_feature_names(s: &str) -> Result<Vec<String>, String> {
+    crate::metrics::dq::naming::parse_feature_names(s)
+}
+
 /// `METRICS_DIMENSIONS`: `Name=Value,...`.
 pub fn parse_dimensions(s: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
@@ -78,6 +83,7 @@ pub enum Setting {
     MetricsNamespace,
     MetricsDimensions,
     MonitoringScheduleName,
+    FeatureNames,
 }
 
 impl Setting {
@@ -96,6 +102,7 @@ impl Setting {
             Setting::MetricsNamespace => "metricsNamespace",
             Setting::MetricsDimensions => "metricsDimensions",
             Setting::MonitoringScheduleName => "monitoringScheduleName",
+            Setting::FeatureNames => "featureNames",
         }
     }
 
@@ -114,6 +121,7 @@ impl Setting {
             Setting::MetricsNamespace => "METRICS_NAMESPACE",
             Setting::MetricsDimensions => "METRICS_DIMENSIONS",
             Setting::MonitoringScheduleName => "MONITORING_SCHEDULE_NAME",
+            Setting::FeatureNames => "FEATURE_NAMES",
         }
     }
 }
@@ -158,6 +166,9 @@ pub struct Settings {
     pub metrics_dimensions: Vec<(String, String)>,
     pub schedule_name: String,
     pub event_bus: Option<String>,
+    /// `FEATURE_NAMES`: names of the captured CSV columns in their order (output columns first),
+    /// overriding the baseline's feature names ([`crate::metrics::dq::naming`]).
+    pub feature_names: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -292,6 +303,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn feature_names_are_trimmed_and_checked() {
+        assert_eq!(
+            parse_feature_names("pickup_count, history_12slots").unwrap(),
+            ["pickup_count", "history_12slots"]
+        );
+        assert!(parse_feature_names("a,").is_err());
+        assert!(parse_feature_names("a,a").is_err());
+    }
+
+    #[test]
     fn a_setting_serialises_as_its_request_field() {
         for s in [
             Setting::CaptureMode,
@@ -306,6 +327,7 @@ mod tests {
             Setting::MetricsNamespace,
             Setting::MetricsDimensions,
             Setting::MonitoringScheduleName,
+            Setting::FeatureNames,
         ] {
             assert_eq!(serde_json::to_value(s).unwrap(), s.field());
             assert_eq!(

@@ -3,7 +3,7 @@
 //!
 //! | check | violation when |
 //! |---|---|
-//! | data_type_check | share of non-null values matching the baseline type < `datatype_check_threshold` (Integral values match Fractional; anything matches String) |
+//! | data_type_check | share of non-null values matching the baseline type < `datatype_check_threshold` (Integral values match Fractional; only String values match String, as Model Monitor reports) |
 //! | completeness_check | current non-null share < baseline `completeness` (only when the column is present) |
 //! | baseline_drift_check | numeric baseline (over the current numeric values): KLL CDF L∞ (Simple or Robust) > `comparison_threshold`; String/Boolean: categorical L∞ (same robust correction) > `categorical_comparison_threshold`, or χ² p-value < it |
 //! | missing_column_check | a baseline column has no value in the current data (one violation per column) |
@@ -35,6 +35,8 @@ pub struct Violation {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub metric_name: Option<String>,
     pub constraint_check_type: String,
+    /// Absent in some bring-your-own-container violations files (read as empty).
+    #[serde(default)]
     pub description: String,
 }
 
@@ -62,6 +64,12 @@ pub struct CheckResult {
 
 fn pct(x: f64) -> String {
     format!("{:.2}", x * 100.0)
+}
+
+/// A share as Model Monitor prints a percentage it rounds: two decimals at most, Java's shortest
+/// form (`0.0`, `99.64`, `100.0`).
+fn pct_rounded(x: f64) -> String {
+    format!("{:?}", (x * 10_000.0).round() / 100.0)
 }
 
 fn categorical_linf(base: &[(String, f64)], cur: &ColumnState) -> (f64, f64, f64) {
@@ -299,7 +307,7 @@ fn check_feature(
                     "Data type match requirement is not met. Expected data type: {}, Expected match: {:.1}%. Observed: Only {}% of data is {}.",
                     t.as_str(),
                     cfg.datatype_check_threshold * 100.0,
-                    pct(share),
+                    pct_rounded(share),
                     t.as_str()
                 ),
             ));
@@ -314,7 +322,12 @@ fn check_feature(
             out.violations.push(violation(
                 &f.name,
                 "completeness_check",
-                format!("Data completeness requirement is not met. Expected completeness: {}%. Observed: Only {}% of data is complete. Value: {} does not meet the constraint requirement! ", pct(req), pct(comp), comp),
+                // Model Monitor's wording (`Expected: 100.0%. Observed: Only 97.84946236559139%.`).
+                format!(
+                    "Data completeness requirement is not met. Expected: {:?}%. Observed: Only {:?}%.",
+                    req * 100.0,
+                    comp * 100.0
+                ),
             ));
         }
     }
@@ -435,7 +448,8 @@ pub fn check_model_quality(
                 feature_name: None,
                 metric_name: Some(metric.clone()),
                 constraint_check_type: op.to_string(),
-                description: format!("Metric {metric} with {v} was {op} {thr}"),
+                // Model Monitor's wording: the threshold in single quotes.
+                description: format!("Metric {metric} with {v} was {op} '{thr}'"),
             });
         }
     }
@@ -476,7 +490,7 @@ mod tests {
         assert_eq!(v.len(), 2);
         assert_eq!(
             v[0].description,
-            "Metric f2 with 0.58 was LessThanThreshold 0.625"
+            "Metric f2 with 0.58 was LessThanThreshold '0.625'"
         );
         assert_eq!(v[1].metric_name.as_deref(), Some("false_positive_rate"));
         assert!(check_model_quality(&c, "regression_constraints", &[]).is_err());

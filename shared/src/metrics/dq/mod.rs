@@ -4,6 +4,8 @@
 pub mod baseline;
 pub mod checks;
 pub mod kll;
+pub mod naming;
+pub mod sample;
 pub mod stats;
 pub mod suggest;
 pub mod types;

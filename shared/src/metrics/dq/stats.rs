@@ -223,6 +223,12 @@ impl ColumnState {
     }
 }
 
+/// `name == format!("_c{i}")` without formatting.
+fn is_default_name(name: &str, i: usize) -> bool {
+    name.strip_prefix("_c")
+        .is_some_and(|d| (d == "0" || !d.starts_with('0')) && d.parse::<usize>().ok() == Some(i))
+}
+
 /// At most this many columns are tracked.
 pub const MAX_COLUMNS: usize = 2000;
 
@@ -294,13 +300,26 @@ impl DataQualityState {
         };
         &mut self.columns[i]
     }
-    /// Positional column `i` named `name` (fast path for CSV rows).
-    pub fn positional_mut(&mut self, i: usize, name: impl FnOnce() -> String) -> &mut ColumnState {
+    /// Positional column `i`, named `names[i]` (else `_c{i}`): the column at index `i` when it
+    /// has that name (the fast path for CSV rows), else the column of that name.
+    pub fn positional_mut(&mut self, i: usize, names: Option<&[String]>) -> &mut ColumnState {
+        let named = names.and_then(|n| n.get(i));
         if i < self.columns.len() {
-            return &mut self.columns[i];
+            let fits = match named {
+                Some(n) => self.columns[i].name == *n,
+                None => is_default_name(&self.columns[i].name, i),
+            };
+            if fits {
+                return &mut self.columns[i];
+            }
         }
-        let n = name();
-        self.column_mut(&n)
+        match named {
+            Some(n) => {
+                let n = n.clone();
+                self.column_mut(&n)
+            }
+            None => self.column_mut(&format!("_c{i}")),
+        }
     }
     /// Adds one row given as (column name, value) pairs. Columns absent from this row are counted
     /// as missing at the end (see [`DataQualityState::finish_row`]).
@@ -323,12 +342,7 @@ impl DataQualityState {
     ) {
         let max = self.max_categories;
         for (i, f) in fields.enumerate() {
-            self.positional_mut(i, || {
-                names
-                    .and_then(|n| n.get(i).cloned())
-                    .unwrap_or_else(|| format!("_c{i}"))
-            })
-            .add(DqValue::Text(f), max);
+            self.positional_mut(i, names).add(DqValue::Text(f), max);
         }
         self.finish_row();
     }

@@ -4,7 +4,8 @@
 
 use super::join::{GroundTruthStore, GtLabel, Join, UKey, uuid_key};
 use super::result::{EngineState, ErrorSample, opt_max, opt_min};
-use crate::metrics::config::{MonitorConfig, ProblemType};
+use crate::metrics::config::{MonitorConfig, OutputColumnsPosition, ProblemType};
+use crate::metrics::dq::naming::{ColumnNames, NamesSource};
 use crate::metrics::dq::stats::DqValue;
 use crate::metrics::parse::record::{
     Attr, CaptureRecord, Decoded, GroundTruthRecord, Payload, RecordError, csv_rows, finite_number,
@@ -63,6 +64,8 @@ pub(super) struct Ingest {
     pub(super) state: EngineState,
     /// The last inference time read (consecutive records often share one).
     last_time: TimeCache,
+    /// Names of positional data-quality columns (`feature_names`, else the baseline's).
+    pub(super) names: Option<ColumnNames>,
 }
 
 impl Ingest {
@@ -83,6 +86,7 @@ impl Ingest {
             cap_pending: VecDeque::with_capacity(CAPTURE_PIPELINE + 1),
             state: EngineState::new(&cfg),
             last_time: TimeCache::default(),
+            names: ColumnNames::resolve(cfg.feature_names.as_deref(), None, None),
             cfg,
         }
     }
@@ -422,8 +426,7 @@ impl Ingest {
                 None
             }
         };
-        let dq = self.state.data_quality.as_mut().expect("dq state");
-        let names = self.cfg.feature_names.as_deref();
+        let start = self.cfg.output_columns_position == OutputColumnsPosition::Start;
         // The usual case without the row vectors below: output and input each absent or one row
         // of unquoted CSV (which `csv_rows` reads as `split(',')`; blank text is no row).
         fn one_row<'d>(d: &'d Option<Decoded<'_>>) -> Option<Option<&'d str>> {
@@ -435,11 +438,31 @@ impl Ingest {
                 Some(_) => None,
             }
         }
-        if let (Some(o), Some(i)) = (one_row(&out), one_row(&inp)) {
-            if o.is_some() || i.is_some() {
-                let fields = o.into_iter().chain(i).flat_map(|r| r.split(','));
-                dq.push_csv_fields(fields, names);
-                self.state.counts.data_quality_records += 1;
+        if let (Some(mut o), Some(i)) = (one_row(&out), one_row(&inp)) {
+            if o.is_none() && i.is_none() {
+                return;
+            }
+            let mut mismatch = None;
+            if let Some(n) = &self.names {
+                let count = |r: Option<&str>| {
+                    r.map_or(0, |r| memchr::memchr_iter(b',', r.as_bytes()).count() + 1)
+                };
+                let (k, ni) = (count(o), count(i));
+                if !n.include_output(ni, k) {
+                    o = None;
+                }
+                let total = ni + if o.is_some() { k } else { 0 };
+                if total != n.expected() {
+                    mismatch = Some((total, k, ni));
+                }
+            }
+            let (a, b) = if start { (o, i) } else { (i, o) };
+            let fields = a.into_iter().chain(b).flat_map(|r| r.split(','));
+            let dq = self.state.data_quality.as_mut().expect("dq state");
+            dq.push_csv_fields(fields, self.names.as_ref().map(ColumnNames::as_slice));
+            self.state.counts.data_quality_records += 1;
+            if let Some(m) = mismatch {
+                self.column_mismatch(m, source, line_no);
             }
             return;
         }
@@ -447,30 +470,50 @@ impl Ingest {
         let in_rows = decoded_rows(inp.as_ref());
         let n = out_rows.len().max(in_rows.len());
         for r in 0..n {
-            let o = out_rows.get(r).or(out_rows.first());
+            let mut o = out_rows.get(r).or(out_rows.first());
             let i = in_rows.get(r);
-            let all_positional = o.is_none_or(|x| matches!(x, Row::Csv(_)))
-                && i.is_none_or(|x| matches!(x, Row::Csv(_)));
+            let mut mismatch = None;
+            if let Some(names) = &self.names {
+                let (k, ni) = (
+                    o.map_or(Some(0), Row::positional_len),
+                    i.map_or(Some(0), Row::positional_len),
+                );
+                if let (Some(k), Some(ni)) = (k, ni) {
+                    if !names.include_output(ni, k) {
+                        o = None;
+                    }
+                    let total = ni + if o.is_some() { k } else { 0 };
+                    if total != names.expected() {
+                        mismatch = Some((total, k, ni));
+                    }
+                }
+            }
+            let (a, b) = if start { (o, i) } else { (i, o) };
+            let names = self.names.as_ref().map(ColumnNames::as_slice);
+            let dq = self.state.data_quality.as_mut().expect("dq state");
+            let all_positional = a.is_none_or(|x| matches!(x, Row::Csv(_)))
+                && b.is_none_or(|x| matches!(x, Row::Csv(_)));
             if all_positional {
                 let mut fields: Vec<Cow<'_, str>> = Vec::new();
-                if let Some(Row::Csv(f)) = o {
-                    fields.extend(f.iter().cloned());
-                }
-                if let Some(Row::Csv(f)) = i {
-                    fields.extend(f.iter().cloned());
+                for row in [a, b].into_iter().flatten() {
+                    if let Row::Csv(f) = row {
+                        fields.extend(f.iter().cloned());
+                    }
                 }
                 dq.push_csv_row(&fields, names);
             } else {
                 let mut pairs: Vec<(String, DqOwned)> = Vec::new();
                 let mut pos = 0usize;
-                for row in [o, i].into_iter().flatten() {
+                let name_of = |pos: usize| {
+                    names
+                        .and_then(|n| n.get(pos).cloned())
+                        .unwrap_or_else(|| format!("_c{pos}"))
+                };
+                for row in [a, b].into_iter().flatten() {
                     match row {
                         Row::Csv(f) => {
                             for v in f {
-                                let name = names
-                                    .and_then(|n| n.get(pos).cloned())
-                                    .unwrap_or_else(|| format!("_c{pos}"));
-                                pairs.push((name, DqOwned::Text(v.to_string())));
+                                pairs.push((name_of(pos), DqOwned::Text(v.to_string())));
                                 pos += 1;
                             }
                         }
@@ -481,18 +524,12 @@ impl Ingest {
                         }
                         Row::Json(serde_json::Value::Array(a)) => {
                             for v in a {
-                                let name = names
-                                    .and_then(|n| n.get(pos).cloned())
-                                    .unwrap_or_else(|| format!("_c{pos}"));
-                                pairs.push((name, DqOwned::Json(v.clone())));
+                                pairs.push((name_of(pos), DqOwned::Json(v.clone())));
                                 pos += 1;
                             }
                         }
                         Row::Json(v) => {
-                            let name = names
-                                .and_then(|n| n.get(pos).cloned())
-                                .unwrap_or_else(|| format!("_c{pos}"));
-                            pairs.push((name, DqOwned::Json(v.clone())));
+                            pairs.push((name_of(pos), DqOwned::Json(v.clone())));
                             pos += 1;
                         }
                     }
@@ -508,7 +545,26 @@ impl Ingest {
                 }));
             }
             self.state.counts.data_quality_records += 1;
+            if let Some(m) = mismatch {
+                self.column_mismatch(m, source, line_no);
+            }
         }
+    }
+
+    /// Counts and samples a record whose positional column count disagrees with the names
+    /// (`(columns, output columns, input columns)`).
+    fn column_mismatch(&mut self, (total, k, ni): (usize, usize, usize), source: &str, line: u64) {
+        self.state.counts.data_quality_column_mismatch += 1;
+        let expected = self.names.as_ref().map_or(0, ColumnNames::expected);
+        let from = match self.names.as_ref().map(|n| n.source) {
+            Some(NamesSource::Explicit) => "feature names",
+            _ => "baseline features",
+        };
+        self.sample(source, line, || {
+            format!(
+                "data quality: record has {total} columns ({k} output + {ni} input), the {expected} {from} need {expected}"
+            )
+        });
     }
 }
 
@@ -520,6 +576,18 @@ enum DqOwned {
 enum Row<'a> {
     Csv(Vec<Cow<'a, str>>),
     Json(serde_json::Value),
+}
+
+impl Row<'_> {
+    /// Number of positional values (None: a JSON object, matched by key).
+    fn positional_len(&self) -> Option<usize> {
+        match self {
+            Row::Csv(f) => Some(f.len()),
+            Row::Json(serde_json::Value::Object(_)) => None,
+            Row::Json(serde_json::Value::Array(a)) => Some(a.len()),
+            Row::Json(_) => Some(1),
+        }
+    }
 }
 
 fn decoded_rows<'a>(d: Option<&'a Decoded<'a>>) -> Vec<Row<'a>> {

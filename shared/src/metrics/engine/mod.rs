@@ -48,6 +48,7 @@ pub use result::{
 use super::config::{MonitorConfig, ProblemType};
 use super::dq::baseline::{BaselineConstraints, BaselineStatistics};
 use super::dq::checks::{check_data_quality, check_model_quality};
+use super::dq::naming::ColumnNames;
 use super::parse::{CaptureRecord, GroundTruthRecord, LineParser, Skip};
 use super::util::format_time_millis;
 use ingest::Ingest;
@@ -97,12 +98,18 @@ impl Engine {
     }
 
     /// Data-quality baseline (`statistics.json` optional: needed for drift; `constraints.json`
-    /// drives every check).
+    /// drives every check). Headerless CSV columns take the baseline's feature names by position
+    /// unless `feature_names` is set ([`super::dq::naming`]). Attach it before feeding capture.
     pub fn with_data_quality_baseline(
         mut self,
         statistics: Option<BaselineStatistics>,
         constraints: Option<BaselineConstraints>,
     ) -> Engine {
+        self.ingest.names = ColumnNames::resolve(
+            self.ingest.cfg.feature_names.as_deref(),
+            constraints.as_ref(),
+            statistics.as_ref(),
+        );
         self.baseline_statistics = statistics;
         self.baseline_constraints = constraints;
         self

@@ -48,6 +48,10 @@ pub struct Counts {
     pub evaluated: u64,
     /// Capture records that reached data-quality statistics.
     pub data_quality_records: u64,
+    /// Data-quality records whose positional column count disagrees with the baseline's (or
+    /// `feature_names`') column count (see [`crate::metrics::dq::naming`]).
+    #[serde(default)]
+    pub data_quality_column_mismatch: u64,
 }
 
 impl Counts {
@@ -67,6 +71,7 @@ impl Counts {
         self.invalid_labels += o.invalid_labels;
         self.evaluated += o.evaluated;
         self.data_quality_records += o.data_quality_records;
+        self.data_quality_column_mismatch += o.data_quality_column_mismatch;
     }
 }
 
