@@ -332,11 +332,10 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         Trigger::GroundTruthUpload { object, .. } => Some(object.clone()),
         _ => None,
     };
-    let not_due = |p: Planned| {
-        WindowOutcome::skipped(p.window, &Decision::NotDue, p.skip.unwrap_or_default())
-    };
+    let open =
+        |p: Planned| WindowOutcome::skipped(p.window, &Decision::Open, p.skip.unwrap_or_default());
     if planned.iter().all(|p| p.skip.is_some()) {
-        output.windows = planned.into_iter().map(not_due).collect();
+        output.windows = planned.into_iter().map(open).collect();
         return Ok(output);
     }
     if s3_object.is_some() && deps.config.dedup_quiet_seconds > 0 {
@@ -367,7 +366,7 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
     for p in planned {
         let w = p.window;
         if p.skip.is_some() {
-            output.windows.push(not_due(p));
+            output.windows.push(open(p));
             continue;
         }
         let evaluated = evaluate_window(
