@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, Statistic};
 use aws_sdk_eventbridge::types::Target as RuleTarget;
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Duration, Utc};
@@ -191,6 +191,12 @@ impl Setup {
     /// Seeds `n` predictions inside `w` (two capture files plus one malformed line) and their
     /// labels (every 4th wrong) in the ground-truth folder of the window's first hour.
     async fn seed(&self, w: &Window, n: usize) {
+        self.seed_labels_at(w, n, w.start).await;
+    }
+
+    /// [`Setup::seed`] with the labels uploaded into the folder of `labels_hour`; returns their
+    /// key.
+    async fn seed_labels_at(&self, w: &Window, n: usize, labels_hour: DateTime<Utc>) -> String {
         let hour = w.start.format("%Y/%m/%d/%H").to_string();
         let mut files = [String::new(), String::new()];
         let mut labels = String::new();
@@ -213,8 +219,63 @@ impl Setup {
             .await;
         self.put(&format!("{prefix}/00-02-000-b.jsonl"), files[1].clone())
             .await;
-        self.put(&format!("ground-truth/{hour}/labels.jsonl"), labels)
-            .await;
+        let key = format!(
+            "ground-truth/{}/labels.jsonl",
+            labels_hour.format("%Y/%m/%d/%H")
+        );
+        self.put(&key, labels).await;
+        key
+    }
+
+    /// `stat` of a metric at the window's start with Model Monitor's dimensions plus `extra`
+    /// (`[("Publication", "provisional")]`: the provisional stream), read with
+    /// GetMetricStatistics over the window's hour.
+    async fn statistic(
+        &self,
+        name: &str,
+        w: &Window,
+        extra: &[(&str, &str)],
+        stat: Statistic,
+    ) -> Vec<f64> {
+        let at = |t: DateTime<Utc>| aws_smithy_types::DateTime::from_secs(t.timestamp());
+        let mut req = self
+            .cw
+            .get_metric_statistics()
+            .namespace(MODEL_NS)
+            .metric_name(name)
+            .dimensions(
+                Dimension::builder()
+                    .name("Endpoint")
+                    .value(&self.endpoint)
+                    .build(),
+            )
+            .dimensions(
+                Dimension::builder()
+                    .name("MonitoringSchedule")
+                    .value("quality")
+                    .build(),
+            );
+        for (k, v) in extra {
+            req = req.dimensions(Dimension::builder().name(*k).value(*v).build());
+        }
+        let out = req
+            .start_time(at(w.start))
+            .end_time(at(w.end))
+            .period(3600)
+            .statistics(stat.clone())
+            .send()
+            .await
+            .expect("GetMetricStatistics");
+        out.datapoints()
+            .iter()
+            .filter_map(|d| match stat {
+                Statistic::SampleCount => d.sample_count(),
+                Statistic::Sum => d.sum(),
+                Statistic::Average => d.average(),
+                Statistic::Maximum => d.maximum(),
+                _ => d.minimum(),
+            })
+            .collect()
     }
 
     /// The `driftloop` events delivered to the queue (waits up to ~10 s for `n`).
@@ -469,4 +530,112 @@ async fn missing_bucket_is_a_permanent_error() {
         "{}",
         err.error_type()
     );
+}
+
+// ---- Issue 13: the real clock, the stack's defaults, one figure per window and stream ----
+
+const STACK_DEFAULTS: &[(&str, &str)] =
+    &[("WINDOW_MINUTES", "60"), ("WINDOW_OFFSET_MINUTES", "60")];
+const PROVISIONAL: &[(&str, &str)] = &[("Publication", "provisional")];
+
+fn upload_event(bucket: &str, key: &str) -> Value {
+    let mut e: Value = serde_json::from_str(include_str!(
+        "../events/custom-metrics-ground-truth-created.json"
+    ))
+    .unwrap();
+    e["detail"]["bucket"]["name"] = json!(bucket);
+    e["detail"]["object"]["key"] = json!(key);
+    e["time"] = json!(Utc::now().to_rfc3339());
+    e
+}
+
+#[tokio::test]
+async fn labels_uploaded_now_publish_the_previous_hour_provisionally_then_the_schedule_finally() {
+    let s = setup(STACK_DEFAULTS).await;
+    let now = Utc::now();
+    let hour = driftloop::monitoring::window::floor_hour(now);
+    let w = Window::new(hour - Duration::hours(1), hour).unwrap();
+    // Predictions of the previous hour, their labels uploaded now into the current hour's folder.
+    let key = s.seed_labels_at(&w, 40, now).await;
+    let out = handle(upload_event(&s.bucket, &key), &s.deps)
+        .await
+        .unwrap();
+    let o = out
+        .windows
+        .iter()
+        .find(|o| o.window == w)
+        .unwrap_or_else(|| panic!("{w} not planned: {out:?}"));
+    assert_eq!(o.decision.as_deref(), Some("run"), "{o:?}");
+    assert_eq!(o.publication.map(|p| p.as_str()), Some("provisional"));
+    assert!(o.metrics_published > 0);
+    // In CloudWatch, in this invocation: the provisional stream, not the alarm's metric.
+    assert_eq!(
+        s.statistic("accuracy", &w, PROVISIONAL, Statistic::Average)
+            .await,
+        [0.75]
+    );
+    assert_eq!(
+        s.statistic("records_matched", &w, PROVISIONAL, Statistic::SampleCount)
+            .await,
+        [1.0]
+    );
+    assert!(
+        s.statistic("accuracy", &w, &[], Statistic::SampleCount)
+            .await
+            .is_empty(),
+        "a provisional figure never enters the alarm's metric"
+    );
+    let events = s.received(1);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["detail"]["publication"], "provisional");
+
+    // The scheduled run (the tick after the window is due): the final figure, once.
+    let fin = handle(schedule_event(w.end + Duration::minutes(65)), &s.deps)
+        .await
+        .unwrap();
+    let f = &fin.windows[0];
+    assert_eq!(f.window, w);
+    assert_eq!(f.publication.map(|p| p.as_str()), Some("final"));
+    assert_eq!(s.metric("accuracy", &w, "Average").await, [0.75]);
+    assert_eq!(
+        s.statistic("accuracy", &w, &[], Statistic::SampleCount)
+            .await,
+        [1.0]
+    );
+    assert_eq!(
+        s.statistic("records_matched", &w, &[], Statistic::Sum)
+            .await,
+        [40.0],
+        "the dashboard's Sum counts the window once"
+    );
+    assert_eq!(s.received(1)[0]["detail"]["publication"], "final");
+
+    // Re-running the same inputs adds no datapoint: the schedule redelivered, the upload
+    // redelivered.
+    let again = handle(schedule_event(w.end + Duration::minutes(65)), &s.deps)
+        .await
+        .unwrap();
+    assert_eq!(again.windows[0].metrics_published, 0);
+    let redelivered = handle(upload_event(&s.bucket, &key), &s.deps)
+        .await
+        .unwrap();
+    assert!(
+        redelivered.windows.iter().all(|o| o.metrics_published == 0),
+        "{redelivered:?}"
+    );
+    assert_eq!(
+        s.statistic("accuracy", &w, &[], Statistic::SampleCount)
+            .await,
+        [1.0]
+    );
+    assert_eq!(
+        s.statistic("records_matched", &w, PROVISIONAL, Statistic::SampleCount)
+            .await,
+        [1.0]
+    );
+    let summary = s
+        .get_json(f.reports.as_ref().unwrap()["summary"].as_str().unwrap())
+        .await;
+    assert_eq!(summary["publication"], "final");
+    assert_eq!(summary["cloudwatch"]["final"]["runId"], json!(f.run_id));
 }

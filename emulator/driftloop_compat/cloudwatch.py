@@ -7,6 +7,10 @@
   yields nothing). Arithmetic (``+ - * /``, parentheses, unary minus, numbers, query Ids) and
   ``ABS``, ``SUM``/``AVG``/``MIN``/``MAX`` over ``[a, b, ...]`` are evaluated per timestamp.
 * ListMetrics lists a metric without dimensions once per datum put; it is listed once now.
+* GetMetricStatistics matches a metric whose dimensions *include* the requested ones (a datum
+  put with ``Endpoint``, ``MonitoringSchedule`` and ``Publication`` is counted by a query for
+  ``Endpoint`` and ``MonitoringSchedule``); CloudWatch identifies a metric by its whole dimension
+  set, so only an exact match is counted now (as GetMetricData already does).
 * StartTime is rounded down as CloudWatch documents it (to the minute when less than 15 days ago,
   5 minutes up to 63 days, the hour beyond), so datapoints carry period-aligned timestamps
   (moto buckets from the raw StartTime, e.g. 12:32:34, 12:33:34, ...).
@@ -206,6 +210,8 @@ def get_metric_statistics(self: cw_models.CloudWatchBackend, namespace: str, met
     # one bucket spanning the whole range gives the datums moto's filters select
     selected = _orig_get_metric_statistics(self, namespace, metric_name, start, end_time, whole, stats, dimensions, unit)
     datums = [md for s in selected for md in s.metric_data]
+    wanted = sorted((d["Name"], d.get("Value")) for d in dimensions or [])
+    datums = [md for md in datums if sorted((d.name, d.value) for d in md.dimensions) == wanted]
     buckets: dict[int, Any] = {}
     for md in sorted(datums, key=lambda m: m.timestamp):
         index = int((md.timestamp - start).total_seconds()) // period

@@ -381,3 +381,35 @@ def test_plain_moto_metric_math_and_list_metrics_gaps(plain):
         {"Id": "x", "Expression": "m1 * 100"}],
         StartTime=ts - dt.timedelta(minutes=5), EndTime=ts + dt.timedelta(minutes=5))
     assert out["MetricDataResults"][0]["Values"] == []
+
+
+def _put_with_and_without_extra_dimension(cw, ns: str, ts: dt.datetime, dims: list) -> None:
+    cw.put_metric_data(Namespace=ns, MetricData=[
+        {"MetricName": "accuracy", "Dimensions": dims, "Timestamp": ts, "Value": 0.9},
+        {"MetricName": "accuracy", "Dimensions": dims + [{"Name": "Publication", "Value": "provisional"}],
+         "Timestamp": ts, "Value": 0.5}])
+
+
+def _statistics(cw, ns: str, ts: dt.datetime, dims: list) -> list:
+    out = cw.get_metric_statistics(Namespace=ns, MetricName="accuracy", Dimensions=dims,
+                                   StartTime=ts - dt.timedelta(minutes=5), EndTime=ts + dt.timedelta(minutes=5),
+                                   Period=600, Statistics=["SampleCount", "Average"])
+    return [(d["SampleCount"], d["Average"]) for d in out["Datapoints"]]
+
+
+def test_plain_moto_statistics_count_metrics_with_more_dimensions(plain):
+    cw = plain.client("cloudwatch")
+    ns, ts = unique("Quality/Plain"), now_utc() - dt.timedelta(minutes=2)
+    dims = [{"Name": "Endpoint", "Value": unique("ep")}]
+    _put_with_and_without_extra_dimension(cw, ns, ts, dims)
+    assert _statistics(cw, ns, ts, dims) == [(2.0, 0.7)]  # the provisional datum blended in
+
+
+def test_statistics_match_the_exact_dimension_set(compat):
+    cw = compat.client("cloudwatch")
+    ns, ts = unique("Quality/Exact"), now_utc() - dt.timedelta(minutes=2)
+    dims = [{"Name": "Endpoint", "Value": unique("ep")}]
+    _put_with_and_without_extra_dimension(cw, ns, ts, dims)
+    assert _statistics(cw, ns, ts, dims) == [(1.0, 0.9)]
+    assert _statistics(cw, ns, ts, dims + [{"Name": "Publication", "Value": "provisional"}]) == [(1.0, 0.5)]
+    assert _statistics(cw, ns, ts, []) == []  # no dimensionless metric was put

@@ -12,7 +12,11 @@
 //! 3. writes `statistics.json`, `constraint_violations.json` and `summary.json` under the window's
 //!    deterministic key (a re-run overwrites);
 //! 4. puts the metrics and record counts to CloudWatch (≤ 1,000 datums and ≤ 512 KB per call,
-//!    NaN/±inf never sent, a throttled or failed call retried on its own);
+//!    NaN/±inf never sent, a throttled or failed call retried on its own) — at most one datum set
+//!    per window and stream ([`driftloop::monitoring::publication`]): a *provisional* run (label
+//!    uploads) to the same metrics with `Publication=provisional`, the *final* run (the schedule)
+//!    to Model Monitor's metric, which the alarm watches; a *revision* (a run after the final one)
+//!    to neither;
 //! 5. puts one event — `Model Monitoring Completed` or `Model Monitoring Violations`, source
 //!    `driftloop` — with the window, status, counts, metrics, violations and report URIs.
 //!
@@ -20,6 +24,14 @@
 //! `Object Created` event on the ground-truth prefix (deduplicated: [`driftloop::monitoring::dedup`]),
 //! a direct invocation `{"window": {"start", "end"}, "splitMinutes"?, ...overrides}` (also as a
 //! `Model Monitoring Requested` event from source `driftloop`).
+//!
+//! Labels go into the folder of their *upload* hour (`{ground truth}/yyyy/mm/dd/hh/`, as Model
+//! Monitor expects) and belong to earlier predictions: a window reads the folders of
+//! `[start, end + GROUND_TRUTH_DELAY_MINUTES)`. An upload evaluates, in the same invocation, every
+//! window its folder feeds that has *ended* — with the stack's defaults (hourly, offset 60, delay =
+//! offset), labels uploaded at 10:20 into `10/` compute 09:00-10:00 at 10:20, provisionally — and
+//! skips windows still open (`open`). The scheduled run (11:xx for that window) is final
+//! ([`driftloop::monitoring::trigger`]).
 //!
 //! A window without capture or without ground truth is the explicit status `NoData`
 //! ([`driftloop::monitoring::outcome`]): its reports, its record counts with `window_empty = 1`,
@@ -31,6 +43,7 @@
 //! {"runId": "…", "status": "Completed | CompletedWithViolations | NoData", "reason": null,
 //!  "window": {"start": "2024-05-01T09:00:00Z", "end": "2024-05-01T10:00:00Z"},
 //!  "trigger": "schedule | groundTruthUpload | direct",
+//!  "publication": "provisional | final | revision",
 //!  "target": {"mode": "endpoint", "endpointName": "churn", "variantName": "AllTraffic"},
 //!  "monitoringScheduleName": "custom-metrics", "problemType": "BinaryClassification",
 //!  "counts": {"records_captured": 0, "records_ground_truth": 0, "records_matched": 0,
@@ -40,8 +53,11 @@
 //!  "violationCount": 0, "violations": [],
 //!  "reports": {"statistics": "s3://…", "constraintViolations": "s3://…", "summary": "s3://…"},
 //!  "errorSamples": ["s3://…/file.jsonl:17: …"], "inputs": {"captureObjects": 2, "…": 0},
-//!  "baseline": {"modelPackageArn": "…", "problems": []}, "metricsPublished": 14}
+//!  "baseline": {"modelPackageArn": "…", "problems": []}, "metricsPublished": 14,
+//!  "metricsSkipped": null}
 //! ```
+//! `summary.json` also has `cloudwatch`: `{"final": {"runId", "publishedAt", "datums", "calls",
+//! "callsSent"} | null, "provisional": … | null}`, what the window's two streams hold.
 //! `"truncated": true` marks a detail shrunk to EventBridge's 256 KB (the reports are complete).
 //! `runId` is the same for two runs over identical inputs, so a consumer can drop duplicates.
 //!
@@ -336,11 +352,10 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         Trigger::GroundTruthUpload { object, .. } => Some(object.clone()),
         _ => None,
     };
-    let not_due = |p: Planned| {
-        WindowOutcome::skipped(p.window, &Decision::NotDue, p.skip.unwrap_or_default())
-    };
+    let open =
+        |p: Planned| WindowOutcome::skipped(p.window, &Decision::Open, p.skip.unwrap_or_default());
     if planned.iter().all(|p| p.skip.is_some()) {
-        output.windows = planned.into_iter().map(not_due).collect();
+        output.windows = planned.into_iter().map(open).collect();
         return Ok(output);
     }
     if s3_object.is_some() && deps.config.dedup_quiet_seconds > 0 {
@@ -371,7 +386,7 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
     for p in planned {
         let w = p.window;
         if p.skip.is_some() {
-            output.windows.push(not_due(p));
+            output.windows.push(open(p));
             continue;
         }
         let evaluated = evaluate_window(

@@ -1,9 +1,11 @@
 use super::*;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use driftloop::doubles::{InMemoryRegistry, InMemoryStore, package};
 use driftloop::doubles::{RecordingEvents, RecordingMetrics};
 use driftloop::metrics::dq::suggest::suggest_constraints;
 use driftloop::metrics::{Engine, MonitorConfig};
+use driftloop::monitoring::Publication;
+use driftloop::monitoring::Window;
 use driftloop::monitoring::report::{
     COMPLETED, ENDPOINT_DATA_NAMESPACE, ENDPOINT_MODEL_NAMESPACE, VIOLATIONS,
 };
@@ -642,6 +644,8 @@ async fn a_run_that_failed_to_publish_is_not_up_to_date_for_its_retry() {
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Permanent.InvalidPublication");
+    let datums = w.metrics.datums().len();
+    assert!(datums > 0, "the metrics went out before the event failed");
     let summary = json_at(
         &w.store,
         &format!(
@@ -659,6 +663,11 @@ async fn a_run_that_failed_to_publish_is_not_up_to_date_for_its_retry() {
         .unwrap();
     assert_eq!(out.windows[0].decision.as_deref(), Some("run"));
     assert_eq!(w.events.events().len(), 1);
+    assert_eq!(
+        w.metrics.datums().len(),
+        datums,
+        "the retry of the same inputs puts no datum twice"
+    );
     let summary = json_at(
         &w.store,
         &format!(
@@ -675,7 +684,9 @@ async fn a_run_that_failed_to_publish_is_not_up_to_date_for_its_retry() {
 }
 
 #[tokio::test]
-async fn uploads_for_windows_not_due_or_elsewhere_do_nothing() {
+async fn uploads_evaluate_every_ended_window_and_skip_open_ones_or_elsewhere() {
+    // Changed on purpose (issue 13): windows that have ended are evaluated at once
+    // (provisionally), due or not; before, 08:00 and 09:00 waited for their scheduled runs.
     let w = world_with(
         config(&[("WINDOW_OFFSET_MINUTES", "120")]),
         "2024-05-01T10:30:00Z",
@@ -684,21 +695,62 @@ async fn uploads_for_windows_not_due_or_elsewhere_do_nothing() {
     let out = handle(serde_json::from_str(UPLOAD).unwrap(), &w.deps)
         .await
         .unwrap();
-    // Labels of 09:xx can belong to 07:00 (due at 10:00), 08:00 (due at 11:00) and 09:00 (12:00).
+    // Labels of 09:xx can belong to 07:00, 08:00 and 09:00: all have ended at 10:30.
     let d: Vec<_> = out
         .windows
         .iter()
-        .map(|o| (o.window.start, o.decision.clone().unwrap()))
+        .map(|o| {
+            (
+                o.window.start,
+                o.decision.clone().unwrap(),
+                o.publication.map(|p| p.as_str()),
+            )
+        })
         .collect();
     assert_eq!(
         d,
         [
-            (t("2024-05-01T07:00:00Z"), "run".to_owned()),
-            (t("2024-05-01T08:00:00Z"), "not_due".to_owned()),
-            (t("2024-05-01T09:00:00Z"), "not_due".to_owned())
+            (
+                t("2024-05-01T07:00:00Z"),
+                "run".to_owned(),
+                Some("provisional")
+            ),
+            (
+                t("2024-05-01T08:00:00Z"),
+                "run".to_owned(),
+                Some("provisional")
+            ),
+            (
+                t("2024-05-01T09:00:00Z"),
+                "run".to_owned(),
+                Some("provisional")
+            )
         ]
     );
-    assert_eq!(w.events.events().len(), 1);
+    assert_eq!(w.events.events().len(), 3);
+    // At 09:30 the 09:00 window is still open: skipped; 07:00 and 08:00 run.
+    let early = world_with(
+        config(&[("WINDOW_OFFSET_MINUTES", "120")]),
+        "2024-05-01T09:30:00Z",
+    );
+    seed_hour(&early.store, "2024-05-01T09", 5, 0);
+    let out = handle(serde_json::from_str(UPLOAD).unwrap(), &early.deps)
+        .await
+        .unwrap();
+    let d: Vec<_> = out
+        .windows
+        .iter()
+        .map(|o| o.decision.clone().unwrap())
+        .collect();
+    assert_eq!(d, ["run", "run", "open"]);
+    assert!(
+        out.windows[2]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("still open")
+    );
+    assert_eq!(early.events.events().len(), 2);
     let out = handle(upload_event("elsewhere/2024/05/01/09/x.jsonl"), &w.deps)
         .await
         .unwrap();
@@ -731,17 +783,42 @@ async fn backfill_evaluates_each_window_and_reruns_overwrite() {
             .collect::<Vec<_>>()
     };
     let first = reports(&w.store);
-    assert_eq!(first.len(), 9);
+    // Three reports and the final stream's record per window (changed on purpose: the record is
+    // new in issue 13).
+    assert_eq!(first.len(), 12);
+    assert!(first.contains(&format!(
+        "{}/cloudwatch-final.json",
+        report_dir("20240501T0700Z-20240501T0800Z", "2024/05/01/07")
+    )));
+    assert!(
+        out.windows
+            .iter()
+            .all(|o| o.publication == Some(Publication::Final))
+    );
+    let datums = w.metrics.datums().len();
+    assert!(datums > 0);
     assert!(first.contains(&format!(
         "{}/summary.json",
         report_dir("20240501T0700Z-20240501T0800Z", "2024/05/01/07")
     )));
-    handle(event, &w.deps).await.unwrap();
+    let again = handle(event, &w.deps).await.unwrap();
     assert_eq!(
         reports(&w.store),
         first,
         "a re-run overwrites the same keys"
     );
+    assert_eq!(
+        w.metrics.datums().len(),
+        datums,
+        "a re-run of the same inputs puts no datum"
+    );
+    assert!(again.windows.iter().all(|o| {
+        o.metrics_published == 0
+            && o.metrics_skipped
+                .as_deref()
+                .unwrap()
+                .contains("same inputs")
+    }));
     assert_eq!(
         out.windows[0].run_id,
         handle(serde_json::from_str(BACKFILL).unwrap(), &w.deps)
@@ -807,7 +884,8 @@ async fn overrides_apply_per_request_and_bad_ones_are_permanent() {
 /// Batch transform CSV output with GenerateInferenceId: `score,<id>,<time>`.
 #[tokio::test]
 async fn batch_transform_manifests_are_joined_through_the_generated_inference_id() {
-    let w = world(&[]);
+    // After the daily window (a backfill of a due window: final, Model Monitor's dimensions).
+    let w = world_with(config(&[]), "2024-05-02T06:00:00Z");
     let capture = "s3://driftloop-monitoring/batch-capture/churn-daily";
     let mut out0 = String::new();
     let mut out1 = String::new();
@@ -930,6 +1008,9 @@ async fn throttled_metrics_are_retried_and_permanent_failures_fail() {
         [10.0],
         "sent once, after the retries"
     );
+    // Fresh worlds: a re-run of the published window puts nothing (changed on purpose, issue 13).
+    let w = world(&[]);
+    seed_hour(&w.store, "2024-05-01T09", 10, 0);
     w.metrics.fail_next(PublishError::Aws(AwsError::classify(
         "cloudwatch",
         "PutMetricData",
@@ -941,6 +1022,8 @@ async fn throttled_metrics_are_retried_and_permanent_failures_fail() {
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Permanent.Client");
+    let w = world(&[]);
+    seed_hour(&w.store, "2024-05-01T09", 10, 0);
     for _ in 0..PUBLISH_ATTEMPTS {
         w.metrics.fail_next(throttle());
     }
@@ -1062,6 +1145,268 @@ fn handle_blocking(event: Value) -> Result<Output, Error> {
         .build()
         .unwrap()
         .block_on(handle(event, &w.deps))
+}
+
+// ---- Issue 13: event-driven monitoring on the real clock, one figure per window and stream ----
+
+/// The stack's defaults (infra/template.yaml): hourly windows, `WindowOffsetMinutes` 60, the
+/// ground-truth delay defaulting to the offset.
+const STACK_DEFAULTS: &[(&str, &str)] =
+    &[("WINDOW_MINUTES", "60"), ("WINDOW_OFFSET_MINUTES", "60")];
+
+/// A world on the system clock.
+fn real_world(extra: &[(&'static str, &str)]) -> World {
+    let mut w = world(extra);
+    w.deps.clock = system_clock();
+    w
+}
+
+const ALARM_DIMENSIONS: [(&str, &str); 2] = [
+    ("Endpoint", "churn"),
+    ("MonitoringSchedule", "churn-quality"),
+];
+
+fn dims(d: &driftloop::publish::MetricDatum) -> Vec<(&str, &str)> {
+    d.dimensions
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+/// The datums of `name` in the alarm's metric (Model Monitor's dimensions exactly).
+fn in_alarm_metric(w: &World, name: &str) -> Vec<f64> {
+    w.metrics
+        .named(name)
+        .iter()
+        .filter(|d| dims(d) == ALARM_DIMENSIONS)
+        .map(|d| d.value)
+        .collect()
+}
+
+fn in_provisional_stream(w: &World, name: &str) -> Vec<f64> {
+    w.metrics
+        .named(name)
+        .iter()
+        .filter(|d| dims(d).contains(&("Publication", "provisional")))
+        .map(|d| d.value)
+        .collect()
+}
+
+/// Predictions of the previous hour (real clock) and their labels uploaded now, into the current
+/// hour's folder (as Model Monitor expects: the upload hour). Returns the window and the key.
+fn labels_uploaded_now(w: &World, n: usize, name: &str) -> (Window, String) {
+    let now = Utc::now();
+    let prev = driftloop::monitoring::window::floor_hour(now) - Duration::hours(1);
+    seed_hour(&w.store, &prev.format("%Y-%m-%dT%H").to_string(), n, 0);
+    let seeded = format!("{GT}/{}/labels-0001.jsonl", prev.format("%Y/%m/%d/%H"));
+    let labels = w.store.text(&seeded).unwrap();
+    w.store.objects.lock().unwrap().remove(&seeded);
+    let key = format!("ground-truth/churn/{}/{name}", now.format("%Y/%m/%d/%H"));
+    w.store
+        .insert(&format!("s3://driftloop-monitoring/{key}"), labels);
+    (Window::new(prev, prev + Duration::hours(1)).unwrap(), key)
+}
+
+fn summary_of(w: &World, window: &Window) -> Value {
+    json_at(
+        &w.store,
+        &format!(
+            "{}/summary.json",
+            report_dir(
+                &window.id(),
+                &window.start.format("%Y/%m/%d/%H").to_string()
+            )
+        ),
+    )
+}
+
+#[tokio::test]
+async fn labels_uploaded_now_for_the_previous_hour_are_evaluated_in_the_same_invocation() {
+    let w = real_world(STACK_DEFAULTS);
+    let (window, key) = labels_uploaded_now(&w, 100, "labels-now.jsonl");
+    let out = handle(upload_event(&key), &w.deps).await.unwrap();
+    // The previous hour's window now, the current (still open) one skipped.
+    let o = out
+        .windows
+        .iter()
+        .find(|o| o.window == window)
+        .unwrap_or_else(|| panic!("{window} not planned: {out:?}"));
+    assert_eq!(o.decision.as_deref(), Some("run"), "{o:?}");
+    assert_eq!(o.status, "Completed");
+    assert_eq!(o.publication, Some(Publication::Provisional));
+    assert_eq!(o.counts.as_ref().unwrap()["records_matched"], 100);
+    assert!((o.metrics.as_ref().unwrap()["accuracy"].as_f64().unwrap() - 0.8).abs() < 1e-12);
+    let open: Vec<_> = out.windows.iter().filter(|o| o.window != window).collect();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].window.start, window.end);
+    assert_eq!(open[0].decision.as_deref(), Some("open"));
+    // Published in this invocation, to the provisional stream only (never the alarm's metric).
+    assert!(o.metrics_published > 0);
+    let accuracy = in_provisional_stream(&w, "accuracy");
+    assert_eq!(accuracy.len(), 1);
+    assert!((accuracy[0] - 0.8).abs() < 1e-12);
+    assert_eq!(in_provisional_stream(&w, "records_matched"), [100.0]);
+    assert!(in_alarm_metric(&w, "accuracy").is_empty());
+    assert!(
+        w.metrics
+            .named("accuracy")
+            .iter()
+            .all(|d| d.timestamp == Some(window.start))
+    );
+    let e = &w.events.events()[0];
+    assert_eq!(e.detail["publication"], "provisional");
+    assert_eq!(e.detail["trigger"], "groundTruthUpload");
+    let summary = summary_of(&w, &window);
+    assert_eq!(summary["publication"], "provisional");
+    assert_eq!(
+        summary["cloudwatch"]["provisional"]["runId"],
+        json!(o.run_id)
+    );
+    assert!(summary["cloudwatch"]["final"].is_null());
+}
+
+#[tokio::test]
+async fn a_provisional_then_a_final_run_leave_one_datum_set_in_the_alarms_metric() {
+    let w = real_world(STACK_DEFAULTS);
+    let (window, key) = labels_uploaded_now(&w, 100, "labels-a.jsonl");
+    let first = handle(upload_event(&key), &w.deps).await.unwrap();
+    assert_eq!(first.windows[0].publication, Some(Publication::Provisional));
+    // More labels (20 corrections: every 5th wrong label fixed): a second provisional run. Its
+    // figures are in the reports and the event; the provisional stream keeps the first figure.
+    let fixes: String = (0..100)
+        .step_by(5)
+        .map(|i| {
+            let id = format!("{}-{i:05}", window.start.format("%Y-%m-%dT%H"));
+            let score = (i % 10) as f64 / 10.0 + 0.05;
+            gt(&id, u8::from(score > 0.5)) + "\n"
+        })
+        .collect();
+    let key_b = key.replace("labels-a.jsonl", "labels-b.jsonl");
+    w.store
+        .insert(&format!("s3://driftloop-monitoring/{key_b}"), fixes);
+    let second = handle(upload_event(&key_b), &w.deps).await.unwrap();
+    let o2 = &second.windows[0];
+    assert_eq!(
+        (o2.decision.as_deref(), o2.publication),
+        (Some("run"), Some(Publication::Provisional))
+    );
+    assert_eq!(o2.metrics_published, 0);
+    assert!(
+        o2.metrics_skipped
+            .as_deref()
+            .unwrap()
+            .contains("provisional figure"),
+        "{o2:?}"
+    );
+    assert_eq!(in_provisional_stream(&w, "records_matched").len(), 1);
+    assert_eq!(w.events.events().len(), 2);
+
+    // The scheduled run of the window (its next tick after it is due): final, the last word.
+    let mut schedule: Value = serde_json::from_str(SCHEDULE).unwrap();
+    schedule["time"] = json!((window.end + Duration::minutes(65)).to_rfc3339());
+    let fin = handle(schedule.clone(), &w.deps).await.unwrap();
+    let f = &fin.windows[0];
+    assert_eq!(f.window, window);
+    assert_eq!(f.publication, Some(Publication::Final));
+    assert!(f.metrics_published > 0);
+    let final_accuracy = f.metrics.as_ref().unwrap()["accuracy"].as_f64().unwrap();
+    assert_eq!(
+        in_alarm_metric(&w, "accuracy"),
+        [final_accuracy],
+        "one datum, the final figure"
+    );
+    assert_eq!(
+        in_alarm_metric(&w, "records_matched"),
+        [100.0],
+        "the dashboard's Sum counts the window once, not once per run"
+    );
+    assert_eq!(in_provisional_stream(&w, "accuracy").len(), 1);
+    // The schedule's event redelivered: the same inputs, nothing more.
+    let again = handle(schedule, &w.deps).await.unwrap();
+    assert_eq!(again.windows[0].publication, Some(Publication::Final));
+    assert_eq!(again.windows[0].metrics_published, 0);
+    assert_eq!(in_alarm_metric(&w, "accuracy").len(), 1);
+    // Labels after the final run: a revision, in the reports and the event only.
+    let key_c = key.replace("labels-a.jsonl", "labels-c.jsonl");
+    w.store.insert(
+        &format!("s3://driftloop-monitoring/{key_c}"),
+        gt(
+            &format!("{}-{:05}", window.start.format("%Y-%m-%dT%H"), 1),
+            0,
+        ),
+    );
+    let late = handle(upload_event(&key_c), &w.deps).await.unwrap();
+    let r = &late.windows[0];
+    assert_eq!(r.publication, Some(Publication::Revision));
+    assert_eq!(r.metrics_published, 0);
+    assert!(
+        r.metrics_skipped
+            .as_deref()
+            .unwrap()
+            .contains("final figure")
+    );
+    assert_eq!(in_alarm_metric(&w, "accuracy").len(), 1);
+    assert_eq!(in_alarm_metric(&w, "records_matched").len(), 1);
+    let last = w.events.events().last().cloned().unwrap();
+    assert_eq!(last.detail["publication"], "revision");
+    let summary = summary_of(&w, &window);
+    assert_eq!(summary["publication"], "revision");
+    assert_eq!(summary["cloudwatch"]["final"]["runId"], json!(f.run_id));
+}
+
+#[tokio::test]
+async fn a_publication_stopped_half_way_resumes_after_the_calls_sent() {
+    // Model and data metrics: two PutMetricData calls.
+    let w = world(&[("MODEL_PACKAGE_GROUP_NAME", "churn")]);
+    w.registry
+        .add(package("churn", 1, 0, ApprovalStatus::Approved));
+    dq_baseline(&w.store);
+    seed_hour(&w.store, "2024-05-01T09", 50, 0);
+    let out = handle(serde_json::from_str(SCHEDULE).unwrap(), &w.deps)
+        .await
+        .unwrap();
+    let dir = report_dir("20240501T0900Z-20240501T1000Z", "2024/05/01/09");
+    let record_uri = format!("{dir}/cloudwatch-final.json");
+    let mut record = json_at(&w.store, &record_uri);
+    assert_eq!(
+        (record["calls"].as_u64(), record["callsSent"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(record["runId"], json!(out.windows[0].run_id));
+    let first: Vec<_> = w.metrics.datums();
+    let data_calls = first
+        .iter()
+        .filter(|(ns, _)| ns == ENDPOINT_DATA_NAMESPACE)
+        .count();
+    assert!(data_calls > 0);
+    // As if the run had died after its first call: the retry sends the second call only.
+    record["callsSent"] = json!(1);
+    w.store.insert(&record_uri, record.to_string());
+    let retry = handle(serde_json::from_str(SCHEDULE).unwrap(), &w.deps)
+        .await
+        .unwrap();
+    assert_eq!(retry.windows[0].metrics_published, data_calls);
+    let sent_again: Vec<_> = w.metrics.datums()[first.len()..].to_vec();
+    assert!(
+        sent_again
+            .iter()
+            .all(|(ns, _)| ns == ENDPOINT_DATA_NAMESPACE)
+    );
+    assert_eq!(json_at(&w.store, &record_uri)["callsSent"], 2);
+    // The first call's datums (the model metrics) went out once.
+    let mut seen = std::collections::HashSet::new();
+    for (ns, d) in w.metrics.datums() {
+        if ns == ENDPOINT_MODEL_NAMESPACE {
+            assert!(seen.insert(d.name.clone()), "{} sent twice", d.name);
+        }
+    }
+    assert!(seen.contains("accuracy"));
+    // A complete record: a further re-run sends nothing.
+    let before = w.metrics.datums().len();
+    handle(serde_json::from_str(SCHEDULE).unwrap(), &w.deps)
+        .await
+        .unwrap();
+    assert_eq!(w.metrics.datums().len(), before);
 }
 
 // Header-named Model Monitor baselines (issue 13): a real baseline made with `header=True,

@@ -19,6 +19,10 @@
 //!    success, a burst member that ran after the newest one); a run that failed half-way stored no
 //!    fingerprint, so its retry runs.
 //!
+//! What such a run puts to CloudWatch — a provisional figure, the final one, or nothing — is the
+//! rule of [`super::publication`]: rule 3 skips identical inputs before computing, the
+//! publication record makes sure no datum set is ever put twice.
+//!
 //! The report keys are deterministic per window, so even two runs that race (an exact duplicate
 //! delivery processed concurrently) overwrite the same three objects; their events carry the same
 //! `runId` (window + fingerprint) for consumers to drop the duplicate.
@@ -91,9 +95,9 @@ pub enum Decision {
     Vanished,
     /// The stored report was computed from exactly these inputs.
     UpToDate,
-    /// The window is not due yet: its scheduled run will read the new labels
+    /// The window has not ended yet: predictions are still being captured
     /// ([`super::trigger::plan_windows`]).
-    NotDue,
+    Open,
 }
 
 impl Decision {
@@ -103,7 +107,7 @@ impl Decision {
             Decision::Superseded { .. } => "superseded",
             Decision::Vanished => "vanished",
             Decision::UpToDate => "up_to_date",
-            Decision::NotDue => "not_due",
+            Decision::Open => "open",
         }
     }
 }

@@ -182,6 +182,20 @@ pub fn report_folder(report: &S3Uri, target: &Target, schedule: &str, window: &W
     ))
 }
 
+/// The record of what a window's CloudWatch stream (`final`, `provisional`) holds, beside its
+/// reports: `cloudwatch-<stream>.json` ([`super::publication`]).
+pub fn cloudwatch_record(uris: &ReportUris, stream: &str) -> S3Uri {
+    let folder = uris
+        .summary
+        .key
+        .strip_suffix("summary.json")
+        .unwrap_or(&uris.summary.key);
+    S3Uri {
+        bucket: uris.summary.bucket.clone(),
+        key: format!("{folder}cloudwatch-{stream}.json"),
+    }
+}
+
 pub fn report_uris(report: &S3Uri, target: &Target, schedule: &str, window: &Window) -> ReportUris {
     let f = report_folder(report, target, schedule, window);
     ReportUris {
@@ -301,6 +315,12 @@ mod tests {
             "s3://reports/monitoring/churn/AllTraffic/churn-quality/2024/05/01/09/20240501T0900Z-20240501T1000Z/statistics.json"
         );
         assert_eq!(u, report_uris(&r, &target, "churn-quality", &w));
+        assert_eq!(
+            cloudwatch_record(&u, "final").key,
+            u.summary
+                .key
+                .replace("summary.json", "cloudwatch-final.json")
+        );
         assert!(
             u.constraint_violations
                 .key

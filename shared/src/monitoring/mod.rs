@@ -11,6 +11,7 @@
 //! * [`dedup`]: the burst rule for ground-truth uploads.
 //! * [`feed`]: the engine's configuration for a window, and its inputs streamed through it.
 //! * [`outcome`]: the status rules and a window's entry in the output.
+//! * [`publication`]: provisional and final figures, one datum set per window and stream.
 //! * [`report`]: CloudWatch datums and the EventBridge event of a run.
 //! * [`run`]: one window end to end — reports, metrics and event, each publication retried.
 //! * [`error`]: what can fail a window's evaluation.
@@ -23,6 +24,7 @@ pub mod inputs;
 pub mod layout;
 pub mod manifest;
 pub mod outcome;
+pub mod publication;
 pub mod report;
 pub mod run;
 pub mod settings;
@@ -33,6 +35,7 @@ pub use baselines::{Baselines, resolve_baselines};
 pub use error::RunError;
 pub use layout::{ReportUris, Target};
 pub use outcome::{OutcomeStatus, WindowOutcome, WindowStatus};
+pub use publication::Publication;
 pub use run::{Clock, RunContext, evaluate_window, system_clock};
 pub use settings::{CaptureMode, InvalidSetting, Setting, Settings};
 pub use trigger::{

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::dedup::Decision;
 use super::inputs::Inputs;
+use super::publication::Publication;
 use super::settings::{CaptureMode, Settings};
 use super::window::Window;
 use crate::metrics::JobResult;
@@ -107,7 +108,7 @@ pub struct WindowOutcome {
     pub status: OutcomeStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// S3-event runs: a [`Decision`] (`run`, `superseded`, `vanished`, `up_to_date`, `not_due`),
+    /// S3-event runs: a [`Decision`] (`run`, `superseded`, `vanished`, `up_to_date`, `open`),
     /// as its text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<String>,
@@ -120,6 +121,9 @@ pub struct WindowOutcome {
     pub violation_count: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reports: Option<Value>,
+    /// Evaluated windows: `provisional`, `final` or `revision` ([`super::publication`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publication: Option<Publication>,
     pub metrics_published: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_skipped: Option<String>,
@@ -140,6 +144,7 @@ impl WindowOutcome {
             metrics: None,
             violation_count: 0,
             reports: None,
+            publication: None,
             metrics_published: 0,
             metrics_skipped: None,
             event_id: None,

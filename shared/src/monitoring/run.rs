@@ -1,6 +1,7 @@
 //! Evaluating one window end to end ([`evaluate_window`]): the burst rule for S3-triggered runs,
-//! the engine over the window's inputs, the three reports, the CloudWatch metrics and the event,
-//! each publication retried on its own.
+//! the engine over the window's inputs, the three reports, the CloudWatch metrics (one datum set
+//! per window and stream: [`super::publication`]) and the event, each publication retried on its
+//! own.
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use super::feed::compute;
 use super::inputs::{Inputs, list_ground_truth, list_inputs};
 use super::layout::{self, ReportUris};
 use super::outcome::{OutcomeStatus, WindowOutcome, WindowStatus, no_data};
+use super::publication::{self, Entry, Ledger, Plan, Publication, Stream};
 use super::report::{self, MetricTarget};
 use super::settings::Settings;
 use super::trigger::TriggerKind;
@@ -85,6 +87,34 @@ pub async fn previous_fingerprint(
     }
 }
 
+/// The `PutMetricData` calls of a run, in a deterministic order (the same inputs give the same
+/// calls, so a retry can resume after the calls already sent).
+pub fn metric_calls(groups: Vec<(String, Vec<MetricDatum>)>) -> Vec<(String, Vec<MetricDatum>)> {
+    let mut calls = Vec::new();
+    for (ns, datums) in groups {
+        for chunk in report::chunk_datums(datums) {
+            calls.push((ns.clone(), chunk));
+        }
+    }
+    calls
+}
+
+/// Puts one call's datums, retried when the failure is retryable.
+pub async fn put_call(
+    metrics: &dyn MetricPublisher,
+    ns: &str,
+    datums: &[MetricDatum],
+) -> Result<usize, PublishError> {
+    let r = retry(
+        &PUBLISH_BACKOFF,
+        || metrics.put_metrics(ns, datums.to_vec()),
+        |e| e.is_retryable(),
+        |attempt, e, _| tracing::warn!(namespace = ns, attempt, error = %e, "PutMetricData failed; retrying this call"),
+    )
+    .await?;
+    Ok(r.sent)
+}
+
 /// Puts every datum; each call is retried on its own when the failure is retryable, so datums of
 /// calls that went through are never sent twice.
 pub async fn publish_metrics(
@@ -92,19 +122,30 @@ pub async fn publish_metrics(
     groups: Vec<(String, Vec<MetricDatum>)>,
 ) -> Result<usize, PublishError> {
     let mut sent = 0;
-    for (ns, datums) in groups {
-        for chunk in report::chunk_datums(datums) {
-            let r = retry(
-                &PUBLISH_BACKOFF,
-                || metrics.put_metrics(&ns, chunk.clone()),
-                |e| e.is_retryable(),
-                |attempt, e, _| tracing::warn!(namespace = ns, attempt, error = %e, "PutMetricData failed; retrying this call"),
-            )
-            .await?;
-            sent += r.sent;
-        }
+    for (ns, datums) in metric_calls(groups) {
+        sent += put_call(metrics, &ns, &datums).await?;
     }
     Ok(sent)
+}
+
+/// What the window's CloudWatch streams hold (their records; a missing record is an empty stream).
+pub async fn read_ledger(store: &dyn ObjectStore, uris: &ReportUris) -> Result<Ledger, AwsError> {
+    let mut ledger = Ledger::default();
+    for stream in [Stream::Provisional, Stream::Final] {
+        match store
+            .get(&layout::cloudwatch_record(uris, stream.as_str()))
+            .await
+        {
+            Ok(body) => {
+                if let Ok(e) = serde_json::from_slice::<Entry>(&body) {
+                    ledger.set(stream, e);
+                }
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(ledger)
 }
 
 /// Puts the event, retried when the failure is retryable.
@@ -168,6 +209,9 @@ pub async fn evaluate_window(
     }
     let (result, vanished) =
         compute(store, ctx.read_concurrency, s, &w, ctx.baselines, &inputs).await?;
+    let mut ledger = read_ledger(store.as_ref(), &uris).await?;
+    let requested = Publication::requested(ctx.trigger, ctx.window_rule, &w, clock());
+    let (publication, plan) = publication::decide(requested, &ledger, &run_id);
     let empty = no_data(s, &inputs, &result);
     let violations = result.violations.len();
     let status = WindowStatus::of(empty.is_some(), violations);
@@ -210,6 +254,7 @@ pub async fn evaluate_window(
         "reason": empty,
         "window": window_json,
         "trigger": ctx.trigger,
+        "publication": publication,
         "target": target_json,
         "monitoringScheduleName": s.schedule_name,
         "problemType": s.problem_type,
@@ -249,6 +294,7 @@ pub async fn evaluate_window(
     summary["jobMessage"] = json!(result.job_message());
     summary["settings"] = serde_json::to_value(s).unwrap_or(Value::Null);
     summary["text"] = json!(result.summary());
+    summary["cloudwatch"] = ledger.to_json();
     store
         .put(&uris.summary, pretty(&summary), "application/json")
         .await?;
@@ -258,11 +304,12 @@ pub async fn evaluate_window(
         status: OutcomeStatus::Evaluated(status),
         reason: empty.clone(),
         decision: s3_trigger.map(|_| Decision::Run.as_str().to_owned()),
-        run_id: Some(run_id),
+        run_id: Some(run_id.clone()),
         counts: Some(detail["counts"].clone()),
         metrics: Some(metrics_object(&model_metrics)),
         violation_count: violations,
         reports: Some(uris.as_strings()),
+        publication: Some(publication),
         metrics_published: 0,
         metrics_skipped: None,
         event_id: None,
@@ -273,34 +320,66 @@ pub async fn evaluate_window(
     } else if w.start > now + Duration::hours(2) {
         outcome.metrics_skipped = Some("the window starts more than 2 hours in the future".into());
     } else {
-        let mt = MetricTarget::new(
-            &target,
-            &s.schedule_name,
-            s.metrics_namespace.as_deref(),
-            &s.metrics_dimensions,
-        );
-        let groups = report::build_datums(
-            &cw,
-            &result.counts,
-            violations,
-            empty.is_some(),
-            s.problem_type.is_some(),
-            &mt,
-            w.start,
-        );
-        outcome.metrics_published = publish_metrics(metrics, groups).await?;
+        match plan {
+            Plan::Skip(reason) => outcome.metrics_skipped = Some(reason),
+            Plan::Publish {
+                stream,
+                resume_after,
+            } => {
+                let mut mt = MetricTarget::new(
+                    &target,
+                    &s.schedule_name,
+                    s.metrics_namespace.as_deref(),
+                    &s.metrics_dimensions,
+                );
+                if let Some((k, v)) = stream.dimension() {
+                    mt.dimensions.retain(|(n, _)| *n != k);
+                    mt.dimensions.push((k, v));
+                }
+                let calls = metric_calls(report::build_datums(
+                    &cw,
+                    &result.counts,
+                    violations,
+                    empty.is_some(),
+                    s.problem_type.is_some(),
+                    &mt,
+                    w.start,
+                ));
+                let mut entry = Entry {
+                    run_id: run_id.clone(),
+                    published_at: iso(now),
+                    datums: calls.iter().map(|(_, d)| d.len()).sum(),
+                    calls: calls.len(),
+                    calls_sent: resume_after,
+                };
+                let record = layout::cloudwatch_record(&uris, stream.as_str());
+                for (ns, datums) in calls.iter().skip(resume_after) {
+                    outcome.metrics_published += put_call(metrics, ns, datums).await?;
+                    entry.calls_sent += 1;
+                    store
+                        .put(&record, pretty(&json!(entry)), "application/json")
+                        .await?;
+                }
+                if resume_after > 0 {
+                    tracing::info!(window = %w, stream = stream.as_str(), resume_after, "resumed a publication stopped half-way");
+                }
+                ledger.set(stream, entry);
+            }
+        }
     }
     detail["metricsPublished"] = json!(outcome.metrics_published);
+    detail["metricsSkipped"] = json!(outcome.metrics_skipped);
     let resources: Vec<String> = ctx.baselines.package_arn.iter().cloned().collect();
     let event = report::fit_event(SOURCE, detail, s.event_bus.as_deref(), resources)?;
     outcome.event_id = Some(publish_event(events, &event).await?);
     summary["fingerprint"] = json!(fp);
     summary["metricsPublished"] = json!(outcome.metrics_published);
     summary["metricsSkipped"] = json!(outcome.metrics_skipped);
+    summary["cloudwatch"] = ledger.to_json();
     summary["eventId"] = json!(outcome.event_id);
     store
         .put(&uris.summary, pretty(&summary), "application/json")
         .await?;
-    tracing::info!(window = %w, status = status.as_str(), violations, metrics = outcome.metrics_published, "window evaluated");
+    tracing::info!(window = %w, status = status.as_str(), publication = publication.as_str(), violations, metrics = outcome.metrics_published, "window evaluated");
     Ok(outcome)
 }

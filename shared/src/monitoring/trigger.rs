@@ -3,10 +3,20 @@
 //! | input | shape | windows |
 //! |---|---|---|
 //! | EventBridge `Scheduled Event` (source `aws.events`) | the rule's event | the last complete window at the event's `time` minus the offset ([`WindowRule::last_complete`]) |
-//! | EventBridge `Object Created` (source `aws.s3`) on the ground-truth prefix | S3's event | every *due* window whose ground-truth range contains the object's hour folder ([`WindowRule::windows_reading_ground_truth_hour`]), each subject to the burst rule ([`super::dedup`]) |
+//! | EventBridge `Object Created` (source `aws.s3`) on the ground-truth prefix | S3's event | every window that has *ended* and whose ground-truth range contains the object's hour folder ([`WindowRule::windows_reading_ground_truth_hour`]), at once — a *provisional* run ([`super::publication`]) — each subject to the burst rule ([`super::dedup`]); windows still open are skipped (`open`) |
 //! | direct invocation, or a `Model Monitoring Requested` event (source `driftloop`) whose `detail` is the same object | [`DirectRequest`] | the explicit `window` (cut into `splitMinutes` windows for a backfill), else the last complete window at `time` (default: now) |
 //!
 //! A direct request may override any setting for that run ([`Overrides`]).
+//!
+//! Labels are written under the folder of their *upload* hour (`yyyy/mm/dd/hh/`, as Model Monitor
+//! expects), so the labels of a window arrive in the folders of `[start, end + delay)`: with the
+//! stack's defaults (hourly windows, `WINDOW_OFFSET_MINUTES=60`, the delay defaulting to the
+//! offset), labels uploaded at 10:20 into `10/` are for the predictions of 09:00-10:00 (and of
+//! 10:00-11:00, still open). That window has ended, so the upload's invocation evaluates it right
+//! away. (Until issue 13 an upload only evaluated windows already *due* — `end + offset <= now` —
+//! so the 10:20 labels waited for the 11:xx scheduled run; tests with past-dated folders, where
+//! every window is long due, hid it.) The scheduled run stays the last word on the window: it is
+//! the window's *final* run.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -275,9 +285,11 @@ pub fn plan_windows(
                 .into_iter()
                 .map(|w| Planned {
                     window: w,
-                    skip: (!rule.is_due(&w, now)).then(|| {
-                        "not due yet: the scheduled run of this window will read the new labels"
-                            .to_owned()
+                    skip: (w.end > now).then(|| {
+                        format!(
+                            "the window is still open (until {}): its predictions are still being captured; a later upload or its scheduled run evaluates it",
+                            super::window::iso(w.end)
+                        )
                     }),
                 })
                 .collect();
@@ -367,7 +379,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(p[0].window.start, t("2024-05-01T08:00:00Z"));
-        // Labels collected 11:xx belong to 10:00 (due at 12:00) and 11:00 (due at 13:00).
+        // Labels collected 11:xx belong to 10:00 (due at 12:00) and 11:00 (due at 13:00): both
+        // have ended at 12:30, so both are evaluated now (the 11:00 one before it is due).
         let up = Trigger::GroundTruthUpload {
             object: S3Uri::parse("s3://bkt/gt/2024/05/01/11/x.jsonl").unwrap(),
             size: None,
@@ -379,7 +392,31 @@ mod tests {
             (p[0].window.start, p[0].skip.is_none()),
             (t("2024-05-01T10:00:00Z"), true)
         );
-        assert!(p[1].skip.as_deref().unwrap().starts_with("not due"));
+        assert_eq!(
+            (p[1].window.start, p[1].skip.is_none()),
+            (t("2024-05-01T11:00:00Z"), true)
+        );
+        assert!(!rule.is_due(&p[1].window, now));
+        // Labels uploaded now (12:30, folder 12) for the previous hour: 11:00 runs now, 12:00 is
+        // still open.
+        let current = Trigger::GroundTruthUpload {
+            object: S3Uri::parse("s3://bkt/gt/2024/05/01/12/x.jsonl").unwrap(),
+            size: None,
+            time: None,
+        };
+        let p = plan_windows(&current, &rule, Some(&gt), now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            p.iter()
+                .map(|p| (p.window.start, p.skip.is_none()))
+                .collect::<Vec<_>>(),
+            [
+                (t("2024-05-01T11:00:00Z"), true),
+                (t("2024-05-01T12:00:00Z"), false)
+            ]
+        );
+        assert!(p[1].skip.as_deref().unwrap().contains("still open"));
         let elsewhere = Trigger::GroundTruthUpload {
             object: S3Uri::parse("s3://bkt/other/x").unwrap(),
             size: None,

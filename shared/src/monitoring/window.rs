@@ -12,8 +12,8 @@
 //! * the labels of a window are read from the ground-truth hour folders of
 //!   `[start, end + ground_truth_delay)` (the delay defaults to the offset): a label collected up to
 //!   `delay` after the window closed still counts;
-//! * a window is *due* once `end + offset <= now`; S3-event recomputations skip windows that are not
-//!   due yet (their scheduled run will read the new labels anyway).
+//! * a window is *due* once `end + offset <= now`: its scheduled run, the final one. S3-event runs
+//!   evaluate every window that has ended, due or not, provisionally ([`super::publication`]).
 
 use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
