@@ -14,11 +14,11 @@ use custom_metrics::{Config, Deps, handle, system_clock};
 use driftloop::adapters::{
     cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
 };
-use driftloop::deploy::{EndpointConfigSpec, Hosting, ModelSpec};
+use driftloop::deploy::{DeploymentSpec, EndpointConfigSpec, Hosting, ModelSpec};
 use driftloop::monitoring::served::{Unserved, served_package};
 use driftloop::monitoring::window::{Window, WindowRule};
 use driftloop_tests::seed::{create_group, create_package_with_model_quality};
-use driftloop_tests::{aws, unique};
+use driftloop_tests::{aws, emulator, unique};
 use serde_json::{Value, json};
 
 struct Setup {
@@ -370,4 +370,63 @@ async fn the_adapter_follows_the_chain_and_tells_what_is_missing() {
             model: format!("{}-m1", s.group),
         })
     );
+}
+
+#[tokio::test]
+async fn during_an_update_the_config_still_serving_is_followed() {
+    let s = setup().await;
+    let prod = format!("{}-prod", s.group);
+    s.deploy(&prod, &s.v1, &format!("{}-1", s.group)).await;
+    // The config of v2, as a promotion would create it.
+    let hosting = SageMaker::new(s.sm.clone());
+    let model2 = format!("{}-2", s.group);
+    hosting
+        .ensure_model(&ModelSpec {
+            name: model2.clone(),
+            package_arn: s.v2.clone(),
+            execution_role_arn: "arn:aws:iam::123456789012:role/sagemaker".into(),
+        })
+        .await
+        .unwrap();
+    let config2 = format!("{prod}-{model2}");
+    hosting
+        .ensure_endpoint_config(&EndpointConfigSpec {
+            name: config2.clone(),
+            model_name: model2,
+            variant_name: "AllTraffic".into(),
+            instance_type: "ml.m5.large".into(),
+            instance_count: 1,
+            capture: None,
+        })
+        .await
+        .unwrap();
+    // The update is in flight (Updating, v2's config pending): traffic is still v1's.
+    emulator().set_sagemaker_status(json!({"endpoint": prod, "hold_updates": true}));
+    let none = DeploymentSpec {
+        blue_green: None,
+        rollback_alarms: vec![],
+    };
+    hosting
+        .update_endpoint(&prod, &config2, &none)
+        .await
+        .unwrap();
+    let state = hosting.describe_endpoint(&prod).await.unwrap().unwrap();
+    assert_eq!(
+        (state.status.as_str(), state.pending_config_name.as_deref()),
+        ("Updating", Some(config2.as_str()))
+    );
+    let now = Utc::now();
+    let w = WindowRule::default().last_complete(now);
+    s.seed(&prod, &w, 40).await;
+    let out = handle(schedule_event(now), &s.deps(&prod)).await.unwrap();
+    assert_eq!(
+        out.baseline.as_ref().unwrap()["modelPackageArn"],
+        s.v1.as_str()
+    );
+    // Once the update completes, v2's baselines are used.
+    emulator().set_sagemaker_status(json!({"endpoint": prod, "status": "InService"}));
+    let out = handle(schedule_event(now), &s.deps(&prod)).await.unwrap();
+    let b = out.baseline.as_ref().unwrap();
+    assert_eq!(b["modelPackageArn"], s.v2.as_str(), "{b}");
+    assert_eq!(b["served"]["endpointConfigName"], config2.as_str());
 }
