@@ -159,6 +159,12 @@ pub async fn resolve_served_baselines(
                     ));
                 }
                 read_package_baselines(&package, store, &mut b).await?;
+                if b.uris.is_empty() {
+                    b.problems.push(format!(
+                        "the served package {} names no data-quality or model-quality baseline",
+                        package.summary.arn
+                    ));
+                }
                 tracing::info!(
                     endpoint = served.endpoint_name,
                     model = served.model_name,
@@ -487,6 +493,26 @@ mod tests {
         // The next call goes through.
         let b = resolve(&r, &h, &s, &endpoint("churn-prod")).await.unwrap();
         assert_eq!(b.package_arn.as_deref(), Some(V1));
+    }
+
+    #[tokio::test]
+    async fn a_served_package_without_baselines_is_used_and_reported() {
+        let (r, h, s) = world();
+        let mut bare = package("churn", 5, 50, ApprovalStatus::Approved);
+        bare.drift_check_data_quality = Default::default();
+        let arn = bare.summary.arn.clone();
+        r.add(bare);
+        h.serve("churn-prod", "churn-v5", &arn);
+        let b = resolve(&r, &h, &s, &endpoint("churn-prod")).await.unwrap();
+        assert_eq!(b.package_arn.as_deref(), Some(arn.as_str()));
+        assert_eq!(b.source, BaselineSource::Endpoint);
+        assert!(b.mq_constraints.is_none() && b.dq_constraints.is_none());
+        assert_eq!(
+            b.problems,
+            [format!(
+                "the served package {arn} names no data-quality or model-quality baseline"
+            )]
+        );
     }
 
     #[tokio::test]

@@ -172,14 +172,69 @@ pub async fn served_package(
         return Ok(Err(Unserved::NoModelPackage { model }));
     }
     let model_package = packages.remove(0);
-    packages.retain(|p| *p != model_package);
-    packages.dedup();
+    let mut others: Vec<String> = Vec::new();
+    for p in packages {
+        if p != model_package && !others.contains(&p) {
+            others.push(p);
+        }
+    }
     Ok(Ok(Served {
         endpoint_name: endpoint.to_owned(),
         variant_name: variant.to_owned(),
         endpoint_config_name: config,
         model_name: model,
         model_package,
-        other_packages: packages,
+        other_packages: others,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An inference pipeline: three containers, two naming packages (one twice), one not.
+    struct Pipeline;
+
+    #[async_trait]
+    impl ServingReads for Pipeline {
+        async fn current_endpoint_config(&self, _: &str) -> Result<Option<String>, AwsError> {
+            Ok(Some("cfg".into()))
+        }
+        async fn endpoint_config_variants(
+            &self,
+            _: &str,
+        ) -> Result<Option<Vec<VariantModel>>, AwsError> {
+            Ok(Some(vec![
+                VariantModel {
+                    variant_name: "Blue".into(),
+                    model_name: "blue".into(),
+                },
+                VariantModel {
+                    variant_name: "AllTraffic".into(),
+                    model_name: "pipeline".into(),
+                },
+            ]))
+        }
+        async fn model_package_names(&self, model: &str) -> Result<Option<Vec<String>>, AwsError> {
+            assert_eq!(model, "pipeline", "the monitored variant's model is read");
+            Ok(Some(vec![
+                "pkg/pre/1".into(),
+                " ".into(),
+                "pkg/model/2".into(),
+                "pkg/pre/1".into(),
+            ]))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_package_of_the_monitored_variant_is_served_and_others_are_listed() {
+        let s = served_package(&Pipeline, "ep", "AllTraffic")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.endpoint_config_name, "cfg");
+        assert_eq!(s.model_name, "pipeline");
+        assert_eq!(s.model_package, "pkg/pre/1");
+        assert_eq!(s.other_packages, ["pkg/model/2"]);
+    }
 }
