@@ -145,6 +145,7 @@ async fn setup(extra: &[(&str, &str)]) -> Setup {
     );
     let deps = Deps {
         registry: Arc::new(SageMaker::new(aws.sagemaker())),
+        serving: Arc::new(SageMaker::new(aws.sagemaker())),
         store: Arc::new(S3::new(s3.clone())),
         metrics: Arc::new(CloudWatch::new(aws.cloudwatch())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),

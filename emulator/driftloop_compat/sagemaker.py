@@ -51,6 +51,44 @@ def update_endpoint(
     if config is None:
         arn = sm_models.FakeEndpointConfig.arn_formatter(endpoint_config_name or "", self.account_id, self.region_name)
         raise ValidationError(message=f"Could not find endpoint configuration '{arn}'.")
+    if getattr(endpoint, "driftloop_hold_updates", False):
+        # Held (status control): like AWS during an update, the endpoint stays Updating, keeps
+        # serving its current config, and shows the new one as its PendingDeploymentSummary
+        # until the update completes (status control ``"status": "InService"``).
+        endpoint.driftloop_pending_update = dict(
+            endpoint_config_name=endpoint_config_name,
+            retain_all_variant_properties=retain_all_variant_properties,
+            exclude_retained_variant_properties=exclude_retained_variant_properties,
+            deployment_config=deployment_config,
+            retain_deployment_config=retain_deployment_config,
+            start_time=utcnow(),
+        )
+        endpoint.endpoint_status = "Updating"
+        endpoint.failure_reason = None
+        endpoint.last_modified_time = utcnow()
+        return endpoint.arn
+    return _complete_update(
+        self,
+        endpoint,
+        config,
+        endpoint_config_name,
+        retain_all_variant_properties,
+        exclude_retained_variant_properties,
+        deployment_config,
+        retain_deployment_config,
+    )
+
+
+def _complete_update(
+    self: sm_models.SageMakerModelBackend,
+    endpoint: Any,
+    config: Any,
+    endpoint_config_name: str,
+    retain_all_variant_properties: bool | None,
+    exclude_retained_variant_properties: list[dict[str, Any]] | None,
+    deployment_config: dict[str, Any] | None,
+    retain_deployment_config: bool | None,
+) -> str:
     described = config.response_object
     old_variants = {v["VariantName"]: v for v in endpoint.production_variants}
     new_variants = endpoint._process_production_variants(described["ProductionVariants"])
@@ -101,6 +139,12 @@ _orig_describe_endpoint = sm_models.SageMakerModelBackend.describe_endpoint
 
 def describe_endpoint(self: sm_models.SageMakerModelBackend, endpoint_name: str) -> dict[str, Any]:
     response = copy.copy(_orig_describe_endpoint(self, endpoint_name))
+    pending = getattr(self.endpoints.get(endpoint_name), "driftloop_pending_update", None)
+    if pending:
+        response["PendingDeploymentSummary"] = {
+            "EndpointConfigName": pending["endpoint_config_name"],
+            "StartTime": pending["start_time"],
+        }
     capture = response.get("DataCaptureConfig")
     if isinstance(capture, dict) and capture:
         enabled = capture.get("EnableCapture", True)
@@ -269,17 +313,38 @@ def update_model_package(
 
 def set_status(values: dict[str, Any]) -> dict[str, Any]:
     """``{"endpoint": name, "status": "Updating"}`` or ``{"pipeline_execution": arn, "status": "Executing"}``;
-    optional ``account`` (default 123456789012) and ``region`` (default us-east-1)."""
+    optional ``account`` (default 123456789012) and ``region`` (default us-east-1).
+
+    ``{"endpoint": name, "hold_updates": true}`` holds the endpoint's next updates as AWS shows one
+    in flight (Updating, the old config still serving, the new one in PendingDeploymentSummary);
+    ``"status": "InService"`` then completes a held update, ``"Failed"``/``"RollingBack"`` abandons it."""
     account = str(values.get("account") or "123456789012")
     region = str(values.get("region") or "us-east-1")
     status = values.get("status")
-    if not isinstance(status, str) or not status:
+    hold = values.get("hold_updates")
+    if hold is not None and not isinstance(hold, bool):
+        raise ValueError("'hold_updates' must be true or false")
+    if hold is None and (not isinstance(status, str) or not status):
         raise ValueError("'status' must be a non-empty string")
     backend = sm_models.sagemaker_backends[account][region]
     if "endpoint" in values:
         endpoint = backend.endpoints.get(values["endpoint"])
         if endpoint is None:
             raise KeyError(f"no endpoint {values['endpoint']!r}")
+        if hold is not None:
+            endpoint.driftloop_hold_updates = hold
+        if not status:
+            return {"endpoint": values["endpoint"], "hold_updates": hold}
+        pending = getattr(endpoint, "driftloop_pending_update", None)
+        if pending and status == "InService":
+            # The held update completes: the pending config becomes the endpoint's config.
+            endpoint.driftloop_pending_update = None
+            pending = dict(pending)
+            pending.pop("start_time")
+            name = pending.pop("endpoint_config_name")
+            _complete_update(backend, endpoint, backend.endpoint_configs[name], name, **pending)
+        elif pending and status in ("Failed", "RollingBack"):
+            endpoint.driftloop_pending_update = None  # the update is abandoned; the old config stays
         endpoint.endpoint_status = status
         endpoint.failure_reason = values.get("failure_reason")
         return {"endpoint": values["endpoint"], "status": status}

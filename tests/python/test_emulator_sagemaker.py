@@ -328,3 +328,50 @@ def test_status_control_sets_endpoint_and_pipeline_execution_status(compat):
     assert sm.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineExecutionStatus"] == "Executing"
     assert requests.post(url, json={"endpoint": unique("nope"), "status": "x"}).status_code == 404
     assert requests.post(url, json={"endpoint": ep}).status_code == 400
+
+
+def test_held_update_keeps_serving_the_current_config(compat):
+    """An update in flight, as AWS shows it: Updating, EndpointConfigName still the serving config,
+    the new one in PendingDeploymentSummary; completing it switches, failing it abandons it."""
+    import requests
+
+    sm = compat.client("sagemaker")
+    _, cfg1, cfg2 = _model_and_configs(sm, capture=False)
+    ep = unique("hold")
+    sm.create_endpoint(EndpointName=ep, EndpointConfigName=cfg1)
+    url = f"{compat.url}/driftloop/sagemaker/status"
+    assert requests.post(url, json={"endpoint": ep, "hold_updates": True}).status_code == 200
+    sm.update_endpoint(EndpointName=ep, EndpointConfigName=cfg2)
+    d = sm.describe_endpoint(EndpointName=ep)
+    assert d["EndpointStatus"] == "Updating"
+    assert d["EndpointConfigName"] == cfg1
+    assert d["PendingDeploymentSummary"]["EndpointConfigName"] == cfg2
+    assert d["PendingDeploymentSummary"]["StartTime"].year >= 2024
+    assert requests.post(url, json={"endpoint": ep, "status": "InService"}).status_code == 200
+    d = sm.describe_endpoint(EndpointName=ep)
+    assert (d["EndpointStatus"], d["EndpointConfigName"]) == ("InService", cfg2)
+    assert "PendingDeploymentSummary" not in d
+    assert d["ProductionVariants"][0]["VariantName"] == "Blue"
+    # A failed update leaves the old config serving.
+    sm.update_endpoint(EndpointName=ep, EndpointConfigName=cfg1)
+    assert requests.post(url, json={"endpoint": ep, "status": "Failed", "failure_reason": "boom"}).status_code == 200
+    d = sm.describe_endpoint(EndpointName=ep)
+    assert (d["EndpointStatus"], d["EndpointConfigName"]) == ("Failed", cfg2)
+    assert "PendingDeploymentSummary" not in d
+    # Released: updates complete at once again.
+    assert requests.post(url, json={"endpoint": ep, "hold_updates": False, "status": "InService"}).status_code == 200
+    sm.update_endpoint(EndpointName=ep, EndpointConfigName=cfg1)
+    assert sm.describe_endpoint(EndpointName=ep)["EndpointConfigName"] == cfg1
+    assert requests.post(url, json={"endpoint": ep, "hold_updates": "yes"}).status_code == 400
+
+
+def test_plain_moto_never_shows_an_update_in_flight(plain):
+    """Plain moto has no UpdateEndpoint and no PendingDeploymentSummary: an endpoint is never seen
+    serving one config while moving to another."""
+    sm = plain.client("sagemaker")
+    _, cfg1, cfg2 = _model_and_configs(sm, capture=False)
+    ep = unique("hold")
+    sm.create_endpoint(EndpointName=ep, EndpointConfigName=cfg1)
+    with pytest.raises(Exception):
+        sm.update_endpoint(EndpointName=ep, EndpointConfigName=cfg2)
+    assert "PendingDeploymentSummary" not in sm.describe_endpoint(EndpointName=ep)

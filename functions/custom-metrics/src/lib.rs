@@ -7,8 +7,12 @@
 //!    the data files of the `/output` manifests) and ground truth (`{ground truth}/yyyy/mm/dd/hh/`
 //!    over `[start, end + delay)`); records outside the window are counted and skipped;
 //! 2. streams ground truth (the buffered side of the join), then capture, through the metrics
-//!    engine with bounded memory ([`driftloop::storage::stream`]), with the approved package's
-//!    baselines when a model package group is configured ([`driftloop::monitoring::baselines`]);
+//!    engine with bounded memory ([`driftloop::storage::stream`]), with the baselines of the
+//!    package the endpoint serves when a model package group is configured
+//!    ([`driftloop::monitoring::baselines`]: endpoint → current endpoint config → the variant's
+//!    model → its `ModelPackageName`; the group's latest approved package, reported as
+//!    `baseline.source: "latestApproved"` with a `fallbackReason`, when the endpoint does not
+//!    exist, its model names no package, or in batch-transform mode);
 //! 3. writes `statistics.json`, `constraint_violations.json` and `summary.json` under the window's
 //!    deterministic key (a re-run overwrites);
 //! 4. puts the metrics and record counts to CloudWatch (≤ 1,000 datums and ≤ 512 KB per call,
@@ -53,7 +57,10 @@
 //!  "violationCount": 0, "violations": [],
 //!  "reports": {"statistics": "s3://…", "constraintViolations": "s3://…", "summary": "s3://…"},
 //!  "errorSamples": ["s3://…/file.jsonl:17: …"], "inputs": {"captureObjects": 2, "…": 0},
-//!  "baseline": {"modelPackageArn": "…", "problems": []}, "metricsPublished": 14,
+//!  "baseline": {"modelPackageArn": "…", "source": "endpoint | latestApproved", "fallbackReason": null,
+//!               "served": {"endpointName": "churn", "variantName": "AllTraffic", "endpointConfigName": "…",
+//!                          "modelName": "…", "modelPackage": "…", "otherPackages": []},
+//!               "uris": ["s3://…"], "problems": []}, "metricsPublished": 14,
 //!  "metricsSkipped": null}
 //! ```
 //! `summary.json` also has `cloudwatch`: `{"final": {"runId", "publishedAt", "datums", "calls",
@@ -69,7 +76,14 @@
 //!   a timeout of `DEDUP_QUIET_SECONDS` plus the time of a run (one hour of capture: seconds).
 //! * Permissions: `s3:ListBucket`/`s3:GetObject` on capture, ground truth and baselines,
 //!   `s3:PutObject`/`s3:GetObject` on reports, `cloudwatch:PutMetricData`, `events:PutEvents` on the
-//!   bus, `sagemaker:ListModelPackages`/`sagemaker:DescribeModelPackage` with a package group.
+//!   bus, `sagemaker:ListModelPackages`/`sagemaker:DescribeModelPackage` with a package group, and
+//!   `sagemaker:DescribeEndpoint` (the monitored endpoint), `sagemaker:DescribeEndpointConfig`
+//!   (`endpoint-config/*`: its configs' names are not known in advance) and
+//!   `sagemaker:DescribeModel` (`model/*`) to find the package it serves. Without them the run
+//!   falls back to the latest approved package and says so (`fallbackReason`: access denied).
+//! * Staging and production: one function per monitored endpoint (as Model Monitor has one
+//!   schedule per endpoint), each with its own `ENDPOINT_NAME`; the `Endpoint` dimension, the
+//!   report folder and the baselines (each the package its endpoint serves) follow from it.
 //! * Subscribe to results with `{"source": ["driftloop"], "detail-type": ["Model Monitoring
 //!   Violations"]}` (or `Completed`, whose `detail.status` is `Completed` or `NoData`).
 
@@ -85,8 +99,9 @@ use driftloop::monitoring::settings::{
     parse_batch_format, parse_dimensions, parse_feature_names, parse_problem,
 };
 use driftloop::monitoring::{
-    Baselines, CaptureMode, InvalidSetting, Planned, RunContext, RunError, Settings, Trigger,
-    WindowOutcome, WindowRule, evaluate_window, parse_trigger, plan_windows, resolve_baselines,
+    Baselines, CaptureMode, InvalidSetting, Planned, RunContext, RunError, ServingReads, Settings,
+    Trigger, WindowOutcome, WindowRule, evaluate_window, parse_trigger, plan_windows,
+    resolve_served_baselines,
 };
 use driftloop::publish::{EventPublisher, MetricPublisher, PublishError};
 use driftloop::registry::ModelRegistry;
@@ -114,7 +129,7 @@ pub use driftloop::monitoring::{Clock, system_clock};
 /// | `GROUND_TRUTH_ATTRIBUTE` | label inside `groundTruthData.data` | column 0 / whole value |
 /// | `POSITIVE_LABEL`, `NEGATIVE_LABEL` | binary classes | `1`, `0` |
 /// | `DATA_QUALITY` | data-quality statistics and checks: `true`, `false`, `auto` (on with a data-quality baseline or without a problem type) | `auto` |
-/// | `MODEL_PACKAGE_GROUP_NAME` | baselines of the group's latest approved package (as get-approved-model picks it) | no baselines |
+/// | `MODEL_PACKAGE_GROUP_NAME` | turns baselines on: those of the package the endpoint serves (endpoint → config → model → `ModelPackageName`), else (reported) the group's latest approved package | no baselines |
 /// | `METRICS_NAMESPACE` | one custom namespace for all metrics | `aws/sagemaker/Endpoints/model-metrics` + `.../data-metrics` (batch: `aws/sagemaker/ModelMonitoring/...`) |
 /// | `METRICS_DIMENSIONS` | extra dimensions `Name=Value,...` | — (always `Endpoint` in real-time mode and `MonitoringSchedule`) |
 /// | `MONITORING_SCHEDULE_NAME` | the `MonitoringSchedule` dimension and report folder | `custom-metrics` |
@@ -254,6 +269,8 @@ impl Config {
 
 pub struct Deps {
     pub registry: Arc<dyn ModelRegistry>,
+    /// Which package the monitored endpoint serves ([`driftloop::monitoring::served`]).
+    pub serving: Arc<dyn ServingReads>,
     pub store: Arc<dyn ObjectStore>,
     pub metrics: Arc<dyn MetricPublisher>,
     pub events: Arc<dyn EventPublisher>,
@@ -365,7 +382,16 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         .await;
     }
     let baselines = match &settings.model_package_group {
-        Some(g) => resolve_baselines(deps.registry.as_ref(), deps.store.as_ref(), g).await?,
+        Some(g) => {
+            resolve_served_baselines(
+                deps.registry.as_ref(),
+                deps.serving.as_ref(),
+                deps.store.as_ref(),
+                g,
+                &settings.target(),
+            )
+            .await?
+        }
         None => Baselines::default(),
     };
     let baseline_info = settings

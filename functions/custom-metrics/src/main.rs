@@ -12,8 +12,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     driftloop::telemetry::init_tracing();
     let config = Config::from_env(&ProcessEnv)?;
     let aws = Aws::from_env().await;
+    let sagemaker = SageMaker::new(aws.sagemaker());
     let deps = Deps {
-        registry: Arc::new(SageMaker::new(aws.sagemaker())),
+        registry: Arc::new(sagemaker.clone()),
+        serving: Arc::new(sagemaker),
         store: Arc::new(S3::new(aws.s3())),
         metrics: Arc::new(CloudWatch::new(aws.cloudwatch())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),

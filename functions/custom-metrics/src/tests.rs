@@ -1,6 +1,6 @@
 use super::*;
 use chrono::{DateTime, Duration, Utc};
-use driftloop::doubles::{InMemoryRegistry, InMemoryStore, package};
+use driftloop::doubles::{InMemoryHosting, InMemoryRegistry, InMemoryStore, package};
 use driftloop::doubles::{RecordingEvents, RecordingMetrics};
 use driftloop::metrics::dq::suggest::suggest_constraints;
 use driftloop::metrics::{Engine, MonitorConfig};
@@ -55,6 +55,7 @@ struct World {
     metrics: Arc<RecordingMetrics>,
     events: Arc<RecordingEvents>,
     registry: Arc<InMemoryRegistry>,
+    hosting: Arc<InMemoryHosting>,
     deps: Deps,
 }
 
@@ -63,9 +64,11 @@ fn world_with(config: Config, now: &str) -> World {
     let metrics = Arc::new(RecordingMetrics::default());
     let events = Arc::new(RecordingEvents::default());
     let registry = Arc::new(InMemoryRegistry::default());
+    let hosting = Arc::new(InMemoryHosting::default());
     let now = t(now);
     let deps = Deps {
         registry: registry.clone(),
+        serving: hosting.clone(),
         store: store.clone(),
         metrics: metrics.clone(),
         events: events.clone(),
@@ -77,6 +80,7 @@ fn world_with(config: Config, now: &str) -> World {
         metrics,
         events,
         registry,
+        hosting,
         deps,
     }
 }
@@ -441,6 +445,156 @@ async fn model_quality_constraints_of_the_approved_package_raise_violations() {
         "LessThanThreshold"
     );
     assert_eq!(metric(&w, "constraint_violations"), [1.0]);
+}
+
+/// Group `churn`: v3 approved with strict model-quality constraints (accuracy ≥ 0.9: the seeded
+/// hour's 0.8 violates), v4 approved later with loose ones (accuracy ≥ 0.1).
+fn two_approved_packages(w: &World) -> (String, String) {
+    let mut arns = Vec::new();
+    for (version, minute, threshold) in [(3, 10, 0.9), (4, 20, 0.1)] {
+        let mut p = package("churn", version, minute, ApprovalStatus::Approved);
+        p.drift_check_data_quality = Baseline::default();
+        let uri = format!("s3://baselines/churn/{version}/mq-constraints.json");
+        p.drift_check_model_quality.constraints = Some(uri.clone());
+        arns.push(p.summary.arn.clone());
+        w.registry.add(p);
+        w.store.insert(
+            &uri,
+            format!(
+                r#"{{"version":0.0,"binary_classification_constraints":{{"accuracy":{{"threshold":{threshold},"comparison_operator":"LessThanThreshold"}}}}}}"#
+            ),
+        );
+    }
+    (arns[0].clone(), arns[1].clone())
+}
+
+#[tokio::test]
+async fn the_endpoint_is_checked_against_the_package_it_serves() {
+    let w = world(&[("MODEL_PACKAGE_GROUP_NAME", "churn")]);
+    let (v3, v4) = two_approved_packages(&w);
+    // The endpoint still serves v3 although v4 is the latest approved (e.g. production, not yet
+    // promoted).
+    w.hosting.serve("churn", "churn-3", &v3);
+    seed_hour(&w.store, "2024-05-01T09", 100, 0);
+    let out = handle(serde_json::from_str(SCHEDULE).unwrap(), &w.deps)
+        .await
+        .unwrap();
+    let b = out.baseline.as_ref().unwrap();
+    assert_eq!(b["modelPackageArn"], v3.as_str());
+    assert_eq!(b["source"], "endpoint");
+    assert_eq!(b["fallbackReason"], Value::Null);
+    assert_eq!(b["served"]["endpointConfigName"], "churn-churn-3");
+    assert_eq!(b["served"]["modelName"], "churn-3");
+    let o = &out.windows[0];
+    assert_eq!(
+        (o.status.as_str(), o.violation_count),
+        ("CompletedWithViolations", 1)
+    );
+    let e = &w.events.events()[0];
+    assert_eq!(e.detail["baseline"]["source"], "endpoint");
+    assert_eq!(e.resources, [v3.as_str()]);
+    let dir = report_dir("20240501T0900Z-20240501T1000Z", "2024/05/01/09");
+    let summary = json_at(&w.store, &format!("{dir}/summary.json"));
+    assert_eq!(summary["baseline"]["modelPackageArn"], v3.as_str());
+    let first_fp = summary["fingerprint"].clone();
+
+    // Once the endpoint has moved to v4, the same window is checked against v4's constraints.
+    w.hosting.serve("churn", "churn-4", &v4);
+    let out = handle(serde_json::from_str(SCHEDULE).unwrap(), &w.deps)
+        .await
+        .unwrap();
+    assert_eq!(
+        out.baseline.as_ref().unwrap()["modelPackageArn"],
+        v4.as_str()
+    );
+    assert_eq!(
+        (
+            out.windows[0].status.as_str(),
+            out.windows[0].violation_count
+        ),
+        ("Completed", 0)
+    );
+    let summary = json_at(&w.store, &format!("{dir}/summary.json"));
+    assert_eq!(summary["baseline"]["served"]["modelName"], "churn-4");
+    assert_ne!(
+        summary["fingerprint"], first_fp,
+        "another package, other inputs"
+    );
+}
+
+#[tokio::test]
+async fn without_a_served_package_the_latest_approved_is_used_and_reported() {
+    // No such endpoint (e.g. deployed outside the loop under another name).
+    let w = world(&[("MODEL_PACKAGE_GROUP_NAME", "churn")]);
+    let (_, v4) = two_approved_packages(&w);
+    seed_hour(&w.store, "2024-05-01T09", 100, 0);
+    let out = handle(serde_json::from_str(SCHEDULE).unwrap(), &w.deps)
+        .await
+        .unwrap();
+    let b = out.baseline.as_ref().unwrap();
+    assert_eq!(b["modelPackageArn"], v4.as_str());
+    assert_eq!(b["source"], "latestApproved");
+    assert_eq!(b["fallbackReason"], "endpoint \"churn\" does not exist");
+    assert_eq!(out.windows[0].violation_count, 0);
+    assert_eq!(
+        w.events.events()[0].detail["baseline"]["fallbackReason"],
+        "endpoint \"churn\" does not exist"
+    );
+
+    // A model deployed from an image and artifact: no ModelPackageName.
+    let w = world(&[("MODEL_PACKAGE_GROUP_NAME", "churn")]);
+    let (v3, v4) = two_approved_packages(&w);
+    w.hosting.serve("churn", "churn-custom", &v3);
+    w.hosting
+        .state
+        .lock()
+        .unwrap()
+        .models
+        .remove("churn-custom");
+    w.hosting.add_unregistered_model("churn-custom");
+    seed_hour(&w.store, "2024-05-01T09", 100, 0);
+    let out = handle(serde_json::from_str(SCHEDULE).unwrap(), &w.deps)
+        .await
+        .unwrap();
+    let b = out.baseline.as_ref().unwrap();
+    assert_eq!(b["modelPackageArn"], v4.as_str());
+    assert_eq!(b["source"], "latestApproved");
+    assert!(
+        b["fallbackReason"]
+            .as_str()
+            .unwrap()
+            .contains("names no ModelPackageName"),
+        "{b}"
+    );
+
+    // A throttled DescribeEndpoint is retryable: the run fails and is redelivered.
+    let w = world(&[("MODEL_PACKAGE_GROUP_NAME", "churn")]);
+    let (v3, _) = two_approved_packages(&w);
+    w.hosting.serve("churn", "churn-3", &v3);
+    w.hosting.fail_next_read(AwsError::classify(
+        "sagemaker",
+        "DescribeEndpoint",
+        Some("ThrottlingException"),
+        Some(400),
+        "Rate exceeded",
+    ));
+    seed_hour(&w.store, "2024-05-01T09", 10, 0);
+    let err = handle(serde_json::from_str(SCHEDULE).unwrap(), &w.deps)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Retryable.Throttled");
+    assert!(w.events.events().is_empty());
+}
+
+#[tokio::test]
+async fn without_a_package_group_the_endpoint_is_not_looked_up() {
+    let w = world(&[]);
+    seed_hour(&w.store, "2024-05-01T09", 10, 0);
+    let out = handle(serde_json::from_str(SCHEDULE).unwrap(), &w.deps)
+        .await
+        .unwrap();
+    assert_eq!(out.baseline, None);
+    assert_eq!(w.hosting.snapshot().reads, 0);
 }
 
 /// A data-quality baseline suggested from "training" capture.

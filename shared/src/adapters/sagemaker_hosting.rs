@@ -8,12 +8,19 @@ use aws_sdk_sagemaker::types::{
     TrafficRoutingConfigType,
 };
 
-use super::sagemaker::{SERVICE, SageMaker};
+use super::sagemaker::{SERVICE, SageMaker, missing};
 use crate::deploy::{
     BlueGreen, DeploymentSpec, EndpointConfigSpec, EndpointState, Hosting, ModelSpec,
     TrafficRouting,
 };
 use crate::error::AwsError;
+use crate::monitoring::served::{ServingReads, VariantModel};
+
+/// SageMaker answers a describe of a missing endpoint, config or model with a ValidationException
+/// "Could not find ...".
+fn not_found(e: &AwsError) -> bool {
+    e.is_not_found() || e.message.contains("Could not find")
+}
 
 /// SageMaker answers a create of an existing resource with a ValidationException
 /// "Cannot create already existing ...": for an idempotent `ensure_*` that is success.
@@ -212,5 +219,71 @@ impl Hosting for SageMaker {
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, OP, e))?;
         Ok(())
+    }
+}
+
+/// The reads custom-metrics follows from an endpoint to the package it serves.
+#[async_trait]
+impl ServingReads for SageMaker {
+    async fn current_endpoint_config(&self, endpoint: &str) -> Result<Option<String>, AwsError> {
+        match Hosting::describe_endpoint(self, endpoint).await? {
+            None => Ok(None),
+            Some(state) => state
+                .config_name
+                .map(Some)
+                .ok_or_else(|| missing("DescribeEndpoint", "EndpointConfigName")),
+        }
+    }
+
+    async fn endpoint_config_variants(
+        &self,
+        config: &str,
+    ) -> Result<Option<Vec<VariantModel>>, AwsError> {
+        const OP: &str = "DescribeEndpointConfig";
+        match self
+            .client()
+            .describe_endpoint_config()
+            .endpoint_config_name(config)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(
+                out.production_variants()
+                    .iter()
+                    .map(|v| VariantModel {
+                        variant_name: v.variant_name().unwrap_or_default().to_owned(),
+                        model_name: v.model_name().unwrap_or_default().to_owned(),
+                    })
+                    .collect(),
+            )),
+            Err(e) => {
+                let e = AwsError::from_sdk(SERVICE, OP, e);
+                if not_found(&e) { Ok(None) } else { Err(e) }
+            }
+        }
+    }
+
+    async fn model_package_names(&self, model: &str) -> Result<Option<Vec<String>>, AwsError> {
+        const OP: &str = "DescribeModel";
+        match self
+            .client()
+            .describe_model()
+            .model_name(model)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(
+                out.primary_container()
+                    .into_iter()
+                    .chain(out.containers())
+                    .filter_map(|c| c.model_package_name())
+                    .map(str::to_owned)
+                    .collect(),
+            )),
+            Err(e) => {
+                let e = AwsError::from_sdk(SERVICE, OP, e);
+                if not_found(&e) { Ok(None) } else { Err(e) }
+            }
+        }
     }
 }

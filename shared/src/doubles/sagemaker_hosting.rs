@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::error::AwsError;
+use crate::monitoring::served::{ServingReads, VariantModel};
 
 /// SageMaker hosting in memory. Updates complete at once unless `hold_updates` is set, in which
 /// case an updated endpoint stays `Updating` with the new config pending until [`InMemoryHosting::finish`].
@@ -22,6 +23,12 @@ pub struct HostingState {
     pub updates: usize,
     pub last_deployment: Option<crate::deploy::DeploymentSpec>,
     pub hold_updates: bool,
+    /// Models deployed from an image and artifact: no `ModelPackageName` (see [`InMemoryHosting::add_unregistered_model`]).
+    pub unregistered_models: std::collections::BTreeSet<String>,
+    /// Failures the next [`ServingReads`] calls return, in order.
+    pub read_failures: Vec<AwsError>,
+    /// How many [`ServingReads`] calls were made.
+    pub reads: usize,
 }
 
 impl InMemoryHosting {
@@ -46,6 +53,66 @@ impl InMemoryHosting {
                 e.config_name = Some(p);
             }
             e.status = "InService".to_owned();
+        }
+    }
+
+    /// An `InService` endpoint serving `package_arn` through model `model` and config
+    /// `{endpoint}-{model}` (variant `AllTraffic`), as deploy-on-approval would create it.
+    pub fn serve(&self, endpoint: &str, model: &str, package_arn: &str) {
+        let config = format!("{endpoint}-{model}");
+        let mut s = self.state.lock().unwrap();
+        s.models.insert(
+            model.to_owned(),
+            crate::deploy::ModelSpec {
+                name: model.to_owned(),
+                package_arn: package_arn.to_owned(),
+                execution_role_arn: "arn:aws:iam::123456789012:role/sagemaker".to_owned(),
+            },
+        );
+        s.configs.insert(
+            config.clone(),
+            crate::deploy::EndpointConfigSpec {
+                name: config.clone(),
+                model_name: model.to_owned(),
+                variant_name: "AllTraffic".to_owned(),
+                instance_type: "ml.m5.large".to_owned(),
+                instance_count: 1,
+                capture: None,
+            },
+        );
+        s.endpoints.insert(
+            endpoint.to_owned(),
+            crate::deploy::EndpointState {
+                name: endpoint.to_owned(),
+                status: "InService".to_owned(),
+                config_name: Some(config),
+                pending_config_name: None,
+                failure_reason: None,
+            },
+        );
+    }
+
+    /// A model whose container names no `ModelPackageName` (an image and an artifact).
+    pub fn add_unregistered_model(&self, model: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .unregistered_models
+            .insert(model.to_owned());
+    }
+
+    /// The next [`ServingReads`] call fails with `error`.
+    pub fn fail_next_read(&self, error: AwsError) {
+        self.state.lock().unwrap().read_failures.push(error);
+    }
+
+    fn read(&self) -> Result<std::sync::MutexGuard<'_, HostingState>, AwsError> {
+        let mut s = self.state.lock().unwrap();
+        s.reads += 1;
+        if s.read_failures.is_empty() {
+            Ok(s)
+        } else {
+            Err(s.read_failures.remove(0))
         }
     }
 
@@ -132,5 +199,36 @@ impl crate::deploy::Hosting for InMemoryHosting {
             e.config_name = Some(config_name.to_owned());
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ServingReads for InMemoryHosting {
+    async fn current_endpoint_config(&self, endpoint: &str) -> Result<Option<String>, AwsError> {
+        let s = self.read()?;
+        Ok(s.endpoints
+            .get(endpoint)
+            .and_then(|e| e.config_name.clone()))
+    }
+
+    async fn endpoint_config_variants(
+        &self,
+        config: &str,
+    ) -> Result<Option<Vec<VariantModel>>, AwsError> {
+        let s = self.read()?;
+        Ok(s.configs.get(config).map(|c| {
+            vec![VariantModel {
+                variant_name: c.variant_name.clone(),
+                model_name: c.model_name.clone(),
+            }]
+        }))
+    }
+
+    async fn model_package_names(&self, model: &str) -> Result<Option<Vec<String>>, AwsError> {
+        let s = self.read()?;
+        if s.unregistered_models.contains(model) {
+            return Ok(Some(Vec::new()));
+        }
+        Ok(s.models.get(model).map(|m| vec![m.package_arn.clone()]))
     }
 }

@@ -4,7 +4,9 @@
 //! * [`trigger`]: schedule, ground-truth upload and direct invocation → windows.
 //! * [`window`]: window arithmetic, offsets for late labels.
 //! * [`settings`]: the settings of a run, a direct request's overrides, and which setting is wrong.
-//! * [`baselines`]: the approved package's baselines, fetched once per invocation.
+//! * [`baselines`]: the baselines of the package the endpoint serves (or of the group's latest
+//!   approved package, reported), fetched once per invocation.
+//! * [`served`]: which package an endpoint serves (endpoint → config → model → package).
 //! * [`layout`]: capture, ground-truth and report keys in S3.
 //! * [`manifest`]: batch-transform capture manifests.
 //! * [`inputs`]: listing the capture and ground-truth objects a window reads.
@@ -27,16 +29,18 @@ pub mod outcome;
 pub mod publication;
 pub mod report;
 pub mod run;
+pub mod served;
 pub mod settings;
 pub mod trigger;
 pub mod window;
 
-pub use baselines::{Baselines, resolve_baselines};
+pub use baselines::{BaselineSource, Baselines, resolve_baselines, resolve_served_baselines};
 pub use error::RunError;
 pub use layout::{ReportUris, Target};
 pub use outcome::{OutcomeStatus, WindowOutcome, WindowStatus};
 pub use publication::Publication;
 pub use run::{Clock, RunContext, evaluate_window, system_clock};
+pub use served::{Served, ServingReads, Unserved, VariantModel, served_package};
 pub use settings::{CaptureMode, InvalidSetting, Setting, Settings};
 pub use trigger::{
     DirectRequest, Overrides, Planned, Trigger, TriggerKind, parse_trigger, plan_windows,
