@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use driftloop::config::{ConfigError, Env, Lookup};
 use driftloop::deploy::alarm::AlarmThresholds;
-use driftloop::deploy::converge::outcome_event;
+use driftloop::deploy::converge::{ConvergeContext, outcome_event};
 use driftloop::deploy::trigger::ignore_reason;
 use driftloop::deploy::{
     AlarmFollow, BlueGreen, CaptureSpec, ConvergeError, Hosting, PromoteError, Stage, StageAction,
@@ -322,6 +322,7 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
     }
     let mut errors = Vec::new();
     for stage in &deps.config.stages {
+        let ctx = ConvergeContext::for_stage(&trigger, stage.stage);
         let (outcome, error) = converge(
             deps.registry.as_ref(),
             deps.hosting.as_ref(),
@@ -330,18 +331,18 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
             &deps.config.role_arn,
             &group,
             stage,
+            &ctx,
         )
         .await;
         tracing::info!(stage = stage.stage.as_str(), endpoint = outcome.endpoint, action = outcome.action.as_str(), package = ?outcome.package_arn, reason = ?outcome.reason, "stage converged");
         if outcome.action != StageAction::Error {
-            deps.events
-                .publish(&outcome_event(
-                    &group,
-                    &trigger,
-                    &outcome,
-                    deps.config.event_bus.as_deref(),
-                ))
-                .await?;
+            // A failed publish is reported with the invocation's result, after every stage ran:
+            // it never keeps another stage from converging.
+            let event = outcome_event(&group, &trigger, &outcome, deps.config.event_bus.as_deref());
+            if let Err(e) = deps.events.publish(&event).await {
+                tracing::warn!(stage = stage.stage.as_str(), error = %e, detail_type = event.detail_type, "outcome event not published");
+                errors.push(Error::Publish(e));
+            }
         }
         // A retryable failure wins: redelivery can fix it, and the other stages are idempotent.
         errors.extend(error.map(Error::from));

@@ -29,7 +29,9 @@ fn staging() -> StageConfig {
 
 /// One convergence step for a stage, as the handler does it.
 async fn converge(reg: &InMemoryRegistry, hosting: &InMemoryHosting, stage: &StageConfig) -> Plan {
-    let desired = desired_package(reg, "churn", stage.stage).await.unwrap();
+    let desired = desired_package(reg, "churn", stage.stage, None)
+        .await
+        .unwrap();
     let current = hosting
         .describe_endpoint(&stage.endpoint_name)
         .await

@@ -5,6 +5,7 @@
 pub mod cloudwatch;
 pub mod cloudwatch_alarms;
 pub mod eventbridge;
+pub mod lagging_registry;
 pub mod s3;
 pub mod sagemaker;
 pub mod sagemaker_hosting;
@@ -13,7 +14,8 @@ pub mod sagemaker_pipelines;
 pub use cloudwatch::RecordingMetrics;
 pub use cloudwatch_alarms::InMemoryAlarms;
 pub use eventbridge::RecordingEvents;
+pub use lagging_registry::LaggingRegistry;
 pub use s3::InMemoryStore;
 pub use sagemaker::{InMemoryRegistry, package};
-pub use sagemaker_hosting::{HostingState, InMemoryHosting};
+pub use sagemaker_hosting::{HostingState, InMemoryHosting, UpdateFate};
 pub use sagemaker_pipelines::{InMemoryPipelines, RecordedExecution};
