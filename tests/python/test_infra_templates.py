@@ -248,6 +248,21 @@ def test_iam_is_least_privilege(variant):
     assert not actions("CustomMetricsFunction") & {"iam:PassRole", "sagemaker:CreateEndpoint", "sagemaker:StartPipelineExecution"}
 
 
+def test_rollback_alarms_reach_production_updates():
+    """Issue 14: the rollback alarms parameter is wired to the function, which may read them."""
+    t = sam_transformed()
+    for overrides, expected in (({}, ""), ({"ProductionRollbackAlarms": "churn-5xx,churn-latency"}, "churn-5xx,churn-latency")):
+        ev = cfn.Evaluator(t, cfn.parameter_values(t, overrides))
+        env = ev.value(t["Resources"]["DeployOnApprovalFunction"]["Properties"]["Environment"]["Variables"])
+        assert env["PRODUCTION_ROLLBACK_ALARMS"] == expected
+        reads = [a for a in cfn.permissions(t, ev, "DeployOnApprovalFunction")["statements"]
+                 if a.split(" ")[1] == "cloudwatch:DescribeAlarms" and a.split(" ")[2].endswith(":alarm:*")]
+        assert bool(reads) == bool(expected), reads
+    pattern = re.compile(sam_template()["Parameters"]["ProductionRollbackAlarms"]["AllowedPattern"])
+    assert pattern.match("") and pattern.match("a,b") and pattern.match(",".join(["x"] * 10))
+    assert not pattern.match(",".join(["x"] * 11)) and not pattern.match("a,,b")
+
+
 def test_rules_listen_on_the_right_bus():
     """AWS services publish on the default bus; driftloop's own events on EventBusName."""
     for lid, r in resources(sam_template(), "AWS::Events::Rule").items():

@@ -46,12 +46,12 @@ use serde_json::Value;
 /// | `{STAGE}_INSTANCE_TYPE`, `{STAGE}_INSTANCE_COUNT` | per stage | `ml.m5.large`, `1` |
 /// | `{STAGE}_DEPLOYMENT` | blue/green traffic shifting: `ALL_AT_ONCE`, `CANARY:<percent>`, `LINEAR:<percent>`; plain update when unset | — |
 /// | `{STAGE}_DEPLOYMENT_WAIT_SECONDS`, `{STAGE}_TERMINATION_WAIT_SECONDS` | blue/green timings | `300`, `0` |
-/// | `{STAGE}_ROLLBACK_ALARMS` | comma-separated alarms that roll a deployment back | — |
+/// | `{STAGE}_ROLLBACK_ALARMS` | comma-separated alarms (at most 10) that roll a deployment back; a failed or rolled-back update is recorded on the package (`driftloop:deploy:<stage>`), announced once and not retried until another package is desired or a promotion request asks again | — |
 /// | `{STAGE}_ALARM_NAME`, `{STAGE}_ALARM_METRIC` | the alarm whose threshold follows the deployed package's model-quality constraint on the metric | — |
 /// | `DATA_CAPTURE_S3_URI` | data capture destination; capture is off when unset | — |
 /// | `DATA_CAPTURE_SAMPLING_PERCENTAGE` | 1–100 | `100` |
 /// | `DATA_CAPTURE_CSV_CONTENT_TYPES`, `DATA_CAPTURE_JSON_CONTENT_TYPES` | comma-separated | `text/csv`, `application/json` |
-/// | `EVENT_BUS_NAME` | bus for `Model Deployed` / `Model Deployment Skipped` | the default bus |
+/// | `EVENT_BUS_NAME` | bus for `Model Deployed` / `Model Deployment Skipped` / `Deployment Failed` / `Deployment Rolled Back` | the default bus |
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub group: String,
@@ -169,6 +169,14 @@ impl Config {
                     });
                 }
             };
+            let rollback_alarms = list(env.optional(&var("ROLLBACK_ALARMS")));
+            if rollback_alarms.len() > 10 || rollback_alarms.iter().any(|a| a.len() > 255) {
+                return Err(ConfigError::Invalid {
+                    var: var("ROLLBACK_ALARMS"),
+                    value: rollback_alarms.join(","),
+                    reason: "at most 10 alarm names of at most 255 characters (SageMaker's AutoRollbackConfiguration)".into(),
+                });
+            }
             Ok(StageConfig {
                 stage,
                 endpoint_name: endpoint,
@@ -178,7 +186,7 @@ impl Config {
                 instance_count: count,
                 capture: capture.clone(),
                 blue_green,
-                rollback_alarms: list(env.optional(&var("ROLLBACK_ALARMS"))),
+                rollback_alarms,
                 follow_alarm,
             })
         };

@@ -664,3 +664,30 @@ async fn an_update_refused_as_in_progress_is_busy() {
         "updated"
     );
 }
+
+#[test]
+fn more_rollback_alarms_than_sagemaker_takes_are_refused_at_init() {
+    let eleven = (0..11)
+        .map(|i| format!("a{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut vars: std::collections::HashMap<String, String> = env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    vars.insert("PRODUCTION_ROLLBACK_ALARMS".into(), eleven);
+    let err = Config::from_env(&vars).unwrap_err();
+    assert!(
+        err.to_string().contains("PRODUCTION_ROLLBACK_ALARMS"),
+        "{err}"
+    );
+    vars.insert(
+        "PRODUCTION_ROLLBACK_ALARMS".into(),
+        " demo-5xx , demo-latency ".into(),
+    );
+    let config = Config::from_env(&vars).unwrap();
+    assert_eq!(
+        config.stages[1].rollback_alarms,
+        ["demo-5xx", "demo-latency"]
+    );
+}
