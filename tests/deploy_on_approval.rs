@@ -6,7 +6,8 @@ use std::sync::Arc;
 use aws_sdk_cloudwatch::types::ComparisonOperator;
 use deploy_on_approval::{Config, Deps, handle};
 use driftloop::adapters::{
-    cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
+    application_autoscaling::ApplicationAutoScaling, cloudwatch::CloudWatch,
+    eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
 };
 use driftloop::error::Classify;
 use driftloop_tests::seed::{create_group, create_package, set_approval};
@@ -53,6 +54,7 @@ async fn setup(extra: &[(&str, String)]) -> Setup {
         registry: Arc::new(SageMaker::new(sm.clone())),
         hosting: Arc::new(SageMaker::new(sm.clone())),
         alarms: Arc::new(CloudWatch::new(aws.cloudwatch())),
+        scaling: Arc::new(ApplicationAutoScaling::new(aws.application_autoscaling())),
         store: Arc::new(S3::new(aws.s3())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),
         config: Config::from_env(&vars).unwrap(),

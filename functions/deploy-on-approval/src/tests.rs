@@ -2,7 +2,8 @@ use super::*;
 use driftloop::deploy::converge::{DEPLOYMENT_SKIPPED, MODEL_DEPLOYED};
 use driftloop::doubles::RecordingEvents;
 use driftloop::doubles::{
-    InMemoryAlarms, InMemoryHosting, InMemoryRegistry, InMemoryStore, LaggingRegistry, package,
+    InMemoryAlarms, InMemoryHosting, InMemoryRegistry, InMemoryScaling, InMemoryStore,
+    LaggingRegistry, package,
 };
 use driftloop::registry::{ApprovalStatus::*, Baseline};
 use serde_json::json;
@@ -26,6 +27,7 @@ struct World {
     alarms: Arc<InMemoryAlarms>,
     store: Arc<InMemoryStore>,
     events: Arc<RecordingEvents>,
+    scaling: Arc<InMemoryScaling>,
     deps: Deps,
 }
 
@@ -62,10 +64,12 @@ fn world(vars: &[(&str, &str)]) -> World {
         Arc::new(InMemoryStore::default()),
         Arc::new(RecordingEvents::default()),
     );
+    let scaling = Arc::new(InMemoryScaling::default());
     let deps = Deps {
         registry: registry.clone(),
         hosting: hosting.clone(),
         alarms: alarms.clone(),
+        scaling: scaling.clone(),
         store: store.clone(),
         events: events.clone(),
         config,
@@ -76,6 +80,7 @@ fn world(vars: &[(&str, &str)]) -> World {
         alarms,
         store,
         events,
+        scaling,
         deps,
     }
 }
@@ -689,5 +694,105 @@ fn more_rollback_alarms_than_sagemaker_takes_are_refused_at_init() {
     assert_eq!(
         config.stages[1].rollback_alarms,
         ["demo-5xx", "demo-latency"]
+    );
+}
+
+#[tokio::test]
+async fn production_autoscaling_is_registered_once_serving_and_kept_across_updates() {
+    let mut vars = env();
+    vars.extend([
+        ("PRODUCTION_AUTOSCALING_MIN_CAPACITY", "2"),
+        ("PRODUCTION_AUTOSCALING_MAX_CAPACITY", "6"),
+        ("PRODUCTION_AUTOSCALING_TARGET_INVOCATIONS", "70"),
+    ]);
+    let mut w = world(&vars);
+    let id = "endpoint/demo-prod/variant/AllTraffic";
+    w.registry.add(package(GROUP, 1, 0, Approved));
+    let mut promo = ev(PROMOTION);
+    promo["detail"]["ModelPackageArn"] = json!(arn(1));
+    let out = handle(promo, &w.deps).await.unwrap();
+    let s = w.scaling.snapshot();
+    assert_eq!(s.targets[id], (2, 6));
+    let policy = &s.policies[&(
+        id.to_owned(),
+        "demo-prod-invocations-per-instance".to_owned(),
+    )];
+    assert_eq!(policy.target_invocations, 70);
+    assert_eq!(out.stages[1].scaling.as_ref().unwrap().error, None);
+    assert!(out.stages[0].scaling.is_none(), "staging is not scaled");
+    assert_eq!(s.targets.len(), 1);
+    // A new model on the same variant: registered again once it serves, never deregistered.
+    w.registry.add(package(GROUP, 2, 10, Approved));
+    w.hosting.hold_updates(true);
+    w.deps_handle(PROMOTION).await.unwrap();
+    assert_eq!(
+        w.scaling.snapshot().registrations,
+        1,
+        "not before it serves"
+    );
+    w.hosting.finish("demo-prod");
+    handle(in_service_event("demo-prod", "IN_SERVICE"), &w.deps)
+        .await
+        .unwrap();
+    let s = w.scaling.snapshot();
+    assert_eq!((s.registrations, s.deregistrations), (2, 0));
+    assert_eq!(s.targets[id], (2, 6));
+    // New instance settings: deregistered before the update (SageMaker refuses it otherwise),
+    // registered again once the endpoint serves the new config.
+    w.hosting.hold_updates(false);
+    w.hosting.finish("demo-staging");
+    vars.push(("PRODUCTION_INSTANCE_TYPE", "ml.c5.xlarge"));
+    w.deps.config = Config::from_env(
+        &vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<std::collections::HashMap<_, _>>(),
+    )
+    .unwrap();
+    handle(in_service_event("demo-prod", "IN_SERVICE"), &w.deps)
+        .await
+        .unwrap();
+    let s = w.scaling.snapshot();
+    assert_eq!((s.registrations, s.deregistrations), (3, 1));
+    assert_eq!(s.targets[id], (2, 6));
+}
+
+#[test]
+fn autoscaling_settings_are_checked_at_init() {
+    let with = |extra: &[(&str, &str)]| {
+        let mut vars: std::collections::HashMap<String, String> = env()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Config::from_env(&vars)
+    };
+    assert_eq!(with(&[]).unwrap().stages[1].autoscaling, None);
+    assert_eq!(
+        with(&[("PRODUCTION_AUTOSCALING_MAX_CAPACITY", "0")])
+            .unwrap()
+            .stages[1]
+            .autoscaling,
+        None
+    );
+    let err = with(&[
+        ("PRODUCTION_AUTOSCALING_MAX_CAPACITY", "2"),
+        ("PRODUCTION_AUTOSCALING_MIN_CAPACITY", "3"),
+    ])
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("PRODUCTION_AUTOSCALING_MIN_CAPACITY"),
+        "{err}"
+    );
+    let a = with(&[("PRODUCTION_AUTOSCALING_MAX_CAPACITY", "4")])
+        .unwrap()
+        .stages[1]
+        .autoscaling
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (a.min_capacity, a.max_capacity, a.target_invocations),
+        (1, 4, 100)
     );
 }

@@ -12,6 +12,7 @@ use chrono::Utc;
 
 use super::alarm::{AlarmThresholds, threshold_from_constraints};
 use super::record::{DeployRecord, DeploymentFailure, RecordState, deploy_key, failed_update};
+use super::scaling::{self, Scaling, ScalingUpdate};
 use super::trigger::{EventBound, SOURCE, Trigger};
 use super::{
     AlarmFollow, EndpointState, Hosting, Plan, Stage, StageConfig, apply, desired_package, plan,
@@ -111,6 +112,9 @@ pub struct StageOutcome {
     pub endpoint_config: Option<String>,
     pub reason: Option<String>,
     pub alarm: Option<AlarmUpdate>,
+    /// The autoscaling registered once the endpoint served the package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<ScalingUpdate>,
     /// Set when the stage's update failed or rolled back (the detail of the event announcing it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<DeploymentFailure>,
@@ -236,6 +240,7 @@ fn settled_on(current: Option<&EndpointState>, config: &str) -> bool {
 /// once the endpoint serves it (and once per deployment).
 struct Settle<'a> {
     registry: &'a dyn ModelRegistry,
+    scaling: &'a dyn Scaling,
     store: &'a dyn ObjectStore,
     alarms: &'a dyn AlarmThresholds,
     stage: &'a StageConfig,
@@ -244,13 +249,9 @@ struct Settle<'a> {
 }
 
 impl Settle<'_> {
-    async fn settle(
-        &self,
-        config: &str,
-        current: Option<&EndpointState>,
-    ) -> (Option<AlarmUpdate>, Option<ConvergeError>) {
+    async fn settle(&self, config: &str, current: Option<&EndpointState>) -> Settled {
         let Some(pkg) = self.package else {
-            return (None, None);
+            return Settled::default();
         };
         let serving = settled_on(current, config);
         let state = if serving {
@@ -262,7 +263,7 @@ impl Settle<'_> {
             .record
             .is_some_and(|r| r.config == config && r.state == state)
         {
-            return (None, None);
+            return Settled::default();
         }
         let record = DeployRecord::new(state, config, Utc::now());
         let error = match write_record(self.registry, pkg, self.stage.stage, &record).await {
@@ -276,8 +277,31 @@ impl Settle<'_> {
             (Some(follow), true) => Some(follow_alarm(self.store, self.alarms, follow, pkg).await),
             _ => None,
         };
-        (alarm, error)
+        let scaling = match (&self.stage.autoscaling, serving) {
+            (Some(spec), true) => Some(
+                scaling::ensure(
+                    self.scaling,
+                    &self.stage.endpoint_name,
+                    super::VARIANT,
+                    spec,
+                )
+                .await,
+            ),
+            _ => None,
+        };
+        Settled {
+            alarm,
+            scaling,
+            error,
+        }
     }
+}
+
+#[derive(Default)]
+struct Settled {
+    alarm: Option<AlarmUpdate>,
+    scaling: Option<ScalingUpdate>,
+    error: Option<ConvergeError>,
 }
 
 /// Converges one stage; the error is what the invocation should fail with (after all stages ran).
@@ -287,6 +311,7 @@ pub async fn converge(
     hosting: &dyn Hosting,
     store: &dyn ObjectStore,
     alarms: &dyn AlarmThresholds,
+    scaling: &dyn Scaling,
     role_arn: &str,
     group: &str,
     stage: &StageConfig,
@@ -301,6 +326,7 @@ pub async fn converge(
         endpoint_config: None,
         reason: None,
         alarm: None,
+        scaling: None,
         failure: None,
     };
     let desired = match desired_package(registry, group, stage.stage, ctx.event.as_ref()).await {
@@ -393,6 +419,24 @@ pub async fn converge(
             return (outcome, None);
         }
     }
+    // SageMaker refuses an update that changes the instance settings of a scaled variant.
+    if let (
+        Some(_),
+        Plan::Update {
+            config,
+            from_config,
+            ..
+        },
+    ) = (&stage.autoscaling, &the_plan)
+    {
+        if scaling::settings_change(from_config.as_deref(), &config.name) {
+            let id = scaling::resource_id(&stage.endpoint_name, super::VARIANT);
+            if let Err(e) = scaling.deregister_target(&id).await {
+                outcome.reason = Some(e.to_string());
+                return (outcome, Some(e.into()));
+            }
+        }
+    }
     if let Err(e) = apply(&the_plan, hosting, &stage.endpoint_name).await {
         outcome.reason = Some(e.to_string());
         if e.kind == AwsErrorKind::Busy {
@@ -411,6 +455,7 @@ pub async fn converge(
     let mut error = None;
     let settle_ctx = Settle {
         registry,
+        scaling,
         store,
         alarms,
         stage,
@@ -433,15 +478,17 @@ pub async fn converge(
                 .await
                 .ok()
                 .flatten();
-            let (alarm, e) = settle_ctx.settle(&config.name, after.as_ref()).await;
-            (outcome.alarm, error) = (alarm, e);
+            let settled = settle_ctx.settle(&config.name, after.as_ref()).await;
+            (outcome.alarm, outcome.scaling, error) =
+                (settled.alarm, settled.scaling, settled.error);
         }
         Plan::UpToDate { config_name } => {
             outcome.action = StageAction::UpToDate;
             outcome.endpoint_config = Some(config_name.clone());
             outcome.reason = Some("the endpoint already serves the desired package".into());
-            let (alarm, e) = settle_ctx.settle(config_name, current.as_ref()).await;
-            (outcome.alarm, error) = (alarm, e);
+            let settled = settle_ctx.settle(config_name, current.as_ref()).await;
+            (outcome.alarm, outcome.scaling, error) =
+                (settled.alarm, settled.scaling, settled.error);
         }
         Plan::NothingToDeploy { reason } => {
             outcome.action = StageAction::NothingToDeploy;

@@ -19,6 +19,7 @@
 //! - [`converge`]: one stage end to end, its [`converge::StageAction`] and its outcome event;
 //! - [`record`]: the deployment outcome recorded on the package, and how a failed or rolled-back
 //!   update is told apart from one in flight;
+//! - [`scaling`]: autoscaling of the served variant, kept across updates;
 //! - [`alarm`]: the alarm threshold that follows the deployed package's constraints;
 //! - [`names`]: bounded, deterministic SageMaker resource names.
 
@@ -27,6 +28,7 @@ pub mod converge;
 pub mod names;
 pub mod promote;
 pub mod record;
+pub mod scaling;
 pub mod trigger;
 
 pub use converge::{AlarmUpdate, ConvergeError, StageAction, StageOutcome, converge};
@@ -114,6 +116,9 @@ pub struct StageConfig {
     pub blue_green: Option<BlueGreen>,
     pub rollback_alarms: Vec<String>,
     pub follow_alarm: Option<AlarmFollow>,
+    /// Target tracking on invocations per instance for the variant the endpoint serves.
+    #[serde(default)]
+    pub autoscaling: Option<scaling::AutoScaling>,
 }
 
 impl StageConfig {
@@ -219,6 +224,10 @@ pub enum Plan {
     },
 }
 
+/// The one production variant of every endpoint config driftloop creates (a constant name keeps
+/// the variant's autoscaling registration across model updates).
+pub const VARIANT: &str = "AllTraffic";
+
 /// The pure planning step.
 pub fn plan(
     stage: &StageConfig,
@@ -244,7 +253,7 @@ pub fn plan(
     let config = EndpointConfigSpec {
         name: names::endpoint_config_name(&stage.endpoint_name, version, &stage.fingerprint()),
         model_name: model.name.clone(),
-        variant_name: "AllTraffic".to_owned(),
+        variant_name: VARIANT.to_owned(),
         instance_type: stage.instance_type.clone(),
         instance_count: stage.instance_count,
         capture: stage.capture.clone(),

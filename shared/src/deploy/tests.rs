@@ -24,6 +24,7 @@ fn staging() -> StageConfig {
         }),
         rollback_alarms: vec!["churn-5xx".into()],
         follow_alarm: None,
+        autoscaling: None,
     }
 }
 

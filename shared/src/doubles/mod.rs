@@ -2,6 +2,7 @@
 //! handler tests that need no network (the adapters are tested against the local emulator).
 //! The publishing doubles apply the adapters' own checks, so a test sees what AWS would refuse.
 
+pub mod application_autoscaling;
 pub mod cloudwatch;
 pub mod cloudwatch_alarms;
 pub mod eventbridge;
@@ -11,6 +12,7 @@ pub mod sagemaker;
 pub mod sagemaker_hosting;
 pub mod sagemaker_pipelines;
 
+pub use application_autoscaling::{InMemoryScaling, ScalingState};
 pub use cloudwatch::RecordingMetrics;
 pub use cloudwatch_alarms::InMemoryAlarms;
 pub use eventbridge::RecordingEvents;
