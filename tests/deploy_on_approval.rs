@@ -522,3 +522,67 @@ async fn production_converges_while_event_publishing_fails() {
         "production converged although staging's event was not published"
     );
 }
+
+#[tokio::test]
+async fn production_autoscaling_is_registered_for_the_served_variant() {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    let s = setup(&[
+        ("PRODUCTION_AUTOSCALING_MIN_CAPACITY", "2".to_owned()),
+        ("PRODUCTION_AUTOSCALING_MAX_CAPACITY", "5".to_owned()),
+        ("PRODUCTION_AUTOSCALING_TARGET_INVOCATIONS", "80".to_owned()),
+    ])
+    .await;
+    let aas = aws().await.application_autoscaling();
+    let v1 = create_package(&s.sm, &s.group, "Approved", 1, true).await;
+    let mut promo: Value =
+        serde_json::from_str(include_str!("../events/deploy-promotion.json")).unwrap();
+    promo["detail"]["ModelPackageGroupName"] = json!(s.group);
+    promo["detail"]["ModelPackageArn"] = json!(v1);
+    let out = handle(promo.clone(), &s.deps).await.unwrap();
+    assert_eq!(out.stages[1].scaling.as_ref().unwrap().error, None);
+    let id = format!("endpoint/{}/variant/AllTraffic", s.prod);
+    let targets = aas
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Sagemaker)
+        .resource_ids(&id)
+        .send()
+        .await
+        .unwrap();
+    let t = &targets.scalable_targets()[0];
+    assert_eq!(
+        t.scalable_dimension(),
+        &ScalableDimension::SageMakerVariantDesiredInstanceCount
+    );
+    assert_eq!((t.min_capacity(), t.max_capacity()), (2, 5));
+    let policies = aas
+        .describe_scaling_policies()
+        .service_namespace(ServiceNamespace::Sagemaker)
+        .resource_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let p = &policies.scaling_policies()[0];
+    let tt = p.target_tracking_scaling_policy_configuration().unwrap();
+    assert_eq!(tt.target_value(), 80.0);
+    assert_eq!(
+        tt.predefined_metric_specification()
+            .unwrap()
+            .predefined_metric_type()
+            .as_str(),
+        "SageMakerVariantInvocationsPerInstance"
+    );
+    // A new model keeps the registration.
+    let v2 = create_package(&s.sm, &s.group, "Approved", 2, true).await;
+    promo["detail"]["ModelPackageArn"] = json!(v2);
+    handle(promo, &s.deps).await.unwrap();
+    assert_eq!(s.serving(&s.prod).await.0, v2);
+    let after = aas
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Sagemaker)
+        .resource_ids(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.scalable_targets().len(), 1);
+    assert_eq!(after.scalable_targets()[0].min_capacity(), 2);
+}
