@@ -249,7 +249,12 @@ struct Settle<'a> {
 }
 
 impl Settle<'_> {
-    async fn settle(&self, config: &str, current: Option<&EndpointState>) -> Settled {
+    async fn settle(
+        &self,
+        config: &str,
+        previous: Option<&str>,
+        current: Option<&EndpointState>,
+    ) -> Settled {
         let Some(pkg) = self.package else {
             return Settled::default();
         };
@@ -265,7 +270,10 @@ impl Settle<'_> {
         {
             return Settled::default();
         }
-        let record = DeployRecord::new(state, config, Utc::now());
+        let record = match state {
+            RecordState::Updating => DeployRecord::updating(config, previous, Utc::now()),
+            _ => DeployRecord::new(state, config, Utc::now()),
+        };
         let error = match write_record(self.registry, pkg, self.stage.stage, &record).await {
             Ok(()) => None,
             Err(e) => {
@@ -362,7 +370,7 @@ pub async fn converge(
     {
         if rec.config == config.name && rec.state == RecordState::Updating {
             if let Some((state, reason)) =
-                failed_update(&config.name, cur, !stage.rollback_alarms.is_empty())
+                failed_update(rec, cur, !stage.rollback_alarms.is_empty())
             {
                 let mut failed = DeployRecord::new(state, &config.name, Utc::now());
                 failed.reason = Some(reason.clone());
@@ -478,7 +486,13 @@ pub async fn converge(
                 .await
                 .ok()
                 .flatten();
-            let settled = settle_ctx.settle(&config.name, after.as_ref()).await;
+            let previous = match &the_plan {
+                Plan::Update { from_config, .. } => from_config.as_deref(),
+                _ => None,
+            };
+            let settled = settle_ctx
+                .settle(&config.name, previous, after.as_ref())
+                .await;
             (outcome.alarm, outcome.scaling, error) =
                 (settled.alarm, settled.scaling, settled.error);
         }
@@ -486,7 +500,10 @@ pub async fn converge(
             outcome.action = StageAction::UpToDate;
             outcome.endpoint_config = Some(config_name.clone());
             outcome.reason = Some("the endpoint already serves the desired package".into());
-            let settled = settle_ctx.settle(config_name, current.as_ref()).await;
+            let previous = current.as_ref().and_then(|c| c.config_name.as_deref());
+            let settled = settle_ctx
+                .settle(config_name, previous, current.as_ref())
+                .await;
             (outcome.alarm, outcome.scaling, error) =
                 (settled.alarm, settled.scaling, settled.error);
         }

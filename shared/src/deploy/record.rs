@@ -1,12 +1,15 @@
 //! The outcome of a deployment, recorded on the package: `CustomerMetadataProperties`
-//! `driftloop:deploy:<stage>` = `<state>|<endpoint config>|<RFC 3339 time>[|<reason>]`, where a
-//! person sees it in Studio or `DescribeModelPackage`, and where the next convergence reads it.
+//! `driftloop:deploy:<stage>` = `<state>|<endpoint config>|<RFC 3339 time>[|<detail>]` (the detail:
+//! SageMaker's reason for `failed`/`rolledBack`, the config the endpoint moved from for
+//! `updating`), where a person sees it in Studio or `DescribeModelPackage`, and where the next
+//! convergence reads it.
 //!
 //! How a failed or rolled-back update is detected: when driftloop asks for an update to config
 //! `C` it records `updating|C|t`. SageMaker then settles the endpoint back to `InService`:
 //! - on `C` → the update succeeded (`deployed|C|t`, and only now the alarm follows the package);
-//! - on another config (the one it served before), with the update no longer pending → the update
-//!   did not land. DescribeEndpoint's `FailureReason` is SageMaker's reason. It was rolled back
+//! - on the config it served when the update was asked for (recorded with `updating`), with the
+//!   update no longer pending → the update did not land. (On a third config, something else moved
+//!   the endpoint since: the record is stale and the update is asked for again.) DescribeEndpoint's `FailureReason` is SageMaker's reason. It was rolled back
 //!   when the deployment carried rollback alarms and SageMaker does not report a plain failure (no
 //!   reason, or a reason naming the alarm / the rollback), else it failed. Either way the package
 //!   is recorded `failed|C|t|reason` or `rolledBack|C|t|reason` and not retried on that stage.
@@ -75,6 +78,7 @@ pub struct DeployRecord {
     pub state: RecordState,
     pub config: String,
     pub at: DateTime<Utc>,
+    /// The 4th field: SageMaker's reason (failed, rolled back) or the previous config (updating).
     pub reason: Option<String>,
 }
 
@@ -85,6 +89,22 @@ impl DeployRecord {
             config: config.to_owned(),
             at,
             reason: None,
+        }
+    }
+
+    /// `updating|C|t|previous`: the request to move from `previous` to `config`.
+    pub fn updating(config: &str, previous: Option<&str>, at: DateTime<Utc>) -> Self {
+        DeployRecord {
+            reason: previous.map(str::to_owned),
+            ..DeployRecord::new(RecordState::Updating, config, at)
+        }
+    }
+
+    /// The config the endpoint served when the update was asked for (`updating` records).
+    pub fn previous_config(&self) -> Option<&str> {
+        match self.state {
+            RecordState::Updating => self.reason.as_deref(),
+            _ => None,
         }
     }
 
@@ -127,12 +147,16 @@ impl DeployRecord {
 /// What became of an update to `asked` that the endpoint is no longer busy with; `None` while it
 /// is still in flight or when it landed.
 pub fn failed_update(
-    asked: &str,
+    asked: &DeployRecord,
     current: &EndpointState,
     had_rollback_alarms: bool,
 ) -> Option<(RecordState, String)> {
     let settled = current.status == "InService" && current.pending_config_name.is_none();
-    if !settled || current.config_name.as_deref() == Some(asked) {
+    let back_on_previous = match asked.previous_config() {
+        Some(previous) => current.config_name.as_deref() == Some(previous),
+        None => current.config_name.as_deref() != Some(asked.config.as_str()),
+    };
+    if asked.state != RecordState::Updating || !settled || !back_on_previous {
         return None;
     }
     let reason = current
@@ -239,6 +263,21 @@ mod tests {
 
     #[test]
     fn a_settled_endpoint_on_another_config_is_a_failure_or_a_rollback() {
+        let at = Utc::now();
+        let asked = DeployRecord::updating("new", Some("old"), at);
+        let failed_update =
+            |_: &str, e: &EndpointState, alarms: bool| super::failed_update(&asked, e, alarms);
+        assert_eq!(
+            super::failed_update(&asked, &ep("InService", "third", None, Some("x")), false),
+            None,
+            "moved elsewhere since: a stale record, not a failure"
+        );
+        assert_eq!(
+            DeployRecord::parse(&asked.to_value())
+                .unwrap()
+                .previous_config(),
+            Some("old")
+        );
         let busy = ep("Updating", "old", Some("new"), None);
         assert_eq!(failed_update("new", &busy, true), None, "still in flight");
         assert_eq!(
