@@ -6,7 +6,8 @@ use std::sync::Arc;
 use aws_sdk_cloudwatch::types::ComparisonOperator;
 use deploy_on_approval::{Config, Deps, handle};
 use driftloop::adapters::{
-    cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
+    application_autoscaling::ApplicationAutoScaling, cloudwatch::CloudWatch,
+    eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
 };
 use driftloop::error::Classify;
 use driftloop_tests::seed::{create_group, create_package, set_approval};
@@ -53,6 +54,7 @@ async fn setup(extra: &[(&str, String)]) -> Setup {
         registry: Arc::new(SageMaker::new(sm.clone())),
         hosting: Arc::new(SageMaker::new(sm.clone())),
         alarms: Arc::new(CloudWatch::new(aws.cloudwatch())),
+        scaling: Arc::new(ApplicationAutoScaling::new(aws.application_autoscaling())),
         store: Arc::new(S3::new(aws.s3())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),
         config: Config::from_env(&vars).unwrap(),
@@ -334,4 +336,253 @@ async fn bad_event_is_permanent() {
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Permanent.BadEvent");
+}
+
+// --- issue 14: failures against the emulator ----------------------------------------------------
+
+fn in_service(endpoint: &str) -> Value {
+    let mut e: Value =
+        serde_json::from_str(include_str!("../events/deploy-endpoint-in-service.json")).unwrap();
+    e["detail"]["EndpointName"] = json!(endpoint);
+    e["detail"]["EndpointStatus"] = json!("IN_SERVICE");
+    e
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+impl Setup {
+    fn record_events(&mut self) -> Arc<driftloop::doubles::RecordingEvents> {
+        let events = Arc::new(driftloop::doubles::RecordingEvents::default());
+        self.deps.events = events.clone();
+        events
+    }
+
+    async fn endpoint(
+        &self,
+        name: &str,
+    ) -> aws_sdk_sagemaker::operation::describe_endpoint::DescribeEndpointOutput {
+        self.sm
+            .describe_endpoint()
+            .endpoint_name(name)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn metadata(&self, arn: &str, key: &str) -> Option<String> {
+        let p = self
+            .sm
+            .describe_model_package()
+            .model_package_name(arn)
+            .send()
+            .await
+            .unwrap();
+        p.customer_metadata_properties()
+            .and_then(|m| m.get(key))
+            .cloned()
+    }
+}
+
+#[tokio::test]
+async fn a_failed_update_ends_in_one_failure_event_and_no_further_update() {
+    let mut s = setup(&[]).await;
+    let events = s.record_events();
+    let v1 = create_package(&s.sm, &s.group, "Approved", 1, true).await;
+    handle(approval_event(&s.group, &v1, "Approved"), &s.deps)
+        .await
+        .unwrap();
+    let reason = "Failed to download model data for container \"container_1\"";
+    emulator().set_sagemaker_status(
+        json!({"endpoint": s.staging, "next_update": "fail", "failure_reason": reason}),
+    );
+    let v2 = create_package(&s.sm, &s.group, "Approved", 2, true).await;
+    let out = handle(approval_event(&s.group, &v2, "Approved"), &s.deps)
+        .await
+        .unwrap();
+    assert_eq!(out.stages[0].action, "updated");
+    let after_update = s.endpoint(&s.staging).await;
+    assert_eq!(after_update.failure_reason(), Some(reason));
+    // SageMaker's endpoint-state event, delivered several times, and the approval redelivered.
+    for _ in 0..3 {
+        handle(in_service(&s.staging), &s.deps).await.unwrap();
+    }
+    let out = handle(approval_event(&s.group, &v2, "Approved"), &s.deps)
+        .await
+        .unwrap();
+    assert_eq!(out.stages[0].action, "held", "{:?}", out.stages[0]);
+    let failed = events.of_type("Deployment Failed");
+    assert_eq!(failed.len(), 1, "one failure event");
+    assert_eq!(failed[0].detail["reason"], reason);
+    assert_eq!(failed[0].detail["packageArn"], v2.as_str());
+    let now = s.endpoint(&s.staging).await;
+    assert_eq!(
+        now.last_modified_time(),
+        after_update.last_modified_time(),
+        "no further UpdateEndpoint"
+    );
+    assert_eq!(s.serving(&s.staging).await.0, v1);
+    let rec = s
+        .metadata(&v2, "driftloop:deploy:staging")
+        .await
+        .expect("outcome recorded on the package");
+    assert!(rec.starts_with("failed|") && rec.ends_with(reason), "{rec}");
+}
+
+#[tokio::test]
+async fn a_rolled_back_update_ends_in_one_rollback_event_and_no_further_update() {
+    let mut s = setup(&[("PRODUCTION_ROLLBACK_ALARMS", "demo-5xx".to_owned())]).await;
+    let events = s.record_events();
+    let v1 = create_package(&s.sm, &s.group, "Approved", 1, true).await;
+    let mut promo: Value =
+        serde_json::from_str(include_str!("../events/deploy-promotion.json")).unwrap();
+    promo["detail"]["ModelPackageGroupName"] = json!(s.group);
+    promo["detail"]["ModelPackageArn"] = json!(v1);
+    handle(promo.clone(), &s.deps).await.unwrap();
+    assert_eq!(s.serving(&s.prod).await.0, v1);
+    emulator().set_sagemaker_status(json!({"endpoint": s.prod, "next_update": "roll_back",
+        "failure_reason": "Deployment rolled back: alarm demo-5xx went to ALARM"}));
+    let v2 = create_package(&s.sm, &s.group, "Approved", 2, true).await;
+    promo["detail"]["ModelPackageArn"] = json!(v2);
+    let out = handle(promo.clone(), &s.deps).await.unwrap();
+    assert_eq!(out.stages[1].action, "updated");
+    let ep = s.endpoint(&s.prod).await;
+    let rollback = ep
+        .last_deployment_config()
+        .and_then(|d| d.auto_rollback_configuration())
+        .expect("the rollback alarms went with the update");
+    assert_eq!(rollback.alarms()[0].alarm_name(), Some("demo-5xx"));
+    for _ in 0..3 {
+        handle(in_service(&s.prod), &s.deps).await.unwrap();
+    }
+    let rolled = events.of_type("Deployment Rolled Back");
+    assert_eq!(rolled.len(), 1, "one rollback event");
+    assert_eq!(rolled[0].detail["stage"], "production");
+    assert!(events.of_type("Deployment Failed").is_empty());
+    assert_eq!(
+        s.endpoint(&s.prod).await.last_modified_time(),
+        ep.last_modified_time(),
+        "no further UpdateEndpoint"
+    );
+    assert_eq!(s.serving(&s.prod).await.0, v1);
+    assert!(
+        s.metadata(&v2, "driftloop:deploy:production")
+            .await
+            .unwrap()
+            .starts_with("rolledBack|")
+    );
+    // An explicit request retries it (this time it lands).
+    let out = handle(promo, &s.deps).await.unwrap();
+    assert_eq!(out.stages[1].action, "updated");
+    assert_eq!(s.serving(&s.prod).await.0, v2);
+}
+
+#[tokio::test]
+async fn a_stale_registry_read_after_a_rejection_does_not_keep_the_rejected_package() {
+    let s = setup(&[]).await;
+    let v1 = create_package(&s.sm, &s.group, "Approved", 1, true).await;
+    let v2 = create_package(&s.sm, &s.group, "Approved", 2, true).await;
+    handle(approval_event(&s.group, &v2, "Approved"), &s.deps)
+        .await
+        .unwrap();
+    assert_eq!(s.serving(&s.staging).await.0, v2);
+    // The rejection's event arrives; the registry read still shows v2 approved (not updated).
+    for _ in 0..2 {
+        let mut rejected = approval_event(&s.group, &v2, "Rejected");
+        rejected["time"] = json!(now_ms() + 1000);
+        handle(rejected, &s.deps).await.unwrap();
+        assert_eq!(s.serving(&s.staging).await.0, v1);
+    }
+}
+
+#[tokio::test]
+async fn production_converges_while_event_publishing_fails() {
+    let s = setup(&[]).await;
+    let v1 = create_package(&s.sm, &s.group, "Approved", 1, true).await;
+    // Every PutEvents of the staging outcome fails (the SDK's retries included).
+    emulator().inject_fault("PutEvents", 20, "500", &s.staging);
+    let mut promo: Value =
+        serde_json::from_str(include_str!("../events/deploy-promotion.json")).unwrap();
+    promo["detail"]["ModelPackageGroupName"] = json!(s.group);
+    promo["detail"]["ModelPackageArn"] = json!(v1);
+    let err = handle(promo, &s.deps).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(
+        emulator().fault_remaining(&s.staging).unwrap() < 20,
+        "the fault was hit"
+    );
+    assert_eq!(s.serving(&s.staging).await.0, v1);
+    assert_eq!(
+        s.serving(&s.prod).await.0,
+        v1,
+        "production converged although staging's event was not published"
+    );
+}
+
+#[tokio::test]
+async fn production_autoscaling_is_registered_for_the_served_variant() {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    let s = setup(&[
+        ("PRODUCTION_AUTOSCALING_MIN_CAPACITY", "2".to_owned()),
+        ("PRODUCTION_AUTOSCALING_MAX_CAPACITY", "5".to_owned()),
+        ("PRODUCTION_AUTOSCALING_TARGET_INVOCATIONS", "80".to_owned()),
+    ])
+    .await;
+    let aas = aws().await.application_autoscaling();
+    let v1 = create_package(&s.sm, &s.group, "Approved", 1, true).await;
+    let mut promo: Value =
+        serde_json::from_str(include_str!("../events/deploy-promotion.json")).unwrap();
+    promo["detail"]["ModelPackageGroupName"] = json!(s.group);
+    promo["detail"]["ModelPackageArn"] = json!(v1);
+    let out = handle(promo.clone(), &s.deps).await.unwrap();
+    assert_eq!(out.stages[1].scaling.as_ref().unwrap().error, None);
+    let id = format!("endpoint/{}/variant/AllTraffic", s.prod);
+    let targets = aas
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Sagemaker)
+        .resource_ids(&id)
+        .send()
+        .await
+        .unwrap();
+    let t = &targets.scalable_targets()[0];
+    assert_eq!(
+        t.scalable_dimension(),
+        &ScalableDimension::SageMakerVariantDesiredInstanceCount
+    );
+    assert_eq!((t.min_capacity(), t.max_capacity()), (2, 5));
+    let policies = aas
+        .describe_scaling_policies()
+        .service_namespace(ServiceNamespace::Sagemaker)
+        .resource_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let p = &policies.scaling_policies()[0];
+    let tt = p.target_tracking_scaling_policy_configuration().unwrap();
+    assert_eq!(tt.target_value(), 80.0);
+    assert_eq!(
+        tt.predefined_metric_specification()
+            .unwrap()
+            .predefined_metric_type()
+            .as_str(),
+        "SageMakerVariantInvocationsPerInstance"
+    );
+    // A new model keeps the registration.
+    let v2 = create_package(&s.sm, &s.group, "Approved", 2, true).await;
+    promo["detail"]["ModelPackageArn"] = json!(v2);
+    handle(promo, &s.deps).await.unwrap();
+    assert_eq!(s.serving(&s.prod).await.0, v2);
+    let after = aas
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Sagemaker)
+        .resource_ids(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.scalable_targets().len(), 1);
+    assert_eq!(after.scalable_targets()[0].min_capacity(), 2);
 }

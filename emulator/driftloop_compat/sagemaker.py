@@ -51,6 +51,18 @@ def update_endpoint(
     if config is None:
         arn = sm_models.FakeEndpointConfig.arn_formatter(endpoint_config_name or "", self.account_id, self.region_name)
         raise ValidationError(message=f"Could not find endpoint configuration '{arn}'.")
+    if endpoint.endpoint_status in _IN_PROGRESS:
+        raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+    fate = _take_update_fate(self, endpoint_name)
+    if fate is not None:
+        # The update is accepted but does not land (see set_status's "next_update"): AWS goes
+        # Updating (RollingBack) -> InService on the config it served, with a FailureReason.
+        if deployment_config:
+            endpoint.last_deployment_config = deployment_config
+        endpoint.endpoint_status = "InService"
+        endpoint.failure_reason = fate[1]
+        endpoint.last_modified_time = utcnow()
+        return endpoint.arn
     if getattr(endpoint, "driftloop_hold_updates", False):
         # Held (status control): like AWS during an update, the endpoint stays Updating, keeps
         # serving its current config, and shows the new one as its PendingDeploymentSummary
@@ -118,6 +130,17 @@ def _complete_update(
     endpoint.failure_reason = None
     endpoint.last_modified_time = utcnow()
     return endpoint.arn
+
+
+_FATE_LOCK = threading.Lock()
+_IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+UPDATE_FATES = ("fail", "roll_back")
+
+
+def _take_update_fate(backend: sm_models.SageMakerModelBackend, endpoint_name: str) -> tuple[str, str | None] | None:
+    with _FATE_LOCK:
+        fates: dict[str, tuple[str, str | None]] = backend.__dict__.setdefault("_driftloop_update_fates", {})
+        return fates.pop(endpoint_name, None)
 
 
 def _response_update_endpoint(self: sm_responses.SageMakerResponse) -> ActionResult:
@@ -317,9 +340,18 @@ def set_status(values: dict[str, Any]) -> dict[str, Any]:
 
     ``{"endpoint": name, "hold_updates": true}`` holds the endpoint's next updates as AWS shows one
     in flight (Updating, the old config still serving, the new one in PendingDeploymentSummary);
-    ``"status": "InService"`` then completes a held update, ``"Failed"``/``"RollingBack"`` abandons it."""
+    ``"status": "InService"`` then completes a held update, ``"Failed"``/``"RollingBack"`` abandons it.
+
+
+    ``{"endpoint": name, "next_update": "fail" | "roll_back", "failure_reason": "..."}``: the next
+    UpdateEndpoint of that endpoint is accepted but does not land — the endpoint stays on the config
+    it served, ``InService``, with that ``FailureReason`` (none for a rollback without one), as AWS
+    leaves an endpoint after a failed update or a blue/green rollback on its alarms.
+    ``"next_update": null`` cancels it."""
     account = str(values.get("account") or "123456789012")
     region = str(values.get("region") or "us-east-1")
+    if "next_update" in values:
+        return _set_next_update(values, sm_models.sagemaker_backends[account][region])
     status = values.get("status")
     hold = values.get("hold_updates")
     if hold is not None and not isinstance(hold, bool):
@@ -357,6 +389,29 @@ def set_status(values: dict[str, Any]) -> dict[str, Any]:
                 return {"pipeline_execution": arn, "status": status}
         raise KeyError(f"no pipeline execution {arn!r}")
     raise ValueError("expected 'endpoint' or 'pipeline_execution'")
+
+
+def _set_next_update(values: dict[str, Any], backend: sm_models.SageMakerModelBackend) -> dict[str, Any]:
+    name = values.get("endpoint")
+    if not isinstance(name, str) or not name:
+        raise ValueError("'next_update' needs 'endpoint'")
+    fate = values["next_update"]
+    reason = values.get("failure_reason")
+    if fate is not None and fate not in UPDATE_FATES:
+        raise ValueError(f"'next_update' must be one of {UPDATE_FATES} or null, not {fate!r}")
+    if reason is not None and not isinstance(reason, str):
+        raise ValueError("'failure_reason' must be a string")
+    if fate == "fail" and not reason:
+        raise ValueError("a failed update needs a 'failure_reason' (AWS always gives one)")
+    if name not in backend.endpoints:
+        raise KeyError(f"no endpoint {name!r}")
+    with _FATE_LOCK:
+        fates: dict[str, tuple[str, str | None]] = backend.__dict__.setdefault("_driftloop_update_fates", {})
+        if fate is None:
+            fates.pop(name, None)
+        else:
+            fates[name] = (fate, reason)
+    return {"endpoint": name, "next_update": fate, "failure_reason": reason}
 
 
 def apply() -> None:

@@ -39,6 +39,10 @@ impl Aws {
         aws_sdk_sagemaker::Client::new(&self.sdk)
     }
 
+    pub fn application_autoscaling(&self) -> aws_sdk_applicationautoscaling::Client {
+        aws_sdk_applicationautoscaling::Client::new(&self.sdk)
+    }
+
     pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         aws_sdk_cloudwatch::Client::new(&self.sdk)
     }

@@ -13,6 +13,8 @@
 //! | `Model Promotion Requested` | operators | deploy-on-approval | the package and stage |
 //! | `Model Deployed` | deploy-on-approval | (subscribers) | the stage outcome |
 //! | `Model Deployment Skipped` | deploy-on-approval | (subscribers) | the stage outcome |
+//! | `Deployment Failed` | deploy-on-approval | (subscribers) | [`crate::deploy::record::DeploymentFailure`] |
+//! | `Deployment Rolled Back` | deploy-on-approval | (subscribers) | [`crate::deploy::record::DeploymentFailure`] |
 //!
 //! A published detail is a `Serialize` struct that implements [`Detail`] (which says its detail
 //! type); [`event`] makes the [`OutgoingEvent`]. The structs live with their use case, so this
@@ -49,10 +51,14 @@ pub enum DetailType {
     ModelDeployed,
     #[serde(rename = "Model Deployment Skipped")]
     DeploymentSkipped,
+    #[serde(rename = "Deployment Failed")]
+    DeploymentFailed,
+    #[serde(rename = "Deployment Rolled Back")]
+    DeploymentRolledBack,
 }
 
 impl DetailType {
-    pub const ALL: [DetailType; 9] = [
+    pub const ALL: [DetailType; 11] = [
         DetailType::MonitoringRequested,
         DetailType::MonitoringCompleted,
         DetailType::MonitoringViolations,
@@ -62,6 +68,8 @@ impl DetailType {
         DetailType::PromotionRequested,
         DetailType::ModelDeployed,
         DetailType::DeploymentSkipped,
+        DetailType::DeploymentFailed,
+        DetailType::DeploymentRolledBack,
     ];
 
     /// The `detail-type` string (usable in `const` items and match patterns through a `const`).
@@ -76,6 +84,8 @@ impl DetailType {
             DetailType::PromotionRequested => "Model Promotion Requested",
             DetailType::ModelDeployed => "Model Deployed",
             DetailType::DeploymentSkipped => "Model Deployment Skipped",
+            DetailType::DeploymentFailed => "Deployment Failed",
+            DetailType::DeploymentRolledBack => "Deployment Rolled Back",
         }
     }
 
@@ -135,6 +145,8 @@ mod tests {
             "Model Promotion Requested",
             "Model Deployed",
             "Model Deployment Skipped",
+            "Deployment Failed",
+            "Deployment Rolled Back",
         ];
         assert_eq!(DetailType::ALL.map(DetailType::as_str), strings);
         for d in DetailType::ALL {

@@ -375,3 +375,82 @@ def test_plain_moto_never_shows_an_update_in_flight(plain):
     with pytest.raises(Exception):
         sm.update_endpoint(EndpointName=ep, EndpointConfigName=cfg2)
     assert "PendingDeploymentSummary" not in sm.describe_endpoint(EndpointName=ep)
+
+
+# --- failed and rolled-back updates (status control "next_update"), in-progress refusal ----------
+
+
+def test_status_control_next_update_fails_or_rolls_back(compat):
+    """AWS leaves an endpoint whose update failed, or whose blue/green deployment rolled back on
+    its alarms, InService on the config it served before, with a FailureReason; the emulator
+    completes every update at once unless told so."""
+    import requests
+
+    sm = compat.client("sagemaker")
+    _, cfg1, cfg2 = _model_and_configs(sm, capture=False)
+    ep = unique("fate")
+    sm.create_endpoint(EndpointName=ep, EndpointConfigName=cfg1)
+    url = f"{compat.url}/driftloop/sagemaker/status"
+    reason = 'Failed to download model data for container "container_1"'
+    r = requests.post(url, json={"endpoint": ep, "next_update": "fail", "failure_reason": reason})
+    assert r.status_code == 200, r.text
+    sm.update_endpoint(EndpointName=ep, EndpointConfigName=cfg2)
+    after = sm.describe_endpoint(EndpointName=ep)
+    assert (after["EndpointStatus"], after["EndpointConfigName"], after["FailureReason"]) == ("InService", cfg1, reason)
+    assert [v["VariantName"] for v in after["ProductionVariants"]] == ["AllTraffic"]
+    # Rolled back: the deployment config is kept, the config is not switched.
+    r = requests.post(url, json={"endpoint": ep, "next_update": "roll_back",
+                                 "failure_reason": "Alarm demo-5xx went to ALARM; rolled back"})
+    assert r.status_code == 200, r.text
+    deployment = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+        "Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}, "WaitIntervalInSeconds": 60}},
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "demo-5xx"}]}}
+    sm.update_endpoint(EndpointName=ep, EndpointConfigName=cfg2, DeploymentConfig=deployment)
+    after = sm.describe_endpoint(EndpointName=ep)
+    assert after["EndpointConfigName"] == cfg1
+    assert "rolled back" in after["FailureReason"]
+    assert after["LastDeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"] == [{"AlarmName": "demo-5xx"}]
+    # Only the next update: the one after lands and clears the reason.
+    sm.update_endpoint(EndpointName=ep, EndpointConfigName=cfg2)
+    after = sm.describe_endpoint(EndpointName=ep)
+    assert after["EndpointConfigName"] == cfg2
+    assert "FailureReason" not in after
+    # A cancelled fate does nothing; bad bodies are refused.
+    requests.post(url, json={"endpoint": ep, "next_update": "fail", "failure_reason": "x"})
+    assert requests.post(url, json={"endpoint": ep, "next_update": None}).status_code == 200
+    sm.update_endpoint(EndpointName=ep, EndpointConfigName=cfg1)
+    assert sm.describe_endpoint(EndpointName=ep)["EndpointConfigName"] == cfg1
+    assert requests.post(url, json={"endpoint": ep, "next_update": "explode"}).status_code == 400
+    assert requests.post(url, json={"endpoint": ep, "next_update": "fail"}).status_code == 400
+    assert requests.post(url, json={"endpoint": unique("nope"), "next_update": "fail",
+                                    "failure_reason": "x"}).status_code == 404
+
+
+def test_update_of_an_in_progress_endpoint_is_refused(compat):
+    import requests
+
+    sm = compat.client("sagemaker")
+    _, cfg1, cfg2 = _model_and_configs(sm, capture=False)
+    ep = unique("busy")
+    sm.create_endpoint(EndpointName=ep, EndpointConfigName=cfg1)
+    requests.post(f"{compat.url}/driftloop/sagemaker/status", json={"endpoint": ep, "status": "Updating"})
+    with pytest.raises(ClientError) as err:
+        sm.update_endpoint(EndpointName=ep, EndpointConfigName=cfg2)
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    assert "Cannot update in-progress endpoint" in err.value.response["Error"]["Message"]
+    assert sm.describe_endpoint(EndpointName=ep)["EndpointConfigName"] == cfg1
+
+
+def test_plain_moto_cannot_show_a_failed_update(plain):
+    """Plain moto has no status control, and its UpdateEndpoint is not implemented (above), so a
+    failed or rolled-back update cannot be shown without the layer."""
+    import requests
+
+    sm = plain.client("sagemaker")
+    _, cfg1, _ = _model_and_configs(sm, capture=False)
+    ep = unique("fate")
+    sm.create_endpoint(EndpointName=ep, EndpointConfigName=cfg1)
+    r = requests.post(f"{plain.url}/driftloop/sagemaker/status",
+                      json={"endpoint": ep, "next_update": "fail", "failure_reason": "x"})
+    assert r.status_code != 200
+    assert "FailureReason" not in sm.describe_endpoint(EndpointName=ep)

@@ -248,6 +248,43 @@ def test_iam_is_least_privilege(variant):
     assert not actions("CustomMetricsFunction") & {"iam:PassRole", "sagemaker:CreateEndpoint", "sagemaker:StartPipelineExecution"}
 
 
+def test_rollback_alarms_reach_production_updates():
+    """Issue 14: the rollback alarms parameter is wired to the function, which may read them."""
+    t = sam_transformed()
+    for overrides, expected in (({}, ""), ({"ProductionRollbackAlarms": "churn-5xx,churn-latency"}, "churn-5xx,churn-latency")):
+        ev = cfn.Evaluator(t, cfn.parameter_values(t, overrides))
+        env = ev.value(t["Resources"]["DeployOnApprovalFunction"]["Properties"]["Environment"]["Variables"])
+        assert env["PRODUCTION_ROLLBACK_ALARMS"] == expected
+        reads = [a for a in cfn.permissions(t, ev, "DeployOnApprovalFunction")["statements"]
+                 if a.split(" ")[1] == "cloudwatch:DescribeAlarms" and a.split(" ")[2].endswith(":alarm:*")]
+        assert bool(reads) == bool(expected), reads
+    pattern = re.compile(sam_template()["Parameters"]["ProductionRollbackAlarms"]["AllowedPattern"])
+    assert pattern.match("") and pattern.match("a,b") and pattern.match(",".join(["x"] * 10))
+    assert not pattern.match(",".join(["x"] * 11)) and not pattern.match("a,,b")
+
+
+def test_production_autoscaling_is_wired_and_scoped():
+    """Issue 14: autoscaling parameters reach the function; its Application Auto Scaling rights are
+    limited to SageMaker targets and exist only when autoscaling is on."""
+    t = sam_transformed()
+    for overrides, on in (({}, False), ({"ProductionAutoScalingMaxCapacity": 6, "ProductionAutoScalingMinCapacity": 2}, True),
+                          ({"ProductionAutoScalingMaxCapacity": 6, "ProductionEndpointName": ""}, False)):
+        ev = cfn.Evaluator(t, cfn.parameter_values(t, overrides))
+        env = ev.value(t["Resources"]["DeployOnApprovalFunction"]["Properties"]["Environment"]["Variables"])
+        assert str(env["PRODUCTION_AUTOSCALING_MAX_CAPACITY"]) == ("6" if on else "0"), env
+        atoms = cfn.permissions(t, ev, "DeployOnApprovalFunction")["statements"]
+        scaling = [a for a in atoms if a.split(" ")[1].startswith("application-autoscaling:")]
+        assert bool(scaling) == on, scaling
+        for a in scaling:
+            _, _, resource, cond = a.split(" ", 3)
+            assert resource.endswith(":scalable-target/*")
+            assert json.loads(cond) == {"StringEquals": {"application-autoscaling:service-namespace": "sagemaker"}}
+        if on:
+            assert str(env["PRODUCTION_AUTOSCALING_MIN_CAPACITY"]) == "2"
+            assert {"application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy",
+                    "application-autoscaling:DeregisterScalableTarget"} == {a.split(" ")[1] for a in scaling}
+
+
 def test_rules_listen_on_the_right_bus():
     """AWS services publish on the default bus; driftloop's own events on EventBusName."""
     for lid, r in resources(sam_template(), "AWS::Events::Rule").items():

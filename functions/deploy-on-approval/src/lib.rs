@@ -21,7 +21,8 @@ use std::sync::Arc;
 
 use driftloop::config::{ConfigError, Env, Lookup};
 use driftloop::deploy::alarm::AlarmThresholds;
-use driftloop::deploy::converge::outcome_event;
+use driftloop::deploy::converge::{ConvergeContext, outcome_event};
+use driftloop::deploy::scaling::{AutoScaling, Scaling};
 use driftloop::deploy::trigger::ignore_reason;
 use driftloop::deploy::{
     AlarmFollow, BlueGreen, CaptureSpec, ConvergeError, Hosting, PromoteError, Stage, StageAction,
@@ -46,12 +47,15 @@ use serde_json::Value;
 /// | `{STAGE}_INSTANCE_TYPE`, `{STAGE}_INSTANCE_COUNT` | per stage | `ml.m5.large`, `1` |
 /// | `{STAGE}_DEPLOYMENT` | blue/green traffic shifting: `ALL_AT_ONCE`, `CANARY:<percent>`, `LINEAR:<percent>`; plain update when unset | — |
 /// | `{STAGE}_DEPLOYMENT_WAIT_SECONDS`, `{STAGE}_TERMINATION_WAIT_SECONDS` | blue/green timings | `300`, `0` |
-/// | `{STAGE}_ROLLBACK_ALARMS` | comma-separated alarms that roll a deployment back | — |
+/// | `{STAGE}_ROLLBACK_ALARMS` | comma-separated alarms (at most 10) that roll a deployment back; a failed or rolled-back update is recorded on the package (`driftloop:deploy:<stage>`), announced once and not retried until another package is desired or a promotion request asks again | — |
 /// | `{STAGE}_ALARM_NAME`, `{STAGE}_ALARM_METRIC` | the alarm whose threshold follows the deployed package's model-quality constraint on the metric | — |
+/// | `{STAGE}_AUTOSCALING_MAX_CAPACITY` | target tracking on `SageMakerVariantInvocationsPerInstance` for the served variant, registered once the endpoint serves a package; off when unset or 0 | — |
+/// | `{STAGE}_AUTOSCALING_MIN_CAPACITY`, `{STAGE}_AUTOSCALING_TARGET_INVOCATIONS` | minimum instances (≤ max); invocations per instance per minute | `1`, `100` |
+/// | `{STAGE}_AUTOSCALING_SCALE_IN_COOLDOWN_SECONDS`, `{STAGE}_AUTOSCALING_SCALE_OUT_COOLDOWN_SECONDS` | the policy's cooldowns | `300`, `60` |
 /// | `DATA_CAPTURE_S3_URI` | data capture destination; capture is off when unset | — |
 /// | `DATA_CAPTURE_SAMPLING_PERCENTAGE` | 1–100 | `100` |
 /// | `DATA_CAPTURE_CSV_CONTENT_TYPES`, `DATA_CAPTURE_JSON_CONTENT_TYPES` | comma-separated | `text/csv`, `application/json` |
-/// | `EVENT_BUS_NAME` | bus for `Model Deployed` / `Model Deployment Skipped` | the default bus |
+/// | `EVENT_BUS_NAME` | bus for `Model Deployed` / `Model Deployment Skipped` / `Deployment Failed` / `Deployment Rolled Back` | the default bus |
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub group: String,
@@ -169,6 +173,49 @@ impl Config {
                     });
                 }
             };
+            let autoscaling = match env.parse_optional::<u32>(&var("AUTOSCALING_MAX_CAPACITY"))? {
+                None | Some(0) => None,
+                Some(max) => {
+                    let min = env.parse_checked(
+                        &var("AUTOSCALING_MIN_CAPACITY"),
+                        1u32,
+                        |v| *v >= 1,
+                        "must be at least 1",
+                    )?;
+                    if min > max {
+                        return Err(ConfigError::Invalid {
+                            var: var("AUTOSCALING_MIN_CAPACITY"),
+                            value: min.to_string(),
+                            reason: format!(
+                                "must not exceed {} ({max})",
+                                var("AUTOSCALING_MAX_CAPACITY")
+                            ),
+                        });
+                    }
+                    Some(AutoScaling {
+                        min_capacity: min,
+                        max_capacity: max,
+                        target_invocations: env.parse_checked(
+                            &var("AUTOSCALING_TARGET_INVOCATIONS"),
+                            100u32,
+                            |v| *v >= 1,
+                            "must be at least 1 (invocations per instance per minute)",
+                        )?,
+                        scale_in_cooldown_seconds: env
+                            .parse_or(&var("AUTOSCALING_SCALE_IN_COOLDOWN_SECONDS"), 300)?,
+                        scale_out_cooldown_seconds: env
+                            .parse_or(&var("AUTOSCALING_SCALE_OUT_COOLDOWN_SECONDS"), 60)?,
+                    })
+                }
+            };
+            let rollback_alarms = list(env.optional(&var("ROLLBACK_ALARMS")));
+            if rollback_alarms.len() > 10 || rollback_alarms.iter().any(|a| a.len() > 255) {
+                return Err(ConfigError::Invalid {
+                    var: var("ROLLBACK_ALARMS"),
+                    value: rollback_alarms.join(","),
+                    reason: "at most 10 alarm names of at most 255 characters (SageMaker's AutoRollbackConfiguration)".into(),
+                });
+            }
             Ok(StageConfig {
                 stage,
                 endpoint_name: endpoint,
@@ -178,8 +225,9 @@ impl Config {
                 instance_count: count,
                 capture: capture.clone(),
                 blue_green,
-                rollback_alarms: list(env.optional(&var("ROLLBACK_ALARMS"))),
+                rollback_alarms,
                 follow_alarm,
+                autoscaling,
             })
         };
         let mut stages = vec![stage(
@@ -202,6 +250,7 @@ pub struct Deps {
     pub registry: Arc<dyn ModelRegistry>,
     pub hosting: Arc<dyn Hosting>,
     pub alarms: Arc<dyn AlarmThresholds>,
+    pub scaling: Arc<dyn Scaling>,
     pub store: Arc<dyn ObjectStore>,
     pub events: Arc<dyn EventPublisher>,
     pub config: Config,
@@ -322,26 +371,28 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
     }
     let mut errors = Vec::new();
     for stage in &deps.config.stages {
+        let ctx = ConvergeContext::for_stage(&trigger, stage.stage);
         let (outcome, error) = converge(
             deps.registry.as_ref(),
             deps.hosting.as_ref(),
             deps.store.as_ref(),
             deps.alarms.as_ref(),
+            deps.scaling.as_ref(),
             &deps.config.role_arn,
             &group,
             stage,
+            &ctx,
         )
         .await;
         tracing::info!(stage = stage.stage.as_str(), endpoint = outcome.endpoint, action = outcome.action.as_str(), package = ?outcome.package_arn, reason = ?outcome.reason, "stage converged");
         if outcome.action != StageAction::Error {
-            deps.events
-                .publish(&outcome_event(
-                    &group,
-                    &trigger,
-                    &outcome,
-                    deps.config.event_bus.as_deref(),
-                ))
-                .await?;
+            // A failed publish is reported with the invocation's result, after every stage ran:
+            // it never keeps another stage from converging.
+            let event = outcome_event(&group, &trigger, &outcome, deps.config.event_bus.as_deref());
+            if let Err(e) = deps.events.publish(&event).await {
+                tracing::warn!(stage = stage.stage.as_str(), error = %e, detail_type = event.detail_type, "outcome event not published");
+                errors.push(Error::Publish(e));
+            }
         }
         // A retryable failure wins: redelivery can fix it, and the other stages are idempotent.
         errors.extend(error.map(Error::from));

@@ -2,7 +2,8 @@ use std::sync::Arc;
 
 use deploy_on_approval::{Config, Deps, handle};
 use driftloop::adapters::{
-    cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
+    application_autoscaling::ApplicationAutoScaling, cloudwatch::CloudWatch,
+    eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
 };
 use driftloop::{aws::Aws, config::ProcessEnv};
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -17,6 +18,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         registry: sagemaker.clone(),
         hosting: sagemaker,
         alarms: Arc::new(CloudWatch::new(aws.cloudwatch())),
+        scaling: Arc::new(ApplicationAutoScaling::new(aws.application_autoscaling())),
         store: Arc::new(S3::new(aws.s3())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),
         config,

@@ -2,7 +2,8 @@ use super::*;
 use driftloop::deploy::converge::{DEPLOYMENT_SKIPPED, MODEL_DEPLOYED};
 use driftloop::doubles::RecordingEvents;
 use driftloop::doubles::{
-    InMemoryAlarms, InMemoryHosting, InMemoryRegistry, InMemoryStore, package,
+    InMemoryAlarms, InMemoryHosting, InMemoryRegistry, InMemoryScaling, InMemoryStore,
+    LaggingRegistry, package,
 };
 use driftloop::registry::{ApprovalStatus::*, Baseline};
 use serde_json::json;
@@ -26,6 +27,7 @@ struct World {
     alarms: Arc<InMemoryAlarms>,
     store: Arc<InMemoryStore>,
     events: Arc<RecordingEvents>,
+    scaling: Arc<InMemoryScaling>,
     deps: Deps,
 }
 
@@ -62,10 +64,12 @@ fn world(vars: &[(&str, &str)]) -> World {
         Arc::new(InMemoryStore::default()),
         Arc::new(RecordingEvents::default()),
     );
+    let scaling = Arc::new(InMemoryScaling::default());
     let deps = Deps {
         registry: registry.clone(),
         hosting: hosting.clone(),
         alarms: alarms.clone(),
+        scaling: scaling.clone(),
         store: store.clone(),
         events: events.clone(),
         config,
@@ -76,6 +80,7 @@ fn world(vars: &[(&str, &str)]) -> World {
         alarms,
         store,
         events,
+        scaling,
         deps,
     }
 }
@@ -402,5 +407,392 @@ async fn endpoints_it_does_not_manage_are_ignored() {
     assert!(out.stages.is_empty());
     assert!(
         matches!(parse_trigger(ev(IN_SERVICE)).unwrap(), Trigger::EndpointStateChange { ref status, .. } if status == "IN_SERVICE")
+    );
+}
+
+// --- issue 14: failed and rolled-back updates, lagging reads, publishing failures -----------
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn record(w: &World, v: i64, stage: &str) -> Option<String> {
+    let p = described(w, v);
+    p.customer_metadata
+        .get(&format!("driftloop:deploy:{stage}"))
+        .cloned()
+}
+
+fn described(w: &World, v: i64) -> driftloop::registry::ModelPackage {
+    w.registry
+        .packages_snapshot()
+        .into_iter()
+        .find(|p| p.summary.arn == arn(v))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_update_is_announced_once_recorded_and_not_retried() {
+    let w = world(&env());
+    w.alarms
+        .alarms
+        .lock()
+        .unwrap()
+        .insert("demo-f2".into(), (0.5, "LessThanThreshold".into()));
+    w.store.insert(
+        "s3://baselines/mq/constraints.json",
+        r#"{"binary_classification_constraints":{"f2":{"threshold":0.71,"comparison_operator":"LessThanThreshold"}}}"#,
+    );
+    w.registry.add(package(GROUP, 1, 0, Approved));
+    w.deps_handle(APPROVED).await.unwrap();
+    assert_eq!(
+        record(&w, 1, "staging").unwrap().split('|').next(),
+        Some("deployed")
+    );
+    w.registry.add(with_model_quality(
+        package(GROUP, 2, 10, Approved),
+        "s3://baselines/mq/constraints.json",
+    ));
+    w.hosting
+        .fail_next_update("Failed to download model data for container \"container_1\"");
+    let out = w.deps_handle(APPROVED).await.unwrap();
+    assert_eq!(out.stages[0].action, "updated");
+    assert_eq!(
+        w.hosting.serving("demo-staging"),
+        Some(arn(1)),
+        "back on v1"
+    );
+    assert_eq!(
+        w.alarms.alarms.lock().unwrap()["demo-f2"].0,
+        0.5,
+        "the alarm does not follow a package that does not serve"
+    );
+    assert!(out.stages[0].alarm.is_none());
+    assert!(record(&w, 2, "staging").unwrap().starts_with("updating|"));
+    // The endpoint's return to service, delivered several times.
+    for _ in 0..4 {
+        handle(in_service_event("demo-staging", "IN_SERVICE"), &w.deps)
+            .await
+            .unwrap();
+    }
+    // ... and the original approval redelivered.
+    let out = w.deps_handle(APPROVED).await.unwrap();
+    assert_eq!(out.stages[0].action, "held", "{:?}", out.stages[0]);
+    assert!(
+        out.stages[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("Failed to download")
+    );
+    assert_eq!(w.hosting.snapshot().updates, 1, "no further UpdateEndpoint");
+    let failed = w.events.of_type("Deployment Failed");
+    assert_eq!(failed.len(), 1, "one failure event");
+    let d = &failed[0].detail;
+    assert_eq!(d["stage"], "staging");
+    assert_eq!(d["packageArn"], arn(2));
+    assert_eq!(
+        d["reason"],
+        "Failed to download model data for container \"container_1\""
+    );
+    assert_eq!(failed[0].source, "driftloop");
+    assert_eq!(failed[0].resources, [arn(2)]);
+    assert!(w.events.of_type("Deployment Rolled Back").is_empty());
+    let rec = record(&w, 2, "staging").unwrap();
+    assert!(rec.starts_with("failed|demo-staging-v2-"), "{rec}");
+    assert!(rec.ends_with("|Failed to download model data for container \"container_1\""));
+    assert_eq!(w.alarms.alarms.lock().unwrap()["demo-f2"].0, 0.5);
+    // Something changes: v3 is approved and goes out.
+    w.registry.add(package(GROUP, 3, 20, Approved));
+    let out = w.deps_handle(APPROVED).await.unwrap();
+    assert_eq!(out.stages[0].action, "updated");
+    assert_eq!(w.hosting.serving("demo-staging"), Some(arn(3)));
+}
+
+#[tokio::test]
+async fn a_rolled_back_blue_green_update_is_announced_once_and_retried_only_on_request() {
+    let mut vars = env();
+    vars.push(("PRODUCTION_ROLLBACK_ALARMS", "demo-5xx,demo-latency"));
+    let w = world(&vars);
+    w.registry.add(package(GROUP, 1, 0, Approved));
+    let mut promo = ev(PROMOTION);
+    promo["detail"]["ModelPackageArn"] = json!(arn(1));
+    handle(promo.clone(), &w.deps).await.unwrap();
+    assert_eq!(w.hosting.serving("demo-prod"), Some(arn(1)));
+    w.registry.add(package(GROUP, 2, 10, Approved));
+    w.hosting.hold_updates(true);
+    let out = w.deps_handle(PROMOTION).await.unwrap();
+    assert_eq!(out.stages[1].action, "updated");
+    let deployment = w.hosting.snapshot().last_deployment.unwrap();
+    assert_eq!(deployment.rollback_alarms, ["demo-5xx", "demo-latency"]);
+    assert!(deployment.blue_green.is_some());
+    // The canary trips an alarm: SageMaker rolls back to v1.
+    w.hosting.roll_back_next_update(None);
+    w.hosting.finish("demo-prod");
+    w.hosting.finish("demo-staging");
+    let updates = w.hosting.snapshot().updates;
+    for _ in 0..3 {
+        handle(in_service_event("demo-prod", "IN_SERVICE"), &w.deps)
+            .await
+            .unwrap();
+    }
+    let rolled = w.events.of_type("Deployment Rolled Back");
+    assert_eq!(rolled.len(), 1);
+    assert_eq!(rolled[0].detail["stage"], "production");
+    assert!(
+        rolled[0].detail["reason"]
+            .as_str()
+            .unwrap()
+            .contains("rolled back")
+    );
+    assert!(w.events.of_type("Deployment Failed").is_empty());
+    assert_eq!(w.hosting.snapshot().updates, updates, "not retried");
+    assert!(
+        record(&w, 2, "production")
+            .unwrap()
+            .starts_with("rolledBack|")
+    );
+    // An explicit request retries it.
+    w.hosting.hold_updates(false);
+    let out = w.deps_handle(PROMOTION).await.unwrap();
+    assert_eq!(out.stages[1].action, "updated");
+    assert_eq!(w.hosting.serving("demo-prod"), Some(arn(2)));
+    assert!(
+        record(&w, 2, "production")
+            .unwrap()
+            .starts_with("deployed|")
+    );
+}
+
+#[tokio::test]
+async fn a_lagging_registry_read_does_not_keep_a_rejected_package() {
+    let mut w = world(&env());
+    w.registry.add(package(GROUP, 1, 0, Approved));
+    w.registry.add(package(GROUP, 2, 10, Approved));
+    w.deps_handle(APPROVED).await.unwrap();
+    assert_eq!(w.hosting.serving("demo-staging"), Some(arn(2)));
+    let lagging = Arc::new(LaggingRegistry::new(w.registry.clone()));
+    w.deps.registry = lagging.clone();
+    // v2 is rejected; the read right after the event still shows it approved.
+    lagging.freeze(GROUP).await;
+    w.registry.set_approval(&arn(2), Rejected);
+    let mut rejected = ev(REJECTED);
+    rejected["time"] = json!(now_ms());
+    let out = handle(rejected, &w.deps).await.unwrap();
+    assert_eq!(out.stages[0].action, "updated");
+    assert_eq!(w.hosting.serving("demo-staging"), Some(arn(1)));
+    // Redelivered with the read still lagging: it stays on v1.
+    let mut again = ev(REJECTED);
+    again["time"] = json!(now_ms());
+    assert_eq!(
+        handle(again, &w.deps).await.unwrap().stages[0].action,
+        "up_to_date"
+    );
+    assert_eq!(w.hosting.serving("demo-staging"), Some(arn(1)));
+}
+
+#[tokio::test]
+async fn a_lagging_registry_read_does_not_settle_on_an_older_package() {
+    let mut w = world(&env());
+    w.registry.add(package(GROUP, 1, 0, Approved));
+    w.registry.add(package(GROUP, 2, 10, Approved));
+    // Sent back to review after the (sample) approval event: the registry's word is newer.
+    w.registry.set_approval(&arn(2), PendingManualApproval);
+    w.deps_handle(APPROVED).await.unwrap();
+    assert_eq!(w.hosting.serving("demo-staging"), Some(arn(1)));
+    let lagging = Arc::new(LaggingRegistry::new(w.registry.clone()));
+    w.deps.registry = lagging.clone();
+    lagging.freeze(GROUP).await;
+    w.registry.set_approval(&arn(2), Approved);
+    let mut approved = ev(APPROVED);
+    approved["time"] = json!(now_ms());
+    let out = handle(approved, &w.deps).await.unwrap();
+    assert_eq!(out.stages[0].action, "updated");
+    assert_eq!(w.hosting.serving("demo-staging"), Some(arn(2)));
+    // A replay of an old event (its time before the registry's last change) does not undo a
+    // later decision: v2 rejected after this approval, the old approval replayed.
+    lagging.catch_up();
+    w.registry.set_approval(&arn(2), Rejected);
+    let out = handle(ev(REJECTED), &w.deps).await.unwrap();
+    assert_eq!(w.hosting.serving("demo-staging"), Some(arn(1)), "{out:?}");
+    let out = w.deps_handle(APPROVED).await.unwrap();
+    assert_eq!(out.stages[0].action, "up_to_date");
+    assert_eq!(w.hosting.serving("demo-staging"), Some(arn(1)));
+}
+
+#[tokio::test]
+async fn a_failed_publish_does_not_keep_production_from_converging() {
+    let w = world(&env());
+    w.registry.add(package(GROUP, 2, 10, Approved));
+    w.events
+        .fail_next(driftloop::publish::PublishError::Aws(AwsError::classify(
+            "events",
+            "PutEvents",
+            Some("ThrottlingException"),
+            Some(400),
+            "Rate exceeded",
+        )));
+    let err = w.deps_handle(PROMOTION).await.unwrap_err();
+    assert_eq!(err.error_type(), "Retryable.Throttled");
+    assert_eq!(w.hosting.serving("demo-staging"), Some(arn(2)));
+    assert_eq!(
+        w.hosting.serving("demo-prod"),
+        Some(arn(2)),
+        "production converged although staging's event was not published"
+    );
+    assert_eq!(
+        w.events.of_type(MODEL_DEPLOYED).len(),
+        1,
+        "production's event went out"
+    );
+    assert_eq!(
+        w.events.of_type(MODEL_DEPLOYED)[0].detail["stage"],
+        "production"
+    );
+}
+
+#[tokio::test]
+async fn an_update_refused_as_in_progress_is_busy() {
+    let w = world(&env());
+    w.registry.add(package(GROUP, 1, 0, Approved));
+    w.deps_handle(APPROVED).await.unwrap();
+    w.registry.add(package(GROUP, 2, 10, Approved));
+    w.hosting.refuse_next_update_in_progress("demo-staging");
+    let err = w.deps_handle(APPROVED).await.unwrap_err();
+    assert_eq!(err.error_type(), "Retryable.EndpointBusy");
+    assert_eq!(w.hosting.serving("demo-staging"), Some(arn(1)));
+    assert_eq!(
+        w.deps_handle(APPROVED).await.unwrap().stages[0].action,
+        "updated"
+    );
+}
+
+#[test]
+fn more_rollback_alarms_than_sagemaker_takes_are_refused_at_init() {
+    let eleven = (0..11)
+        .map(|i| format!("a{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut vars: std::collections::HashMap<String, String> = env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    vars.insert("PRODUCTION_ROLLBACK_ALARMS".into(), eleven);
+    let err = Config::from_env(&vars).unwrap_err();
+    assert!(
+        err.to_string().contains("PRODUCTION_ROLLBACK_ALARMS"),
+        "{err}"
+    );
+    vars.insert(
+        "PRODUCTION_ROLLBACK_ALARMS".into(),
+        " demo-5xx , demo-latency ".into(),
+    );
+    let config = Config::from_env(&vars).unwrap();
+    assert_eq!(
+        config.stages[1].rollback_alarms,
+        ["demo-5xx", "demo-latency"]
+    );
+}
+
+#[tokio::test]
+async fn production_autoscaling_is_registered_once_serving_and_kept_across_updates() {
+    let mut vars = env();
+    vars.extend([
+        ("PRODUCTION_AUTOSCALING_MIN_CAPACITY", "2"),
+        ("PRODUCTION_AUTOSCALING_MAX_CAPACITY", "6"),
+        ("PRODUCTION_AUTOSCALING_TARGET_INVOCATIONS", "70"),
+    ]);
+    let mut w = world(&vars);
+    let id = "endpoint/demo-prod/variant/AllTraffic";
+    w.registry.add(package(GROUP, 1, 0, Approved));
+    let mut promo = ev(PROMOTION);
+    promo["detail"]["ModelPackageArn"] = json!(arn(1));
+    let out = handle(promo, &w.deps).await.unwrap();
+    let s = w.scaling.snapshot();
+    assert_eq!(s.targets[id], (2, 6));
+    let policy = &s.policies[&(
+        id.to_owned(),
+        "demo-prod-invocations-per-instance".to_owned(),
+    )];
+    assert_eq!(policy.target_invocations, 70);
+    assert_eq!(out.stages[1].scaling.as_ref().unwrap().error, None);
+    assert!(out.stages[0].scaling.is_none(), "staging is not scaled");
+    assert_eq!(s.targets.len(), 1);
+    // A new model on the same variant: registered again once it serves, never deregistered.
+    w.registry.add(package(GROUP, 2, 10, Approved));
+    w.hosting.hold_updates(true);
+    w.deps_handle(PROMOTION).await.unwrap();
+    assert_eq!(
+        w.scaling.snapshot().registrations,
+        1,
+        "not before it serves"
+    );
+    w.hosting.finish("demo-prod");
+    handle(in_service_event("demo-prod", "IN_SERVICE"), &w.deps)
+        .await
+        .unwrap();
+    let s = w.scaling.snapshot();
+    assert_eq!((s.registrations, s.deregistrations), (2, 0));
+    assert_eq!(s.targets[id], (2, 6));
+    // New instance settings: deregistered before the update (SageMaker refuses it otherwise),
+    // registered again once the endpoint serves the new config.
+    w.hosting.hold_updates(false);
+    w.hosting.finish("demo-staging");
+    vars.push(("PRODUCTION_INSTANCE_TYPE", "ml.c5.xlarge"));
+    w.deps.config = Config::from_env(
+        &vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<std::collections::HashMap<_, _>>(),
+    )
+    .unwrap();
+    handle(in_service_event("demo-prod", "IN_SERVICE"), &w.deps)
+        .await
+        .unwrap();
+    let s = w.scaling.snapshot();
+    assert_eq!((s.registrations, s.deregistrations), (3, 1));
+    assert_eq!(s.targets[id], (2, 6));
+}
+
+#[test]
+fn autoscaling_settings_are_checked_at_init() {
+    let with = |extra: &[(&str, &str)]| {
+        let mut vars: std::collections::HashMap<String, String> = env()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Config::from_env(&vars)
+    };
+    assert_eq!(with(&[]).unwrap().stages[1].autoscaling, None);
+    assert_eq!(
+        with(&[("PRODUCTION_AUTOSCALING_MAX_CAPACITY", "0")])
+            .unwrap()
+            .stages[1]
+            .autoscaling,
+        None
+    );
+    let err = with(&[
+        ("PRODUCTION_AUTOSCALING_MAX_CAPACITY", "2"),
+        ("PRODUCTION_AUTOSCALING_MIN_CAPACITY", "3"),
+    ])
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("PRODUCTION_AUTOSCALING_MIN_CAPACITY"),
+        "{err}"
+    );
+    let a = with(&[("PRODUCTION_AUTOSCALING_MAX_CAPACITY", "4")])
+        .unwrap()
+        .stages[1]
+        .autoscaling
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (a.min_capacity, a.max_capacity, a.target_invocations),
+        (1, 4, 100)
     );
 }

@@ -1,5 +1,6 @@
 //! One adapter per AWS service, each implementing the ports the domain defines.
 
+pub mod application_autoscaling;
 pub mod cloudwatch;
 pub mod cloudwatch_alarms;
 pub mod eventbridge;

@@ -179,6 +179,7 @@ impl ModelRegistry for SageMaker {
                 })
                 .unwrap_or_default(),
             approval_description: out.approval_description().map(str::to_owned),
+            last_modified: out.last_modified_time().and_then(to_chrono),
         })
     }
 

@@ -9,6 +9,7 @@ use aws_sdk_sagemaker::types::{
 };
 
 use super::sagemaker::{SERVICE, SageMaker, missing};
+use crate::deploy::in_progress_is_busy;
 use crate::deploy::{
     BlueGreen, DeploymentSpec, EndpointConfigSpec, EndpointState, Hosting, ModelSpec,
     TrafficRouting,
@@ -217,7 +218,7 @@ impl Hosting for SageMaker {
             .set_deployment_config(deployment_config)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, OP, e))?;
+            .map_err(|e| in_progress_is_busy(AwsError::from_sdk(SERVICE, OP, e)))?;
         Ok(())
     }
 }
@@ -285,5 +286,32 @@ impl ServingReads for SageMaker {
                 if not_found(&e) { Ok(None) } else { Err(e) }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{AwsErrorKind, Classify};
+
+    #[test]
+    fn an_update_of_an_in_progress_endpoint_is_busy() {
+        let e = in_progress_is_busy(AwsError::classify(
+            SERVICE,
+            "UpdateEndpoint",
+            Some("ValidationException"),
+            Some(400),
+            "Cannot update in-progress endpoint \"arn:aws:sagemaker:us-east-1:123456789012:endpoint/demo\".",
+        ));
+        assert_eq!(e.kind, AwsErrorKind::Busy);
+        assert_eq!(e.error_type(), "Retryable.Busy");
+        let other = in_progress_is_busy(AwsError::classify(
+            SERVICE,
+            "UpdateEndpoint",
+            Some("ValidationException"),
+            Some(400),
+            "Could not find endpoint",
+        ));
+        assert_eq!(other.kind, AwsErrorKind::Client);
     }
 }

@@ -17,6 +17,9 @@
 //! - [`trigger`]: the events that start a convergence, and which ones this deployment ignores;
 //! - [`promote`]: who may be promoted, and recording the promotion on the package;
 //! - [`converge`]: one stage end to end, its [`converge::StageAction`] and its outcome event;
+//! - [`record`]: the deployment outcome recorded on the package, and how a failed or rolled-back
+//!   update is told apart from one in flight;
+//! - [`scaling`]: autoscaling of the served variant, kept across updates;
 //! - [`alarm`]: the alarm threshold that follows the deployed package's constraints;
 //! - [`names`]: bounded, deterministic SageMaker resource names.
 
@@ -24,6 +27,8 @@ pub mod alarm;
 pub mod converge;
 pub mod names;
 pub mod promote;
+pub mod record;
+pub mod scaling;
 pub mod trigger;
 
 pub use converge::{AlarmUpdate, ConvergeError, StageAction, StageOutcome, converge};
@@ -33,10 +38,8 @@ pub use trigger::{Trigger, parse_trigger};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::AwsError;
-use crate::registry::{
-    ApprovalStatus, ModelPackage, ModelRegistry, PackageSummary, latest_approved, list_all,
-};
+use crate::error::{AwsError, AwsErrorKind};
+use crate::registry::{ApprovalStatus, ModelPackage, ModelRegistry, PackageSummary, list_all};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -113,6 +116,9 @@ pub struct StageConfig {
     pub blue_green: Option<BlueGreen>,
     pub rollback_alarms: Vec<String>,
     pub follow_alarm: Option<AlarmFollow>,
+    /// Target tracking on invocations per instance for the variant the endpoint serves.
+    #[serde(default)]
+    pub autoscaling: Option<scaling::AutoScaling>,
 }
 
 impl StageConfig {
@@ -167,6 +173,15 @@ const BUSY: &[&str] = &[
     "Deleting",
 ];
 
+/// SageMaker refuses an update of an endpoint that is changing with a ValidationException
+/// "Cannot update in-progress endpoint ...": the endpoint is busy (retry later), not a bad request.
+pub fn in_progress_is_busy(mut e: AwsError) -> AwsError {
+    if e.message.contains("in-progress endpoint") || e.message.contains("in progress endpoint") {
+        e.kind = AwsErrorKind::Busy;
+    }
+    e
+}
+
 /// The SageMaker hosting port.
 #[async_trait]
 pub trait Hosting: Send + Sync {
@@ -209,6 +224,10 @@ pub enum Plan {
     },
 }
 
+/// The one production variant of every endpoint config driftloop creates (a constant name keeps
+/// the variant's autoscaling registration across model updates).
+pub const VARIANT: &str = "AllTraffic";
+
 /// The pure planning step.
 pub fn plan(
     stage: &StageConfig,
@@ -234,7 +253,7 @@ pub fn plan(
     let config = EndpointConfigSpec {
         name: names::endpoint_config_name(&stage.endpoint_name, version, &stage.fingerprint()),
         model_name: model.name.clone(),
-        variant_name: "AllTraffic".to_owned(),
+        variant_name: VARIANT.to_owned(),
         instance_type: stage.instance_type.clone(),
         instance_count: stage.instance_count,
         capture: stage.capture.clone(),
@@ -317,25 +336,75 @@ pub async fn apply(plan: &Plan, hosting: &dyn Hosting, endpoint: &str) -> Result
 /// How many of the newest approved packages are described when looking for a promoted one.
 pub const PROMOTION_SEARCH_LIMIT: usize = 100;
 
-/// The package a stage should serve now.
+/// The package a stage should serve now. `event`, when the trigger is a package state change,
+/// bounds the registry's answer ([`trigger::EventBound::effective_approval`]): a read that lags
+/// the event neither keeps a package the event rejected nor settles on one older than the package
+/// the event approved.
 pub async fn desired_package(
     registry: &dyn ModelRegistry,
     group: &str,
     stage: Stage,
+    event: Option<&trigger::EventBound>,
 ) -> Result<Option<ModelPackage>, AwsError> {
+    let mut approved: Vec<PackageSummary> =
+        list_all(registry, group, Some(&ApprovalStatus::Approved))
+            .await?
+            .into_iter()
+            .filter(|p| p.approval == ApprovalStatus::Approved && p.is_completed())
+            .collect();
+    // The event's package as the event bounds it: described once, its approval the effective one.
+    let mut bounded: Option<ModelPackage> = None;
+    if let Some(bound) = event {
+        // A package the registry cannot describe (deleted, or not visible yet) cannot be deployed
+        // either: the registry's view stands.
+        let described = match registry.describe_package(&bound.package_arn).await {
+            Ok(p) => Some(p),
+            Err(e) if e.is_not_found() || e.message.contains("does not exist") => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(mut package) = described.filter(|p| p.summary.group == group) {
+            let approval = bound.effective_approval(&package);
+            if approval != package.summary.approval {
+                tracing::info!(
+                    arn = bound.package_arn,
+                    registry = %package.summary.approval,
+                    event = %approval,
+                    "the registry read lags the event; the event's approval is used"
+                );
+            }
+            package.summary.approval = approval;
+            approved.retain(|p| p.arn != package.summary.arn);
+            if package.summary.approval == ApprovalStatus::Approved
+                && package.summary.is_completed()
+            {
+                approved.push(package.summary.clone());
+            }
+            bounded = Some(package);
+        }
+    }
+    approved.sort_by_key(|p| std::cmp::Reverse(p.recency_key()));
+    let describe = |summary: &PackageSummary| {
+        let bounded = bounded
+            .as_ref()
+            .filter(|b| b.summary.arn == summary.arn)
+            .cloned();
+        let arn = summary.arn.clone();
+        async move {
+            match bounded {
+                Some(b) => Ok(b),
+                None => registry.describe_package(&arn).await,
+            }
+        }
+    };
     match stage {
-        Stage::Staging => latest_approved(registry, group).await,
+        Stage::Staging => match approved.first() {
+            None => Ok(None),
+            Some(best) => describe(best).await.map(Some),
+        },
         Stage::Production => {
-            let mut approved: Vec<PackageSummary> =
-                list_all(registry, group, Some(&ApprovalStatus::Approved))
-                    .await?
-                    .into_iter()
-                    .filter(|p| p.approval == ApprovalStatus::Approved && p.is_completed())
-                    .collect();
-            approved.sort_by_key(|p| std::cmp::Reverse(p.recency_key()));
             let key = promotion_key(Stage::Production);
             for summary in approved.iter().take(PROMOTION_SEARCH_LIMIT) {
-                let package = registry.describe_package(&summary.arn).await?;
+                let package = describe(summary).await?;
                 if package.customer_metadata.contains_key(&key) {
                     return Ok(Some(package));
                 }

@@ -24,12 +24,15 @@ fn staging() -> StageConfig {
         }),
         rollback_alarms: vec!["churn-5xx".into()],
         follow_alarm: None,
+        autoscaling: None,
     }
 }
 
 /// One convergence step for a stage, as the handler does it.
 async fn converge(reg: &InMemoryRegistry, hosting: &InMemoryHosting, stage: &StageConfig) -> Plan {
-    let desired = desired_package(reg, "churn", stage.stage).await.unwrap();
+    let desired = desired_package(reg, "churn", stage.stage, None)
+        .await
+        .unwrap();
     let current = hosting
         .describe_endpoint(&stage.endpoint_name)
         .await

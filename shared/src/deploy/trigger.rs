@@ -1,6 +1,7 @@
 //! What starts a convergence — a package's state change, a promotion request, an endpoint back in
 //! service — and which of those events this deployment ignores ([`ignore_reason`]).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -10,6 +11,7 @@ use crate::events::{
     ENDPOINT_STATE_CHANGE, EndpointStateChange, EventError, MODEL_PACKAGE_STATE_CHANGE,
     ModelPackageStateChange, SAGEMAKER_SOURCE, describe_shape, parse_eventbridge,
 };
+use crate::registry::{ApprovalStatus, ModelPackage};
 
 /// The source of driftloop's own events (the promotion request, and the outcomes it publishes).
 pub use crate::contract::SOURCE;
@@ -23,6 +25,10 @@ pub enum Trigger {
         group: String,
         package_arn: String,
         approval: Option<String>,
+        /// The event's `time`: a registry read whose package changed no later than this may lag
+        /// the event (see [`Trigger::bound`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time: Option<DateTime<Utc>>,
     },
     Promotion {
         group: String,
@@ -34,6 +40,23 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// What the event itself says about its package, which a lagging registry read must not undo.
+    pub fn bound(&self) -> Option<EventBound> {
+        match self {
+            Trigger::PackageStateChange {
+                package_arn,
+                approval: Some(approval),
+                time,
+                ..
+            } => Some(EventBound {
+                package_arn: package_arn.clone(),
+                approval: ApprovalStatus::parse(approval),
+                time: *time,
+            }),
+            _ => None,
+        }
+    }
+
     /// The group the event is about; `None` for endpoint events, which concern the configured group.
     pub fn group(&self) -> Option<&str> {
         match self {
@@ -41,6 +64,32 @@ impl Trigger {
                 Some(group)
             }
             Trigger::EndpointStateChange { .. } => None,
+        }
+    }
+}
+
+/// A package state change's own word on its package: its approval status as of `time`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventBound {
+    pub package_arn: String,
+    pub approval: ApprovalStatus,
+    pub time: Option<DateTime<Utc>>,
+}
+
+impl EventBound {
+    /// The package's approval to act on: the registry's when the registry's package changed after
+    /// the event (a later re-approval or rejection; the event is a replay), else the event's (the
+    /// read may lag the event). EventBridge's `time` has whole seconds, so a change in the event's
+    /// own second does not count as later.
+    pub fn effective_approval(&self, registry: &ModelPackage) -> ApprovalStatus {
+        let registry_newer = match (registry.last_modified, self.time) {
+            (Some(modified), Some(time)) => modified >= time + chrono::Duration::seconds(1),
+            _ => false,
+        };
+        if registry_newer {
+            registry.summary.approval.clone()
+        } else {
+            self.approval.clone()
         }
     }
 }
@@ -79,6 +128,7 @@ pub fn parse_trigger(event: Value) -> Result<Trigger, EventError> {
                 group: e.detail.model_package_group_name,
                 package_arn: e.detail.model_package_arn,
                 approval: e.detail.model_approval_status,
+                time: e.time,
             })
         }
         (SAGEMAKER_SOURCE, ENDPOINT_STATE_CHANGE) => {

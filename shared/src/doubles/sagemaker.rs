@@ -39,6 +39,11 @@ impl InMemoryRegistry {
         }
     }
 
+    /// Every package as it is now.
+    pub fn packages_snapshot(&self) -> Vec<ModelPackage> {
+        self.packages.lock().unwrap().clone()
+    }
+
     pub fn add(&self, package: ModelPackage) {
         self.packages.lock().unwrap().push(package);
     }
@@ -52,6 +57,7 @@ impl InMemoryRegistry {
             .filter(|p| p.summary.arn == arn)
         {
             p.summary.approval = approval.clone();
+            p.last_modified = Some(Utc::now());
         }
     }
 
@@ -134,6 +140,7 @@ impl ModelRegistry for InMemoryRegistry {
             .find(|p| p.summary.arn == arn)
             .ok_or_else(|| no_package(arn))?;
         p.customer_metadata.insert(key.to_owned(), value.to_owned());
+        p.last_modified = Some(Utc::now());
         Ok(())
     }
 }
@@ -179,5 +186,6 @@ pub fn package(group: &str, version: i64, minute: i64, approval: ApprovalStatus)
         drift_check_model_quality: Baseline::default(),
         metrics_model_quality: Baseline::default(),
         approval_description: None,
+        last_modified: Some(created),
     }
 }

@@ -29,6 +29,18 @@ pub struct HostingState {
     pub read_failures: Vec<AwsError>,
     /// How many [`ServingReads`] calls were made.
     pub reads: usize,
+    /// What becomes of the next update (once it completes): see [`InMemoryHosting::fail_next_update`].
+    pub next_update: Option<UpdateFate>,
+    /// The next `UpdateEndpoint` call is refused with this error.
+    pub refuse_next_update: Option<AwsError>,
+}
+
+/// How an update ends when it does not land: the endpoint returns to `InService` on the config it
+/// served before, with SageMaker's `FailureReason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateFate {
+    Fail { reason: String },
+    RollBack { reason: Option<String> },
 }
 
 impl InMemoryHosting {
@@ -46,13 +58,40 @@ impl InMemoryHosting {
         }
     }
 
+    /// The next update of any endpoint does not land: it fails with `reason`.
+    pub fn fail_next_update(&self, reason: &str) {
+        self.state.lock().unwrap().next_update = Some(UpdateFate::Fail {
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// The next update rolls back (a blue/green deployment whose alarm went off).
+    pub fn roll_back_next_update(&self, reason: Option<&str>) {
+        self.state.lock().unwrap().next_update = Some(UpdateFate::RollBack {
+            reason: reason.map(str::to_owned),
+        });
+    }
+
+    /// The next `UpdateEndpoint` call is refused as SageMaker refuses an update of an endpoint
+    /// another change is in progress on.
+    pub fn refuse_next_update_in_progress(&self, endpoint: &str) {
+        self.state.lock().unwrap().refuse_next_update = Some(AwsError::classify(
+            "sagemaker",
+            "UpdateEndpoint",
+            Some("ValidationException"),
+            Some(400),
+            format!(
+                "Cannot update in-progress endpoint \"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{endpoint}\"."
+            ),
+        ));
+    }
+
     /// Completes a held update.
     pub fn finish(&self, endpoint: &str) {
-        if let Some(e) = self.state.lock().unwrap().endpoints.get_mut(endpoint) {
-            if let Some(p) = e.pending_config_name.take() {
-                e.config_name = Some(p);
-            }
-            e.status = "InService".to_owned();
+        let mut s = self.state.lock().unwrap();
+        let fate = s.next_update.take();
+        if let Some(e) = s.endpoints.get_mut(endpoint) {
+            settle(e, fate);
         }
     }
 
@@ -180,9 +219,13 @@ impl crate::deploy::Hosting for InMemoryHosting {
         deployment: &crate::deploy::DeploymentSpec,
     ) -> Result<(), AwsError> {
         let mut s = self.state.lock().unwrap();
+        if let Some(e) = s.refuse_next_update.take() {
+            return Err(crate::deploy::in_progress_is_busy(e));
+        }
         s.updates += 1;
         s.last_deployment = Some(deployment.clone());
         let hold = s.hold_updates;
+        let fate = if hold { None } else { s.next_update.take() };
         let e = s.endpoints.get_mut(name).ok_or_else(|| {
             AwsError::classify(
                 "sagemaker",
@@ -192,11 +235,10 @@ impl crate::deploy::Hosting for InMemoryHosting {
                 format!("Could not find endpoint {name}"),
             )
         })?;
-        if hold {
-            e.status = "Updating".to_owned();
-            e.pending_config_name = Some(config_name.to_owned());
-        } else {
-            e.config_name = Some(config_name.to_owned());
+        e.status = "Updating".to_owned();
+        e.pending_config_name = Some(config_name.to_owned());
+        if !hold {
+            settle(e, fate);
         }
         Ok(())
     }
@@ -231,4 +273,20 @@ impl ServingReads for InMemoryHosting {
         }
         Ok(s.models.get(model).map(|m| vec![m.package_arn.clone()]))
     }
+}
+
+/// An update in flight ends: on the pending config, or (per `fate`) back on the previous one.
+fn settle(e: &mut crate::deploy::EndpointState, fate: Option<UpdateFate>) {
+    let pending = e.pending_config_name.take();
+    match fate {
+        None => {
+            if let Some(p) = pending {
+                e.config_name = Some(p);
+            }
+            e.failure_reason = None;
+        }
+        Some(UpdateFate::Fail { reason }) => e.failure_reason = Some(reason),
+        Some(UpdateFate::RollBack { reason }) => e.failure_reason = reason,
+    }
+    e.status = "InService".to_owned();
 }

@@ -115,6 +115,10 @@ pub struct ModelPackage {
     /// `ModelMetrics.ModelQuality`.
     pub metrics_model_quality: Baseline,
     pub approval_description: Option<String>,
+    /// `LastModifiedTime`: when the package last changed (approval, metadata); `None` when the
+    /// service did not say. Tells a registry read that lags an event from one that follows it.
+    #[serde(default)]
+    pub last_modified: Option<DateTime<Utc>>,
 }
 
 /// Which of a package's two baseline sets is read first; the other is the fallback.
