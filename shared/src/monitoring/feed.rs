@@ -36,6 +36,8 @@ pub fn monitor_config(s: &Settings, w: &Window, baselines: &Baselines) -> Monito
         window_start_ms: Some(start),
         window_end_ms: Some(end),
         data_quality: dq,
+        forecast_quantiles: s.forecast_quantiles.clone(),
+        seasonality: s.forecast_seasonality,
         ..MonitorConfig::default()
     }
 }
