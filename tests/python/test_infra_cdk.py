@@ -17,6 +17,7 @@ import re
 
 import pytest
 
+from test_infra_templates import MODES
 from test_infra_support import (
     CDK, cdk_synth_dir, cdk_synth_output, cdk_template, cdk_template_path, cfn, cfn_lint_bin, checkov, explain, offline_env,
     run, sam_transformed,
@@ -27,6 +28,7 @@ VARIANTS = {
     "flipped": {"ProductionEndpointName": "", "RetrainSchedule": "", "AlarmFollowsModel": "false",
                 "MetricsNamespace": "driftloop/quality"},
 }
+VARIANTS.update(MODES)  # Forecast, batch transform (two layouts), data quality only
 
 
 def _normalize(model: dict) -> dict:

@@ -28,6 +28,21 @@ VARIANTS = {
                 "MetricsNamespace": "driftloop/quality",
                 "AlarmPipelines": "fraud-*=fraud-build", "AlarmPipelinesPattern": "fraud-*"},
 }
+# The monitoring modes the stack deploys besides the default (test_infra_monitoring_modes.py checks
+# each in depth); every structural check here runs under them too.
+MODES = {
+    "forecast": {"ProblemType": "Forecast", "ForecastQuantiles": "0.2,0.5,0.8", "ForecastSeasonality": "24",
+                 "MetricName": "mean_wQL", "AlarmComparisonOperator": "GreaterThanThreshold", "AlarmThreshold": "0.3"},
+    "batch": {"CaptureMode": "batchTransform", "BatchOutputFormat": "csv", "BatchOutputBucketName": "churn-transform-jobs",
+              "BatchOutputPrefix": "transform/churn-daily", "CapturePrefix": "batch-capture/churn-daily",
+              "GroundTruthDelayMinutes": "1440", "MetricName": "accuracy"},
+    "batch-in-data-bucket": {"CaptureMode": "batchTransform", "BatchOutputFormat": "json",
+                             "BatchOutputPrefix": "transform/churn-daily", "MetricsNamespace": "driftloop/batch"},
+    # A1 (aws-samples/amazon-sagemaker-drift-detection): an alarm on feature_baseline_drift_fare_amount > 0.4.
+    "dataquality": {"ProblemType": "", "DriftAlarmFeatures": "fare_amount,passenger_count", "DriftAlarmThreshold": "0.4",
+                    "MonitoringScheduleName": "nyc-taxi-data-quality"},
+}
+VARIANTS.update(MODES)
 
 
 def resources(t: dict, type_: str, overrides: dict | None = None) -> dict:
@@ -156,6 +171,19 @@ def test_every_rule_target_is_retried_dead_lettered_and_permitted(variant):
             assert ev.value({"Fn::GetAtt": [lid, "Arn"]}) in allowed, f"{lid}: {queue}'s policy does not allow the rule"
 
 
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_alarm_is_caught_by_the_retrain_rule(variant):
+    t = sam_template()
+    ev = cfn.Evaluator(t, cfn.parameter_values(t, VARIANTS[variant]))
+    prefix = ev.value(t["Resources"]["RetrainOnAlarmRule"]["Properties"]["EventPattern"])["detail"]["alarmName"][0]["prefix"]
+    alarms = resources(t, "AWS::CloudWatch::Alarm", VARIANTS[variant])
+    assert alarms, f"{variant}: no alarm"
+    for lid in alarms:
+        a = ev.value(t["Resources"][lid]["Properties"])
+        assert a["AlarmName"].startswith(prefix), (lid, a["AlarmName"])
+        assert a["TreatMissingData"] == "ignore" and "AlarmActions" not in a
+
+
 def test_alarm_is_explicit_and_caught_by_the_retrain_rule():
     t = sam_template()
     ev = cfn.Evaluator(t, cfn.parameter_values(t))
@@ -171,18 +199,33 @@ def test_alarm_is_explicit_and_caught_by_the_retrain_rule():
 
 
 def test_dashboard_has_metric_threshold_retraining_marks_and_record_counts():
+    """The threshold line is the alarm's (annotations.alarms), so it follows the alarm when
+    deploy-on-approval moves the threshold; no constant line that would go stale."""
     t = sam_template()
-    for overrides in VARIANTS.values():
+    for variant, overrides in VARIANTS.items():
         ev = cfn.Evaluator(t, cfn.parameter_values(t, overrides))
         body = json.loads(ev.value(t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]))
         text = json.dumps(body)
+        assert '"horizontal"' not in text, f"{variant}: a constant threshold line"
+        graphed = [w["properties"]["annotations"]["alarms"] for w in body["widgets"] if "annotations" in w["properties"]]
+        alarms = sorted(resources(t, "AWS::CloudWatch::Alarm", overrides))
+        assert graphed == [[ev.value({"Fn::GetAtt": [a, "Arn"]})] for a in alarms], variant
+        for w in body["widgets"]:
+            if "annotations" in w["properties"]:
+                assert "metrics" not in w["properties"], "an alarm graph shows the alarm's own metric"
         first = body["widgets"][0]["properties"]
-        assert first["annotations"]["horizontal"][0]["value"] == 0.8
-        assert any(m[1] == "auc" for m in first["metrics"]) and any(m[1] == "RetrainingStarted" for m in first["metrics"])
+        if "ModelQualityAlarm" in alarms:
+            assert first["annotations"]["alarms"] == [ev.value({"Fn::GetAtt": ["ModelQualityAlarm", "Arn"]})]
+            assert ev.value({"Ref": "MetricName"}) in first["title"]
+        assert any(m[1] == "RetrainingStarted" for w in body["widgets"] for m in w["properties"].get("metrics", [])
+                   if isinstance(m[0], str))
         for name in ("records_matched", "records_unmatched_predictions", "records_malformed", "window_empty"):
             assert name in text
-        ns = overrides.get("MetricsNamespace") or "aws/sagemaker/Endpoints/model-metrics"
-        assert first["metrics"][0][0] == ns
+        model_ns = "aws/sagemaker/ModelMonitoring/model-metrics" if overrides.get("CaptureMode") == "batchTransform" \
+            else "aws/sagemaker/Endpoints/model-metrics"
+        ns = overrides.get("MetricsNamespace") or (model_ns if overrides.get("ProblemType") != "" else model_ns.replace("model-", "data-"))
+        records = next(w["properties"] for w in body["widgets"] if w["properties"]["title"].startswith("Records"))
+        assert {m[0] for m in records["metrics"]} == {ns}, variant
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -228,11 +271,17 @@ def test_iam_is_least_privilege(variant):
             if action == "events:PutEvents":
                 assert resource == "arn:aws:events:us-east-1:123456789012:event-bus/default"
             if action.startswith("s3:") and "driftloop-123456789012-us-east-1" in resource:
-                assert re.search(r"driftloop-123456789012-us-east-1(/(capture|ground-truth/churn|reports)/\*)?$", resource), resource
+                assert re.search(r"driftloop-123456789012-us-east-1(/(capture|batch-capture/churn-daily|ground-truth/churn|"
+                                 r"reports|transform/churn-daily)/\*)?$", resource), resource
                 if action == "s3:ListBucket":
                     assert cond["StringLike"]["s3:prefix"], f"{fn}: ListBucket without a prefix condition"
                 else:
                     assert "/" in resource.split(":::", 1)[1], f"{fn}: {action} on the whole bucket"
+            if action.startswith("s3:"):
+                assert re.match(r"arn:aws:s3:::(driftloop-123456789012-us-east-1|driftloop-demo-models/\*$|"
+                                r"churn-transform-jobs(/transform/churn-daily/\*)?$)", resource), f"{fn}: {action} on {resource}"
+                if resource == "arn:aws:s3:::churn-transform-jobs":
+                    assert action == "s3:ListBucket" and cond == {"StringLike": {"s3:prefix": ["transform/churn-daily/*"]}}
             if action == "s3:PutObject":
                 assert resource.endswith("/reports/*"), f"{fn}: writes outside the reports prefix: {resource}"
     actions = lambda fn: {a.split(" ")[1] for a in cfn.permissions(t, ev, fn)["statements"]}  # noqa: E731
@@ -244,7 +293,8 @@ def test_iam_is_least_privilege(variant):
     assert started == {"arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-build"} | routed
     assert not actions("RetrainOnAlarmFunction") & {"iam:PassRole", "s3:GetObject", "sagemaker:CreateEndpoint"}
     assert {"sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "iam:PassRole"} <= actions("DeployOnApprovalFunction")
-    assert ("cloudwatch:PutMetricAlarm" in actions("DeployOnApprovalFunction")) == (variant == "defaults")
+    follows = VARIANTS[variant].get("AlarmFollowsModel", "true") == "true" and VARIANTS[variant].get("ProblemType") != ""
+    assert ("cloudwatch:PutMetricAlarm" in actions("DeployOnApprovalFunction")) == follows
     assert not actions("CustomMetricsFunction") & {"iam:PassRole", "sagemaker:CreateEndpoint", "sagemaker:StartPipelineExecution"}
 
 

@@ -96,7 +96,8 @@ use driftloop::events::EventError;
 use driftloop::metrics::CaptureFormat;
 use driftloop::monitoring::dedup::Decision;
 use driftloop::monitoring::settings::{
-    parse_batch_format, parse_dimensions, parse_feature_names, parse_problem,
+    MAX_FORECAST_SEASONALITY, parse_batch_format, parse_dimensions, parse_feature_names,
+    parse_problem, parse_quantiles,
 };
 use driftloop::monitoring::{
     Baselines, CaptureMode, InvalidSetting, Planned, RunContext, RunError, ServingReads, Settings,
@@ -126,6 +127,8 @@ pub use driftloop::monitoring::{Clock, system_clock};
 /// | `INFERENCE_ATTRIBUTE` | predicted label/value: CSV column index or JSON path | engine default (whole output) |
 /// | `PROBABILITY_ATTRIBUTE` | score/probability: CSV index or JSON path | — |
 /// | `PROBABILITY_THRESHOLD` | binary: positive when score > threshold | `0.5` |
+/// | `FORECAST_QUANTILES` | `Forecast`: the quantiles scored (`wQL_<q>`, `mean_wQL`), 1-20 distinct numbers in (0, 1) | `0.1,0.5,0.9` |
+/// | `FORECAST_SEASONALITY` | `Forecast`: MASE's seasonality m (1-10000) | `1` |
 /// | `GROUND_TRUTH_ATTRIBUTE` | label inside `groundTruthData.data` | column 0 / whole value |
 /// | `POSITIVE_LABEL`, `NEGATIVE_LABEL` | binary classes | `1`, `0` |
 /// | `DATA_QUALITY` | data-quality statistics and checks: `true`, `false`, `auto` (on with a data-quality baseline or without a problem type) | `auto` |
@@ -196,6 +199,15 @@ impl Config {
             |v| *v <= 60,
             "at most 60",
         )?;
+        let forecast_quantiles = env
+            .validated("FORECAST_QUANTILES", parse_quantiles)?
+            .unwrap_or_else(|| vec![0.1, 0.5, 0.9]);
+        let forecast_seasonality = env.parse_checked(
+            "FORECAST_SEASONALITY",
+            1usize,
+            |v| (1..=MAX_FORECAST_SEASONALITY).contains(v),
+            "must be 1-10000",
+        )?;
         let data_quality =
             env.validated("DATA_QUALITY", |v| match v.to_ascii_lowercase().as_str() {
                 "auto" => Ok(None),
@@ -228,6 +240,8 @@ impl Config {
             negative_label: env
                 .optional("NEGATIVE_LABEL")
                 .unwrap_or_else(|| "0".to_owned()),
+            forecast_quantiles,
+            forecast_seasonality,
             data_quality: data_quality.flatten(),
             model_package_group: env.optional("MODEL_PACKAGE_GROUP_NAME"),
             metrics_namespace: env.optional("METRICS_NAMESPACE"),

@@ -1262,6 +1262,12 @@ fn config_defaults_and_errors_name_the_variable() {
         ),
         (vec![("CAPTURE_MODE", "stream")], "CAPTURE_MODE"),
         (vec![("DATA_QUALITY", "maybe")], "DATA_QUALITY"),
+        (vec![("FORECAST_QUANTILES", "0.5,1")], "FORECAST_QUANTILES"),
+        (vec![("FORECAST_SEASONALITY", "0")], "FORECAST_SEASONALITY"),
+        (
+            vec![("FORECAST_SEASONALITY", "10001")],
+            "FORECAST_SEASONALITY",
+        ),
         (vec![("READ_CONCURRENCY", "0")], "READ_CONCURRENCY"),
         (vec![("DEDUP_QUIET_SECONDS", "3600")], "DEDUP_QUIET_SECONDS"),
         (
@@ -1281,6 +1287,26 @@ fn config_defaults_and_errors_name_the_variable() {
     ]))
     .unwrap();
     assert_eq!(c.settings.capture_mode, CaptureMode::BatchTransform);
+    // Forecast: the quantiles and seasonality reach the engine's configuration.
+    assert_eq!(c.settings.forecast_quantiles, [0.1, 0.5, 0.9]);
+    assert_eq!(c.settings.forecast_seasonality, 1);
+    let f = config(&[
+        ("PROBLEM_TYPE", "Forecast"),
+        ("FORECAST_QUANTILES", "0.2,0.8"),
+        ("FORECAST_SEASONALITY", "24"),
+    ]);
+    assert_eq!(f.settings.forecast_quantiles, [0.2, 0.8]);
+    assert_eq!(f.settings.forecast_seasonality, 24);
+    let w = driftloop::monitoring::Window::new(
+        "2024-05-01T09:00:00Z".parse().unwrap(),
+        "2024-05-01T10:00:00Z".parse().unwrap(),
+    )
+    .unwrap();
+    let mc = driftloop::monitoring::feed::monitor_config(&f.settings, &w, &Baselines::default());
+    assert_eq!(
+        (mc.forecast_quantiles, mc.seasonality),
+        (vec![0.2, 0.8], 24)
+    );
 }
 
 #[test]

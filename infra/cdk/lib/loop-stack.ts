@@ -157,7 +157,11 @@ export class LoopStack extends Stack {
     // Outputs may share a parameter's name (CloudFormation keeps them apart; constructs do not).
     const outputs = new Construct(this, 'Outputs');
     for (const [name, o] of Object.entries(spec.outputs)) {
-      new CfnOutput(outputs, name, { value: Token.asString(o.Value), description: o.Description }).overrideLogicalId(name);
+      new CfnOutput(outputs, name, {
+        value: Token.asString(o.Value),
+        description: o.Description,
+        condition: o.Condition ? conditions[o.Condition] : undefined,
+      }).overrideLogicalId(name);
     }
   }
 }

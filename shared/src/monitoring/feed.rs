@@ -37,6 +37,8 @@ pub fn monitor_config(s: &Settings, w: &Window, baselines: &Baselines) -> Monito
         window_end_ms: Some(end),
         data_quality: dq,
         feature_names: s.feature_names.clone(),
+        forecast_quantiles: s.forecast_quantiles.clone(),
+        seasonality: s.forecast_seasonality,
         ..MonitorConfig::default()
     }
 }

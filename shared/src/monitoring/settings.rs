@@ -50,6 +50,33 @@ pub fn parse_feature_names(s: &str) -> Result<Vec<String>, String> {
     crate::metrics::dq::naming::parse_feature_names(s)
 }
 
+/// At most this many forecast quantiles (`FORECAST_QUANTILES`).
+pub const MAX_FORECAST_QUANTILES: usize = 20;
+/// The largest MASE seasonality (`FORECAST_SEASONALITY`).
+pub const MAX_FORECAST_SEASONALITY: usize = 10_000;
+
+/// `FORECAST_QUANTILES`: `0.1,0.5,0.9` - 1 to [`MAX_FORECAST_QUANTILES`] distinct numbers, each
+/// strictly between 0 and 1.
+pub fn parse_quantiles(s: &str) -> Result<Vec<f64>, String> {
+    let mut out: Vec<f64> = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        let q: f64 = part
+            .parse()
+            .map_err(|_| format!("{part:?}: expected a number"))?;
+        if !(q > 0.0 && q < 1.0) {
+            return Err(format!("{part:?}: a quantile is strictly between 0 and 1"));
+        }
+        if out.iter().any(|o| (o - q).abs() < 1e-9) {
+            return Err(format!("{part:?}: listed twice"));
+        }
+        out.push(q);
+    }
+    if out.len() > MAX_FORECAST_QUANTILES {
+        return Err(format!("at most {MAX_FORECAST_QUANTILES} quantiles"));
+    }
+    Ok(out)
+}
+
 /// `METRICS_DIMENSIONS`: `Name=Value,...`.
 pub fn parse_dimensions(s: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
@@ -159,6 +186,9 @@ pub struct Settings {
     pub ground_truth_attribute: Option<String>,
     pub positive_label: String,
     pub negative_label: String,
+    /// Forecast: the quantiles scored (`wQL_<q>`), each in (0, 1), and MASE's seasonality m.
+    pub forecast_quantiles: Vec<f64>,
+    pub forecast_seasonality: usize,
     /// `None`: on when a data-quality baseline is found, or when there is no problem type.
     pub data_quality: Option<bool>,
     pub model_package_group: Option<String>,
@@ -310,6 +340,25 @@ mod tests {
         );
         assert!(parse_feature_names("a,").is_err());
         assert!(parse_feature_names("a,a").is_err());
+    }
+
+    #[test]
+    fn quantiles_are_distinct_and_inside_the_unit_interval() {
+        assert_eq!(parse_quantiles("0.1, 0.5,0.9").unwrap(), [0.1, 0.5, 0.9]);
+        assert_eq!(parse_quantiles("0.05").unwrap(), [0.05]);
+        for bad in [
+            "", "0", "1", "1.5", "-0.1", "0.5,0.5", "x", "0.1,,0.9", "NaN",
+        ] {
+            assert!(parse_quantiles(bad).is_err(), "{bad:?}");
+        }
+        let twenty: Vec<String> = (1..=20).map(|i| format!("0.{i:02}")).collect();
+        assert_eq!(parse_quantiles(&twenty.join(",")).unwrap().len(), 20);
+        let twenty_one: Vec<String> = (1..=21).map(|i| format!("0.{i:02}")).collect();
+        assert!(
+            parse_quantiles(&twenty_one.join(","))
+                .unwrap_err()
+                .contains("at most 20")
+        );
     }
 
     #[test]
