@@ -5,14 +5,16 @@
 pub mod cloudwatch;
 pub mod cloudwatch_alarms;
 pub mod eventbridge;
+pub mod lease;
 pub mod s3;
 pub mod sagemaker;
 pub mod sagemaker_hosting;
 pub mod sagemaker_pipelines;
 
 pub use cloudwatch::RecordingMetrics;
-pub use cloudwatch_alarms::InMemoryAlarms;
+pub use cloudwatch_alarms::{InMemoryAlarmStates, InMemoryAlarms};
 pub use eventbridge::RecordingEvents;
+pub use lease::InMemoryConditionalStore;
 pub use s3::InMemoryStore;
 pub use sagemaker::{InMemoryRegistry, package};
 pub use sagemaker_hosting::{HostingState, InMemoryHosting};
