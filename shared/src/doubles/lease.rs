@@ -42,7 +42,10 @@ impl InMemoryConditionalStore {
 #[async_trait]
 impl ConditionalStore for InMemoryConditionalStore {
     async fn read(&self, uri: &S3Uri) -> Result<Option<Versioned>, AwsError> {
-        Ok(self.objects.lock().unwrap().get(uri).cloned())
+        let read = self.objects.lock().unwrap().get(uri).cloned();
+        // A round trip: other tasks may write between this read and the caller's write.
+        tokio::task::yield_now().await;
+        Ok(read)
     }
 
     async fn write_if(

@@ -273,3 +273,183 @@ pub fn with_last_started(
     }
     executions
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::clock::fixed_clock;
+    use crate::doubles::InMemoryConditionalStore;
+
+    fn config(wait_ms: u64) -> LeaseConfig {
+        LeaseConfig {
+            prefix: S3Uri::parse("s3://state/leases").unwrap(),
+            settings: LeaseSettings {
+                ttl: Duration::seconds(90),
+                wait: std::time::Duration::from_millis(wait_ms),
+                poll: std::time::Duration::from_millis(5),
+            },
+        }
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap()
+    }
+
+    fn execution(arn: &str, at: DateTime<Utc>) -> ExecutionSummary {
+        ExecutionSummary {
+            arn: arn.to_owned(),
+            status: ExecutionStatus::Succeeded,
+            start_time: at,
+            display_name: Some("drift-x".into()),
+            description: None,
+        }
+    }
+
+    #[test]
+    fn objects_per_pipeline_name_or_arn() {
+        let c = config(0);
+        assert_eq!(
+            c.object("churn-build").to_string(),
+            "s3://state/leases/churn-build.json"
+        );
+        assert_eq!(
+            c.object("arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-build")
+                .to_string(),
+            "s3://state/leases/churn-build.json"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_held_lease_makes_others_wait_then_fail_retryable_and_its_twin_pass() {
+        let store = InMemoryConditionalStore::default();
+        let c = config(30);
+        let clock = fixed_clock(t0());
+        let held = acquire(&store, &c, "p", "token-a", &clock)
+            .await
+            .unwrap()
+            .expect("absent: created");
+        let err = acquire(&store, &c, "p", "token-b", &clock)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "Retryable.LeaseHeld", "{err}");
+        assert!(err.to_string().contains("token-a"), "{err}");
+        // The same trigger, delivered twice at once, does not queue behind itself.
+        assert_eq!(
+            acquire(&store, &c, "p", "token-a", &clock).await.unwrap(),
+            None
+        );
+        // Other pipelines are not blocked.
+        assert!(
+            acquire(&store, &c, "q", "token-b", &clock)
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        let started = execution("arn:e1", t0());
+        release(&store, held, Some(started.clone())).await.unwrap();
+        let next = acquire(&store, &c, "p", "token-b", &clock)
+            .await
+            .unwrap()
+            .expect("released: taken over");
+        assert_eq!(
+            next.state.last_started,
+            Some(started),
+            "the start is remembered"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_crashed_holder_blocks_only_until_its_lease_expires() {
+        let store = InMemoryConditionalStore::default();
+        let c = config(10);
+        let _dead = acquire(&store, &c, "p", "token-a", &fixed_clock(t0()))
+            .await
+            .unwrap()
+            .unwrap();
+        let before = fixed_clock(t0() + Duration::seconds(89));
+        assert!(acquire(&store, &c, "p", "token-b", &before).await.is_err());
+        let after = fixed_clock(t0() + Duration::seconds(91));
+        let taken = acquire(&store, &c, "p", "token-b", &after)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(taken.state.holder.as_deref(), Some("token-b"));
+        // The dead holder's late release does not free the new holder's lease.
+        release(&store, _dead, None).await.unwrap();
+        assert!(acquire(&store, &c, "p", "token-c", &after).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn of_many_concurrent_contenders_one_holds_at_a_time() {
+        let store = Arc::new(InMemoryConditionalStore::default());
+        let c = Arc::new(config(5_000));
+        let inside = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let (store, c, inside, most) =
+                    (store.clone(), c.clone(), inside.clone(), most.clone());
+                tokio::spawn(async move {
+                    let clock: Clock = Arc::new(Utc::now);
+                    let held = acquire(store.as_ref(), &c, "p", &format!("t{i}"), &clock)
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(n, Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    release(store.as_ref(), held, None).await.unwrap();
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 1);
+        assert!(
+            store.refused.load(Ordering::SeqCst) > 0,
+            "the contenders did race"
+        );
+    }
+
+    #[test]
+    fn a_lagging_listing_gets_the_recent_start_as_executing() {
+        let state = LeaseState {
+            last_started: Some(execution("arn:e1", t0())),
+            ..Default::default()
+        };
+        let now = t0() + Duration::seconds(3);
+        let merged = with_last_started(vec![], &state, now, Duration::minutes(5));
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].status, ExecutionStatus::Executing);
+        // Listed already: the listing is the truth.
+        let listed = vec![execution("arn:e1", t0())];
+        let merged = with_last_started(listed.clone(), &state, now, Duration::minutes(5));
+        assert_eq!(merged, listed);
+        // Old: the listing would show it by now.
+        let later = t0() + Duration::minutes(10);
+        assert!(with_last_started(vec![], &state, later, Duration::minutes(5)).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_lease_is_a_permanent_error_naming_the_object() {
+        let store = InMemoryConditionalStore::default();
+        let c = config(0);
+        store.put(&c.object("p"), b"not json".to_vec());
+        let err = acquire(&store, &c, "p", "t", &fixed_clock(t0()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "Permanent.LeaseCorrupt");
+        assert!(
+            err.to_string().contains("s3://state/leases/p.json"),
+            "{err}"
+        );
+    }
+}
