@@ -1,7 +1,8 @@
 //! retrain-on-alarm: starts the model-build pipeline exactly once per reason to retrain.
 //!
 //! Input (samples in `events/retrain-*.json`): an EventBridge `CloudWatch Alarm State Change`
-//! event, a CloudWatch alarm-action payload (`alarmData`), an EventBridge `Scheduled Event`, or a
+//! event, a CloudWatch alarm-action payload (`alarmData`), an EventBridge `Scheduled Event` (a
+//! recheck tick when it names `RECHECK_RULE`: `events/retrain-recheck.json`), or a
 //! `Retrain Requested` event (`{"reason", "pipelineName"?, "parameters"?, "requestId"?,
 //! "force"?, "requestedBy"?}`). Anything else is a `Permanent.UnsupportedEvent` error saying what
 //! is expected.

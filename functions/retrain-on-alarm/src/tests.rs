@@ -15,6 +15,8 @@ const ALARM_MATH: &str = include_str!("../../../events/retrain-alarm-eventbridge
 const ALARM_ACTION: &str = include_str!("../../../events/retrain-alarm-action.json");
 const SCHEDULE: &str = include_str!("../../../events/retrain-schedule.json");
 const REQUEST: &str = include_str!("../../../events/retrain-request.json");
+/// What the template's RetrainRecheckRule sends (its InputTransformer).
+const RECHECK: &str = include_str!("../../../events/retrain-recheck.json");
 
 fn ev(s: &str) -> Value {
     serde_json::from_str(s).unwrap()
@@ -511,8 +513,11 @@ fn alarm_at(name: &str, ts: DateTime<Utc>) -> Value {
 }
 
 fn recheck_tick_event(rule: &str, time: DateTime<Utc>) -> Value {
-    let mut e = ev(SCHEDULE);
-    e["resources"] = json!([format!("arn:aws:events:us-east-1:123456789012:rule/{rule}")]);
+    let mut e = ev(RECHECK);
+    assert_eq!(
+        rule, "driftloop-retrain-recheck",
+        "the template's RECHECK_RULE"
+    );
     e["time"] = json!(time.to_rfc3339());
     e
 }
@@ -521,13 +526,13 @@ const RECHECK_VARS: &[(&str, &str)] = &[
     (PIPELINE_VAR, "churn-build"),
     (COOLDOWN_VAR, "6h"),
     (LEASE_VAR, "s3://state-bucket/retrain-leases/"),
-    (RECHECK_RULE_VAR, "churn-retrain-recheck"),
+    (RECHECK_RULE_VAR, "driftloop-retrain-recheck"),
     (RECHECK_PREFIX_VAR, "churn-"),
 ];
 
 async fn tick(w: &World, now: DateTime<Utc>) -> RecheckOutput {
     match handle_event(
-        recheck_tick_event("churn-retrain-recheck", now),
+        recheck_tick_event("driftloop-retrain-recheck", now),
         &at_time(w, now),
     )
     .await
@@ -652,7 +657,7 @@ async fn a_running_execution_defers_and_an_alarm_older_than_the_window_is_declin
             (PIPELINE_VAR, "churn-build"),
             (COOLDOWN_VAR, "0"),
             (LEASE_VAR, "s3://state-bucket/retrain-leases/"),
-            (RECHECK_RULE_VAR, "churn-retrain-recheck"),
+            (RECHECK_RULE_VAR, "driftloop-retrain-recheck"),
             (RECHECK_PREFIX_VAR, "churn-"),
         ],
         t0,

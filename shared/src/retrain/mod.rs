@@ -17,9 +17,16 @@
 //! - [`evaluate`] runs them against the [`PipelineRunner`] port and starts the execution.
 //! - [`report`]: the outcome as returned and announced (event and count metric).
 //!
-//! Check-then-start is not atomic: two concurrent deliveries can both see no execution. The
-//! token closes that race: SageMaker returns the execution of the first call for a repeated
-//! `ClientRequestToken`, so both get the same one.
+//! - [`lease`]: [`evaluate_with`] holds a per-pipeline lease (an S3 object written only
+//!   conditionally) around list-decide-start, so *different* triggers deciding at once for one
+//!   pipeline start at most one execution; the lease remembers the last start, which covers a
+//!   listing that lags it.
+//! - [`recheck`]: alarms still in ALARM are re-evaluated by a schedule as their own transition,
+//!   so a reason skipped for a running execution or the cooldown retrains (once) when that ends.
+//!
+//! Concurrent deliveries of one trigger need no lease: SageMaker returns the execution of the
+//! first call for a repeated `ClientRequestToken`, so both get the same one. Without a lease
+//! ([`evaluate`]) that is the only protection.
 
 mod input;
 pub mod lease;
