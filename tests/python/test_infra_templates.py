@@ -228,13 +228,17 @@ def test_iam_is_least_privilege(variant):
             if action == "events:PutEvents":
                 assert resource == "arn:aws:events:us-east-1:123456789012:event-bus/default"
             if action.startswith("s3:") and "driftloop-123456789012-us-east-1" in resource:
-                assert re.search(r"driftloop-123456789012-us-east-1(/(capture|ground-truth/churn|reports)/\*)?$", resource), resource
+                assert re.search(r"driftloop-123456789012-us-east-1(/(capture|ground-truth/churn|reports|driftloop-state/retrain-leases)/\*)?$", resource), resource
                 if action == "s3:ListBucket":
                     assert cond["StringLike"]["s3:prefix"], f"{fn}: ListBucket without a prefix condition"
                 else:
                     assert "/" in resource.split(":::", 1)[1], f"{fn}: {action} on the whole bucket"
             if action == "s3:PutObject":
-                assert resource.endswith("/reports/*"), f"{fn}: writes outside the reports prefix: {resource}"
+                # retrain-on-alarm writes its pipeline leases only (issue 14).
+                allowed = "/driftloop-state/retrain-leases/*" if fn == "RetrainOnAlarmFunction" else "/reports/*"
+                assert resource.endswith(allowed), f"{fn}: writes outside the {allowed} prefix: {resource}"
+            if action == "cloudwatch:DescribeAlarms" and fn == "RetrainOnAlarmFunction":
+                assert resource == "arn:aws:cloudwatch:us-east-1:123456789012:alarm:churn-*", f"{fn}: {resource}"
     actions = lambda fn: {a.split(" ")[1] for a in cfn.permissions(t, ev, fn)["statements"]}  # noqa: E731
     assert actions("GetApprovedModelFunction") == {"sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage", "sqs:SendMessage"}
     assert "sagemaker:StartPipelineExecution" in actions("RetrainOnAlarmFunction")
@@ -242,7 +246,12 @@ def test_iam_is_least_privilege(variant):
                if a.split(" ")[1] == "sagemaker:StartPipelineExecution"}
     routed = {"arn:aws:sagemaker:us-east-1:123456789012:pipeline/fraud-*"} if variant == "flipped" else set()
     assert started == {"arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-build"} | routed
-    assert not actions("RetrainOnAlarmFunction") & {"iam:PassRole", "s3:GetObject", "sagemaker:CreateEndpoint"}
+    assert not actions("RetrainOnAlarmFunction") & {"iam:PassRole", "sagemaker:CreateEndpoint"}
+    # Its S3 access is the lease prefix only (issue 14: the per-pipeline leases).
+    retrain_s3 = {a.split(" ")[2] for a in cfn.permissions(t, ev, "RetrainOnAlarmFunction")["statements"]
+                  if a.split(" ")[1].startswith("s3:")}
+    assert retrain_s3 == {"arn:aws:s3:::driftloop-123456789012-us-east-1/driftloop-state/retrain-leases/*",
+                          "arn:aws:s3:::driftloop-123456789012-us-east-1"}, retrain_s3
     assert {"sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "iam:PassRole"} <= actions("DeployOnApprovalFunction")
     assert ("cloudwatch:PutMetricAlarm" in actions("DeployOnApprovalFunction")) == (variant == "defaults")
     assert not actions("CustomMetricsFunction") & {"iam:PassRole", "sagemaker:CreateEndpoint", "sagemaker:StartPipelineExecution"}
