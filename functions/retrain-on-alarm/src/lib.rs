@@ -315,7 +315,7 @@ pub struct RecheckOutput {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Response {
-    Trigger(Output),
+    Trigger(Box<Output>),
     Recheck(RecheckOutput),
 }
 
@@ -329,7 +329,9 @@ pub async fn handle_event(event: Value, deps: &Deps) -> Result<Response, Error> 
         Some(r) if trigger.kind == TriggerKind::Schedule && trigger.name == r.rule => {
             recheck_tick(r, deps).await.map(Response::Recheck)
         }
-        _ => handle_trigger(trigger, deps).await.map(Response::Trigger),
+        _ => handle_trigger(trigger, deps)
+            .await
+            .map(|o| Response::Trigger(Box::new(o))),
     }
 }
 
