@@ -6,15 +6,19 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_cloudwatch::types::{Dimension, DimensionFilter, Statistic};
-use driftloop::adapters::{cloudwatch::CloudWatch, eventbridge::EventBridge, sagemaker::SageMaker};
+use driftloop::adapters::{
+    cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
+};
 use driftloop::error::{Classify, ErrorClass};
 use driftloop::pipelines::PipelineRunner;
 use driftloop::publish::{EventPublisher, MetricDatum, MetricPublisher, MetricUnit, OutgoingEvent};
+use driftloop::retrain::lease::{ConditionalStore, LeaseState};
 use driftloop::retrain::{SkipReason, parse_trigger, plan};
 use driftloop_tests::{aws, emulator, unique};
 use retrain_on_alarm::{
-    BUS_VAR, CONTEXT_VAR, COOLDOWN_VAR, Config, Deps, MAX_TRIGGER_AGE_VAR, NAMESPACE_VAR,
-    OutcomeKind, Output, PARAMETERS_VAR, PIPELINE_VAR, STARTED_METRIC, handle, system_clock,
+    BUS_VAR, CONTEXT_VAR, COOLDOWN_VAR, Config, Deps, LEASE_VAR, MAX_TRIGGER_AGE_VAR,
+    NAMESPACE_VAR, OutcomeKind, Output, PARAMETERS_VAR, PIPELINE_VAR, RECHECK_PREFIX_VAR,
+    RECHECK_RULE_VAR, RecheckOutput, Response, STARTED_METRIC, handle, handle_event, system_clock,
 };
 use serde_json::{Value, json};
 
@@ -32,6 +36,7 @@ struct Setup {
     pipeline: String,
     namespace: String,
     alarm: String,
+    s3: aws_sdk_s3::Client,
 }
 
 /// A fresh pipeline, event bus and metric namespace; `vars` add to / override the environment.
@@ -54,7 +59,16 @@ async fn setup(vars: &[(&str, &str)]) -> Setup {
         .await
         .expect("CreateEventBus");
     let namespace = format!("driftloop-test/{}", unique("ns"));
+    let lease_bucket = unique("leases");
+    aws.s3()
+        .create_bucket()
+        .bucket(&lease_bucket)
+        .send()
+        .await
+        .expect("CreateBucket");
+    let lease_uri = format!("s3://{lease_bucket}/retrain-leases/");
     let mut env: HashMap<String, String> = [
+        (LEASE_VAR, lease_uri.as_str()),
         (PIPELINE_VAR, pipeline.as_str()),
         (COOLDOWN_VAR, "0"),
         // The events are the 2024 samples (and variations): no age limit.
@@ -68,6 +82,8 @@ async fn setup(vars: &[(&str, &str)]) -> Setup {
     env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let deps = Deps {
         pipelines: Arc::new(SageMaker::new(sm.clone())),
+        leases: Arc::new(S3::new(aws.s3())),
+        alarms: Arc::new(CloudWatch::new(aws.cloudwatch())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),
         metrics: Arc::new(CloudWatch::new(aws.cloudwatch())),
         config: Config::from_env(&env).expect("config"),
@@ -80,6 +96,7 @@ async fn setup(vars: &[(&str, &str)]) -> Setup {
         pipeline,
         namespace,
         alarm: unique("drift-alarm"),
+        s3: aws.s3(),
     }
 }
 
@@ -642,4 +659,222 @@ async fn cloudwatch_adapter_batches_by_1000_and_never_sends_non_finite_values() 
         .await
         .unwrap();
     assert_eq!(listed.metrics().len(), 1);
+}
+
+/// `n` different alarms entering ALARM at once, each handled by its own task.
+async fn concurrent_distinct_alarms(s: &Setup, n: usize) -> Vec<Output> {
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let mut event = s.alarm_event("ALARM", "OK", &ts);
+            let name = format!("{}-{i}", s.alarm);
+            event["detail"]["alarmName"] = json!(name);
+            let (deps, barrier) = (s.deps.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                handle(event, &deps).await.expect("handle")
+            })
+        })
+        .collect();
+    let mut outs = Vec::new();
+    for t in tasks {
+        outs.push(t.await.unwrap());
+    }
+    outs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_distinct_alarms_start_one_execution_under_the_lease() {
+    let s = setup(&[(COOLDOWN_VAR, "1h")]).await;
+    let outs = concurrent_distinct_alarms(&s, 12).await;
+    let started: Vec<_> = outs
+        .iter()
+        .filter(|o| o.report.outcome == OutcomeKind::Started)
+        .collect();
+    assert_eq!(started.len(), 1, "{outs:#?}");
+    let arn = started[0].report.pipeline_execution_arn.clone().unwrap();
+    for o in outs
+        .iter()
+        .filter(|o| o.report.outcome == OutcomeKind::Skipped)
+    {
+        let skip = o.report.skip.as_ref().unwrap();
+        assert!(
+            matches!(skip.code, SkipReason::Cooldown | SkipReason::PipelineBusy),
+            "{skip:?}"
+        );
+        assert_eq!(
+            skip.execution.as_ref().unwrap().arn,
+            arn,
+            "skipped for the one started"
+        );
+    }
+    let execs = s.executions().await;
+    assert_eq!(execs.len(), 1, "{execs:?}");
+    assert_eq!(execs[0].0, arn);
+    // The lease is released and remembers the start.
+    let lease = s.deps.config.lease.as_ref().unwrap().object(&s.pipeline);
+    let body = S3::new(s.s3.clone())
+        .read(&lease)
+        .await
+        .unwrap()
+        .unwrap()
+        .body;
+    let state: LeaseState = serde_json::from_slice(&body).unwrap();
+    assert_eq!(state.holder, None);
+    assert_eq!(state.last_started.unwrap().arn, arn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn without_the_lease_concurrent_distinct_alarms_can_double_start() {
+    // The same race with the mechanism off (LEASE_S3_URI unset): check-then-start is not atomic
+    // across different tokens, and more than one execution starts. This is what the lease test
+    // above would see without the lease.
+    let mut most = 0;
+    for _ in 0..5 {
+        let s = setup(&[(COOLDOWN_VAR, "1h"), (LEASE_VAR, "")]).await;
+        assert!(s.deps.config.lease.is_none());
+        concurrent_distinct_alarms(&s, 12).await;
+        most = most.max(s.executions().await.len());
+        if most > 1 {
+            break;
+        }
+    }
+    assert!(most > 1, "the race never showed: {most} execution(s)");
+}
+
+/// Creates `name` (a metric alarm) and sets it to ALARM; returns its state timestamp as the
+/// alarm's state-change event carries it.
+async fn alarm_in_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str) -> String {
+    cw.put_metric_alarm()
+        .alarm_name(name)
+        .namespace("driftloop-test/recheck")
+        .metric_name("auc")
+        .statistic(Statistic::Average)
+        .period(3600)
+        .evaluation_periods(1)
+        .threshold(0.8)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
+        .send()
+        .await
+        .expect("PutMetricAlarm");
+    cw.set_alarm_state()
+        .alarm_name(name)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("Threshold Crossed: auc 0.61 < 0.8")
+        .send()
+        .await
+        .expect("SetAlarmState");
+    let out = cw
+        .describe_alarms()
+        .alarm_names(name)
+        .send()
+        .await
+        .expect("DescribeAlarms");
+    let a = &out.metric_alarms()[0];
+    let t = a
+        .state_transitioned_timestamp()
+        .or(a.state_updated_timestamp())
+        .unwrap();
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[tokio::test]
+async fn an_alarm_still_in_alarm_after_the_cooldown_retrains_once_on_the_recheck() {
+    let prefix = format!("{}-", unique("recheck"));
+    let rule = unique("retrain-recheck");
+    let s = setup(&[
+        (COOLDOWN_VAR, "4s"),
+        (RECHECK_RULE_VAR, &rule),
+        (RECHECK_PREFIX_VAR, &prefix),
+    ])
+    .await;
+    let (a, b) = (format!("{prefix}quality"), format!("{prefix}drift"));
+    let ta = alarm_in_alarm(&s.cw, &a).await;
+    let tb = alarm_in_alarm(&s.cw, &b).await;
+    let event = |name: &str, ts: &str| {
+        let mut e = s.alarm_event("ALARM", "OK", ts);
+        e["detail"]["alarmName"] = json!(name);
+        e
+    };
+    assert_eq!(
+        s.handle(event(&a, &ta)).await.report.outcome,
+        OutcomeKind::Started
+    );
+    assert_eq!(
+        skip_code(&s.handle(event(&b, &tb)).await),
+        SkipReason::Cooldown
+    );
+
+    let tick = || async {
+        let mut e: Value = serde_json::from_str(SCHEDULE).unwrap();
+        e["resources"] = json!([format!("arn:aws:events:us-east-1:123456789012:rule/{rule}")]);
+        e["time"] = json!(chrono::Utc::now().to_rfc3339());
+        match handle_event(e, &s.deps).await.expect("recheck") {
+            Response::Recheck(r) => r,
+            other => panic!("expected a recheck: {other:?}"),
+        }
+    };
+    let codes = |r: &RecheckOutput| -> Vec<(String, Option<SkipReason>)> {
+        let mut v: Vec<_> = r
+            .outcomes
+            .iter()
+            .map(|o| {
+                (
+                    o.report.trigger.name.clone(),
+                    o.report.skip.as_ref().map(|k| k.code),
+                )
+            })
+            .collect();
+        v.sort_by(|x, y| x.0.cmp(&y.0));
+        v
+    };
+    // Within the cooldown: b is still deferred; a was served by its own execution.
+    let r = tick().await;
+    assert_eq!(
+        codes(&r),
+        [
+            (b.clone(), Some(SkipReason::Cooldown)),
+            (a.clone(), Some(SkipReason::AlreadyStarted))
+        ]
+    );
+    assert_eq!(s.executions().await.len(), 1);
+
+    // The real clock moves past the cooldown; b is still in ALARM (no new transition).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let r = tick().await;
+    assert_eq!(
+        codes(&r),
+        [
+            (b.clone(), None),
+            (a.clone(), Some(SkipReason::AlreadyStarted))
+        ]
+    );
+    let started = r
+        .outcomes
+        .iter()
+        .find(|o| o.report.trigger.name == b)
+        .unwrap();
+    assert!(
+        started.publication.event_id.is_some(),
+        "{:?}",
+        started.publication
+    );
+    assert_eq!(s.executions().await.len(), 2);
+
+    // Later ticks, past another cooldown too, start nothing more.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for _ in 0..2 {
+        let r = tick().await;
+        assert_eq!(
+            codes(&r),
+            [
+                (b.clone(), Some(SkipReason::AlreadyStarted)),
+                (a.clone(), Some(SkipReason::AlreadyStarted))
+            ]
+        );
+    }
+    assert_eq!(s.executions().await.len(), 2);
 }

@@ -79,11 +79,12 @@ def build_app(compat: bool = True) -> WsgiApp:
 
     app: Any = DomainDispatcherApplication(create_backend_app)
     if compat:
-        from . import cloudwatch, emit, events, sagemaker
+        from . import cloudwatch, emit, events, s3, sagemaker
         from .cbor import CborMiddleware
         from .faults import FaultMiddleware
 
         cloudwatch.apply()
+        s3.apply()
         sagemaker.apply()
         events.apply()
         emit.apply()  # after sagemaker.apply(): it wraps the fixed methods

@@ -156,3 +156,18 @@ def test_the_stacks_own_alarm_entering_alarm_starts_retraining(rules, events_cli
     assert matching_rules(events_client, rules, event) == {"RetrainOnAlarmRule"}
     event["detail"]["state"]["value"] = "OK"
     assert matching_rules(events_client, rules, event) == set()
+
+
+def test_the_recheck_rule_sends_its_sample():
+    """RetrainRecheckRule's InputTransformer, applied to a scheduled event, gives
+    events/retrain-recheck.json (issue 14: the function recognises the tick by the rule it names)."""
+    target = sam_template()["Resources"]["RetrainRecheckRule"]["Properties"]["Targets"][0]
+    transformer = target["InputTransformer"]
+    sample = _load("retrain-recheck.json")
+    values = {name: sample[path.removeprefix("$.")] for name, path in transformer["InputPathsMap"].items()}
+    rendered = transformer["InputTemplate"]
+    for name, value in values.items():
+        rendered = rendered.replace(f"<{name}>", value)
+    assert json.loads(rendered) == sample
+    env = sam_template()["Resources"]["RetrainOnAlarmFunction"]["Properties"]["Environment"]["Variables"]
+    assert sample["resources"][0].endswith(f":rule/{env['RECHECK_RULE']}")

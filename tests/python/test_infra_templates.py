@@ -272,7 +272,7 @@ def test_iam_is_least_privilege(variant):
                 assert resource == "arn:aws:events:us-east-1:123456789012:event-bus/default"
             if action.startswith("s3:") and "driftloop-123456789012-us-east-1" in resource:
                 assert re.search(r"driftloop-123456789012-us-east-1(/(capture|batch-capture/churn-daily|ground-truth/churn|"
-                                 r"reports|transform/churn-daily)/\*)?$", resource), resource
+                                 r"reports|transform/churn-daily|driftloop-state/retrain-leases)/\*)?$", resource), resource
                 if action == "s3:ListBucket":
                     assert cond["StringLike"]["s3:prefix"], f"{fn}: ListBucket without a prefix condition"
                 else:
@@ -283,7 +283,11 @@ def test_iam_is_least_privilege(variant):
                 if resource == "arn:aws:s3:::churn-transform-jobs":
                     assert action == "s3:ListBucket" and cond == {"StringLike": {"s3:prefix": ["transform/churn-daily/*"]}}
             if action == "s3:PutObject":
-                assert resource.endswith("/reports/*"), f"{fn}: writes outside the reports prefix: {resource}"
+                # retrain-on-alarm writes its pipeline leases only (issue 14).
+                allowed = "/driftloop-state/retrain-leases/*" if fn == "RetrainOnAlarmFunction" else "/reports/*"
+                assert resource.endswith(allowed), f"{fn}: writes outside the {allowed} prefix: {resource}"
+            if action == "cloudwatch:DescribeAlarms" and fn == "RetrainOnAlarmFunction":
+                assert resource == "arn:aws:cloudwatch:us-east-1:123456789012:alarm:churn-*", f"{fn}: {resource}"
     actions = lambda fn: {a.split(" ")[1] for a in cfn.permissions(t, ev, fn)["statements"]}  # noqa: E731
     assert actions("GetApprovedModelFunction") == {"sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage", "sqs:SendMessage"}
     assert "sagemaker:StartPipelineExecution" in actions("RetrainOnAlarmFunction")
@@ -291,7 +295,12 @@ def test_iam_is_least_privilege(variant):
                if a.split(" ")[1] == "sagemaker:StartPipelineExecution"}
     routed = {"arn:aws:sagemaker:us-east-1:123456789012:pipeline/fraud-*"} if variant == "flipped" else set()
     assert started == {"arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-build"} | routed
-    assert not actions("RetrainOnAlarmFunction") & {"iam:PassRole", "s3:GetObject", "sagemaker:CreateEndpoint"}
+    assert not actions("RetrainOnAlarmFunction") & {"iam:PassRole", "sagemaker:CreateEndpoint"}
+    # Its S3 access is the lease prefix only (issue 14: the per-pipeline leases).
+    retrain_s3 = {a.split(" ")[2] for a in cfn.permissions(t, ev, "RetrainOnAlarmFunction")["statements"]
+                  if a.split(" ")[1].startswith("s3:")}
+    assert retrain_s3 == {"arn:aws:s3:::driftloop-123456789012-us-east-1/driftloop-state/retrain-leases/*",
+                          "arn:aws:s3:::driftloop-123456789012-us-east-1"}, retrain_s3
     assert {"sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "iam:PassRole"} <= actions("DeployOnApprovalFunction")
     follows = VARIANTS[variant].get("AlarmFollowsModel", "true") == "true" and VARIANTS[variant].get("ProblemType") != ""
     assert ("cloudwatch:PutMetricAlarm" in actions("DeployOnApprovalFunction")) == follows

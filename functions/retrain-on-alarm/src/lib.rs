@@ -1,7 +1,8 @@
 //! retrain-on-alarm: starts the model-build pipeline exactly once per reason to retrain.
 //!
 //! Input (samples in `events/retrain-*.json`): an EventBridge `CloudWatch Alarm State Change`
-//! event, a CloudWatch alarm-action payload (`alarmData`), an EventBridge `Scheduled Event`, or a
+//! event, a CloudWatch alarm-action payload (`alarmData`), an EventBridge `Scheduled Event` (a
+//! recheck tick when it names `RECHECK_RULE`: `events/retrain-recheck.json`), or a
 //! `Retrain Requested` event (`{"reason", "pipelineName"?, "parameters"?, "requestId"?,
 //! "force"?, "requestedBy"?}`). Anything else is a `Permanent.UnsupportedEvent` error saying what
 //! is expected.
@@ -36,6 +37,14 @@
 //!   parameters a pipeline does not define).
 //! - `EVENT_BUS_NAME` (default: the account's default bus), `METRICS_NAMESPACE` (default
 //!   `driftloop`).
+//! - `LEASE_S3_URI` (`s3://bucket/prefix/`): where the per-pipeline leases live
+//!   ([`driftloop::retrain::lease`]); with it, check-then-start is atomic per pipeline across
+//!   *different* triggers at any concurrency (two alarms, an alarm and the schedule). Without it
+//!   only redeliveries of one trigger are (by the token), which a warning at init says.
+//! - `RECHECK_RULE`, `RECHECK_ALARM_PREFIX`: a `Scheduled Event` from the rule named
+//!   `RECHECK_RULE` rechecks the alarms named `RECHECK_ALARM_PREFIX...` still in ALARM and
+//!   retrains, once per transition, for those a skip deferred ([`driftloop::retrain::recheck`]).
+//!   Both or neither.
 
 use std::sync::Arc;
 
@@ -44,15 +53,18 @@ use driftloop::error::{AwsError, Classify, ErrorClass};
 use driftloop::events::EventError;
 use driftloop::pipelines::PipelineRunner;
 use driftloop::publish::{EventPublisher, MetricPublisher, validate_namespace};
+use driftloop::retrain::lease::{ConditionalStore, LeaseConfig, LeaseError, LeaseSettings};
+use driftloop::retrain::recheck::{AlarmStates, Declined, recheck};
 use driftloop::retrain::report::{Destinations, publish};
 use driftloop::retrain::settings::{
     format_duration, parse_context_parameters, parse_duration, parse_fixed_parameters,
     validate_pipeline,
 };
 use driftloop::retrain::{
-    ParameterSettings, PipelineRoutes, PlanError, Policy, RetrainError, RetrainSettings, evaluate,
-    parse_trigger,
+    Lease, ParameterSettings, PipelineRoutes, PlanError, Policy, RetrainError, RetrainSettings,
+    Trigger, TriggerKind, evaluate_with, parse_trigger,
 };
+use driftloop::storage::S3Uri;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -71,6 +83,24 @@ pub const PARAMETERS_VAR: &str = "PIPELINE_PARAMETERS";
 pub const CONTEXT_VAR: &str = "CONTEXT_PARAMETERS";
 pub const BUS_VAR: &str = "EVENT_BUS_NAME";
 pub const NAMESPACE_VAR: &str = "METRICS_NAMESPACE";
+pub const LEASE_VAR: &str = "LEASE_S3_URI";
+pub const RECHECK_RULE_VAR: &str = "RECHECK_RULE";
+pub const RECHECK_PREFIX_VAR: &str = "RECHECK_ALARM_PREFIX";
+
+/// How long a lease lasts: longer than the function's 60 s timeout, so a live holder never loses
+/// it, and a dead one blocks its pipeline at most this long.
+pub const LEASE_TTL_SECONDS: i64 = 90;
+/// How long an invocation waits for another's lease (deciding takes well under a second).
+pub const LEASE_WAIT_SECONDS: u64 = 20;
+
+/// The recheck schedule's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecheckConfig {
+    /// The rule whose `Scheduled Event`s are recheck ticks.
+    pub rule: String,
+    /// The alarms rechecked: those whose name starts with this.
+    pub alarm_prefix: String,
+}
 
 pub const DEFAULT_NAMESPACE: &str = "driftloop";
 
@@ -79,6 +109,8 @@ pub struct Config {
     pub retrain: RetrainSettings,
     pub event_bus: Option<String>,
     pub namespace: String,
+    pub lease: Option<LeaseConfig>,
+    pub recheck: Option<RecheckConfig>,
 }
 
 impl Config {
@@ -135,6 +167,45 @@ impl Config {
                     .map_err(|e| e.to_string())
             })?
             .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+        let lease = env
+            .validated(LEASE_VAR, S3Uri::parse)?
+            .map(|prefix| LeaseConfig {
+                prefix,
+                settings: LeaseSettings {
+                    ttl: chrono::Duration::seconds(LEASE_TTL_SECONDS),
+                    wait: std::time::Duration::from_secs(LEASE_WAIT_SECONDS),
+                    ..LeaseSettings::default()
+                },
+            });
+        let rule = env.validated(RECHECK_RULE_VAR, |v| {
+            let v = v.trim();
+            if v.is_empty() || v.len() > 64 {
+                Err("expected an EventBridge rule name (1-64 characters)".to_owned())
+            } else {
+                Ok(v.to_owned())
+            }
+        })?;
+        let prefix = env.optional(RECHECK_PREFIX_VAR);
+        let recheck = match (rule, prefix) {
+            (Some(rule), Some(alarm_prefix)) => Some(RecheckConfig { rule, alarm_prefix }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    var: RECHECK_PREFIX_VAR.to_owned(),
+                    hint: Some(
+                        "the prefix of the alarms the recheck schedule reads (RECHECK_RULE is set)",
+                    ),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Missing {
+                    var: RECHECK_RULE_VAR.to_owned(),
+                    hint: Some(
+                        "the name of the recheck schedule's rule (RECHECK_ALARM_PREFIX is set)",
+                    ),
+                });
+            }
+        };
         Ok(Config {
             retrain: RetrainSettings {
                 routes,
@@ -143,12 +214,18 @@ impl Config {
             },
             event_bus: env.optional(BUS_VAR),
             namespace,
+            lease,
+            recheck,
         })
     }
 }
 
 pub struct Deps {
     pub pipelines: Arc<dyn PipelineRunner>,
+    /// The leases' store (used when `config.lease` is set).
+    pub leases: Arc<dyn ConditionalStore>,
+    /// Alarm states (used by the recheck schedule).
+    pub alarms: Arc<dyn AlarmStates>,
     pub events: Arc<dyn EventPublisher>,
     pub metrics: Arc<dyn MetricPublisher>,
     pub config: Config,
@@ -165,6 +242,8 @@ pub enum Error {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Aws(#[from] AwsError),
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
 }
 
 impl From<EventError> for Error {
@@ -181,6 +260,7 @@ impl From<RetrainError> for Error {
         match e {
             RetrainError::Plan(p) => Error::Plan(p),
             RetrainError::Aws(a) => Error::Aws(a),
+            RetrainError::Lease(l) => Error::Lease(l),
         }
     }
 }
@@ -189,6 +269,7 @@ impl Classify for Error {
     fn class(&self) -> ErrorClass {
         match self {
             Error::Aws(e) => e.class(),
+            Error::Lease(e) => e.class(),
             _ => ErrorClass::Permanent,
         }
     }
@@ -198,6 +279,7 @@ impl Classify for Error {
             Error::InvalidEvent(_) => "InvalidEvent",
             Error::Plan(e) => e.code(),
             Error::Aws(e) => e.code(),
+            Error::Lease(e) => e.code(),
         }
     }
 }
@@ -212,13 +294,81 @@ pub struct Output {
     pub publication: Publication,
 }
 
+/// What a recheck tick did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecheckOutput {
+    pub rule: String,
+    pub alarm_prefix: String,
+    /// One per alarm in ALARM: started, or skipped with the reason (deferred to the next tick
+    /// while it still holds).
+    pub outcomes: Vec<Output>,
+    /// Alarms the recheck will not retrain for, with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub declined: Vec<Declined>,
+    /// Alarms whose evaluation failed (`<errorType>: <message>`); the invocation then fails too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// What an invocation returns: one trigger's outcome, or a recheck tick's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    Trigger(Box<Output>),
+    Recheck(RecheckOutput),
+}
+
+/// The function's entry point: a recheck tick (a `Scheduled Event` of `RECHECK_RULE`) or one
+/// trigger ([`handle`]).
+pub async fn handle_event(event: Value, deps: &Deps) -> Result<Response, Error> {
+    let now = (deps.clock)();
+    let trigger =
+        parse_trigger(event, now).inspect_err(|e| tracing::warn!(error = %e, "rejected event"))?;
+    match &deps.config.recheck {
+        Some(r) if trigger.kind == TriggerKind::Schedule && trigger.name == r.rule => {
+            recheck_tick(r, deps).await.map(Response::Recheck)
+        }
+        _ => handle_trigger(trigger, deps)
+            .await
+            .map(|o| Response::Trigger(Box::new(o))),
+    }
+}
+
+fn lease(deps: &Deps) -> Option<Lease<'_>> {
+    deps.config.lease.as_ref().map(|config| Lease {
+        store: deps.leases.as_ref(),
+        config,
+    })
+}
+
+/// One trigger: evaluated, logged, published.
 pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
     let now = (deps.clock)();
     let trigger =
         parse_trigger(event, now).inspect_err(|e| tracing::warn!(error = %e, "rejected event"))?;
-    let outcome = evaluate(&trigger, deps.pipelines.as_ref(), &deps.config.retrain, now)
-        .await
-        .map_err(Error::from)?;
+    handle_trigger(trigger, deps).await
+}
+
+async fn handle_trigger(trigger: Trigger, deps: &Deps) -> Result<Output, Error> {
+    let outcome = evaluate_with(
+        &trigger,
+        deps.pipelines.as_ref(),
+        lease(deps),
+        &deps.config.retrain,
+        &deps.clock,
+    )
+    .await
+    .map_err(Error::from)?;
+    Ok(report_and_publish(trigger, outcome, deps).await)
+}
+
+async fn report_and_publish(
+    trigger: Trigger,
+    outcome: driftloop::retrain::Outcome,
+    deps: &Deps,
+) -> Output {
+    let now = (deps.clock)();
     let report = Report::new(trigger, outcome);
     let pipeline = report.pipeline_name.as_deref().unwrap_or("-");
     match (&report.outcome, &report.skip) {
@@ -252,10 +402,57 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         now,
     )
     .await;
-    Ok(Output {
+    Output {
         report,
         publication,
-    })
+    }
+}
+
+/// A recheck tick: every alarm still in ALARM evaluated as its transition's trigger; each outcome
+/// published like a trigger's. A failed evaluation fails the invocation (after the others ran),
+/// so the tick is retried; what it already started is then `AlreadyStarted`.
+pub async fn recheck_tick(r: &RecheckConfig, deps: &Deps) -> Result<RecheckOutput, Error> {
+    let rechecked = recheck(
+        deps.alarms.as_ref(),
+        &r.alarm_prefix,
+        deps.pipelines.as_ref(),
+        lease(deps),
+        &deps.config.retrain,
+        &deps.clock,
+    )
+    .await?;
+    for d in &rechecked.declined {
+        tracing::warn!(alarm = d.alarm, "recheck declined: {}", d.message);
+    }
+    let mut out = RecheckOutput {
+        rule: r.rule.clone(),
+        alarm_prefix: r.alarm_prefix.clone(),
+        outcomes: Vec::new(),
+        declined: rechecked.declined,
+        errors: Vec::new(),
+    };
+    let mut worst: Option<Error> = None;
+    for (trigger, result) in rechecked.evaluated {
+        match result {
+            Ok(outcome) => out
+                .outcomes
+                .push(report_and_publish(trigger, outcome, deps).await),
+            Err(e) => {
+                let e = Error::from(e);
+                tracing::error!(alarm = trigger.name, error = %e, error_type = e.error_type(), "recheck failed");
+                out.errors.push(format!("{}: {e}", e.error_type()));
+                if worst.as_ref().is_none_or(|w| {
+                    w.class() == ErrorClass::Permanent && e.class() == ErrorClass::Retryable
+                }) {
+                    worst = Some(e);
+                }
+            }
+        }
+    }
+    match worst {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 #[cfg(test)]

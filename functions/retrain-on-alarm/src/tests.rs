@@ -1,6 +1,9 @@
 use super::*;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use driftloop::doubles::{InMemoryPipelines, RecordingEvents, RecordingMetrics};
+use driftloop::doubles::{
+    InMemoryAlarmStates, InMemoryConditionalStore, InMemoryPipelines, RecordingEvents,
+    RecordingMetrics,
+};
 use driftloop::pipelines::ExecutionStatus;
 use driftloop::publish::PublishError;
 use driftloop::retrain::{Outcome, SkipReason};
@@ -12,6 +15,8 @@ const ALARM_MATH: &str = include_str!("../../../events/retrain-alarm-eventbridge
 const ALARM_ACTION: &str = include_str!("../../../events/retrain-alarm-action.json");
 const SCHEDULE: &str = include_str!("../../../events/retrain-schedule.json");
 const REQUEST: &str = include_str!("../../../events/retrain-request.json");
+/// What the template's RetrainRecheckRule sends (its InputTransformer).
+const RECHECK: &str = include_str!("../../../events/retrain-recheck.json");
 
 fn ev(s: &str) -> Value {
     serde_json::from_str(s).unwrap()
@@ -21,6 +26,7 @@ struct World {
     pipelines: Arc<InMemoryPipelines>,
     events: Arc<RecordingEvents>,
     metrics: Arc<RecordingMetrics>,
+    alarms: Arc<InMemoryAlarmStates>,
     deps: Deps,
 }
 
@@ -41,8 +47,11 @@ fn world(vars: &[(&str, &str)], now: DateTime<Utc>) -> World {
     pipelines.set_clock(Some(now));
     let events = Arc::new(RecordingEvents::default());
     let metrics = Arc::new(RecordingMetrics::default());
+    let alarms = Arc::new(InMemoryAlarmStates::default());
     let deps = Deps {
         pipelines: pipelines.clone(),
+        leases: Arc::new(InMemoryConditionalStore::default()),
+        alarms: alarms.clone(),
         events: events.clone(),
         metrics: metrics.clone(),
         config,
@@ -52,6 +61,7 @@ fn world(vars: &[(&str, &str)], now: DateTime<Utc>) -> World {
         pipelines,
         events,
         metrics,
+        alarms,
         deps,
     }
 }
@@ -309,6 +319,8 @@ async fn schedule_after_a_successful_drift_retrain_is_skipped() {
 fn clone_deps(d: &Deps) -> Deps {
     Deps {
         pipelines: d.pipelines.clone(),
+        leases: d.leases.clone(),
+        alarms: d.alarms.clone(),
         events: d.events.clone(),
         metrics: d.metrics.clone(),
         config: d.config.clone(),
@@ -478,4 +490,244 @@ fn metric_and_event_shapes() {
         ["arn:aws:events:us-east-1:123456789012:rule/churn-weekly-retrain"]
     );
     assert!(e.validate().is_ok());
+}
+
+/// The deps at another instant (the doubles shared), and the pipelines' clock moved with it.
+fn at_time(w: &World, now: DateTime<Utc>) -> Deps {
+    w.pipelines.set_clock(Some(now));
+    Deps {
+        clock: Arc::new(move || now),
+        ..clone_deps(&w.deps)
+    }
+}
+
+fn alarm_at(name: &str, ts: DateTime<Utc>) -> Value {
+    let mut e = ev(ALARM);
+    e["detail"]["alarmName"] = json!(name);
+    e["detail"]["state"]["timestamp"] =
+        json!(ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    e["resources"] = json!([format!(
+        "arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"
+    )]);
+    e
+}
+
+fn recheck_tick_event(rule: &str, time: DateTime<Utc>) -> Value {
+    let mut e = ev(RECHECK);
+    assert_eq!(
+        rule, "driftloop-retrain-recheck",
+        "the template's RECHECK_RULE"
+    );
+    e["time"] = json!(time.to_rfc3339());
+    e
+}
+
+const RECHECK_VARS: &[(&str, &str)] = &[
+    (PIPELINE_VAR, "churn-build"),
+    (COOLDOWN_VAR, "6h"),
+    (LEASE_VAR, "s3://state-bucket/retrain-leases/"),
+    (RECHECK_RULE_VAR, "driftloop-retrain-recheck"),
+    (RECHECK_PREFIX_VAR, "churn-"),
+];
+
+async fn tick(w: &World, now: DateTime<Utc>) -> RecheckOutput {
+    match handle_event(
+        recheck_tick_event("driftloop-retrain-recheck", now),
+        &at_time(w, now),
+    )
+    .await
+    .unwrap()
+    {
+        Response::Recheck(r) => r,
+        other => panic!("expected a recheck: {other:?}"),
+    }
+}
+
+fn codes(r: &RecheckOutput) -> Vec<(String, Option<SkipReason>)> {
+    r.outcomes
+        .iter()
+        .map(|o| {
+            (
+                o.report.trigger.name.clone(),
+                o.report.skip.as_ref().map(|s| s.code),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_alarm_skipped_for_the_cooldown_retrains_once_when_the_cooldown_ends() {
+    let t0 = at("2026-03-02T10:00:00Z");
+    let w = world(RECHECK_VARS, t0);
+    // Runs finish at once (the busy case is the next test).
+    w.pipelines.set_new_status(ExecutionStatus::Succeeded);
+    // Two alarms enter ALARM a minute apart; the second is skipped for the cooldown.
+    w.alarms
+        .set("churn-quality", driftloop::retrain::AlarmState::Alarm, t0);
+    let t1 = t0 + Duration::minutes(1);
+    w.alarms
+        .set("churn-drift", driftloop::retrain::AlarmState::Alarm, t1);
+    let first = handle(alarm_at("churn-quality", t0), &at_time(&w, t0))
+        .await
+        .unwrap();
+    assert_eq!(first.report.outcome, OutcomeKind::Started);
+    let second = handle(alarm_at("churn-drift", t1), &at_time(&w, t1))
+        .await
+        .unwrap();
+    assert_eq!(second.report.skip.unwrap().code, SkipReason::Cooldown);
+
+    // Within the cooldown: still deferred, said so again; the served alarm is not retrained.
+    let r = tick(&w, t0 + Duration::hours(1)).await;
+    assert_eq!(
+        codes(&r),
+        [
+            ("churn-quality".to_owned(), Some(SkipReason::AlreadyStarted)),
+            ("churn-drift".to_owned(), Some(SkipReason::Cooldown)),
+        ]
+    );
+    assert_eq!(w.pipelines.executions("churn-build").len(), 1);
+
+    // The cooldown is over and churn-drift is still in ALARM: it retrains, once, with the token
+    // of its own transition.
+    let r = tick(&w, t0 + Duration::hours(6) + Duration::minutes(5)).await;
+    assert_eq!(
+        codes(&r),
+        [
+            ("churn-quality".to_owned(), Some(SkipReason::AlreadyStarted)),
+            ("churn-drift".to_owned(), None),
+        ]
+    );
+    let started = &r.outcomes[1].report;
+    let direct = driftloop::retrain::plan(
+        &driftloop::retrain::parse_trigger(alarm_at("churn-drift", t1), t1).unwrap(),
+        &w.deps.config.retrain.routes,
+        &w.deps.config.retrain.parameters,
+    )
+    .unwrap();
+    assert_eq!(
+        started.client_request_token.as_deref(),
+        Some(direct.client_request_token.as_str()),
+        "the recheck starts the transition's own execution"
+    );
+    assert!(
+        started.trigger.reason.contains("still in ALARM"),
+        "{}",
+        started.trigger.reason
+    );
+    assert_eq!(w.pipelines.executions("churn-build").len(), 2);
+    // Each outcome is published like a trigger's.
+    assert!(
+        w.events.events().len() >= 6,
+        "{:?}",
+        w.events.events().len()
+    );
+
+    // Further ticks (even past another cooldown) start nothing: one retrain per transition.
+    for hours in [7, 13, 30] {
+        let r = tick(&w, t0 + Duration::hours(hours)).await;
+        assert!(
+            codes(&r)
+                .iter()
+                .all(|(_, c)| *c == Some(SkipReason::AlreadyStarted)),
+            "{hours}h: {:?}",
+            codes(&r)
+        );
+    }
+    assert_eq!(w.pipelines.executions("churn-build").len(), 2);
+
+    // A new transition (OK, then ALARM again) is a new reason: it retrains after the cooldown.
+    let t2 = t0 + Duration::hours(40);
+    w.alarms
+        .set("churn-drift", driftloop::retrain::AlarmState::Ok, t2);
+    w.alarms.set(
+        "churn-drift",
+        driftloop::retrain::AlarmState::Alarm,
+        t2 + Duration::minutes(1),
+    );
+    let r = tick(&w, t2 + Duration::minutes(2)).await;
+    assert_eq!(codes(&r)[1], ("churn-drift".to_owned(), None));
+    assert_eq!(w.pipelines.executions("churn-build").len(), 3);
+}
+
+#[tokio::test]
+async fn a_running_execution_defers_and_an_alarm_older_than_the_window_is_declined() {
+    let t0 = at("2026-03-02T10:00:00Z");
+    let w = world(
+        &[
+            (PIPELINE_VAR, "churn-build"),
+            (COOLDOWN_VAR, "0"),
+            (LEASE_VAR, "s3://state-bucket/retrain-leases/"),
+            (RECHECK_RULE_VAR, "driftloop-retrain-recheck"),
+            (RECHECK_PREFIX_VAR, "churn-"),
+        ],
+        t0,
+    );
+    w.pipelines.add_execution(
+        "churn-build",
+        driftloop::pipelines::ExecutionSummary {
+            arn: "arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-build/execution/long"
+                .into(),
+            status: ExecutionStatus::Executing,
+            start_time: t0 - Duration::hours(1),
+            display_name: Some("manual".into()),
+            description: None,
+        },
+    );
+    w.pipelines.set_new_status(ExecutionStatus::Succeeded);
+    w.alarms
+        .set("churn-drift", driftloop::retrain::AlarmState::Alarm, t0);
+    w.alarms.set(
+        "churn-old",
+        driftloop::retrain::AlarmState::Alarm,
+        t0 - Duration::days(30),
+    );
+    w.alarms
+        .set("other-alarm", driftloop::retrain::AlarmState::Alarm, t0);
+    let r = tick(&w, t0 + Duration::minutes(10)).await;
+    assert_eq!(
+        codes(&r),
+        [("churn-drift".to_owned(), Some(SkipReason::PipelineBusy))]
+    );
+    assert_eq!(r.declined.len(), 1);
+    assert_eq!(r.declined[0].alarm, "churn-old");
+    assert!(
+        r.declined[0].message.contains("cannot be told"),
+        "{}",
+        r.declined[0].message
+    );
+    w.pipelines.set_status(
+        "arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-build/execution/long",
+        ExecutionStatus::Succeeded,
+    );
+    let r = tick(&w, t0 + Duration::minutes(70)).await;
+    assert_eq!(codes(&r), [("churn-drift".to_owned(), None)]);
+    let r = tick(&w, t0 + Duration::minutes(130)).await;
+    assert_eq!(
+        codes(&r),
+        [("churn-drift".to_owned(), Some(SkipReason::AlreadyStarted))]
+    );
+    assert_eq!(w.pipelines.executions("churn-build").len(), 2);
+}
+
+#[test]
+fn recheck_and_lease_config() {
+    let env: std::collections::HashMap<String, String> =
+        [(PIPELINE_VAR, "p"), (RECHECK_RULE_VAR, "r")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    let err = Config::from_env(&env).unwrap_err();
+    assert!(err.to_string().contains(RECHECK_PREFIX_VAR), "{err}");
+    let mut env = env;
+    env.insert(LEASE_VAR.into(), "not-s3".into());
+    env.insert(RECHECK_PREFIX_VAR.into(), "churn-".into());
+    let err = Config::from_env(&env).unwrap_err();
+    assert!(err.to_string().contains(LEASE_VAR), "{err}");
+    env.insert(LEASE_VAR.into(), "s3://bucket/leases/".into());
+    let c = Config::from_env(&env).unwrap();
+    assert_eq!(
+        c.lease.unwrap().object("p").to_string(),
+        "s3://bucket/leases/p.json"
+    );
+    assert_eq!(c.recheck.unwrap().alarm_prefix, "churn-");
 }

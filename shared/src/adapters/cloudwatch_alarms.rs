@@ -1,12 +1,88 @@
 //! The CloudWatch adapter's alarm side: the [`AlarmThresholds`] port, which re-puts an alarm with a
-//! new threshold and everything else as it was.
+//! new threshold and everything else as it was, and the [`AlarmStates`] port (`DescribeAlarms`
+//! by name prefix and state), which the retraining recheck reads.
 
 use async_trait::async_trait;
-use aws_sdk_cloudwatch::types::ComparisonOperator;
+use aws_sdk_cloudwatch::types::{AlarmType, ComparisonOperator, StateValue};
 
 use super::cloudwatch::{CloudWatch, SERVICE};
+use super::to_chrono;
 use crate::deploy::alarm::AlarmThresholds;
 use crate::error::AwsError;
+use crate::retrain::AlarmState;
+use crate::retrain::recheck::{AlarmStates, AlarmStatus};
+
+#[async_trait]
+impl AlarmStates for CloudWatch {
+    async fn alarms_in_alarm(&self, prefix: &str) -> Result<Vec<AlarmStatus>, AwsError> {
+        const OP: &str = "DescribeAlarms";
+        let missing = || {
+            AwsError::classify(
+                SERVICE,
+                OP,
+                None,
+                None,
+                "an alarm without StateTransitionedTimestamp or StateUpdatedTimestamp",
+            )
+        };
+        let mut out = Vec::new();
+        let mut pages = self
+            .client()
+            .describe_alarms()
+            .alarm_name_prefix(prefix)
+            .state_value(StateValue::Alarm)
+            .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(SERVICE, OP, e))?;
+            for a in page.metric_alarms() {
+                let since = a
+                    .state_transitioned_timestamp()
+                    .or(a.state_updated_timestamp())
+                    .and_then(to_chrono)
+                    .ok_or_else(missing)?;
+                out.push(AlarmStatus {
+                    name: a.alarm_name().unwrap_or_default().to_owned(),
+                    arn: a.alarm_arn().map(str::to_owned),
+                    state: AlarmState::parse(a.state_value().map(|s| s.as_str()).unwrap_or("")),
+                    since,
+                    reason: a.state_reason().unwrap_or_default().to_owned(),
+                    metric: a.metric_name().map(str::to_owned),
+                    namespace: a.namespace().map(str::to_owned),
+                    dimensions: a
+                        .dimensions()
+                        .iter()
+                        .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
+                        .collect(),
+                    threshold: a.threshold(),
+                    composite: false,
+                });
+            }
+            for a in page.composite_alarms() {
+                let since = a
+                    .state_transitioned_timestamp()
+                    .or(a.state_updated_timestamp())
+                    .and_then(to_chrono)
+                    .ok_or_else(missing)?;
+                out.push(AlarmStatus {
+                    name: a.alarm_name().unwrap_or_default().to_owned(),
+                    arn: a.alarm_arn().map(str::to_owned),
+                    state: AlarmState::parse(a.state_value().map(|s| s.as_str()).unwrap_or("")),
+                    since,
+                    reason: a.state_reason().unwrap_or_default().to_owned(),
+                    metric: None,
+                    namespace: None,
+                    dimensions: Default::default(),
+                    threshold: None,
+                    composite: true,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
 
 #[async_trait]
 impl AlarmThresholds for CloudWatch {

@@ -5,6 +5,7 @@ pub mod cloudwatch;
 pub mod cloudwatch_alarms;
 pub mod eventbridge;
 pub mod s3;
+pub mod s3_conditional;
 pub mod sagemaker;
 pub mod sagemaker_hosting;
 pub mod sagemaker_pipelines;

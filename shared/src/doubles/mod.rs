@@ -7,6 +7,8 @@ pub mod cloudwatch;
 pub mod cloudwatch_alarms;
 pub mod eventbridge;
 pub mod lagging_registry;
+
+pub mod lease;
 pub mod s3;
 pub mod sagemaker;
 pub mod sagemaker_hosting;
@@ -14,9 +16,11 @@ pub mod sagemaker_pipelines;
 
 pub use application_autoscaling::{InMemoryScaling, ScalingState};
 pub use cloudwatch::RecordingMetrics;
-pub use cloudwatch_alarms::InMemoryAlarms;
+pub use cloudwatch_alarms::{InMemoryAlarmStates, InMemoryAlarms};
 pub use eventbridge::RecordingEvents;
 pub use lagging_registry::LaggingRegistry;
+
+pub use lease::InMemoryConditionalStore;
 pub use s3::InMemoryStore;
 pub use sagemaker::{InMemoryRegistry, package};
 pub use sagemaker_hosting::{HostingState, InMemoryHosting, UpdateFate};

@@ -180,7 +180,7 @@ fn invalid(what: impl Into<String>, reason: impl Into<String>) -> EventError {
     }
 }
 
-fn millis(t: DateTime<Utc>) -> String {
+pub(super) fn millis(t: DateTime<Utc>) -> String {
     t.timestamp_millis().to_string()
 }
 

@@ -17,11 +17,20 @@
 //! - [`evaluate`] runs them against the [`PipelineRunner`] port and starts the execution.
 //! - [`report`]: the outcome as returned and announced (event and count metric).
 //!
-//! Check-then-start is not atomic: two concurrent deliveries can both see no execution. The
-//! token closes that race: SageMaker returns the execution of the first call for a repeated
-//! `ClientRequestToken`, so both get the same one.
+//! - [`lease`]: [`evaluate_with`] holds a per-pipeline lease (an S3 object written only
+//!   conditionally) around list-decide-start, so *different* triggers deciding at once for one
+//!   pipeline start at most one execution; the lease remembers the last start, which covers a
+//!   listing that lags it.
+//! - [`recheck`]: alarms still in ALARM are re-evaluated by a schedule as their own transition,
+//!   so a reason skipped for a running execution or the cooldown retrains (once) when that ends.
+//!
+//! Concurrent deliveries of one trigger need no lease: SageMaker returns the execution of the
+//! first call for a repeated `ClientRequestToken`, so both get the same one. Without a lease
+//! ([`evaluate`]) that is the only protection.
 
 mod input;
+pub mod lease;
+pub mod recheck;
 pub mod report;
 pub mod settings;
 pub mod token;
@@ -39,10 +48,12 @@ pub use input::{
 };
 pub use settings::{ContextField, ParameterSettings, PipelineRoutes, Policy};
 
+use crate::clock::Clock;
 use crate::error::{AwsError, Classify, ErrorClass};
 use crate::pipelines::{
     ExecutionStatus, ExecutionSummary, PipelineRunner, StartExecution, recent_executions,
 };
+use lease::{ConditionalStore, LeaseConfig, LeaseError};
 
 /// Display-name prefix of alarm-triggered (drift) executions; the schedule rule looks for it.
 pub const DRIFT_PREFIX: &str = "drift";
@@ -99,6 +110,8 @@ impl fmt::Display for TriggerKind {
 pub enum TriggerVia {
     EventBridge,
     AlarmAction,
+    /// The recheck schedule found the alarm still in ALARM (see [`recheck`]).
+    Recheck,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -435,6 +448,22 @@ fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
     }
 }
 
+/// The `<prefix>-<slug of name>-` part of a display name (the stamp and hash tail are a fixed
+/// 25 characters).
+fn display_stem(display_name: &str) -> Option<&str> {
+    display_name.get(..display_name.len().checked_sub(25)?)
+}
+
+/// True when `e` was started for `trigger`'s alarm (same display-name stem: same kind and alarm)
+/// at or after the alarm's transition: the alarm has been in ALARM ever since, so that execution
+/// served this transition, whatever its token.
+fn served(trigger: &Trigger, request: &StartExecution, e: &ExecutionSummary) -> bool {
+    let ours = display_stem(&request.display_name);
+    e.start_time >= trigger.time
+        && ours.is_some()
+        && e.display_name.as_deref().and_then(display_stem) == ours
+}
+
 /// The skip rules over the pipeline's recent executions (any order).
 pub fn decide(
     trigger: &Trigger,
@@ -469,7 +498,25 @@ pub fn decide(
             e,
         );
     }
-    if policy.max_trigger_age > chrono::Duration::zero()
+    if trigger.via == TriggerVia::Recheck
+        && let Some(e) = newest.iter().find(|e| served(trigger, request, e))
+    {
+        return skip(
+            SkipReason::AlreadyStarted,
+            format!(
+                "alarm {} has been in ALARM since {}, and execution {} of {p} started for it {} ({}): one retrain per transition",
+                trigger.name,
+                trigger.time.to_rfc3339_opts(SecondsFormat::Secs, true),
+                e.arn,
+                ago(now, e.start_time),
+                e.status
+            ),
+            e,
+        );
+    }
+    // A recheck's trigger is the alarm's current state, read just now: never stale.
+    if trigger.via != TriggerVia::Recheck
+        && policy.max_trigger_age > chrono::Duration::zero()
         && now - trigger.time > policy.max_trigger_age
     {
         return Decision::Skip(Skip {
@@ -560,6 +607,8 @@ pub enum RetrainError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Aws(#[from] AwsError),
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
 }
 
 impl Classify for RetrainError {
@@ -567,12 +616,14 @@ impl Classify for RetrainError {
         match self {
             RetrainError::Plan(e) => e.class(),
             RetrainError::Aws(e) => e.class(),
+            RetrainError::Lease(e) => e.class(),
         }
     }
     fn code(&self) -> &'static str {
         match self {
             RetrainError::Plan(e) => e.code(),
             RetrainError::Aws(e) => e.code(),
+            RetrainError::Lease(e) => e.code(),
         }
     }
 }
@@ -585,31 +636,120 @@ pub struct RetrainSettings {
     pub policy: Policy,
 }
 
-/// Prechecks, plans, lists the pipeline's recent executions, decides, and starts.
+/// The per-pipeline lease [`evaluate_with`] holds around check-then-start (see [`lease`]).
+#[derive(Clone, Copy)]
+pub struct Lease<'a> {
+    pub store: &'a dyn ConditionalStore,
+    pub config: &'a LeaseConfig,
+}
+
+/// How long after a start the lease's record of it stands in for a listing that does not show it
+/// yet.
+pub const LISTING_LAG_ALLOWANCE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// [`evaluate_with`] without a lease, at `now`: check-then-start is then atomic only for
+/// redeliveries of one trigger (by its token), not across different triggers.
 pub async fn evaluate(
     trigger: &Trigger,
     runner: &dyn PipelineRunner,
     settings: &RetrainSettings,
     now: DateTime<Utc>,
 ) -> Result<Outcome, RetrainError> {
+    let clock: Clock = crate::clock::fixed_clock(now);
+    evaluate_with(trigger, runner, None, settings, &clock).await
+}
+
+/// Prechecks, plans, and then — holding the pipeline's lease when there is one — lists the
+/// pipeline's recent executions, decides, and starts.
+pub async fn evaluate_with(
+    trigger: &Trigger,
+    runner: &dyn PipelineRunner,
+    lease: Option<Lease<'_>>,
+    settings: &RetrainSettings,
+    clock: &Clock,
+) -> Result<Outcome, RetrainError> {
     if let Some(skip) = precheck(trigger) {
         let pipeline = route(trigger, &settings.routes).ok();
         return Ok(Outcome::Skipped { pipeline, skip });
     }
     let request = plan(trigger, &settings.routes, &settings.parameters)?;
-    let executions =
+    let Some(lease) = lease else {
+        return check_then_start(trigger, request, runner, settings, clock(), None)
+            .await
+            .map(|(outcome, _)| outcome);
+    };
+    let Some(held) = lease::acquire(
+        lease.store,
+        lease.config,
+        &request.pipeline,
+        &request.client_request_token,
+        clock,
+    )
+    .await?
+    else {
+        // A twin delivery of this trigger holds it: the token makes the race safe.
+        return check_then_start(trigger, request, runner, settings, clock(), None)
+            .await
+            .map(|(outcome, _)| outcome);
+    };
+    let result = check_then_start(
+        trigger,
+        request,
+        runner,
+        settings,
+        clock(),
+        Some(&held.state),
+    )
+    .await;
+    let started = match &result {
+        Ok((_, started)) => started.clone(),
+        Err(_) => None,
+    };
+    let object = held.object.clone();
+    if let Err(e) = lease::release(lease.store, held, started).await {
+        // The decision stands; the lease expires on its own.
+        tracing::warn!(lease = %object, error = %e, "could not release the pipeline lease");
+    }
+    result.map(|(outcome, _)| outcome)
+}
+
+async fn check_then_start(
+    trigger: &Trigger,
+    request: StartExecution,
+    runner: &dyn PipelineRunner,
+    settings: &RetrainSettings,
+    now: DateTime<Utc>,
+    lease: Option<&lease::LeaseState>,
+) -> Result<(Outcome, Option<ExecutionSummary>), RetrainError> {
+    let mut executions =
         recent_executions(runner, &request.pipeline, now - settings.policy.lookback()).await?;
+    if let Some(state) = lease {
+        executions = lease::with_last_started(executions, state, now, LISTING_LAG_ALLOWANCE);
+    }
     match decide(trigger, &request, &executions, now, &settings.policy) {
-        Decision::Skip(skip) => Ok(Outcome::Skipped {
-            pipeline: Some(request.pipeline),
-            skip,
-        }),
+        Decision::Skip(skip) => Ok((
+            Outcome::Skipped {
+                pipeline: Some(request.pipeline),
+                skip,
+            },
+            None,
+        )),
         Decision::Start => {
             let execution_arn = runner.start_execution(&request).await?;
-            Ok(Outcome::Started {
-                request,
-                execution_arn,
-            })
+            let started = ExecutionSummary {
+                arn: execution_arn.clone(),
+                status: ExecutionStatus::Executing,
+                start_time: now,
+                display_name: Some(request.display_name.clone()),
+                description: Some(request.description.clone()),
+            };
+            Ok((
+                Outcome::Started {
+                    request,
+                    execution_arn,
+                },
+                Some(started),
+            ))
         }
     }
 }
