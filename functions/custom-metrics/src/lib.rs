@@ -247,8 +247,11 @@ pub enum Error {
     BadEvent(#[from] EventError),
     #[error("invalid override {:?}: {}", .0.setting.field(), .0.reason)]
     InvalidOverride(InvalidSetting),
-    #[error("invalid batch capture manifest {uri}: {reason}")]
-    BadManifest { uri: String, reason: String },
+    /// The window's labels exceed the function's memory share (`Permanent.GroundTruthTooLarge`).
+    #[error("{0}")]
+    GroundTruthTooLarge(String),
+    #[error("{0}")]
+    InvalidSetting(String),
     #[error(transparent)]
     Aws(#[from] AwsError),
     #[error(transparent)]
@@ -260,7 +263,8 @@ pub enum Error {
 impl From<RunError> for Error {
     fn from(e: RunError) -> Self {
         match e {
-            RunError::BadManifest { uri, reason } => Error::BadManifest { uri, reason },
+            e @ RunError::GroundTruthTooLarge { .. } => Error::GroundTruthTooLarge(e.to_string()),
+            e @ RunError::InvalidSetting(_) => Error::InvalidSetting(e.to_string()),
             RunError::Aws(e) => Error::Aws(e),
             RunError::Publish(e) => Error::Publish(e),
             RunError::Engine(m) => Error::Engine(m),
@@ -280,7 +284,8 @@ impl Classify for Error {
         match self {
             Error::BadEvent(e) => e.code(),
             Error::InvalidOverride(_) => "InvalidOverride",
-            Error::BadManifest { .. } => "BadManifest",
+            Error::GroundTruthTooLarge(_) => "GroundTruthTooLarge",
+            Error::InvalidSetting(_) => "InvalidSetting",
             Error::Aws(e) => e.code(),
             Error::Publish(e) => e.code(),
             Error::Engine(_) => "Engine",
