@@ -168,3 +168,63 @@ pub async fn compute_with_limit(
         .map_err(|e| RunError::Engine(e.to_string()))?;
     Ok((result, vanished))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Classify;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
+        vars.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_limit_is_explicit_or_half_the_functions_memory_or_none() {
+        assert_eq!(ground_truth_limit(&env(&[])).unwrap(), None);
+        assert_eq!(
+            ground_truth_limit(&env(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")])).unwrap(),
+            Some(512 << 20)
+        );
+        assert_eq!(
+            ground_truth_limit(&env(&[
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"),
+                ("GROUND_TRUTH_MEMORY_MB", "800")
+            ]))
+            .unwrap(),
+            Some(800 << 20)
+        );
+        for bad in ["0", "-1", "lots", "1.5"] {
+            let e = ground_truth_limit(&env(&[("GROUND_TRUTH_MEMORY_MB", bad)])).unwrap_err();
+            assert_eq!(e.error_type(), "Permanent.InvalidSetting");
+            assert!(e.to_string().contains("GROUND_TRUTH_MEMORY_MB"), "{e}");
+        }
+    }
+
+    #[test]
+    fn an_engine_limit_error_becomes_ground_truth_too_large_with_the_remedies() {
+        let engine = EngineError::GroundTruthTooLarge {
+            limit_bytes: 512 << 20,
+            labels: 7,
+            source_name: "s3://bkt/gt/a.jsonl".into(),
+        };
+        let read = crate::storage::stream::ReadError::Consumer {
+            uri: "s3://bkt/gt/a.jsonl".into(),
+            error: io_of(engine),
+        };
+        let e = RunError::from(read);
+        assert_eq!(e.error_type(), "Permanent.GroundTruthTooLarge");
+        let m = e.to_string();
+        for part in [
+            "512 MiB",
+            "smaller windows",
+            "MemorySize",
+            "GROUND_TRUTH_MEMORY_MB",
+            "driftloop-metrics",
+        ] {
+            assert!(m.contains(part), "{part}: {m}");
+        }
+    }
+}
