@@ -19,6 +19,13 @@ or the request body - it lets concurrent tests scope a fault to their own resour
 Errors: ``throttle`` is HTTP 400 with code ``ThrottlingException`` (CloudWatch: the query code
 ``Throttling``; S3: 503 ``SlowDown``), ``500`` is HTTP 500 ``InternalFailure`` (S3: ``InternalError``),
 ``503`` is HTTP 503 ``ServiceUnavailable``. Every one of them is retryable for the AWS SDKs.
+
+``403-missing`` (for ``GetObject`` / ``HeadObject`` only) shows S3 as a caller without
+``s3:ListBucket`` on the key's prefix sees it: a request for a key that does **not** exist is
+answered HTTP 403 ``AccessDenied`` instead of 404 ``NoSuchKey`` (HEAD: 403 without a body); keys
+that exist are served as usual. Only the calls it turned into a 403 count as hits (and use up
+``count``); use ``count: -1`` with a ``match`` (the bucket) to keep a bucket in this mode until cleared.
+It is not retryable.
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ from .cbor import SERVICES as CBOR_SERVICES
 from .cbor import cbor_error, match_cbor_request
 from .wsgi_util import Environ, StartResponse, WsgiApp, credential_scope, decoded_body, read_body, respond
 
-KINDS = ("throttle", "500", "503")
+KINDS = ("throttle", "500", "503", "403-missing")
+MISSING_DENIED = "403-missing"
+MISSING_DENIED_OPERATIONS = ("GetObject", "HeadObject", "s3:GetObject", "s3:HeadObject")
 
 
 @dataclass
@@ -54,7 +63,7 @@ class Fault:
 
 class FaultRegistry:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # take() consumes under the lock
         self._faults: list[Fault] = []
         self._ids = itertools.count(1)
 
@@ -65,6 +74,8 @@ class FaultRegistry:
         kind = str(spec.get("kind", "throttle")).lower()
         if kind in ("throttling", "throttled"):
             kind = "throttle"
+        if kind in ("deny-missing", "403-if-missing", "accessdenied-missing"):
+            kind = MISSING_DENIED
         if kind not in KINDS:
             raise ValueError(f"'kind' must be one of {', '.join(KINDS)}")
         try:
@@ -73,6 +84,8 @@ class FaultRegistry:
             raise ValueError("'count' must be an integer") from None
         if count == 0 or count < -1:
             raise ValueError("'count' must be positive, or -1 for every call")
+        if kind == MISSING_DENIED and op not in MISSING_DENIED_OPERATIONS:
+            raise ValueError(f"kind {MISSING_DENIED!r} applies to GetObject or HeadObject only")
         match = spec.get("match")
         if match is not None and not isinstance(match, str):
             raise ValueError("'match' must be a string")
@@ -98,21 +111,32 @@ class FaultRegistry:
     def active(self) -> bool:
         return any(f.remaining != 0 for f in self._faults)
 
-    def take(self, call: "Call", environ: Environ) -> Fault | None:
-        """The first armed fault this call matches, consumed by one; None if none applies."""
+    def take(self, call: "Call", environ: Environ, kinds: tuple[str, ...] | None = None,
+             consume: bool = True) -> Fault | None:
+        """The first armed fault this call matches (of ``kinds``, default: all but
+        ``403-missing``), consumed by one unless ``consume`` is false; None if none applies."""
         with self._lock:
             for fault in self._faults:
+                if kinds is None and fault.kind == MISSING_DENIED:
+                    continue
+                if kinds is not None and fault.kind not in kinds:
+                    continue
                 if fault.remaining == 0 or not call.matches(fault.operation):
                     continue
                 if fault.service and fault.service.lower() not in call.services:
                     continue
                 if fault.match and not call.contains(fault.match, environ):
                     continue
-                if fault.remaining > 0:
-                    fault.remaining -= 1
-                fault.hits += 1
+                if consume:
+                    self.consume(fault)
                 return fault
         return None
+
+    def consume(self, fault: Fault) -> None:
+        with self._lock:
+            if fault.remaining > 0:
+                fault.remaining -= 1
+            fault.hits += 1
 
 
 REGISTRY = FaultRegistry()
@@ -230,6 +254,18 @@ def classify(environ: Environ) -> Call | None:
 # answering with the injected error
 
 
+def access_denied(call: Call, fault: Fault, start_response: StartResponse):
+    """S3's answer to a caller without s3:ListBucket asking for a key that does not exist."""
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        "<Error><Code>AccessDenied</Code><Message>Access Denied</Message>"
+        "<RequestId>driftloop-fault</RequestId><HostId>driftloop</HostId></Error>"
+    ).encode()
+    if call.method == "HEAD":
+        xml = b""
+    return respond(start_response, 403, xml, "application/xml", {"x-driftloop-fault": str(fault.id)})
+
+
 def fault_response(call: Call, fault: Fault, environ: Environ, start_response: StartResponse):
     throttle = fault.kind == "throttle"
     status = 400 if throttle else int(fault.kind)
@@ -327,4 +363,28 @@ class FaultMiddleware:
                 fault = self.registry.take(call, environ)
                 if fault is not None:
                     return fault_response(call, fault, environ, start_response)
+                denying = self.registry.take(call, environ, kinds=(MISSING_DENIED,), consume=False)
+                if denying is not None:
+                    return self.deny_if_missing(call, denying, environ, start_response)
         return self.app(environ, start_response)
+
+    def deny_if_missing(self, call: Call, fault: Fault, environ: Environ, start_response: StartResponse):
+        """Serves the request, but turns moto's 404 for a missing key into S3's 403."""
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list, exc_info: Any = None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: captured.setdefault("written", []).append(data)
+
+        result = self.app(environ, capture)
+        try:
+            body = b"".join(captured.get("written", [])) + b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        if captured.get("status", "").startswith("404"):
+            self.registry.consume(fault)
+            return access_denied(call, fault, start_response)
+        start_response(captured["status"], captured["headers"])
+        return [body]

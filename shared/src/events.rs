@@ -91,7 +91,26 @@ where
 
 /// ISO-8601 / RFC 3339 string, epoch milliseconds (number or digit string), or epoch seconds with a
 /// fraction (a float below 1e11, as some SDKs serialise timestamps).
+///
+/// Times outside years 1970 to 9999 are refused (no AWS event or window lies there; the window
+/// arithmetic of `monitoring` relies on it): see [`crate::monitoring::window::check_time`].
 pub fn parse_time_value(value: &Value) -> Result<DateTime<Utc>, String> {
+    parse_any_time_value(value).and_then(|t| in_supported_range(t))
+}
+
+fn in_supported_range(t: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    // 1970-01-01T00:00:00Z ..= 9999-12-31T23:59:59.999Z
+    if (0..=253_402_300_799_999).contains(&t.timestamp_millis()) {
+        Ok(t)
+    } else {
+        Err(format!(
+            "{} is outside the supported range 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59Z",
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ))
+    }
+}
+
+fn parse_any_time_value(value: &Value) -> Result<DateTime<Utc>, String> {
     match value {
         Value::String(s) => parse_time_str(s),
         Value::Number(n) => {

@@ -159,3 +159,44 @@ def test_plain_moto_has_no_fault_injection(plain):
     except ValueError:
         payload = None
     assert not (isinstance(payload, dict) and "faults" in payload)
+
+
+def _status(fn) -> tuple[int, str]:
+    with pytest.raises(ClientError) as err:
+        fn()
+    return err.value.response["ResponseMetadata"]["HTTPStatusCode"], err.value.response["Error"]["Code"]
+
+
+def test_403_for_missing_keys_like_aws_without_list_bucket(compat):
+    """With s3:ListBucket scoped by prefix, AWS answers 403 AccessDenied for a key that does not
+    exist (it may not tell you whether it exists); existing keys are served."""
+    s3 = compat.client("s3")
+    bucket = unique("deny")
+    other = unique("open")
+    for b in (bucket, other):
+        s3.create_bucket(Bucket=b)
+        s3.put_object(Bucket=b, Key="reports/a.json", Body=b"{}")
+    fault = _fault(compat, operation="GetObject", count=-1, kind="403-missing", match=bucket)
+    _fault(compat, operation="HeadObject", count=-1, kind="403-missing", match=bucket)
+    assert _status(lambda: s3.get_object(Bucket=bucket, Key="reports/none.json")) == (403, "AccessDenied")
+    assert _status(lambda: s3.head_object(Bucket=bucket, Key="reports/none.json"))[0] == 403
+    # Present keys are untouched, and so is every other bucket.
+    assert s3.get_object(Bucket=bucket, Key="reports/a.json")["Body"].read() == b"{}"
+    assert s3.head_object(Bucket=bucket, Key="reports/a.json")["ContentLength"] == 2
+    assert _status(lambda: s3.get_object(Bucket=other, Key="reports/none.json")) == (404, "NoSuchKey")
+    [listed] = [f for f in _faults(compat) if f["id"] == fault["id"]]
+    assert listed["hits"] == 1 and listed["remaining"] == -1
+    requests.delete(f"{compat.url}/driftloop/faults/{fault['id']}", timeout=10)
+    assert _status(lambda: s3.get_object(Bucket=bucket, Key="reports/none.json")) == (404, "NoSuchKey")
+    bad = requests.post(f"{compat.url}/driftloop/faults", json={"operation": "PutObject", "kind": "403-missing"},
+                        timeout=10)
+    assert bad.status_code == 400 and "GetObject" in bad.json()["error"]
+
+
+def test_plain_moto_answers_404_for_missing_keys(plain):
+    """The gap: moto has no notion of a caller without s3:ListBucket, so it always says 404."""
+    s3 = plain.client("s3")
+    bucket = unique("deny")
+    s3.create_bucket(Bucket=bucket)
+    assert _status(lambda: s3.get_object(Bucket=bucket, Key="reports/none.json")) == (404, "NoSuchKey")
+    assert _status(lambda: s3.head_object(Bucket=bucket, Key="reports/none.json"))[0] == 404

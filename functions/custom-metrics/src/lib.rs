@@ -143,6 +143,7 @@ pub use driftloop::monitoring::{Clock, system_clock};
 /// | `GROUND_TRUTH_DELAY_MINUTES` | labels are read from folders up to this long after the window's end | `WINDOW_OFFSET_MINUTES` |
 /// | `DEDUP_QUIET_SECONDS` | S3-event runs wait this long so a burst of uploads settles (0-600) | `20` |
 /// | `READ_CONCURRENCY` | objects downloaded ahead of the engine (1-64) | `8` |
+/// | `GROUND_TRUTH_MEMORY_MB` | memory the buffered ground truth may take; past it a window fails with `Permanent.GroundTruthTooLarge` (read at run time, see `driftloop::monitoring::feed`) | half of `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; unlimited outside Lambda |
 /// | `CAPTURE_FILE_LOOKBACK_MINUTES` | real-time capture files started this long before a window are read too (a file holds records after its start time; 0-60) | `5` |
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -298,8 +299,11 @@ pub enum Error {
     BadEvent(#[from] EventError),
     #[error("invalid override {:?}: {}", .0.setting.field(), .0.reason)]
     InvalidOverride(InvalidSetting),
-    #[error("invalid batch capture manifest {uri}: {reason}")]
-    BadManifest { uri: String, reason: String },
+    /// The window's labels exceed the function's memory share (`Permanent.GroundTruthTooLarge`).
+    #[error("{0}")]
+    GroundTruthTooLarge(String),
+    #[error("{0}")]
+    InvalidSetting(String),
     #[error(transparent)]
     Aws(#[from] AwsError),
     #[error(transparent)]
@@ -311,7 +315,8 @@ pub enum Error {
 impl From<RunError> for Error {
     fn from(e: RunError) -> Self {
         match e {
-            RunError::BadManifest { uri, reason } => Error::BadManifest { uri, reason },
+            e @ RunError::GroundTruthTooLarge { .. } => Error::GroundTruthTooLarge(e.to_string()),
+            e @ RunError::InvalidSetting(_) => Error::InvalidSetting(e.to_string()),
             RunError::Aws(e) => Error::Aws(e),
             RunError::Publish(e) => Error::Publish(e),
             RunError::Engine(m) => Error::Engine(m),
@@ -331,7 +336,8 @@ impl Classify for Error {
         match self {
             Error::BadEvent(e) => e.code(),
             Error::InvalidOverride(_) => "InvalidOverride",
-            Error::BadManifest { .. } => "BadManifest",
+            Error::GroundTruthTooLarge(_) => "GroundTruthTooLarge",
+            Error::InvalidSetting(_) => "InvalidSetting",
             Error::Aws(e) => e.code(),
             Error::Publish(e) => e.code(),
             Error::Engine(_) => "Engine",

@@ -1126,16 +1126,200 @@ async fn batch_transform_manifests_are_joined_through_the_generated_inference_id
     assert_eq!(o.counts.as_ref().unwrap()["records_matched"], 40, "{o:?}");
     assert_eq!(o.metrics.as_ref().unwrap()["recall"], 0.8);
 
-    // A broken manifest is a permanent, named error.
+    // A broken manifest is skipped: the window is evaluated from the others, and the manifest is
+    // counted as malformed capture with a sample naming it (issue 13: no longer a failed window).
     w.store.insert(
         &format!("{capture}/output/2024/05/01/04/manifest-2.json"),
         "{oops",
     );
-    let err = handle(serde_json::from_str(BATCH).unwrap(), &w.deps)
+    let out = handle(serde_json::from_str(BATCH).unwrap(), &w.deps)
         .await
-        .unwrap_err();
-    assert_eq!(err.error_type(), "Permanent.BadManifest");
-    assert!(err.to_string().contains("manifest-2.json"));
+        .unwrap();
+    let o = &out.windows[0];
+    assert_eq!(o.status, "Completed", "{o:?}");
+    let counts = o.counts.as_ref().unwrap();
+    assert_eq!(counts["records_matched"], 40, "{counts}");
+    assert_eq!(counts["records_malformed"], 1, "{counts}");
+    let e = w.events.events().last().unwrap().clone();
+    let samples = e.detail["errorSamples"].as_array().unwrap();
+    assert!(
+        samples.iter().any(|s| {
+            let s = s.as_str().unwrap();
+            s.contains("manifest-2.json") && s.contains("not a batch capture manifest")
+        }),
+        "{samples:?}"
+    );
+    assert_eq!(e.detail["inputs"]["outputManifests"], 2);
+}
+
+/// Out-of-range direct invocations and events: `Permanent.BadEvent` naming what is wrong, never a
+/// panic (which the caller would see as `alloc::boxed::Box<dyn Any + Send>`).
+#[tokio::test]
+async fn adversarial_times_windows_and_splits_are_permanent_errors() {
+    let w = world(&[
+        ("WINDOW_OFFSET_MINUTES", "44640"),
+        ("GROUND_TRUTH_DELAY_MINUTES", "44640"),
+    ]);
+    let max = "+262143-12-31T23:59:59Z";
+    let min = "-262144-01-01T00:00:00Z";
+    let upload_at = |time: Value| {
+        let mut e = upload_event("ground-truth/churn/not-an-hour/labels.jsonl");
+        e["time"] = time;
+        e
+    };
+    let cases = [
+        (
+            json!({"window": {"start": "+262143-12-31T22:00:00Z", "end": max}}),
+            "supported range",
+        ),
+        (
+            json!({"window": {"start": min, "end": "2024-05-01T00:00:00Z"}}),
+            "supported range",
+        ),
+        (
+            json!({"window": {"start": "2024-05-01T00:00:00Z", "end": max}, "splitMinutes": 60}),
+            "supported range",
+        ),
+        (
+            json!({"window": {"start": "1969-12-31T23:00:00Z", "end": "1970-01-01T01:00:00Z"}}),
+            "supported range",
+        ),
+        (json!({"time": max}), "supported range"),
+        (json!({"time": min}), "supported range"),
+        (json!({"time": i64::MAX}), "out of range"),
+        (json!({"time": i64::MIN}), "out of range"),
+        (json!({"time": -1}), "supported range"),
+        // Epoch milliseconds at chrono's extremes (readable, then out of range).
+        (json!({"time": 8_210_266_876_799_999i64}), "supported range"),
+        (
+            json!({"time": -8_334_601_228_800_000i64}),
+            "supported range",
+        ),
+        (
+            json!({"window": {"start": 253_402_300_800_000i64, "end": 8_210_266_876_799_999i64}}),
+            "supported range",
+        ),
+        (
+            upload_at(json!(8_210_266_876_799_999i64)),
+            "supported range",
+        ),
+        (json!({"time": 1e300}), "out of range"),
+        (
+            json!({"window": {"start": "2024-01-01T00:00:00Z", "end": "2024-03-01T00:00:00Z"}}),
+            "31 days",
+        ),
+        (
+            json!({"window": {"start": "2024-05-01T00:00:00Z", "end": "2024-05-02T00:00:00Z"}, "splitMinutes": 44641}),
+            "44640",
+        ),
+        (
+            json!({"window": {"start": "2024-05-01T00:00:00Z", "end": "2024-05-02T00:00:00Z"}, "splitMinutes": 0}),
+            "split",
+        ),
+        (
+            json!({"window": {"start": "2024-05-01T00:00:00Z", "end": "2024-05-02T00:00:00Z"}, "splitMinutes": 4294967296u64}),
+            "expected u32",
+        ),
+        (
+            json!({"window": {"start": "2024-05-01T00:00:00Z", "end": "2024-05-02T00:00:00Z"}, "splitMinutes": -1}),
+            "expected u32",
+        ),
+        (
+            json!({"source": "aws.events", "detail-type": "Scheduled Event", "time": max, "detail": {}}),
+            "supported range",
+        ),
+        (
+            json!({"source": "aws.events", "detail-type": "Scheduled Event", "time": min, "detail": {}}),
+            "supported range",
+        ),
+        (upload_at(json!(max)), "supported range"),
+        (upload_at(json!(min)), "supported range"),
+        (
+            json!({"source": "driftloop", "detail-type": "Model Monitoring Requested",
+                "detail": {"window": {"start": min, "end": max}}}),
+            "supported range",
+        ),
+    ];
+    for (event, says) in cases {
+        let err = handle(event.clone(), &w.deps)
+            .await
+            .expect_err(&event.to_string());
+        assert_eq!(err.error_type(), "Permanent.BadEvent", "{event}: {err}");
+        // chrono reads no year beyond four digits in RFC 3339: those are unreadable times.
+        let m = err.to_string();
+        assert!(
+            m.contains(says) || m.contains("neither ISO-8601"),
+            "{event}: {err}"
+        );
+    }
+    // The earliest and latest supported windows are evaluated (nothing is there: NoData).
+    for (start, end) in [
+        ("1970-01-01T00:00:00Z", "1970-01-01T01:00:00Z"),
+        ("9999-12-31T22:00:00Z", "9999-12-31T23:00:00Z"),
+    ] {
+        let out = handle(json!({"window": {"start": start, "end": end}}), &w.deps)
+            .await
+            .unwrap();
+        assert_eq!(out.windows[0].status, "NoData", "{start}");
+    }
+    assert!(
+        w.metrics.datums().is_empty(),
+        "far past and future windows send no metrics"
+    );
+}
+
+/// Capture records whose `inferenceTime` lies at (or past) chrono's extremes are outside every
+/// window: counted, the window still evaluated.
+#[tokio::test]
+async fn inference_times_at_chronos_extremes_are_counted_outside_the_window() {
+    let w = world(&[]);
+    seed_hour(&w.store, "2024-05-01T09", 20, 0);
+    let lines = [
+        cap("x-max", "+262143-12-31T23:59:59Z", 0.9, 30),
+        cap("x-min", "-262144-01-01T00:00:00Z", 0.9, 30),
+        cap("x-past", "+999999999-01-01T00:00:00Z", 0.9, 30),
+        cap("x-year0", "0000-01-01T00:00:00Z", 0.9, 30),
+    ]
+    .join("\n");
+    w.store.insert(
+        &format!("{CAPTURE}/churn/AllTraffic/2024/05/01/09/45-00-000-extreme.jsonl"),
+        lines,
+    );
+    w.store.insert(
+        &format!("{GT}/2024/05/01/09/extreme-labels.jsonl"),
+        ["x-max", "x-min", "x-past", "x-year0"]
+            .map(|id| gt(id, 1))
+            .join("\n"),
+    );
+    let out = handle(serde_json::from_str(SCHEDULE).unwrap(), &w.deps)
+        .await
+        .unwrap();
+    let counts = out.windows[0].counts.clone().unwrap();
+    assert_eq!(counts["records_matched"], 20, "{counts}");
+    assert_eq!(counts["records_outside_window"], 4, "{counts}");
+    assert_eq!(counts["records_unmatched_labels"], 4, "{counts}");
+}
+
+/// With `s3:ListBucket` scoped by prefix, S3 answers 403 AccessDenied for a missing key: the
+/// first S3-triggered run of a window (no previous summary) still runs, and its retry is up to
+/// date. A real denial on the reports bucket still fails.
+#[tokio::test]
+async fn a_first_run_where_missing_keys_answer_403_is_not_a_failure() {
+    let w = world(&[]);
+    w.store.deny_missing(true);
+    seed_hour(&w.store, "2024-05-01T09", 30, 0);
+    let event = upload_event("ground-truth/churn/2024/05/01/09/labels-0001.jsonl");
+    let out = handle(event.clone(), &w.deps).await.unwrap();
+    let o = &out.windows[0];
+    assert_eq!(o.status, "Completed", "{o:?}");
+    assert_eq!(o.counts.as_ref().unwrap()["records_matched"], 30);
+    let again = handle(event, &w.deps).await.unwrap();
+    assert_eq!(
+        again.windows[0].decision.as_deref(),
+        Some("up_to_date"),
+        "{again:?}"
+    );
+    assert_eq!(w.events.events().len(), 1);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! An object store in memory (the port of `adapters::s3`).
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 
@@ -10,6 +11,9 @@ use crate::error::AwsError;
 #[derive(Default)]
 pub struct InMemoryStore {
     pub objects: Mutex<std::collections::BTreeMap<String, (Vec<u8>, String)>>,
+    /// Answer `403 AccessDenied` instead of `404 NoSuchKey` for a missing key, as S3 does for a
+    /// caller without `s3:ListBucket` on the key's prefix ([`InMemoryStore::deny_missing`]).
+    missing_denied: AtomicBool,
 }
 
 impl InMemoryStore {
@@ -18,6 +22,11 @@ impl InMemoryStore {
             uri.to_owned(),
             (body.into(), "application/octet-stream".to_owned()),
         );
+    }
+
+    /// Missing keys answer `403 AccessDenied` (AWS with `s3:ListBucket` scoped by prefix).
+    pub fn deny_missing(&self, on: bool) {
+        self.missing_denied.store(on, Ordering::SeqCst);
     }
 
     pub fn text(&self, uri: &str) -> Option<String> {
@@ -38,13 +47,23 @@ impl crate::storage::ObjectStore for InMemoryStore {
             .get(&uri.to_string())
             .map(|(b, _)| b.clone())
             .ok_or_else(|| {
-                AwsError::classify(
-                    "s3",
-                    "GetObject",
-                    Some("NoSuchKey"),
-                    Some(404),
-                    format!("{uri} does not exist"),
-                )
+                if self.missing_denied.load(Ordering::SeqCst) {
+                    AwsError::classify(
+                        "s3",
+                        "GetObject",
+                        Some("AccessDenied"),
+                        Some(403),
+                        "Access Denied",
+                    )
+                } else {
+                    AwsError::classify(
+                        "s3",
+                        "GetObject",
+                        Some("NoSuchKey"),
+                        Some(404),
+                        format!("{uri} does not exist"),
+                    )
+                }
             })
     }
 

@@ -1,6 +1,20 @@
 //! The engine feed: the metrics engine's configuration for one window, and its inputs streamed
 //! through it — ground truth first (the buffered side of the join), then capture — with bounded
 //! memory ([`crate::storage::stream`]).
+//!
+//! # Memory
+//! Capture is streamed; ground truth is held (the buffered side of the join), growing as labels
+//! arrive. Its limit ([`ground_truth_limit`]):
+//! * `GROUND_TRUTH_MEMORY_MB` when set (an explicit number of MiB, at least 1);
+//! * else half ([`GROUND_TRUTH_MEMORY_FRACTION`]) of the Lambda function's memory
+//!   (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, set by Lambda): the other half is left to the runtime, the
+//!   download buffers (a few MiB), a capture line being read (up to
+//!   [`crate::metrics::engine::MAX_LINE_BYTES`]) and the data-quality state;
+//! * else (outside Lambda) no limit.
+//!
+//! A window whose labels would go past it fails with `Permanent.GroundTruthTooLarge`
+//! ([`RunError::GroundTruthTooLarge`]) naming the limit and the remedies, before the process
+//! could be killed for running out of memory.
 
 use std::sync::Arc;
 
@@ -9,6 +23,7 @@ use super::error::RunError;
 use super::inputs::Inputs;
 use super::settings::{CaptureMode, Settings};
 use super::window::Window;
+use crate::config::{Lookup, ProcessEnv};
 use crate::metrics::{CaptureFormat, Engine, EngineError, JobResult, MonitorConfig};
 use crate::storage::ObjectStore;
 use crate::storage::stream::stream_objects;
@@ -43,16 +58,39 @@ pub fn monitor_config(s: &Settings, w: &Window, baselines: &Baselines) -> Monito
     }
 }
 
-/// An engine error as the reader's I/O error (a read failure keeps its S3 error inside).
+/// The share of the function's memory the buffered ground truth may take.
+pub const GROUND_TRUTH_MEMORY_FRACTION: f64 = 0.5;
+
+/// The ground-truth limit in bytes (see the module's *Memory*): None without one; an error
+/// naming the variable for a `GROUND_TRUTH_MEMORY_MB` that is not a whole number of MiB >= 1.
+pub fn ground_truth_limit(env: &dyn Lookup) -> Result<Option<u64>, RunError> {
+    let var = |name: &str| env.get(name).filter(|v| !v.trim().is_empty());
+    if let Some(v) = var("GROUND_TRUTH_MEMORY_MB") {
+        return match v.trim().parse::<u64>() {
+            Ok(mb) if (1..=1 << 20).contains(&mb) => Ok(Some(mb << 20)),
+            _ => Err(RunError::InvalidSetting(format!(
+                "GROUND_TRUTH_MEMORY_MB={v:?}: expected a whole number of MiB from 1 to 1048576"
+            ))),
+        };
+    }
+    Ok(var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|mb| *mb > 0)
+        .map(|mb| ((mb << 20) as f64 * GROUND_TRUTH_MEMORY_FRACTION) as u64))
+}
+
+/// An engine error as the reader's I/O error (a read failure keeps its S3 error inside, any
+/// other error is kept whole for [`RunError`]'s conversion).
 pub fn io_of(e: EngineError) -> std::io::Error {
     match e {
         EngineError::Io { error, .. } => error,
-        other => std::io::Error::other(other.to_string()),
+        other => std::io::Error::other(other),
     }
 }
 
 /// Streams ground truth, then capture, through the engine; returns its result and how many
 /// listed objects had vanished before they were read.
+/// The ground-truth limit is [`ground_truth_limit`] of the process environment.
 pub async fn compute(
     store: &Arc<dyn ObjectStore>,
     read_concurrency: usize,
@@ -61,7 +99,24 @@ pub async fn compute(
     baselines: &Baselines,
     inputs: &Inputs,
 ) -> Result<(JobResult, usize), RunError> {
+    let limit = ground_truth_limit(&ProcessEnv)?;
+    compute_with_limit(store, read_concurrency, s, w, baselines, inputs, limit).await
+}
+
+/// [`compute`] with an explicit ground-truth limit in bytes (None: unlimited).
+pub async fn compute_with_limit(
+    store: &Arc<dyn ObjectStore>,
+    read_concurrency: usize,
+    s: &Settings,
+    w: &Window,
+    baselines: &Baselines,
+    inputs: &Inputs,
+    ground_truth_limit: Option<u64>,
+) -> Result<(JobResult, usize), RunError> {
     let mut engine = Engine::new(monitor_config(s, w, baselines));
+    if let Some(limit) = ground_truth_limit {
+        engine = engine.with_ground_truth_limit(limit);
+    }
     if s.problem_type.is_some() || engine.config().data_quality {
         engine = engine.with_data_quality_baseline(
             baselines.dq_statistics.clone(),
@@ -71,8 +126,12 @@ pub async fn compute(
     if let (Some(c), Some(_)) = (&baselines.mq_constraints, s.problem_type) {
         engine = engine.with_model_quality_constraints(c.clone());
     }
-    let gt_bytes: u64 = inputs.ground_truth.iter().map(|o| o.size).sum();
-    engine.reserve_ground_truth((gt_bytes / 120) as usize);
+    // Malformed batch manifests were skipped: one malformed capture line each, with its sample.
+    for (uri, reason) in &inputs.skipped_manifests {
+        engine.count_malformed_capture(uri, &format!("not a batch capture manifest: {reason}"));
+    }
+    // The ground-truth table grows as labels arrive (listed bytes say little about the labels
+    // and may be far more than the function's memory).
     let mut vanished = 0;
     if s.problem_type.is_some() {
         let uris = inputs.ground_truth.iter().map(|o| o.uri.clone()).collect();
@@ -111,4 +170,64 @@ pub async fn compute(
         .finish()
         .map_err(|e| RunError::Engine(e.to_string()))?;
     Ok((result, vanished))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Classify;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
+        vars.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_limit_is_explicit_or_half_the_functions_memory_or_none() {
+        assert_eq!(ground_truth_limit(&env(&[])).unwrap(), None);
+        assert_eq!(
+            ground_truth_limit(&env(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")])).unwrap(),
+            Some(512 << 20)
+        );
+        assert_eq!(
+            ground_truth_limit(&env(&[
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"),
+                ("GROUND_TRUTH_MEMORY_MB", "800")
+            ]))
+            .unwrap(),
+            Some(800 << 20)
+        );
+        for bad in ["0", "-1", "lots", "1.5"] {
+            let e = ground_truth_limit(&env(&[("GROUND_TRUTH_MEMORY_MB", bad)])).unwrap_err();
+            assert_eq!(e.error_type(), "Permanent.InvalidSetting");
+            assert!(e.to_string().contains("GROUND_TRUTH_MEMORY_MB"), "{e}");
+        }
+    }
+
+    #[test]
+    fn an_engine_limit_error_becomes_ground_truth_too_large_with_the_remedies() {
+        let engine = EngineError::GroundTruthTooLarge {
+            limit_bytes: 512 << 20,
+            labels: 7,
+            source_name: "s3://bkt/gt/a.jsonl".into(),
+        };
+        let read = crate::storage::stream::ReadError::Consumer {
+            uri: "s3://bkt/gt/a.jsonl".into(),
+            error: io_of(engine),
+        };
+        let e = RunError::from(read);
+        assert_eq!(e.error_type(), "Permanent.GroundTruthTooLarge");
+        let m = e.to_string();
+        for part in [
+            "512 MiB",
+            "smaller windows",
+            "MemorySize",
+            "GROUND_TRUTH_MEMORY_MB",
+            "driftloop-metrics",
+        ] {
+            assert!(m.contains(part), "{part}: {m}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ use super::manifest::parse_manifest;
 use super::settings::{CaptureMode, Settings};
 use super::window::{Window, WindowRule};
 use crate::error::AwsError;
-use crate::storage::{ObjectInfo, ObjectStore, S3Uri};
+use crate::storage::{ObjectInfo, ObjectStore, S3Uri, is_access_denied, vanished_after_denial};
 
 /// The objects a window reads.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +20,10 @@ pub struct Inputs {
     pub manifests: Vec<ObjectInfo>,
     pub input_manifests: usize,
     pub ground_truth: Vec<ObjectInfo>,
+    /// Batch transform: output manifests that could not be read as manifests, `(uri, reason)`.
+    /// They are skipped (the rest of the window is evaluated) and counted as malformed capture
+    /// with a sample ([`super::feed::compute`]).
+    pub skipped_manifests: Vec<(String, String)>,
 }
 
 /// The objects of a listing, without folder markers (keys ending in `/`).
@@ -88,6 +92,7 @@ pub async fn list_inputs(
                 manifests: Vec::new(),
                 input_manifests: 0,
                 ground_truth,
+                skipped_manifests: Vec::new(),
             })
         }
         CaptureMode::BatchTransform => {
@@ -97,18 +102,28 @@ pub async fn list_inputs(
             )
             .await?;
             let mut data: Vec<S3Uri> = Vec::new();
+            let mut skipped_manifests = Vec::new();
             for m in &listed {
                 let body = match store.get(&m.uri).await {
                     Ok(b) => b,
+                    // Vanished since the listing (404, or 403 without s3:ListBucket).
                     Err(e) if e.is_not_found() => continue,
+                    Err(e)
+                        if is_access_denied(&e) && vanished_after_denial(store, &m.uri).await =>
+                    {
+                        continue;
+                    }
                     Err(e) => return Err(e.into()),
                 };
                 let text = String::from_utf8_lossy(&body);
-                let listed_files =
-                    parse_manifest(&text).map_err(|reason| RunError::BadManifest {
-                        uri: m.uri.to_string(),
-                        reason,
-                    })?;
+                let listed_files = match parse_manifest(&text) {
+                    Ok(files) => files,
+                    Err(reason) => {
+                        tracing::warn!(manifest = %m.uri, reason, "malformed batch capture manifest skipped");
+                        skipped_manifests.push((m.uri.to_string(), reason));
+                        continue;
+                    }
+                };
                 for f in listed_files {
                     if !data.contains(&f) {
                         data.push(f);
@@ -129,6 +144,7 @@ pub async fn list_inputs(
                 manifests: listed,
                 input_manifests: inputs.len(),
                 ground_truth,
+                skipped_manifests,
             })
         }
     }

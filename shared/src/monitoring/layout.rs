@@ -51,7 +51,7 @@ pub fn hour_prefixes(base: &S3Uri, from: DateTime<Utc>, to: DateTime<Utc>) -> Ve
         let whole_day = h.hour() == 0
             && hours
                 .get(i + 23)
-                .is_some_and(|last| *last == h + Duration::hours(23));
+                .is_some_and(|last| Some(*last) == h.checked_add_signed(Duration::hours(23)));
         if whole_day {
             out.push(base.join(&day_path(h.date_naive())));
             i += 24;
@@ -124,7 +124,9 @@ pub fn capture_file_start(base: &S3Uri, object: &S3Uri) -> Option<DateTime<Utc>>
             .filter(|v| *v <= max)
     };
     let (m, s, ms) = (num(59, 2)?, num(59, 2)?, num(999, 3)?);
-    Some(hour + Duration::milliseconds(i64::from(m * 60_000 + s * 1000 + ms)))
+    hour.checked_add_signed(Duration::milliseconds(i64::from(
+        m * 60_000 + s * 1000 + ms,
+    )))
 }
 
 /// A capture file started shortly before a window can still hold records of its first moments
@@ -133,7 +135,11 @@ pub fn capture_file_start(base: &S3Uri, object: &S3Uri) -> Option<DateTime<Utc>>
 /// [`capture_file_start`] `>= start - lookback`.
 pub fn lookback_hours(window: &Window, lookback: Duration) -> Vec<DateTime<Utc>> {
     let own = floor_hour(window.start);
-    Window::hours_between(window.start - lookback, window.start)
+    let from = window
+        .start
+        .checked_sub_signed(lookback)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    Window::hours_between(from, window.start)
         .into_iter()
         .filter(|h| *h < own)
         .collect()

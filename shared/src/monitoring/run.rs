@@ -73,18 +73,19 @@ pub fn fingerprint(s: &Settings, w: &Window, baselines: &Baselines, inputs: &Inp
     dedup::fingerprint(parts)
 }
 
-/// The fingerprint stored in the window's `summary.json` by a run that completed.
+/// The fingerprint stored in the window's `summary.json` by a run that completed (None on a first
+/// run: see [`ObjectStore::get_optional`]).
 pub async fn previous_fingerprint(
     store: &dyn ObjectStore,
     uris: &ReportUris,
 ) -> Result<Option<String>, AwsError> {
-    match store.get(&uris.summary).await {
-        Ok(body) => Ok(serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v["fingerprint"].as_str().map(str::to_owned))),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
-    }
+    // Absent on a first run: 404, or 403 where s3:ListBucket is scoped by prefix (the reports
+    // written next fail loudly on a real permission problem).
+    Ok(store
+        .get_optional(&uris.summary)
+        .await?
+        .and_then(|body| serde_json::from_slice::<Value>(&body).ok())
+        .and_then(|v| v["fingerprint"].as_str().map(str::to_owned)))
 }
 
 /// The `PutMetricData` calls of a run, in a deterministic order (the same inputs give the same

@@ -14,6 +14,10 @@
 //!   `delay` after the window closed still counts;
 //! * a window is *due* once `end + offset <= now`: its scheduled run, the final one. S3-event runs
 //!   evaluate every window that has ended, due or not, provisionally ([`super::publication`]).
+//!
+//! Times outside [`EARLIEST`] .. [`LATEST`] (years 1970 to 9999) are refused where they enter
+//! ([`Window::new`], [`crate::events::parse_time_value`]); the arithmetic here is checked all the
+//! same, so an out-of-range time gives an error or an empty answer, never a panic.
 
 use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,6 +25,38 @@ use serde::{Deserialize, Serialize};
 /// At most this many windows are recomputed for one ground-truth upload, or evaluated by one
 /// backfill invocation (a Lambda invocation lasts at most 15 minutes).
 pub const MAX_WINDOWS_PER_INVOCATION: usize = 168;
+
+/// The earliest time a window may start at: 1970-01-01T00:00:00Z.
+pub const EARLIEST: DateTime<Utc> = DateTime::UNIX_EPOCH;
+/// The latest time a window may end at: 9999-12-31T23:59:59Z (S3 folders are `yyyy/...`).
+pub const LATEST: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 0) {
+    Some(t) => t,
+    None => DateTime::UNIX_EPOCH,
+};
+
+/// `t` when it lies in [`EARLIEST`] ..= [`LATEST`], else why not (naming `what`).
+pub fn check_time(what: &str, t: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    if (EARLIEST..=LATEST).contains(&t) {
+        Ok(t)
+    } else {
+        Err(format!(
+            "{what} {} is outside the supported range {} .. {}",
+            iso(t),
+            iso(EARLIEST),
+            iso(LATEST)
+        ))
+    }
+}
+
+/// `t + d`, or None past chrono's range.
+fn add(t: DateTime<Utc>, d: Duration) -> Option<DateTime<Utc>> {
+    t.checked_add_signed(d)
+}
+
+/// `t - d`, or None past chrono's range.
+fn sub(t: DateTime<Utc>, d: Duration) -> Option<DateTime<Utc>> {
+    t.checked_sub_signed(d)
+}
 
 /// `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -33,6 +69,8 @@ pub struct Window {
 
 impl Window {
     pub fn new(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Window, String> {
+        check_time("window start", start)?;
+        check_time("window end", end)?;
         if end <= start {
             return Err(format!(
                 "window end {} is not after its start {}",
@@ -70,7 +108,10 @@ impl Window {
         let mut h = floor_hour(from);
         while h < to {
             out.push(h);
-            h += Duration::hours(1);
+            match add(h, Duration::hours(1)) {
+                Some(next) => h = next,
+                None => break,
+            }
         }
         out
     }
@@ -156,57 +197,79 @@ impl WindowRule {
         Duration::minutes(i64::from(self.ground_truth_delay_minutes))
     }
 
-    /// The aligned window that contains `t`.
+    /// The aligned window that contains `t` (`t`'s bounds clamped to chrono's range: an
+    /// out-of-range time gives a window [`Window::new`] would refuse, never a panic).
     pub fn containing(&self, t: DateTime<Utc>) -> Window {
-        let len = self.len().num_seconds();
+        let len = self.len().num_seconds().max(1);
         let secs = t.timestamp().div_euclid(len) * len;
         let start = Utc.timestamp_opt(secs, 0).single().unwrap_or(t);
         Window {
             start,
-            end: start + self.len(),
+            end: add(start, self.len()).unwrap_or(DateTime::<Utc>::MAX_UTC),
         }
     }
 
     /// The last aligned window that ended at or before `at - offset` (the scheduled run's window).
+    /// Saturates at chrono's range; [`WindowRule::try_last_complete`] refuses such times.
     pub fn last_complete(&self, at: DateTime<Utc>) -> Window {
-        let shifted = at - self.offset();
+        let shifted = sub(at, self.offset()).unwrap_or(DateTime::<Utc>::MIN_UTC);
         let current = self.containing(shifted);
         // `current` contains `shifted`, so it is not complete unless it starts exactly there.
         let end = current.start;
         Window {
-            start: end - self.len(),
+            start: sub(end, self.len()).unwrap_or(DateTime::<Utc>::MIN_UTC),
             end,
         }
     }
 
-    /// The labels of `w` are read from the ground-truth folders of `[start, end + delay)`.
+    /// [`WindowRule::last_complete`], or why `at` has none in the supported range.
+    pub fn try_last_complete(&self, at: DateTime<Utc>) -> Result<Window, String> {
+        check_time("time", at)?;
+        let w = self.last_complete(at);
+        Window::new(w.start, w.end)
+    }
+
+    /// The labels of `w` are read from the ground-truth folders of `[start, end + delay)` (the end
+    /// saturates at chrono's range).
     pub fn ground_truth_range(&self, w: &Window) -> (DateTime<Utc>, DateTime<Utc>) {
-        (w.start, w.end + self.delay())
+        (
+            w.start,
+            add(w.end, self.delay()).unwrap_or(DateTime::<Utc>::MAX_UTC),
+        )
     }
 
     /// True once the window's scheduled run is due (`end + offset <= now`).
     pub fn is_due(&self, w: &Window, now: DateTime<Utc>) -> bool {
-        w.end + self.offset() <= now
+        add(w.end, self.offset()).is_some_and(|due| due <= now)
     }
 
     /// Aligned windows whose ground-truth range overlaps the hour folder starting at `hour`: the
     /// windows a label uploaded into that folder can change. Oldest first, at most
     /// [`MAX_WINDOWS_PER_INVOCATION`] (the newest ones).
+    /// None for an hour outside the supported range.
     pub fn windows_reading_ground_truth_hour(&self, hour: DateTime<Utc>) -> Vec<Window> {
         let hour = floor_hour(hour);
-        let hour_end = hour + Duration::hours(1);
+        if check_time("hour", hour).is_err() {
+            return Vec::new();
+        }
+        let Some(hour_end) = add(hour, Duration::hours(1)) else {
+            return Vec::new();
+        };
         // Overlap of [s, s + len + delay) and [hour, hour_end): hour - len - delay < s < hour_end.
-        let mut w = self.containing(hour - self.len() - self.delay());
+        let Some(first) = sub(hour, self.len()).and_then(|t| sub(t, self.delay())) else {
+            return Vec::new();
+        };
+        let mut w = self.containing(first);
         let mut out = Vec::new();
         while w.start < hour_end {
             let (gs, ge) = self.ground_truth_range(&w);
             if gs < hour_end && ge > hour {
                 out.push(w);
             }
-            w = Window {
-                start: w.end,
-                end: w.end + self.len(),
+            let Some(end) = add(w.end, self.len()) else {
+                break;
             };
+            w = Window { start: w.end, end };
         }
         if out.len() > MAX_WINDOWS_PER_INVOCATION {
             out.drain(..out.len() - MAX_WINDOWS_PER_INVOCATION);
@@ -228,8 +291,12 @@ impl WindowRule {
                 Err(e)
             }
         })?;
-        if minutes == 0 {
-            return Err("split minutes must be at least 1".into());
+        check_time("window start", start)?;
+        check_time("window end", end)?;
+        if minutes == 0 || minutes > 31 * 1440 {
+            return Err(format!(
+                "split minutes must be 1 to 44640 (31 days), got {minutes}"
+            ));
         }
         let step = Duration::minutes(i64::from(minutes));
         let n = (whole.duration().num_seconds() + step.num_seconds() - 1) / step.num_seconds();
@@ -243,12 +310,80 @@ impl WindowRule {
         let mut out = Vec::new();
         let mut s = start;
         while s < end {
-            let e = (s + step).min(end);
+            let e = add(s, step).unwrap_or(end).min(end);
             out.push(Window { start: s, end: e });
             s = e;
         }
         Ok(out)
     }
+}
+
+/// Plans the windows of an arbitrary event (JSON bytes after a 20-byte header choosing the window
+/// rule and `now`) and walks everything a run derives from them: hours, folder prefixes, report
+/// keys, lookback and due times. The fuzz target `plan_windows` and its proptest twin (this
+/// module's tests) call it; it panics only when an invariant breaks. Returns the windows planned.
+#[doc(hidden)]
+pub fn exercise_planning(data: &[u8]) -> usize {
+    use super::layout;
+    use super::trigger::{parse_trigger, plan_windows};
+    use crate::storage::S3Uri;
+    let byte = |i: usize| data.get(i).copied().unwrap_or(0);
+    let u16_at = |i: usize| u16::from_le_bytes([byte(i), byte(i + 1)]);
+    let minutes = [1, 5, 15, 60, 360, 1440, 2880, 44640][usize::from(byte(0) % 8)];
+    let rule = WindowRule {
+        minutes,
+        offset_minutes: u32::from(u16_at(1)) % (31 * 1440 + 1),
+        ground_truth_delay_minutes: u32::from(u16_at(3)) % (31 * 1440 + 1),
+    };
+    let mut secs = [0u8; 8];
+    for (k, v) in secs.iter_mut().enumerate() {
+        *v = byte(5 + k);
+    }
+    let secs = i64::from_le_bytes(secs);
+    // `now` anywhere chrono can represent, often near today.
+    let now = if byte(13) & 1 == 0 {
+        DateTime::from_timestamp(1_700_000_000 + secs % 1_000_000_000, 0)
+    } else {
+        DateTime::from_timestamp(secs % 8_210_266_876_799, 0)
+    }
+    .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let Ok(event) = serde_json::from_slice::<serde_json::Value>(data.get(20..).unwrap_or(&[]))
+    else {
+        return 0;
+    };
+    // Direct calls on the rule with `now` itself.
+    let _ = rule.last_complete(now);
+    if let Ok(w) = rule.try_last_complete(now) {
+        assert!(w.start < w.end && w.end <= now, "{w} at {now}");
+    }
+    assert!(rule.windows_reading_ground_truth_hour(now).len() <= MAX_WINDOWS_PER_INVOCATION);
+    let gt = S3Uri::parse("s3://bkt/gt/").expect("a valid URI");
+    let report = S3Uri::parse("s3://reports/monitoring").expect("a valid URI");
+    let target = layout::Target::Endpoint {
+        endpoint_name: "ep".into(),
+        variant_name: "AllTraffic".into(),
+    };
+    let Ok(trigger) = parse_trigger(event) else {
+        return 0;
+    };
+    let Ok(Ok(planned)) = plan_windows(&trigger, &rule, Some(&gt), now) else {
+        return 0;
+    };
+    assert!(planned.len() <= MAX_WINDOWS_PER_INVOCATION);
+    for p in &planned {
+        let w = p.window;
+        assert!(w.start < w.end, "{w}");
+        let hours = w.hours();
+        assert!(hours.len() <= 31 * 24 + 1, "{w}: {} hours", hours.len());
+        let (from, to) = rule.ground_truth_range(&w);
+        assert!(from <= to);
+        let _ = layout::hour_prefixes(&gt, from, to);
+        let _ = layout::hour_prefixes(&gt, w.start, w.end);
+        let _ = layout::lookback_hours(&w, Duration::minutes(5));
+        let _ = layout::report_uris(&report, &target, "schedule", &w);
+        let _ = (w.id(), w.to_string(), w.millis(), rule.is_due(&w, now));
+    }
+    planned.len()
 }
 
 #[cfg(test)]
@@ -340,6 +475,102 @@ mod tests {
         assert!(!rule.is_due(&ws[1], t("2024-05-01T11:00:00Z")));
         let (gs, ge) = rule.ground_truth_range(&ws[0]);
         assert_eq!(Window::hours_between(gs, ge).len(), 3);
+    }
+
+    #[test]
+    fn times_at_chronos_extremes_are_errors_not_panics() {
+        let max = DateTime::<Utc>::MAX_UTC;
+        let min = DateTime::<Utc>::MIN_UTC;
+        let rule = WindowRule {
+            minutes: 60,
+            offset_minutes: 44640,
+            ground_truth_delay_minutes: 44640,
+        };
+        for t in [max, min] {
+            assert!(Window::new(t, t).is_err());
+            assert!(
+                rule.try_last_complete(t)
+                    .unwrap_err()
+                    .contains("outside the supported")
+            );
+            let _ = rule.last_complete(t);
+            let w = rule.containing(t);
+            assert!(Window::new(w.start, w.end).is_err(), "{w}");
+            assert!(rule.windows_reading_ground_truth_hour(t).is_empty());
+            assert!(!rule.is_due(&Window { start: t, end: t }, t) || t == min);
+            let _ = rule.ground_truth_range(&Window { start: t, end: t });
+            assert!(WindowRule::split(t, max, 60).is_err());
+        }
+        assert!(Window::hours_between(max - Duration::hours(3), max).len() >= 3);
+        assert!(Window::new(t("1969-12-31T23:00:00Z"), t("1970-01-01T01:00:00Z")).is_err());
+        assert!(Window::new(t("9999-12-31T00:00:00Z"), t("9999-12-31T23:00:00Z")).is_ok());
+        // splitMinutes beyond 31 days.
+        let e = WindowRule::split(t("2024-05-01T00:00:00Z"), t("2024-05-02T00:00:00Z"), 44641)
+            .unwrap_err();
+        assert!(e.contains("44640"), "{e}");
+        assert!(
+            WindowRule::split(t("2024-05-01T00:00:00Z"), t("2024-05-02T00:00:00Z"), 44640).is_ok()
+        );
+    }
+
+    /// The fuzz target `plan_windows`'s inputs as a proptest: adversarial direct requests,
+    /// schedules and S3 events (times at and past chrono's range, huge split minutes, odd keys).
+    mod planning_props {
+        use super::super::exercise_planning;
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        fn time() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(json!("+262143-12-31T23:59:59Z")),
+                Just(json!("-262144-01-01T00:00:00Z")),
+                Just(json!("9999-12-31T23:59:59Z")),
+                Just(json!("0000-01-01T00:00:00Z")),
+                Just(json!("1970-01-01T00:00:00Z")),
+                Just(json!(i64::MAX)),
+                Just(json!(i64::MIN)),
+                Just(json!(-1)),
+                Just(json!(1e300)),
+                Just(json!("2024-05-01T10:00:00Z")),
+                (0i64..4_000_000_000_000).prop_map(|ms| json!(ms)),
+                any::<i64>().prop_map(|ms| json!(ms.to_string())),
+            ]
+        }
+
+        fn event() -> impl Strategy<Value = Value> {
+            let minutes = prop_oneof![
+                Just(json!(0)),
+                Just(json!(44641)),
+                Just(json!(u32::MAX)),
+                Just(json!(-1)),
+                (1u32..50_000).prop_map(|m| json!(m))
+            ];
+            prop_oneof![
+                (time(), time(), proptest::option::of(minutes)).prop_map(|(s, e, m)| {
+                    let mut v = json!({"window": {"start": s, "end": e}});
+                    if let Some(m) = m {
+                        v["splitMinutes"] = m;
+                    }
+                    v
+                }),
+                time().prop_map(|t| json!({"time": t})),
+                time().prop_map(|t| json!({"source": "aws.events", "detail-type": "Scheduled Event", "time": t})),
+                (time(), "[0-9/]{0,20}").prop_map(|(t, k)| json!({"source": "aws.s3", "detail-type": "Object Created", "time": t,
+                    "detail": {"bucket": {"name": "bkt"}, "object": {"key": format!("gt/{k}/x.jsonl")}}})),
+                time().prop_map(|t| json!({"source": "driftloop", "detail-type": "Model Monitoring Requested",
+                    "detail": {"window": {"start": t, "end": "2024-05-01T00:00:00Z"}}})),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #[test]
+            fn planning_never_panics(header in proptest::collection::vec(any::<u8>(), 20), ev in event()) {
+                let mut data = header;
+                data.extend(serde_json::to_vec(&ev).unwrap());
+                exercise_planning(&data);
+            }
+        }
     }
 
     #[test]

@@ -9,8 +9,11 @@
 //! blocking thread and reads through a `std::io::BufRead` over the channel, so it parses lines with
 //! its own `feed_*` readers (line numbers, UTF-8 checks and all).
 //!
-//! An object deleted between the listing and the read is skipped and counted; any other read
-//! failure fails the run with the S3 error (retryable when it is).
+//! An object deleted between the listing and the read is skipped and counted — S3 answers 404, or
+//! 403 AccessDenied when `s3:ListBucket` is scoped by prefix; a 403 counts as vanished only when a
+//! fresh listing of the key no longer shows it ([`super::vanished_after_denial`]), else it is the
+//! permission error it says. Any other read failure fails the run with the S3 error (retryable
+//! when it is).
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
@@ -70,8 +73,11 @@ impl Read for ChannelReader {
 pub enum ReadError {
     #[error(transparent)]
     Aws(AwsError),
+    /// The consumer failed reading `uri` (its error kept, e.g. the engine's typed error inside).
+    #[error("{uri}: {error}")]
+    Consumer { uri: String, error: io::Error },
     #[error("{0}")]
-    Consumer(String),
+    Thread(String),
 }
 
 /// Recovers the S3 error an engine read failed with.
@@ -88,7 +94,11 @@ pub fn aws_error_of(e: &io::Error, uri: &S3Uri) -> AwsError {
 async fn download(store: Arc<dyn ObjectStore>, uri: S3Uri, tx: mpsc::Sender<Piece>) {
     let mut body = match store.open(&uri).await {
         Ok(b) => b,
-        Err(e) if e.is_not_found() => {
+        Err(e)
+            if e.is_not_found()
+                || (super::is_access_denied(&e)
+                    && super::vanished_after_denial(store.as_ref(), &uri).await) =>
+        {
             let _ = tx.send(Piece::Missing).await;
             return;
         }
@@ -194,7 +204,10 @@ where
                     if e.get_ref().is_some_and(|i| i.is::<AwsError>()) {
                         return Err(ReadError::Aws(aws_error_of(&e, &uri)));
                     }
-                    return Err(ReadError::Consumer(format!("{uri}: {e}")));
+                    return Err(ReadError::Consumer {
+                        uri: uri.to_string(),
+                        error: e,
+                    });
                 }
             }
         }
@@ -202,7 +215,7 @@ where
     });
     let result = consumer
         .await
-        .map_err(|e| ReadError::Consumer(format!("reader thread failed: {e}")))?;
+        .map_err(|e| ReadError::Thread(format!("reader thread failed: {e}")))?;
     producer.abort();
     result
 }
@@ -245,6 +258,62 @@ mod tests {
         assert_eq!(lines[0], "file00 line000");
         assert_eq!(lines[500], "file01 line000");
         assert_eq!(lines.last().unwrap(), "file19 line499");
+    }
+
+    /// With `s3:ListBucket` scoped by prefix S3 answers 403 for a key deleted after the listing:
+    /// skipped as vanished. A 403 on an object that is still listed is a real permission problem.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn access_denied_is_vanished_only_when_the_object_is_gone() {
+        struct Denying(InMemoryStore);
+        #[async_trait::async_trait]
+        impl ObjectStore for Denying {
+            async fn get(&self, uri: &S3Uri) -> Result<Vec<u8>, AwsError> {
+                if uri.key.contains("secret") {
+                    return Err(AwsError::classify(
+                        "s3",
+                        "GetObject",
+                        Some("AccessDenied"),
+                        Some(403),
+                        "Access Denied",
+                    ));
+                }
+                self.0.get(uri).await
+            }
+            async fn put(&self, u: &S3Uri, b: Vec<u8>, c: &str) -> Result<(), AwsError> {
+                self.0.put(u, b, c).await
+            }
+            async fn list(&self, p: &S3Uri) -> Result<Vec<crate::storage::ObjectInfo>, AwsError> {
+                self.0.list(p).await
+            }
+        }
+        let inner = InMemoryStore::default();
+        inner.deny_missing(true);
+        inner.insert("s3://bkt/d/a", "a\n");
+        inner.insert("s3://bkt/d/secret", "s\n");
+        let store = Arc::new(Denying(inner));
+        let uris = |keys: &[&str]| {
+            keys.iter()
+                .map(|k| S3Uri::parse(&format!("s3://bkt/d/{k}")).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let read = |acc: &mut Vec<String>, _: &S3Uri, r: &mut dyn BufRead| {
+            for line in r.lines() {
+                acc.push(line?);
+            }
+            Ok(())
+        };
+        let (lines, stats) =
+            stream_objects(store.clone(), uris(&["a", "gone"]), 2, Vec::new(), read)
+                .await
+                .unwrap();
+        assert_eq!((lines, stats.vanished), (vec!["a".to_owned()], 1));
+        let err = stream_objects(store, uris(&["a", "secret"]), 2, Vec::new(), read)
+            .await
+            .unwrap_err();
+        match err {
+            ReadError::Aws(e) => assert_eq!(e.code.as_deref(), Some("AccessDenied")),
+            other => panic!("{other}"),
+        }
     }
 
     /// A store whose readers count how many are open at once.

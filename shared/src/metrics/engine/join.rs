@@ -367,12 +367,26 @@ pub(super) struct GroundTruthStore {
     series: Vec<f64>,
     /// UUID-keyed labels waiting for their (prefetched) table slot, in input order.
     pending: VecDeque<(UKey, u64)>,
+    /// Bytes of the keys in `other` and of the class names (for [`GroundTruthStore::footprint`]).
+    key_bytes: usize,
 }
+
+/// Bytes of one `other` map entry besides its key: the boxed key's pointer and length, the packed
+/// label and hashbrown's control byte.
+/// (Rounded up: hashbrown keeps an eighth of its buckets free.)
+const OTHER_ENTRY: usize = 32;
+/// Bytes of one UUID table slot.
+const SLOT: usize = std::mem::size_of::<(u64, u64, u64)>();
 
 impl GroundTruthStore {
     /// Pre-sizes the UUID table for about `n` labels.
     pub(super) fn reserve(&mut self, n: usize) {
         self.uuid.reserve(n);
+    }
+
+    /// Bytes of the UUID table [`Self::reserve`] would allocate for `n` labels.
+    pub(super) fn reserve_bytes(n: usize) -> usize {
+        (n.saturating_mul(10) / 7).next_power_of_two().max(16) * SLOT
     }
 
     /// Stores the label of `key` (the last label of an id wins); returns the number of duplicate
@@ -390,8 +404,46 @@ impl GroundTruthStore {
                     0
                 }
             }
-            None => u64::from(self.other.insert(key.into(), pack(label)).is_some()),
+            None => {
+                let replaced = self.other.insert(key.into(), pack(label)).is_some();
+                if !replaced {
+                    self.key_bytes += key.len();
+                }
+                u64::from(replaced)
+            }
         }
+    }
+
+    /// Bytes the store holds now (tables at their capacity, keys, class names, series arena).
+    pub(super) fn footprint(&self) -> usize {
+        self.uuid.slots.len() * SLOT
+            + self.other.capacity() * OTHER_ENTRY
+            + self.key_bytes
+            + (self.classes.capacity() + self.class_index.capacity()) * OTHER_ENTRY
+            + self.series.capacity() * 8
+            // The pipeline holds at most GT_PIPELINE + 1 labels (its deque rounds up to 16).
+            + 16 * SLOT
+    }
+
+    /// [`Self::footprint`] at its peak while the next label is stored: a table that must grow
+    /// holds its old and its new (doubled) slots at once during the rehash; `series` more
+    /// values may be appended to the arena (forecast).
+    pub(super) fn footprint_with_next(&self, key_len: usize, series: usize) -> usize {
+        let mut peak = self.footprint() + key_len;
+        let uuids = self.uuid.len + self.pending.len() + 1;
+        if uuids * 10 > self.uuid.slots.len() * 7 {
+            peak += 2 * self.uuid.slots.len() * SLOT;
+        }
+        if self.other.len() >= self.other.capacity() {
+            peak += 2 * self.other.capacity().max(4) * OTHER_ENTRY;
+        }
+        if self.classes.len() >= self.classes.capacity() {
+            peak += 4 * self.classes.capacity().max(4) * OTHER_ENTRY;
+        }
+        if self.series.len() + series > self.series.capacity() {
+            peak += 2 * (self.series.len() + series) * 8;
+        }
+        peak
     }
 
     fn insert_pending_one(&mut self) -> u64 {
@@ -465,6 +517,7 @@ impl GroundTruthStore {
             return i;
         }
         let i = self.classes.len() as u32;
+        self.key_bytes += 2 * label.len();
         self.classes.push(label.into());
         self.class_index.insert(label.into(), i);
         i
@@ -604,6 +657,30 @@ mod tests {
                 uuid_u128_scalar(std::str::from_utf8(&s).unwrap())
             );
         }
+    }
+
+    #[test]
+    fn footprint_follows_what_is_stored_and_foresees_growth() {
+        let mut s = GroundTruthStore::default();
+        let empty = s.footprint();
+        assert!(empty < 4096, "{empty}");
+        let mut peak_seen = 0;
+        for i in 0..5000u64 {
+            let key = format!("{i:08x}-0000-4000-8000-{i:012x}");
+            let before = s.footprint_with_next(0, 0);
+            s.insert(&key, GtLabel::Num(i as f64));
+            s.flush();
+            // What was foreseen covers what the store holds after the insert.
+            assert!(s.footprint() <= before, "{i}: {} > {before}", s.footprint());
+            peak_seen = peak_seen.max(before);
+        }
+        // 5000 labels in a table of 8192 slots (24 bytes each); never more than 3x at a rehash.
+        assert!(s.footprint() >= 5000 * SLOT && s.footprint() < 8192 * SLOT * 2);
+        assert!(peak_seen <= 3 * 8192 * SLOT + 4096, "{peak_seen}");
+        for i in 0..1000 {
+            s.insert(&format!("id-{i}"), GtLabel::Num(1.0));
+        }
+        assert!(s.footprint() >= 8192 * SLOT + 1000 * (OTHER_ENTRY + 5));
     }
 
     #[test]

@@ -20,7 +20,15 @@
 //! * A capture payload with several CSV rows is one invocation with one label: model quality uses
 //!   its first row; data quality uses every row.
 //! * Bad lines never panic: they count as `malformed_*` / `invalid_*` with up to
-//!   `max_error_samples` `source:line: message` samples.
+//!   `max_error_samples` `source:line: message` samples. A line longer than [`MAX_LINE_BYTES`]
+//!   (or [`Engine::with_max_line_bytes`]) is one malformed line, skipped without being buffered.
+//!
+//! # Memory
+//! Capture is streamed; what the engine holds grows with the ground truth it has read (the table
+//! grows as labels arrive, it is not sized from listed bytes). With
+//! [`Engine::with_ground_truth_limit`] a label that would take the store (at its peak, while a
+//! table grows) past the limit fails the feed with [`EngineError::GroundTruthTooLarge`] instead
+//! of letting the process run out of memory.
 //!
 //! # Speed (same results as the straightforward path)
 //! * Lines are read by a learned line shape, else a hand-written scanner, else serde (see
@@ -55,6 +63,11 @@ use ingest::Ingest;
 use lines::{for_each_line, trim_line_break};
 use std::io::BufRead;
 
+/// Lines longer than this many bytes (not counting the line break) are counted as malformed and
+/// skipped, never buffered whole: 32 MiB, above the largest capture record SageMaker writes
+/// (6 MB request and 6 MB response payloads, base64-encoded).
+pub const MAX_LINE_BYTES: usize = 32 << 20;
+
 /// Which input a line came from (for the malformed-line counters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -78,6 +91,9 @@ pub struct Engine {
     baseline_constraints: Option<BaselineConstraints>,
     model_quality_constraints: Option<serde_json::Value>,
     line_buf: Vec<u8>,
+    max_line: usize,
+    /// Bytes the ground-truth store may reach ([`Engine::with_ground_truth_limit`]).
+    gt_limit: Option<usize>,
 }
 
 impl Engine {
@@ -90,7 +106,78 @@ impl Engine {
             baseline_constraints: None,
             model_quality_constraints: None,
             line_buf: Vec::new(),
+            max_line: MAX_LINE_BYTES,
+            gt_limit: None,
         }
+    }
+
+    /// Lines longer than `bytes` are counted as malformed and skipped (default
+    /// [`MAX_LINE_BYTES`]).
+    pub fn with_max_line_bytes(mut self, bytes: usize) -> Engine {
+        self.max_line = bytes.max(1);
+        self
+    }
+
+    /// The ground-truth store may hold at most about `bytes` (its peak while a table grows
+    /// included); a ground-truth line that would take it further fails the feed with
+    /// [`EngineError::GroundTruthTooLarge`]. Unlimited by default.
+    pub fn with_ground_truth_limit(mut self, bytes: u64) -> Engine {
+        self.gt_limit = Some(usize::try_from(bytes).unwrap_or(usize::MAX));
+        self
+    }
+
+    /// Bytes the buffered ground truth holds now (for reports and tests).
+    pub fn ground_truth_bytes(&self) -> usize {
+        self.ingest.gt.footprint()
+    }
+
+    /// Fails when storing one more label of a `line_len`-byte line could take the store past the
+    /// limit.
+    #[inline]
+    fn check_ground_truth_room(&self, line_len: usize, source: &str) -> Result<(), EngineError> {
+        let Some(limit) = self.gt_limit else {
+            return Ok(());
+        };
+        // A line's key and (forecast) series are at most as long as the line.
+        let series = if self.ingest.cfg.problem_type == Some(ProblemType::Forecast) {
+            line_len / 2
+        } else {
+            0
+        };
+        // The key and a class label are each at most the line.
+        if self.ingest.gt.footprint_with_next(2 * line_len, series) > limit {
+            return Err(EngineError::GroundTruthTooLarge {
+                limit_bytes: limit as u64,
+                labels: self.ground_truth_len() as u64,
+                source_name: source.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts a line longer than the maximum as malformed (with a sample), on its side.
+    fn too_long(&mut self, side: Side, bytes: usize, source: &str, line: u64) {
+        let max = self.max_line;
+        let counts = &mut self.ingest.state.counts;
+        match side {
+            Side::Capture => counts.malformed_capture += 1,
+            Side::GroundTruth => {
+                counts.ground_truth_lines += 1;
+                counts.malformed_ground_truth += 1;
+            }
+        }
+        self.ingest.sample(source, line, || {
+            format!(
+                "line of {bytes} bytes or more is longer than the maximum of {max} bytes; skipped"
+            )
+        });
+    }
+
+    /// Counts an input that is not capture although it was listed as such (e.g. a malformed
+    /// batch-transform manifest) as one malformed capture line of `source`, with its sample.
+    pub fn count_malformed_capture(&mut self, source: &str, message: &str) {
+        self.ingest.state.counts.malformed_capture += 1;
+        self.ingest.sample(source, 0, || message.to_owned());
     }
 
     pub fn config(&self) -> &MonitorConfig {
@@ -145,9 +232,17 @@ impl Engine {
         }
     }
 
-    /// Pre-sizes the ground-truth table for about `n` labels (e.g. ground-truth bytes / 120).
+    /// Pre-sizes the ground-truth table for about `n` labels (e.g. ground-truth bytes / 120): at
+    /// most 2^26 labels, and at most a third of the limit ([`Engine::with_ground_truth_limit`]),
+    /// so growing it later still fits. Only a speed hint: the table grows as labels arrive.
     pub fn reserve_ground_truth(&mut self, n: usize) {
-        self.ingest.gt.reserve(n.min(1 << 26));
+        let mut n = n.min(1 << 26);
+        if let Some(limit) = self.gt_limit {
+            while n > 0 && join::GroundTruthStore::reserve_bytes(n) > limit / 3 {
+                n /= 2;
+            }
+        }
+        self.ingest.gt.reserve(n);
     }
 
     /// Number of buffered ground-truth ids.
@@ -165,6 +260,11 @@ impl Engine {
         if self.capture_started {
             return Err(EngineError::GroundTruthAfterCapture);
         }
+        if line.len() > self.max_line {
+            self.too_long(Side::GroundTruth, line.len(), source, line_no);
+            return Ok(());
+        }
+        self.check_ground_truth_room(line.len(), source)?;
         self.ingest.state.counts.ground_truth_lines += 1;
         let parsed = self.parser.ground_truth_text(line);
         self.ground_truth_parsed(parsed, source, line_no);
@@ -187,6 +287,11 @@ impl Engine {
 
     /// Feeds one capture line.
     pub fn push_capture_line(&mut self, line: &str, source: &str, line_no: u64) {
+        if line.len() > self.max_line {
+            self.begin_capture_line();
+            self.too_long(Side::Capture, line.len(), source, line_no);
+            return;
+        }
         self.capture_line(line, source, line_no, false);
     }
 
@@ -235,8 +340,14 @@ impl Engine {
         if self.capture_started {
             return Err(EngineError::GroundTruthAfterCapture);
         }
+        let line = trim_line_break(line);
+        if line.len() > self.max_line {
+            self.too_long(Side::GroundTruth, line.len(), source, line_no);
+            return Ok(());
+        }
+        self.check_ground_truth_room(line.len(), source)?;
         self.ingest.state.counts.ground_truth_lines += 1;
-        let parsed = self.parser.ground_truth_bytes(trim_line_break(line));
+        let parsed = self.parser.ground_truth_bytes(line);
         self.ground_truth_parsed(parsed, source, line_no);
         Ok(())
     }
@@ -248,7 +359,12 @@ impl Engine {
 
     fn capture_bytes(&mut self, line: &[u8], source: &str, line_no: u64, defer: bool) {
         self.begin_capture_line();
-        let parsed = self.parser.capture_bytes(trim_line_break(line));
+        let line = trim_line_break(line);
+        if line.len() > self.max_line {
+            self.too_long(Side::Capture, line.len(), source, line_no);
+            return;
+        }
+        let parsed = self.parser.capture_bytes(line);
         self.capture_parsed(parsed, source, line_no, defer);
     }
 
@@ -257,7 +373,8 @@ impl Engine {
     /// [`Engine::push_ground_truth_bytes`] on that line, without searching for its end first.
     #[inline]
     fn ground_truth_ahead(&mut self, ahead: &[u8], source: &str, line_no: u64) -> Option<usize> {
-        if self.capture_started {
+        if self.capture_started || self.check_ground_truth_room(ahead.len(), source).is_err() {
+            // The line path reports the error.
             return None;
         }
         let (rec, len) = self.parser.ground_truth_ahead(ahead)?;
@@ -288,6 +405,7 @@ impl Engine {
             res: Result<(), EngineError>,
         }
         let mut buf = std::mem::take(&mut self.line_buf);
+        let max_line = self.max_line;
         let mut cx = Cx {
             e: self,
             source,
@@ -298,6 +416,7 @@ impl Engine {
             &mut reader,
             &mut buf,
             &mut cx,
+            max_line,
             |cx, line| {
                 cx.n += 1;
                 cx.res = cx.e.push_ground_truth_bytes(line, cx.source, cx.n);
@@ -307,6 +426,11 @@ impl Engine {
                 let len = cx.e.ground_truth_ahead(ahead, cx.source, cx.n + 1)?;
                 cx.n += 1;
                 Some(len)
+            },
+            |cx, bytes| {
+                cx.n += 1;
+                cx.e.too_long(Side::GroundTruth, bytes, cx.source, cx.n);
+                true
             },
         );
         let (n, res) = (cx.n, cx.res);
@@ -348,6 +472,7 @@ impl Engine {
             }
         }
         let mut buf = std::mem::take(&mut self.line_buf);
+        let max_line = self.max_line;
         let mut cx = Cx {
             e: self,
             source,
@@ -360,6 +485,7 @@ impl Engine {
             &mut reader,
             &mut buf,
             &mut cx,
+            max_line,
             |cx, line| {
                 let n = cx.count(line.len());
                 cx.e.capture_bytes(line, cx.source, n, true);
@@ -369,6 +495,12 @@ impl Engine {
                 let len = cx.e.capture_ahead(ahead, cx.source, cx.n + 1)?;
                 cx.count(len);
                 Some(len)
+            },
+            |cx, bytes| {
+                let n = cx.count(bytes);
+                cx.e.begin_capture_line();
+                cx.e.too_long(Side::Capture, bytes, cx.source, n);
+                true
             },
         );
         let n = cx.n;
@@ -449,4 +581,72 @@ impl Engine {
             max_inference_time_ms: state.max_inference_time_ms,
         })
     }
+}
+
+/// Runs the engine over arbitrary bytes with a small line maximum, a small ground-truth limit and
+/// arbitrary window bounds (the fuzz target `bounded_feed` and its proptest twin in
+/// `shared/tests/metrics_props.rs`). Panics only when an invariant breaks: the store stays within
+/// its limit, and the only ground-truth error is [`EngineError::GroundTruthTooLarge`].
+#[doc(hidden)]
+pub fn exercise_bounded_feed(data: &[u8]) -> Counts {
+    let byte = |i: usize| data.get(i).copied().unwrap_or(0);
+    let word = |i: usize| {
+        let mut b = [0u8; 8];
+        for (k, v) in b.iter_mut().enumerate() {
+            *v = byte(i + k);
+        }
+        i64::from_le_bytes(b)
+    };
+    let problem = match byte(0) % 5 {
+        0 => None,
+        1 => Some(ProblemType::Regression),
+        2 => Some(ProblemType::BinaryClassification),
+        3 => Some(ProblemType::MulticlassClassification),
+        _ => Some(ProblemType::Forecast),
+    };
+    let max_line = 1 + usize::from(u16::from_le_bytes([byte(1), byte(2)]) % 4096);
+    let limit = 1024 * (1 + u64::from(u16::from_le_bytes([byte(3), byte(4)]) % 512));
+    let (start, end) = (word(5), word(13));
+    let rest = data.get(21..).unwrap_or(&[]);
+    let (gt, capture) = match rest.iter().position(|b| *b == 0) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &[][..]),
+    };
+    let cfg = MonitorConfig {
+        problem_type: problem,
+        data_quality: true,
+        window_start_ms: (byte(0) & 0x80 != 0).then_some(start),
+        window_end_ms: (byte(0) & 0x40 != 0).then_some(end),
+        ..MonitorConfig::default()
+    };
+    let mut e = Engine::new(cfg)
+        .with_max_line_bytes(max_line)
+        .with_ground_truth_limit(limit);
+    e.reserve_ground_truth(usize::from(byte(2)) << 12);
+    if problem.is_some() {
+        match e.feed_ground_truth("gt", gt) {
+            Ok(_) => {}
+            Err(EngineError::GroundTruthTooLarge { limit_bytes, .. }) => {
+                assert_eq!(limit_bytes, limit)
+            }
+            Err(other) => panic!("unexpected ground-truth error: {other}"),
+        }
+        assert!(
+            e.ground_truth_bytes() as u64 <= limit,
+            "{} > {limit}",
+            e.ground_truth_bytes()
+        );
+    }
+    e.feed_capture("capture", capture, |_| {})
+        .expect("reading from memory cannot fail");
+    let r = e
+        .finish()
+        .expect("no constraints, so finishing cannot fail");
+    let _ = (
+        r.statistics_json(),
+        r.violations_json(),
+        r.summary(),
+        r.cloudwatch_metrics(),
+    );
+    r.counts
 }

@@ -23,6 +23,16 @@ pub enum EngineError {
     Merge(String),
     #[error("invalid constraints: {0}")]
     Constraints(String),
+    /// The buffered ground truth would outgrow [`super::Engine::with_ground_truth_limit`].
+    #[error(
+        "the ground truth needs more than the {} MiB allowed for buffered labels ({labels} labels held when {source_name} went past the limit)",
+        limit_bytes >> 20
+    )]
+    GroundTruthTooLarge {
+        limit_bytes: u64,
+        labels: u64,
+        source_name: String,
+    },
 }
 
 /// Record counts of a job.
