@@ -30,7 +30,16 @@ impl RegSums {
         let mae = self.abs_err.value() / n;
         let mse = self.sq_err.value() / n;
         let sy = self.y.value();
-        let ss_tot = (self.y2.value() - sy * sy / n).max(0.0);
+        // Σy² - (Σy)²/n cancels: for constant labels a merged state can leave a residue of a few
+        // ulps of Σy² instead of 0, which would turn r2 into -1e16. Within that rounding error the
+        // labels are constant (SS_tot = 0).
+        let y2 = self.y2.value();
+        let ss_tot = (y2 - sy * sy / n).max(0.0);
+        let ss_tot = if ss_tot <= 64.0 * f64::EPSILON * y2.abs() {
+            0.0
+        } else {
+            ss_tot
+        };
         let ss_res = self.sq_err.value();
         let r2 = if ss_tot > 0.0 {
             1.0 - ss_res / ss_tot
@@ -99,5 +108,32 @@ mod tests {
         // SS_tot = 2, SS_res = 5 -> r2 = -1.5
         assert!((r.get("r2").unwrap().value + 1.5).abs() < 1e-12);
         assert_eq!(r.item_count, 3);
+    }
+
+    #[test]
+    fn constant_labels_have_zero_total_sum_of_squares_despite_rounding() {
+        // A merged state of one constant label can carry Σy² one ulp above (Σy)²/n (the
+        // split/merge property test found r2 = -7.6e15 against the single pass's 0). Within
+        // rounding error SS_tot is 0: r2 is scikit-learn's 0.0 (predictions off), never huge.
+        for k in 1..200 {
+            let y = k as f64 / 7.0;
+            let mut s = RegSums::default();
+            s.n = 1;
+            s.abs_err.add(0.5);
+            s.sq_err.add(0.25);
+            s.y.add(y);
+            s.y2.add(f64::from_bits((y * y).to_bits() + 1));
+            assert_eq!(s.metrics()[3], 0.0, "y = {y}");
+        }
+        // A real spread is kept: y = 1, 2 (SS_tot = 0.5), predictions off by 0.5 (SS_res = 0.5).
+        let mut s = RegSums::default();
+        for y in [1.0, 2.0] {
+            s.n += 1;
+            s.abs_err.add(0.5);
+            s.sq_err.add(0.25);
+            s.y.add(y);
+            s.y2.add(y * y);
+        }
+        assert!((s.metrics()[3] - 0.0).abs() < 1e-12);
     }
 }
