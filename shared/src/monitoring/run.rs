@@ -133,17 +133,13 @@ pub async fn publish_metrics(
 pub async fn read_ledger(store: &dyn ObjectStore, uris: &ReportUris) -> Result<Ledger, AwsError> {
     let mut ledger = Ledger::default();
     for stream in [Stream::Provisional, Stream::Final] {
-        match store
-            .get(&layout::cloudwatch_record(uris, stream.as_str()))
-            .await
-        {
-            Ok(body) => {
-                if let Ok(e) = serde_json::from_slice::<Entry>(&body) {
-                    ledger.set(stream, e);
-                }
-            }
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
+        // Absent before the stream's first publication: 404, or 403 where `s3:ListBucket` is
+        // scoped by prefix (see [`ObjectStore::get_optional`]).
+        let record = store
+            .get_optional(&layout::cloudwatch_record(uris, stream.as_str()))
+            .await?;
+        if let Some(e) = record.and_then(|body| serde_json::from_slice::<Entry>(&body).ok()) {
+            ledger.set(stream, e);
         }
     }
     Ok(ledger)
