@@ -22,7 +22,7 @@
 //! named principal can have put it; CloudTrail's PutEvents data events for the control bus name
 //! the principal of each event id.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{ConfigError, Env, Lookup};
@@ -36,8 +36,8 @@ pub const RULE_FIELD: &str = "controlRule";
 /// The wrapper's field holding the original event.
 pub const EVENT_FIELD: &str = "event";
 /// The field of a request's `detail` the gate sets to the verified [`Requester`] (whatever the
-/// sender put there is replaced).
-pub const REQUESTED_BY_FIELD: &str = "requestedBy";
+/// sender put there is dropped; a sender's own `requestedBy` claim stays as it is).
+pub const REQUESTER_FIELD: &str = "verifiedRequester";
 
 /// The `InputTemplate` of a control rule's target (see the module docs).
 pub fn envelope() -> String {
@@ -74,7 +74,7 @@ impl From<GateError> for lambda_runtime::Diagnostic {
 }
 
 /// Who asked, as far as EventBridge vouches for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Requester {
     /// The envelope's `account`: the account whose principal put the event.
@@ -135,10 +135,15 @@ impl Gate {
     }
 
     /// The event the function handles: a control delivery unwrapped (its request's `detail`
-    /// carrying the verified [`Requester`] under [`REQUESTED_BY_FIELD`]), any other event as it
+    /// carrying the verified [`Requester`] under [`REQUESTER_FIELD`]), any other event as it
     /// is; a request that did not come through the control bus is refused.
     pub fn admit(&self, event: Value) -> Result<Value, GateError> {
         let Some(bus) = &self.bus else {
+            let mut event = event;
+            // No control bus: nothing is verified, so nothing may claim to be.
+            if let Some(detail) = event.get_mut("detail").and_then(Value::as_object_mut) {
+                detail.remove(REQUESTER_FIELD);
+            }
             return Ok(event);
         };
         let wrapped = event.get(RULE_FIELD).is_some() && event.get(EVENT_FIELD).is_some();
@@ -188,11 +193,33 @@ impl Gate {
         };
         if let Some(detail) = inner.get_mut("detail").and_then(Value::as_object_mut) {
             detail.insert(
-                REQUESTED_BY_FIELD.to_owned(),
+                REQUESTER_FIELD.to_owned(),
                 serde_json::to_value(&requester).unwrap_or(Value::Null),
             );
         }
         Ok(inner)
+    }
+}
+
+/// The [`Requester`] the gate verified for this (admitted) request, if any.
+pub fn verified_requester(event: &Value) -> Option<Requester> {
+    let v = event.get("detail")?.get(REQUESTER_FIELD)?;
+    serde_json::from_value(v.clone()).ok()
+}
+
+impl Requester {
+    /// A short record of the requester (at most 256 characters, SageMaker's limit on a metadata
+    /// value): `account=<account>;event=<id>;rule=<rule name>`.
+    pub fn record(&self) -> String {
+        let rule = self.control_rule.rsplit('/').next().unwrap_or_default();
+        let mut s = format!(
+            "account={};event={};rule={rule}",
+            self.account, self.event_id
+        );
+        if let Some((i, _)) = s.char_indices().nth(256) {
+            s.truncate(i);
+        }
+        s
     }
 }
 
@@ -222,7 +249,8 @@ mod tests {
         json!({
             "version": "0", "id": "e-1", "detail-type": "Retrain Requested", "source": "driftloop",
             "account": "123456789012", "time": "2024-05-01T12:00:00Z", "region": "us-east-1",
-            "resources": [], "detail": {"reason": "x", "requestedBy": {"account": "forged"}}
+            "resources": [], "detail": {"reason": "x", "requestedBy": "ops@example.com",
+                       "verifiedRequester": {"account": "1", "eventId": "forged", "controlRule": "x"}}
         })
     }
 
@@ -252,9 +280,17 @@ mod tests {
             .unwrap();
         assert_eq!(got["detail-type"], "Retrain Requested");
         assert_eq!(got["detail"]["reason"], "x");
+        let want = Requester {
+            account: "123456789012".into(),
+            event_id: "e-1".into(),
+            control_rule: RULE.into(),
+        };
+        assert_eq!(verified_requester(&got), Some(want.clone()));
+        // The sender's claim is kept as its own field; the verified record replaces a forged one.
+        assert_eq!(got["detail"]["requestedBy"], "ops@example.com");
         assert_eq!(
-            got["detail"]["requestedBy"],
-            json!({"account": "123456789012", "eventId": "e-1", "controlRule": RULE})
+            want.record(),
+            "account=123456789012;event=e-1;rule=loop-RetrainRequestRule-1"
         );
     }
 
@@ -294,7 +330,11 @@ mod tests {
         assert_eq!(gate().admit(alarm.clone()).unwrap(), alarm);
         let direct = json!({"modelPackageGroupName": "g"});
         assert_eq!(gate().admit(direct.clone()).unwrap(), direct);
-        assert_eq!(Gate::default().admit(request()).unwrap(), request());
+        // Without a control bus a request is taken as it comes, minus any claim to be verified.
+        let admitted = Gate::default().admit(request()).unwrap();
+        assert_eq!(admitted["detail"]["reason"], "x");
+        assert_eq!(verified_requester(&admitted), None);
+        assert_eq!(verified_requester(&request()).unwrap().event_id, "forged");
     }
 
     #[test]
