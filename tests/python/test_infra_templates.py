@@ -227,8 +227,11 @@ def test_iam_is_least_privilege(variant):
                     f"{fn}: {action} on {resource}"
             if action == "events:PutEvents":
                 assert resource == "arn:aws:events:us-east-1:123456789012:event-bus/default"
-            if action.startswith("s3:") and "driftloop-123456789012-us-east-1" in resource:
-                assert re.search(r"driftloop-123456789012-us-east-1(/(capture|ground-truth/churn|reports)/\*)?$", resource), resource
+                # Issue 14: only its own outcomes (source driftloop, its detail types).
+                assert cond["StringEquals"]["events:source"] == "driftloop", f"{fn}: PutEvents without a source condition"
+                assert cond["StringEquals"]["events:detail-type"], f"{fn}: PutEvents without a detail-type condition"
+            if action.startswith("s3:") and "driftloop-databucket-generated" in resource:
+                assert re.search(r"driftloop-databucket-generated(/(capture|ground-truth/churn|reports)/\*)?$", resource), resource
                 if action == "s3:ListBucket":
                     assert cond["StringLike"]["s3:prefix"], f"{fn}: ListBucket without a prefix condition"
                 else:
@@ -249,14 +252,15 @@ def test_iam_is_least_privilege(variant):
 
 
 def test_rules_listen_on_the_right_bus():
-    """AWS services publish on the default bus; driftloop's own events on EventBusName."""
+    """AWS services publish on the default bus; driftloop's requests arrive on the control bus only
+    (issue 14: they used to be taken from EventBusName, where anyone may put them)."""
     for lid, r in resources(sam_template(), "AWS::Events::Rule").items():
         p = r["Properties"]
         sources = (p.get("EventPattern") or {}).get("source", ["aws.events"])
         if all(s.startswith("aws.") for s in sources):
             assert "EventBusName" not in p, f"{lid}: AWS events arrive on the default bus"
         else:
-            assert sources == ["driftloop"] and p["EventBusName"] == {"Ref": "EventBusName"}, lid
+            assert sources == ["driftloop"] and p["EventBusName"] == {"Ref": "ControlBus"}, lid
 
 
 def test_readme_documents_every_parameter():

@@ -27,7 +27,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         clock: system_clock(),
     };
     let (gate, deps) = (&gate, &deps);
-    // Control requests only through the control bus (driftloop::control).
+    // Control requests only through the control bus (driftloop::control; `CONTROL_BUS_NAME` names
+    // it, unset: no gate).
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<serde_json::Value>| async move {
             let payload = gate.admit(event.payload).map_err(Diagnostic::from)?;
