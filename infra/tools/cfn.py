@@ -71,6 +71,8 @@ def parameter_values(template: dict, overrides: dict[str, Any] | None = None) ->
             v = f"arn:aws:iam::{ACCOUNT}:role/{name}"
         else:
             v = f"<{name}>"
+        if p.get("Type") == "CommaDelimitedList" and isinstance(v, str):
+            v = [x.strip() for x in v.split(",")]  # CloudFormation: "" is [""]
         out[name] = str(v) if p.get("Type") in ("String", "Number") else v
     out.update(overrides or {})
     return out
@@ -79,15 +81,16 @@ def parameter_values(template: dict, overrides: dict[str, Any] | None = None) ->
 class Evaluator:
     """Evaluates the intrinsics of one template under given parameter values."""
 
-    def __init__(self, template: dict, params: dict[str, Any]):
+    def __init__(self, template: dict, params: dict[str, Any], stack: str = STACK):
         self.t = template
         self.params = params
+        self.stack = stack
         self.pseudo = {
             "AWS::AccountId": ACCOUNT,
             "AWS::Region": REGION,
             "AWS::Partition": PARTITION,
-            "AWS::StackName": STACK,
-            "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/0",
+            "AWS::StackName": stack,
+            "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack}/0",
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::NoValue": NO_VALUE,
         }
@@ -120,7 +123,15 @@ class Evaluator:
         named = {"AWS::S3::Bucket": "BucketName", "AWS::CloudWatch::Alarm": "AlarmName",
                  "AWS::Logs::LogGroup": "LogGroupName", "AWS::CloudWatch::Dashboard": "DashboardName"}
         if res["Type"] in named and named[res["Type"]] in props:
-            return self.value(props[named[res["Type"]]])
+            value = self.value(props[named[res["Type"]]])
+            if value is not NO_VALUE:
+                return value
+        if res["Type"] in named or res["Type"] == "AWS::Events::EventBus":
+            # A name CloudFormation generates: <stack>-<logical id>-<suffix>, lower case for buckets.
+            if res["Type"] == "AWS::Events::EventBus" and "Name" in props:
+                return self.value(props["Name"])
+            generated = f"{self.stack}-{name}-GENERATED"
+            return generated.lower() if res["Type"] == "AWS::S3::Bucket" else generated
         return f"<ref:{name}>"
 
     def get_att(self, name: str, attr: str) -> Any:
@@ -129,6 +140,13 @@ class Evaluator:
             return f"arn:aws:s3:::{self.ref(name)}"
         if res["Type"] == "AWS::CloudWatch::Alarm" and attr == "Arn":
             return f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{self.ref(name)}"
+        if res["Type"] == "AWS::Events::EventBus" and attr == "Arn":
+            return f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{self.ref(name)}"
+        if res["Type"] == "AWS::Events::Rule" and attr == "Arn":
+            bus = (res.get("Properties") or {}).get("EventBusName")
+            bus = self.value(bus) if bus is not None else "default"
+            path = f"{name}" if bus == "default" else f"{bus}/{name}"
+            return f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{path}"
         return f"<getatt:{name}.{attr}>"
 
     # -- values
@@ -264,10 +282,10 @@ def loop_model(t: dict, overrides: dict[str, Any] | None = None) -> dict:
     return model
 
 
-def event_patterns(t: dict, overrides: dict[str, Any] | None = None) -> dict[str, dict]:
+def event_patterns(t: dict, overrides: dict[str, Any] | None = None, stack: str = STACK) -> dict[str, dict]:
     """Rule logical id -> {"pattern": evaluated EventPattern or None, "schedule": ..., "targets": [...]}
-    for the rules that exist under the parameter values."""
-    ev = Evaluator(t, parameter_values(t, overrides))
+    for the rules that exist under the parameter values (in a stack named `stack`)."""
+    ev = Evaluator(t, parameter_values(t, overrides), stack)
     out = {}
     for lid, r in ev.resources("AWS::Events::Rule").items():
         p = ev.value(r["Properties"])

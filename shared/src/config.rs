@@ -189,6 +189,70 @@ impl crate::error::Classify for ConfigError {
     }
 }
 
+/// The `errorType` a configuration error is reported with.
+pub const CONFIGURATION_ERROR_TYPE: &str = "Permanent.Configuration";
+
+/// Reports a configuration error through the Lambda runtime API's init-error path
+/// (`POST /2018-06-01/runtime/init/error`, header `Lambda-Runtime-Function-Error-Type`), so the
+/// invocation that started the environment fails with `errorType` `Permanent.Configuration` and a
+/// message naming the variable, instead of a bare `Runtime.ExitError`. Then the caller exits
+/// (Lambda expects the runtime to stop after an init error).
+///
+/// `lambda_runtime` 1.5 posts to `/init/error` only for its SnapStart hooks and exposes no API
+/// for it, so this posts the one request itself: plain HTTP/1.1 to `AWS_LAMBDA_RUNTIME_API`
+/// (the runtime API is local, unencrypted HTTP). Outside Lambda (no `AWS_LAMBDA_RUNTIME_API`) it
+/// only logs. Returns the error back, for `main` to return.
+pub fn report_init_error(error: ConfigError) -> ConfigError {
+    let api = std::env::var("AWS_LAMBDA_RUNTIME_API").ok();
+    match api.as_deref().map(|api| post_init_error(api, &error)) {
+        Some(Ok(status)) => {
+            tracing::error!(error = %error, var = error.var(), status, "configuration error reported to Lambda")
+        }
+        Some(Err(e)) => tracing::error!(
+            error = %error, var = error.var(), report_error = %e,
+            "configuration error (reporting it to the runtime API failed)"
+        ),
+        None => tracing::error!(error = %error, var = error.var(), "configuration error"),
+    }
+    error
+}
+
+/// The init-error report's body (the runtime API's error shape).
+pub fn init_error_body(error: &ConfigError) -> String {
+    serde_json::json!({
+        "errorType": CONFIGURATION_ERROR_TYPE,
+        "errorMessage": error.to_string(),
+        "variable": error.var(),
+    })
+    .to_string()
+}
+
+/// Posts the report to the runtime API at `api` (`host:port`); the response's status code.
+pub fn post_init_error(api: &str, error: &ConfigError) -> std::io::Result<u16> {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    let body = init_error_body(error);
+    let mut stream = std::net::TcpStream::connect(api)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\n\
+         Lambda-Runtime-Function-Error-Type: {CONFIGURATION_ERROR_TYPE}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    stream.flush()?;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head)?;
+    let line = String::from_utf8_lossy(&head[..n]);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("unexpected response {line:?}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,5 +351,66 @@ mod tests {
             })
             .unwrap_err();
         assert!(err.to_string().contains("expected s3://"));
+    }
+
+    #[test]
+    fn init_errors_are_posted_to_the_runtime_api() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let api = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = conn.read(&mut buf).unwrap();
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req);
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    if body.len() >= len || n == 0 {
+                        break;
+                    }
+                }
+            }
+            conn.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+            String::from_utf8(req).unwrap()
+        });
+        let error = Env::new(&[("WINDOW_MINUTES", "7")])
+            .parse_checked(
+                "WINDOW_MINUTES",
+                60u32,
+                |m| 1440 % m == 0,
+                "must divide a day",
+            )
+            .unwrap_err();
+        assert_eq!(post_init_error(&api, &error).unwrap(), 202);
+        let req = server.join().unwrap();
+        let (head, body) = req.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("POST /2018-06-01/runtime/init/error HTTP/1.1"),
+            "{head}"
+        );
+        assert!(
+            head.contains("Lambda-Runtime-Function-Error-Type: Permanent.Configuration"),
+            "{head}"
+        );
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["errorType"], "Permanent.Configuration");
+        assert_eq!(body["variable"], "WINDOW_MINUTES");
+        assert!(
+            body["errorMessage"]
+                .as_str()
+                .unwrap()
+                .contains("WINDOW_MINUTES=\"7\" is invalid: must divide a day")
+        );
+        // Nobody listening: an error, not a hang or a panic.
+        assert!(post_init_error("127.0.0.1:1", &error).is_err());
     }
 }

@@ -93,6 +93,27 @@ impl DetailType {
         Self::ALL.into_iter().find(|d| d.as_str() == s)
     }
 
+    /// The function (its binary's name) that publishes this detail type; `None` for the requests,
+    /// which operators put on the control bus. The template conditions each function's
+    /// `events:PutEvents` on exactly the types this names for it (tests/template_bounds.rs).
+    pub const fn publisher(self) -> Option<&'static str> {
+        match self {
+            DetailType::MonitoringRequested
+            | DetailType::RetrainRequested
+            | DetailType::PromotionRequested => None,
+            DetailType::MonitoringCompleted | DetailType::MonitoringViolations => {
+                Some("custom-metrics")
+            }
+            DetailType::RetrainingStarted | DetailType::RetrainingSkipped => {
+                Some("retrain-on-alarm")
+            }
+            DetailType::ModelDeployed
+            | DetailType::DeploymentSkipped
+            | DetailType::DeploymentFailed
+            | DetailType::DeploymentRolledBack => Some("deploy-on-approval"),
+        }
+    }
+
     /// True for the requests a function accepts (the others are outcomes the loop publishes).
     pub const fn is_request(self) -> bool {
         matches!(

@@ -17,6 +17,8 @@ pub mod config;
 #[cfg(feature = "aws")]
 pub mod contract;
 #[cfg(feature = "aws")]
+pub mod control;
+#[cfg(feature = "aws")]
 pub mod deploy;
 #[cfg(feature = "aws")]
 pub mod doubles;

@@ -89,7 +89,8 @@ def test_sample_matches_exactly_its_rules(sample, rules, events_client):
             assert rules[lid]["schedule"] and not rules[lid]["pattern"], f"{lid} is not a schedule rule"
         return
     assert got == expected, f"{sample}: matched {sorted(got)}, meant for {sorted(expected)}"
-    bus = cfn.parameter_values(sam_template())["EventBusName"]
+    # Issue 14: driftloop's requests arrive on the stack's control bus only (they used to on EventBusName).
+    bus = f"{cfn.STACK}-control"
     for lid in expected:  # the rule sits on the bus its events arrive on: AWS services' on the default bus
         assert rules[lid]["bus"] == ("default" if event["source"].startswith("aws.") else bus), lid
 
@@ -161,13 +162,16 @@ def test_the_stacks_own_alarm_entering_alarm_starts_retraining(rules, events_cli
 def test_the_recheck_rule_sends_its_sample():
     """RetrainRecheckRule's InputTransformer, applied to a scheduled event, gives
     events/retrain-recheck.json (issue 14: the function recognises the tick by the rule it names)."""
-    target = sam_template()["Resources"]["RetrainRecheckRule"]["Properties"]["Targets"][0]
+    t = sam_template()
+    ev = cfn.Evaluator(t, cfn.parameter_values(t))  # stack "driftloop"
+    target = t["Resources"]["RetrainRecheckRule"]["Properties"]["Targets"][0]
     transformer = target["InputTransformer"]
     sample = _load("retrain-recheck.json")
     values = {name: sample[path.removeprefix("$.")] for name, path in transformer["InputPathsMap"].items()}
-    rendered = transformer["InputTemplate"]
+    rendered = ev.value(transformer["InputTemplate"])
     for name, value in values.items():
         rendered = rendered.replace(f"<{name}>", value)
     assert json.loads(rendered) == sample
-    env = sam_template()["Resources"]["RetrainOnAlarmFunction"]["Properties"]["Environment"]["Variables"]
+    env = ev.value(t["Resources"]["RetrainOnAlarmFunction"]["Properties"]["Environment"]["Variables"])
+    assert env["RECHECK_RULE"] == "driftloop-retrain-recheck", "stack-scoped (two stacks coexist)"
     assert sample["resources"][0].endswith(f":rule/{env['RECHECK_RULE']}")

@@ -92,7 +92,7 @@ def test_forecast_renders_its_quantiles_seasonality_and_alarm():
 def test_batch_transform_renders_capture_mode_namespaces_and_grants():
     env = function_env(BATCH)
     assert env["CAPTURE_MODE"] == "batchTransform" and env["BATCH_OUTPUT_FORMAT"] == "csv"
-    assert env["CAPTURE_S3_URI"] == "s3://driftloop-123456789012-us-east-1/batch-capture/churn-daily"
+    assert env["CAPTURE_S3_URI"] == "s3://driftloop-databucket-generated/batch-capture/churn-daily"
     assert "ENDPOINT_NAME" not in env, "batch transform metrics have no Endpoint dimension"
     assert env["GROUND_TRUTH_DELAY_MINUTES"] == "1440"
     # The namespaces custom-metrics uses for batch transform (shared/src/monitoring/report.rs).
@@ -104,7 +104,7 @@ def test_batch_transform_renders_capture_mode_namespaces_and_grants():
     assert alarm["Namespace"] == "aws/sagemaker/ModelMonitoring/model-metrics"
     assert alarm["Dimensions"] == [{"Name": "MonitoringSchedule", "Value": "churn-model-quality"}]
     stmts = statements(BATCH)
-    data = "arn:aws:s3:::driftloop-123456789012-us-east-1"
+    data = "arn:aws:s3:::driftloop-databucket-generated"
     assert allows(stmts, "s3:ListBucket", data, "batch-capture/churn-daily/output/2026/12/01/10/")
     assert allows(stmts, "s3:GetObject", f"{data}/batch-capture/churn-daily/output/2026/12/01/10/m.json")
     assert allows(stmts, "s3:GetObject", "arn:aws:s3:::churn-transform-jobs/transform/churn-daily/part-0.csv.out")
@@ -126,12 +126,12 @@ def test_data_quality_only_renders_a1_drift_alarm_without_ground_truth():
     ev, t = rendered(DATA_QUALITY)
     assert not ev.resource_enabled("GroundTruthRule") and not ev.resource_enabled("ModelQualityAlarm")
     stmts = statements(DATA_QUALITY)
-    assert not allows(stmts, "s3:GetObject", "arn:aws:s3:::driftloop-123456789012-us-east-1/ground-truth/churn/x")
+    assert not allows(stmts, "s3:GetObject", "arn:aws:s3:::driftloop-databucket-generated/ground-truth/churn/x")
     # A1: the alarm on feature_baseline_drift_fare_amount, threshold 0.4, period 3600, in the
     # namespace and with the dimensions custom-metrics publishes (Model Monitor's).
     assert list(alarms(DATA_QUALITY)) == ["DriftAlarm1"]
     a = alarms(DATA_QUALITY)["DriftAlarm1"]
-    assert a["AlarmName"] == "churn-feature-drift-fare_amount"
+    assert a["AlarmName"] == "driftloop.churn-feature-drift-fare_amount"
     assert (a["Namespace"], a["MetricName"], a["Threshold"], a["Period"], a["ComparisonOperator"]) == (
         "aws/sagemaker/Endpoints/data-metrics", "feature_baseline_drift_fare_amount", "0.4", "3600", "GreaterThanThreshold")
     assert a["Dimensions"] == [{"Name": "Endpoint", "Value": "churn-prod"},

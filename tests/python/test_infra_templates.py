@@ -270,15 +270,18 @@ def test_iam_is_least_privilege(variant):
                     f"{fn}: {action} on {resource}"
             if action == "events:PutEvents":
                 assert resource == "arn:aws:events:us-east-1:123456789012:event-bus/default"
-            if action.startswith("s3:") and "driftloop-123456789012-us-east-1" in resource:
-                assert re.search(r"driftloop-123456789012-us-east-1(/(capture|batch-capture/churn-daily|ground-truth/churn|"
+                # Issue 14: only its own outcomes (source driftloop, its detail types).
+                assert cond["StringEquals"]["events:source"] == "driftloop", f"{fn}: PutEvents without a source condition"
+                assert cond["StringEquals"]["events:detail-type"], f"{fn}: PutEvents without a detail-type condition"
+            if action.startswith("s3:") and "driftloop-databucket-generated" in resource:
+                assert re.search(r"driftloop-databucket-generated(/(capture|batch-capture/churn-daily|ground-truth/churn|"
                                  r"reports|transform/churn-daily|driftloop-state/retrain-leases)/\*)?$", resource), resource
                 if action == "s3:ListBucket":
                     assert cond["StringLike"]["s3:prefix"], f"{fn}: ListBucket without a prefix condition"
                 else:
                     assert "/" in resource.split(":::", 1)[1], f"{fn}: {action} on the whole bucket"
             if action.startswith("s3:"):
-                assert re.match(r"arn:aws:s3:::(driftloop-123456789012-us-east-1|driftloop-demo-models/\*$|"
+                assert re.match(r"arn:aws:s3:::(driftloop-databucket-generated|driftloop-demo-models/\*$|"
                                 r"churn-transform-jobs(/transform/churn-daily/\*)?$)", resource), f"{fn}: {action} on {resource}"
                 if resource == "arn:aws:s3:::churn-transform-jobs":
                     assert action == "s3:ListBucket" and cond == {"StringLike": {"s3:prefix": ["transform/churn-daily/*"]}}
@@ -287,7 +290,7 @@ def test_iam_is_least_privilege(variant):
                 allowed = "/driftloop-state/retrain-leases/*" if fn == "RetrainOnAlarmFunction" else "/reports/*"
                 assert resource.endswith(allowed), f"{fn}: writes outside the {allowed} prefix: {resource}"
             if action == "cloudwatch:DescribeAlarms" and fn == "RetrainOnAlarmFunction":
-                assert resource == "arn:aws:cloudwatch:us-east-1:123456789012:alarm:churn-*", f"{fn}: {resource}"
+                assert resource == "arn:aws:cloudwatch:us-east-1:123456789012:alarm:driftloop.churn-*", f"{fn}: {resource}"
     actions = lambda fn: {a.split(" ")[1] for a in cfn.permissions(t, ev, fn)["statements"]}  # noqa: E731
     assert actions("GetApprovedModelFunction") == {"sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage", "sqs:SendMessage"}
     assert "sagemaker:StartPipelineExecution" in actions("RetrainOnAlarmFunction")
@@ -299,8 +302,8 @@ def test_iam_is_least_privilege(variant):
     # Its S3 access is the lease prefix only (issue 14: the per-pipeline leases).
     retrain_s3 = {a.split(" ")[2] for a in cfn.permissions(t, ev, "RetrainOnAlarmFunction")["statements"]
                   if a.split(" ")[1].startswith("s3:")}
-    assert retrain_s3 == {"arn:aws:s3:::driftloop-123456789012-us-east-1/driftloop-state/retrain-leases/*",
-                          "arn:aws:s3:::driftloop-123456789012-us-east-1"}, retrain_s3
+    assert retrain_s3 == {"arn:aws:s3:::driftloop-databucket-generated/driftloop-state/retrain-leases/*",
+                          "arn:aws:s3:::driftloop-databucket-generated"}, retrain_s3
     assert {"sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "iam:PassRole"} <= actions("DeployOnApprovalFunction")
     follows = VARIANTS[variant].get("AlarmFollowsModel", "true") == "true" and VARIANTS[variant].get("ProblemType") != ""
     assert ("cloudwatch:PutMetricAlarm" in actions("DeployOnApprovalFunction")) == follows
@@ -345,14 +348,15 @@ def test_production_autoscaling_is_wired_and_scoped():
 
 
 def test_rules_listen_on_the_right_bus():
-    """AWS services publish on the default bus; driftloop's own events on EventBusName."""
+    """AWS services publish on the default bus; driftloop's requests arrive on the control bus only
+    (issue 14: they used to be taken from EventBusName, where anyone may put them)."""
     for lid, r in resources(sam_template(), "AWS::Events::Rule").items():
         p = r["Properties"]
         sources = (p.get("EventPattern") or {}).get("source", ["aws.events"])
         if all(s.startswith("aws.") for s in sources):
             assert "EventBusName" not in p, f"{lid}: AWS events arrive on the default bus"
         else:
-            assert sources == ["driftloop"] and p["EventBusName"] == {"Ref": "EventBusName"}, lid
+            assert sources == ["driftloop"] and p["EventBusName"] == {"Ref": "ControlBus"}, lid
 
 
 def test_readme_documents_every_parameter():

@@ -988,7 +988,7 @@ async fn overrides_apply_per_request_and_bad_ones_are_permanent() {
     let w = world(&[]);
     seed_hour(&w.store, "2024-05-01T09", 20, 0);
     let req = json!({"window": {"start": "2024-05-01T09:00:00Z", "end": "2024-05-01T10:00:00Z"},
-        "metricsNamespace": "driftloop/churn", "eventBusName": "monitoring", "monitoringScheduleName": "adhoc",
+        "metricsNamespace": "driftloop/churn", "eventBusName": "monitoring",
         "metricsDimensions": {"Team": "risk"}, "probabilityThreshold": 0.99});
     let out = handle(req, &w.deps).await.unwrap();
     assert_eq!(out.windows[0].status, "Completed");
@@ -1000,7 +1000,7 @@ async fn overrides_apply_per_request_and_bad_ones_are_permanent() {
                 && d.dimensions
                     == [
                         ("Endpoint".into(), "churn".into()),
-                        ("MonitoringSchedule".into(), "adhoc".into()),
+                        ("MonitoringSchedule".into(), "churn-quality".into()),
                         ("Team".into(), "risk".into())
                     ])
     );
@@ -1010,7 +1010,7 @@ async fn overrides_apply_per_request_and_bad_ones_are_permanent() {
         e.detail["reports"]["summary"]
             .as_str()
             .unwrap()
-            .contains("/churn/AllTraffic/adhoc/")
+            .contains("/churn/AllTraffic/churn-quality/")
     );
     // Threshold 0.99: nothing predicted positive -> recall 0.
     assert_eq!(e.detail["metrics"]["recall"], 0.0);
@@ -1025,6 +1025,24 @@ async fn overrides_apply_per_request_and_bad_ones_are_permanent() {
         (
             json!({"metricsDimensions": {"Team": ""}}),
             "metricsDimensions",
+        ),
+        // Issue 14: a request cannot change whose metric it is (these used to be accepted).
+        (
+            json!({"metricsDimensions": {"Endpoint": "churn-prod"}}),
+            "identity dimension",
+        ),
+        (
+            json!({"metricsDimensions": {"MonitoringSchedule": "x"}}),
+            "identity dimension",
+        ),
+        (
+            json!({"monitoringScheduleName": "adhoc"}),
+            "monitoringScheduleName",
+        ),
+        (json!({"endpointName": "churn-prod"}), "endpointName"),
+        (
+            json!({"endpointName": "churn-prod", "captureS3Uri": "s3://elsewhere/capture"}),
+            "Endpoint dimension",
         ),
     ] {
         let err = handle(bad, &w.deps).await.unwrap_err();

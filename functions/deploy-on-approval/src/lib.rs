@@ -342,6 +342,8 @@ pub struct Output {
 }
 
 pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
+    // Who asked for a promotion, as the control gate verified it (main.rs; none without the gate).
+    let requester = driftloop::control::verified_requester(&event);
     let trigger = parse_trigger(event)?;
     let group = deps.config.group.clone();
     let mut output = Output {
@@ -367,6 +369,15 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
             *stage,
         )
         .await?;
+        if let Some(requester) = &requester {
+            driftloop::deploy::promote::record_requester(
+                deps.registry.as_ref(),
+                &arn,
+                *stage,
+                requester,
+            )
+            .await?;
+        }
         output.promoted = Some(arn);
     }
     let mut errors = Vec::new();

@@ -5,13 +5,19 @@ use driftloop::adapters::{
     application_autoscaling::ApplicationAutoScaling, cloudwatch::CloudWatch,
     eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
 };
+use driftloop::config::report_init_error;
+use driftloop::control::Gate;
 use driftloop::{aws::Aws, config::ProcessEnv};
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     driftloop::telemetry::init_tracing();
-    let config = Config::from_env(&ProcessEnv)?;
+    // A bad environment fails the invocation with Permanent.Configuration naming the variable
+    // (the runtime API's init-error path), not with a bare exit.
+    let (config, gate) = Config::from_env(&ProcessEnv)
+        .and_then(|config| Ok((config, Gate::from_env(&ProcessEnv)?)))
+        .map_err(report_init_error)?;
     let aws = Aws::from_env().await;
     let sagemaker = Arc::new(SageMaker::new(aws.sagemaker()));
     let deps = Deps {
@@ -23,8 +29,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         events: Arc::new(EventBridge::new(aws.eventbridge())),
         config,
     };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        handle(event.payload, &deps)
-    }))
+    let (gate, deps) = (&gate, &deps);
+    // Control requests only through the control bus (driftloop::control; `CONTROL_BUS_NAME` names
+    // it, unset: no gate).
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<serde_json::Value>| async move {
+            let payload = gate.admit(event.payload).map_err(Diagnostic::from)?;
+            handle(payload, deps).await.map_err(Diagnostic::from)
+        },
+    ))
     .await
 }

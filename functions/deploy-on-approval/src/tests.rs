@@ -796,3 +796,37 @@ fn autoscaling_settings_are_checked_at_init() {
         (1, 4, 100)
     );
 }
+
+/// A promotion the control gate admitted is recorded on the package with who asked (the account
+/// and event id EventBridge set, the control rule); an ungated one records no requester.
+#[tokio::test]
+async fn a_promotion_through_the_control_bus_records_who_asked() {
+    use driftloop::control::Gate;
+    use driftloop::deploy::promote::requester_key;
+    use driftloop::registry::ModelRegistry;
+    let rule = "arn:aws:events:us-east-1:123456789012:rule/loop-control/loop-DeployOnApprovalPromotionRule-X";
+    let gate = Gate {
+        bus: Some("loop-control".into()),
+    };
+    let w = world(&env());
+    w.registry.add(package(GROUP, 2, 10, Approved));
+    let admitted = gate
+        .admit(json!({"controlRule": rule, "event": ev(PROMOTION)}))
+        .unwrap();
+    handle(admitted, &w.deps).await.unwrap();
+    let key = requester_key(Stage::Production);
+    let recorded = w.registry.describe_package(&arn(2)).await.unwrap();
+    assert_eq!(
+        recorded.customer_metadata.get(&key).map(String::as_str),
+        Some(
+            "account=123456789012;event=3b0e8c52-9d4f-4f7e-a1c6-5e2d7b8f9a10;rule=loop-DeployOnApprovalPromotionRule-X"
+        )
+    );
+    // The raw event is refused by the gate, and handled without it records no requester.
+    assert!(gate.admit(ev(PROMOTION)).is_err());
+    let w = world(&env());
+    w.registry.add(package(GROUP, 2, 10, Approved));
+    w.deps_handle(PROMOTION).await.unwrap();
+    let recorded = w.registry.describe_package(&arn(2)).await.unwrap();
+    assert!(!recorded.customer_metadata.contains_key(&key));
+}

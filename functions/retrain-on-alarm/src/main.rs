@@ -3,14 +3,20 @@ use std::sync::Arc;
 use driftloop::adapters::{
     cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
 };
+use driftloop::config::report_init_error;
+use driftloop::control::Gate;
 use driftloop::{aws::Aws, config::ProcessEnv};
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use retrain_on_alarm::{Config, Deps, LEASE_VAR, handle_event, system_clock};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     driftloop::telemetry::init_tracing();
-    let config = Config::from_env(&ProcessEnv)?;
+    // A bad environment fails the invocation with Permanent.Configuration naming the variable
+    // (the runtime API's init-error path), not with a bare exit.
+    let (config, gate) = Config::from_env(&ProcessEnv)
+        .and_then(|config| Ok((config, Gate::from_env(&ProcessEnv)?)))
+        .map_err(report_init_error)?;
     if config.lease.is_none() {
         tracing::warn!(
             "{LEASE_VAR} is not set: two different triggers deciding at once can each start an execution"
@@ -27,8 +33,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config,
         clock: system_clock(),
     };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        handle_event(event.payload, &deps)
-    }))
+    let (gate, deps) = (&gate, &deps);
+    // Control requests only through the control bus (driftloop::control; `CONTROL_BUS_NAME` names
+    // it, unset: no gate).
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<serde_json::Value>| async move {
+            let payload = gate.admit(event.payload).map_err(Diagnostic::from)?;
+            handle_event(payload, deps).await.map_err(Diagnostic::from)
+        },
+    ))
     .await
 }

@@ -5,6 +5,7 @@
 use chrono::Utc;
 
 use super::{Stage, promotion_key};
+use crate::control::Requester;
 use crate::error::{AwsError, Classify, ErrorClass};
 use crate::registry::{ApprovalStatus, ModelPackage, ModelRegistry, latest_approved};
 
@@ -73,4 +74,30 @@ pub async fn promote(
         .await?;
     tracing::info!(arn, stage = stage.as_str(), "package promoted");
     Ok(arn)
+}
+
+/// The package's metadata key that records who asked for its promotion to `stage`.
+pub fn requester_key(stage: Stage) -> String {
+    format!("driftloop:promoted-by:{}", stage.as_str())
+}
+
+/// Records on the promoted package who asked for the promotion (the requester the control gate
+/// verified: [`Requester::record`]), beside the promotion itself.
+pub async fn record_requester(
+    registry: &dyn ModelRegistry,
+    arn: &str,
+    stage: Stage,
+    requester: &Requester,
+) -> Result<(), PromoteError> {
+    let record = requester.record();
+    registry
+        .put_customer_metadata(arn, &requester_key(stage), &record)
+        .await?;
+    tracing::info!(
+        arn,
+        stage = stage.as_str(),
+        requester = record,
+        "promotion requester recorded"
+    );
+    Ok(())
 }

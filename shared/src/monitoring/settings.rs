@@ -153,6 +153,10 @@ impl Setting {
     }
 }
 
+/// The dimensions that say whose metric it is (an alarm watches them): set from the configured
+/// endpoint and schedule, never by a request.
+pub const IDENTITY_DIMENSIONS: [&str; 2] = ["Endpoint", "MonitoringSchedule"];
+
 /// Which setting is wrong, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
@@ -254,7 +258,55 @@ impl Settings {
     }
 
     /// Applies a direct request's overrides; errors name the request field ([`Setting::field`]).
+    ///
+    /// A request cannot change the identity of the metrics (the `Endpoint` and
+    /// `MonitoringSchedule` dimensions an alarm watches): `metricsDimensions` may not name them,
+    /// and a real-time request may not set `endpointName` or `monitoringScheduleName` to other
+    /// values than the configured ones, so no request publishes other data as another endpoint's
+    /// (or schedule's) metric. A batch-transform request has no `Endpoint` dimension and may name
+    /// its own schedule.
     pub fn with_overrides(&self, o: &Overrides) -> Result<Settings, InvalidSetting> {
+        if let Some(d) = &o.metrics_dimensions
+            && let Some(k) = d.keys().find(|k| IDENTITY_DIMENSIONS.contains(&k.as_str()))
+        {
+            return Err(invalid(
+                Setting::MetricsDimensions,
+                format!("{k:?} is an identity dimension of the metrics; a request cannot set it"),
+            ));
+        }
+        let s = self.with_overrides_unchecked(o)?;
+        if s.capture_mode == CaptureMode::Realtime {
+            for (setting, asked, configured) in [
+                (
+                    Setting::EndpointName,
+                    s.endpoint_name.as_deref(),
+                    self.endpoint_name.as_deref(),
+                ),
+                (
+                    Setting::MonitoringScheduleName,
+                    Some(s.schedule_name.as_str()),
+                    Some(self.schedule_name.as_str()),
+                ),
+            ] {
+                if asked != configured {
+                    return Err(invalid(
+                        setting,
+                        format!(
+                            "{asked:?}: a real-time request cannot change the {} dimension of the metrics (configured: {configured:?})",
+                            if setting == Setting::EndpointName {
+                                "Endpoint"
+                            } else {
+                                "MonitoringSchedule"
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    fn with_overrides_unchecked(&self, o: &Overrides) -> Result<Settings, InvalidSetting> {
         let mut s = self.clone();
         let uri = |setting: Setting, v: &Option<String>| -> Result<Option<S3Uri>, InvalidSetting> {
             v.as_deref()

@@ -335,6 +335,8 @@ pub enum PlanError {
         settings::MAX_PARAMETERS
     )]
     TooManyParameters { count: usize },
+    #[error("{reason}")]
+    ProtectedParameter { reason: String },
 }
 
 impl Classify for PlanError {
@@ -346,6 +348,7 @@ impl Classify for PlanError {
             PlanError::NoPipeline { .. } => "NoPipeline",
             PlanError::PipelineNotConfigured { .. } => "PipelineNotConfigured",
             PlanError::TooManyParameters { .. } => "TooManyParameters",
+            PlanError::ProtectedParameter { .. } => "ProtectedParameter",
         }
     }
 }
@@ -404,6 +407,14 @@ pub fn plan(
         }
     }
     if let Some(req) = &trigger.request {
+        // The operator's fixed parameters and the trigger facts are not a requester's to change.
+        if let Some(reason) = req
+            .parameters
+            .iter()
+            .find_map(|(k, v)| params.refuses(k, v))
+        {
+            return Err(PlanError::ProtectedParameter { reason });
+        }
         parameters.extend(req.parameters.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     if parameters.len() > settings::MAX_PARAMETERS {

@@ -316,6 +316,27 @@ pub struct ParameterSettings {
     pub context: BTreeMap<ContextField, String>,
 }
 
+impl ParameterSettings {
+    /// Why a request may not set parameter `name` to `value`, if it may not: the operator's fixed
+    /// parameters (`PIPELINE_PARAMETERS`) and the trigger facts (`CONTEXT_PARAMETERS`) are the
+    /// deployment's, not a requester's. Asking for the value a fixed parameter has is fine.
+    pub fn refuses(&self, name: &str, value: &str) -> Option<String> {
+        if let Some(fixed) = self.fixed.get(name) {
+            return (fixed != value).then(|| {
+                format!(
+                    "pipeline parameter {name:?} is fixed by the operator (PIPELINE_PARAMETERS) to {fixed:?}; a request cannot set it to {value:?}"
+                )
+            });
+        }
+        self.context.iter().find(|(_, n)| n.as_str() == name).map(|(field, _)| {
+            format!(
+                "pipeline parameter {name:?} carries the trigger's {} (CONTEXT_PARAMETERS); a request cannot set it",
+                field.as_str()
+            )
+        })
+    }
+}
+
 /// The skip rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
@@ -359,6 +380,26 @@ impl Default for Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_cannot_replace_fixed_or_context_parameters() {
+        let p = ParameterSettings {
+            fixed: parse_fixed_parameters(r#"{"TrainingInstanceType": "ml.m5.xlarge"}"#).unwrap(),
+            context: parse_context_parameters("alarm=TriggerAlarm").unwrap(),
+        };
+        let refusal = p
+            .refuses("TrainingInstanceType", "ml.p4d.24xlarge")
+            .unwrap();
+        assert!(refusal.contains("fixed by the operator"), "{refusal}");
+        assert!(refusal.contains("ml.m5.xlarge"), "{refusal}");
+        assert_eq!(p.refuses("TrainingInstanceType", "ml.m5.xlarge"), None);
+        assert!(
+            p.refuses("TriggerAlarm", "forged")
+                .unwrap()
+                .contains("trigger's alarm")
+        );
+        assert_eq!(p.refuses("MaxDepth", "6"), None);
+    }
 
     #[test]
     fn durations() {

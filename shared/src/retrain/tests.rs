@@ -477,10 +477,27 @@ fn parameters_fixed_then_context_then_request() {
     );
     assert_eq!(req.parameters["TriggerType"], "schedule");
 
-    // A request's own parameters win.
-    let req = plan(&parse(REQUEST), &routes, &params).unwrap();
-    assert_eq!(req.parameters["TrainingInstanceType"], "ml.m5.2xlarge");
+    // A request adds its own parameters, but cannot replace the operator's fixed ones (issue 14:
+    // this used to let the request win) nor the trigger facts.
+    let err = plan(&parse(REQUEST), &routes, &params).unwrap_err();
+    assert_eq!(err.error_type(), "Permanent.ProtectedParameter");
+    assert!(
+        err.to_string()
+            .contains("\"TrainingInstanceType\" is fixed"),
+        "{err}"
+    );
+    let mut ev = json(REQUEST);
+    ev["detail"]["parameters"] = json!({"MaxDepth": "6", "TrainingInstanceType": "ml.m5.xlarge"});
+    let req = plan(&parse_trigger(ev, now()).unwrap(), &routes, &params).unwrap();
+    assert_eq!(req.parameters["TrainingInstanceType"], "ml.m5.xlarge");
     assert_eq!(req.parameters["MaxDepth"], "6");
+    let mut ev = json(REQUEST);
+    ev["detail"]["parameters"] = json!({"TriggerAlarm": "forged"});
+    let err = plan(&parse_trigger(ev, now()).unwrap(), &routes, &params).unwrap_err();
+    assert!(err.to_string().contains("trigger's alarm"), "{err}");
+    // Without fixed or context parameters a request's parameters pass as asked.
+    let req = plan(&parse(REQUEST), &routes, &ParameterSettings::default()).unwrap();
+    assert_eq!(req.parameters["TrainingInstanceType"], "ml.m5.2xlarge");
 }
 
 // ---------------------------------------------------------------------------------------------
