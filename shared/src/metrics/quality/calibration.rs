@@ -79,6 +79,10 @@ pub struct Calibration {
     pub positives: Vec<u64>,
     /// Calibrated probability of the positive class per bin (non-decreasing).
     pub calibrated: Vec<f64>,
+    /// Mean reference score per bin (0 for an empty bin): the estimate interpolates the
+    /// calibrated probability linearly between these points (as scikit-learn's
+    /// `IsotonicRegression` does between its thresholds), clamped at the ends.
+    pub mean_scores: Vec<f64>,
     pub reliability: Reliability,
     pub reference: ReferenceSummary,
 }
@@ -88,6 +92,23 @@ impl Calibration {
     #[inline]
     pub fn bin(&self, score: f64) -> usize {
         self.edges.partition_point(|e| *e < score)
+    }
+
+    /// The score range of a bin: its edges, the reference's lowest / highest score for the open
+    /// first / last bin (`lo >= hi` when the bin holds no range, e.g. a threshold below every
+    /// reference score).
+    pub fn bin_bounds(&self, bin: usize) -> (f64, f64) {
+        let lo = if bin == 0 {
+            self.reference.min_score
+        } else {
+            self.edges[bin - 1]
+        };
+        let hi = if bin >= self.edges.len() {
+            self.reference.max_score
+        } else {
+            self.edges[bin]
+        };
+        (lo, hi)
     }
 
     /// Number of bins.
@@ -124,9 +145,13 @@ impl Calibration {
 
     fn check(&self) -> Result<(), String> {
         let n = self.bins();
-        if self.counts.len() != n || self.positives.len() != n || self.calibrated.len() != n {
+        if self.counts.len() != n
+            || self.positives.len() != n
+            || self.calibrated.len() != n
+            || self.mean_scores.len() != n
+        {
             return Err(format!(
-                "calibration: {} edges need {n} counts, positives and calibrated values",
+                "calibration: {} edges need {n} counts, positives, calibrated values and mean scores",
                 self.edges.len()
             ));
         }
@@ -140,6 +165,9 @@ impl Calibration {
             return Err(
                 "calibration: calibrated values must be in [0, 1] and non-decreasing".into(),
             );
+        }
+        if !self.mean_scores.iter().all(|m| m.is_finite()) {
+            return Err("calibration: mean scores must be finite".into());
         }
         if self.positives.iter().zip(&self.counts).any(|(k, n)| k > n) {
             return Err("calibration: a bin has more positives than records".into());
@@ -256,6 +284,7 @@ pub fn fit(
         counts: vec![0; edges.len() + 1],
         positives: vec![0; edges.len() + 1],
         calibrated: Vec::new(),
+        mean_scores: vec![0.0; edges.len() + 1],
         edges,
         reliability: Reliability {
             max_out_of_reference_share,
@@ -272,6 +301,7 @@ pub fn fit(
     for (s, pos, c) in entries {
         let b = cal.bin(*s);
         cal.counts[b] += c;
+        cal.mean_scores[b] += s * *c as f64;
         if *pos {
             cal.positives[b] += c;
         }
@@ -297,12 +327,17 @@ pub fn fit(
                 let (n, k) = (cal.counts.remove(i + 1), cal.positives.remove(i + 1));
                 cal.counts[i] += n;
                 cal.positives[i] += k;
+                let sum = cal.mean_scores.remove(i + 1);
+                cal.mean_scores[i] += sum;
                 b = i;
             }
             None => b += 1,
         }
     }
     cal.calibrated = pav(&cal.positives, &cal.counts);
+    for (m, n) in cal.mean_scores.iter_mut().zip(&cal.counts) {
+        *m = if *n > 0 { *m / *n as f64 } else { 0.0 };
+    }
     cal.check()?;
     Ok(cal)
 }

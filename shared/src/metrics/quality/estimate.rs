@@ -2,19 +2,23 @@
 //! estimation, as NannyML's CBPE), from a mergeable score histogram.
 //!
 //! # State (mergeable)
-//! A window is summarised by [`ScoreHistogram`]: how many of its scores fall into each bin of the
-//! reference [`Calibration`], how many lie below / above the reference's score range, and how
-//! many records had no readable score. Histograms of the same calibration merge by adding counts
-//! (across files, windows and the partitions of the scale-out mode); merging histograms of
-//! different calibrations is an error.
+//! A window is summarised by [`ScoreHistogram`]: how many of its scores (and their sum) fall
+//! into each of [`SUB_BINS`] equal-width sub-bins of each bin of the reference [`Calibration`],
+//! how many lie below / above the reference's score range, and how many records had no readable
+//! score. Histograms of the same calibration merge by adding counts
+//! (across files, windows and workers; counts exactly, score sums up to float rounding); merging
+//! histograms of different calibrations is an error.
 //!
 //! # Estimate
-//! Under the calibration, a record in bin `b` is positive with probability `p_b`. The expected
-//! confusion matrix sums `c_b·p_b` (positives) and `c_b·(1-p_b)` (negatives) over predicted
-//! positive / predicted negative bins; accuracy, precision, recall and F1 follow from it (0 for
-//! an undefined ratio, as model quality). The estimated ROC AUC ranks the bins by score: each
-//! bin's expected negatives are out-ranked by the expected positives of the bins above it, and
-//! by half of its own (ties within a bin), divided by `E[P]·E[N]`.
+//! Under the calibration, a record in sub-bin `i` is positive with probability `p_i`: the
+//! calibration's isotonic fit, linearly interpolated between the mean reference scores of its
+//! pooled blocks, at the mean of the window's scores in the sub-bin. The expected confusion matrix sums
+//! `c_i·p_i` (positives) and `c_i·(1-p_i)` (negatives) over predicted positive / predicted
+//! negative sub-bins; accuracy, precision, recall and F1 follow from it (0 for an undefined
+//! ratio, as model quality). The estimated ROC AUC is the expected number of (positive, negative)
+//! pairs the scores order correctly over the expected number of pairs, both over pairs of
+//! distinct records: the sub-bins ranked by score, each sub-bin's expected negatives out-ranked by
+//! the expected positives above it, and half of its own pairs (ties within a sub-bin).
 //!
 //! # Uncertainty: `estimated_<metric>_std`
 //! The standard deviation of the *realised* metric around the estimate if the calibration holds,
@@ -47,11 +51,17 @@ pub const ESTIMATED_METRICS: [&str; 5] = [
     "estimated_auc",
 ];
 
+/// Sub-bins per calibration bin (equal widths of score): the window's finer ranking for the AUC
+/// and its mean score per sub-bin for the interpolated probability.
+pub const SUB_BINS: usize = 8;
+
 /// A window's scores, binned by a calibration (mergeable).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreHistogram {
-    /// Records per calibration bin.
+    /// Records per sub-bin (`SUB_BINS` per calibration bin, in score order).
     pub counts: Vec<u64>,
+    /// Sum of the scores per sub-bin.
+    pub sums: Vec<f64>,
     /// Scores below the reference's lowest / above its highest (also counted in `counts`).
     pub below_reference: u64,
     pub above_reference: u64,
@@ -64,11 +74,11 @@ pub struct ScoreHistogram {
 /// The identity of a calibration's bins.
 fn calibration_id(c: &Calibration) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for e in c
-        .edges
-        .iter()
-        .chain(std::iter::once(&c.probability_threshold))
-    {
+    for e in c.edges.iter().chain([
+        &c.probability_threshold,
+        &c.reference.min_score,
+        &c.reference.max_score,
+    ]) {
         for b in e.to_bits().to_le_bytes() {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
@@ -79,7 +89,8 @@ fn calibration_id(c: &Calibration) -> u64 {
 impl ScoreHistogram {
     pub fn new(c: &Calibration) -> ScoreHistogram {
         ScoreHistogram {
-            counts: vec![0; c.bins()],
+            counts: vec![0; c.bins() * SUB_BINS],
+            sums: vec![0.0; c.bins() * SUB_BINS],
             below_reference: 0,
             above_reference: 0,
             invalid: 0,
@@ -98,15 +109,31 @@ impl ScoreHistogram {
         } else if score > c.reference.max_score {
             self.above_reference += 1;
         }
-        let b = c.bin(score).min(self.counts.len().saturating_sub(1));
-        self.counts[b] += 1;
+        let b = c.bin(score).min(c.bins() - 1);
+        let (lo, hi) = c.bin_bounds(b);
+        let j = if hi > lo {
+            (((score - lo) / (hi - lo)) * SUB_BINS as f64)
+                .floor()
+                .clamp(0.0, (SUB_BINS - 1) as f64) as usize
+        } else {
+            0
+        };
+        let i = (b * SUB_BINS + j).min(self.counts.len().saturating_sub(1));
+        self.counts[i] += 1;
+        self.sums[i] += score;
     }
 
     pub fn merge(&mut self, o: &ScoreHistogram) -> Result<(), String> {
-        if o.calibration_id != self.calibration_id || o.counts.len() != self.counts.len() {
+        if o.calibration_id != self.calibration_id
+            || o.counts.len() != self.counts.len()
+            || o.sums.len() != self.sums.len()
+        {
             return Err("cannot merge score histograms of different calibrations".into());
         }
         for (a, b) in self.counts.iter_mut().zip(&o.counts) {
+            *a += b;
+        }
+        for (a, b) in self.sums.iter_mut().zip(&o.sums) {
             *a += b;
         }
         self.below_reference += o.below_reference;
@@ -117,6 +144,43 @@ impl ScoreHistogram {
 
     pub fn records(&self) -> u64 {
         self.counts.iter().sum()
+    }
+}
+
+/// The interpolation points: one per block of bins that pool-adjacent-violators pooled (equal
+/// calibrated values), at the block's mean reference score. One point per pooled block rather than
+/// per bin, so that the curve rises through a pooled stretch instead of staying flat across it
+/// (flat stretches understate how well the scores rank, and so the AUC).
+fn block_points(c: &Calibration) -> Vec<(f64, f64)> {
+    let mut points: Vec<(f64, f64, f64)> = Vec::new(); // (score sum, records, p)
+    for b in (0..c.bins()).filter(|b| c.counts[*b] > 0) {
+        let n = c.counts[b] as f64;
+        match points.last_mut() {
+            Some(last) if last.2 == c.calibrated[b] => {
+                last.0 += c.mean_scores[b] * n;
+                last.1 += n;
+            }
+            _ => points.push((c.mean_scores[b] * n, n, c.calibrated[b])),
+        }
+    }
+    points.into_iter().map(|(s, n, p)| (s / n, p)).collect()
+}
+
+/// The calibrated probability at `score`: linear between the (mean reference score, calibrated
+/// probability) points of the non-empty bins, clamped at the ends.
+fn interpolate(points: &[(f64, f64)], score: f64) -> f64 {
+    let i = points.partition_point(|p| p.0 < score);
+    if i == 0 {
+        return points.first().map_or(0.0, |p| p.1);
+    }
+    if i == points.len() {
+        return points.last().map_or(0.0, |p| p.1);
+    }
+    let ((x0, y0), (x1, y1)) = (points[i - 1], points[i]);
+    if x1 > x0 {
+        y0 + (y1 - y0) * (score - x0) / (x1 - x0)
+    } else {
+        y1
     }
 }
 
@@ -205,11 +269,19 @@ impl Estimate {
     }
 }
 
-/// The five metrics from per-bin (positives, negatives) masses.
-fn metrics_of(c: &Calibration, pos: &[f64], neg: &[f64]) -> ([f64; 5], ExpectedConfusion) {
+/// The five metrics from per-sub-bin (positives, negatives) masses. `expected`: the masses are
+/// expectations (`c·p`, `c·(1-p)`), so a record is never paired with itself in the AUC: its
+/// `p·(1-p)` leaves the pair count `E[P·N]` and its sub-bin's ties; otherwise they are drawn
+/// counts, for which `P·N` is exact.
+fn metrics_of(
+    c: &Calibration,
+    pos: &[f64],
+    neg: &[f64],
+    expected: bool,
+) -> ([f64; 5], ExpectedConfusion) {
     let mut m = ExpectedConfusion::default();
     for b in 0..pos.len() {
-        if c.predicted_positive(b) {
+        if c.predicted_positive(b / SUB_BINS) {
             m.true_positives += pos[b];
             m.false_positives += neg[b];
         } else {
@@ -226,12 +298,21 @@ fn metrics_of(c: &Calibration, pos: &[f64], neg: &[f64]) -> ([f64; 5], ExpectedC
     let (p_all, n_all): (f64, f64) = (pos.iter().sum(), neg.iter().sum());
     let mut above = 0.0;
     let mut area = 0.0;
+    let mut self_pairs = 0.0;
     for b in (0..pos.len()).rev() {
-        area += neg[b] * (above + pos[b] / 2.0);
+        let n = pos[b] + neg[b];
+        let own = if expected && n > 0.0 {
+            pos[b] * neg[b] / n
+        } else {
+            0.0
+        };
+        area += neg[b] * above + (pos[b] * neg[b] - own) / 2.0;
+        self_pairs += own;
         above += pos[b];
     }
-    let auc = if p_all > 0.0 && n_all > 0.0 {
-        area / (p_all * n_all)
+    let pairs = p_all * n_all - self_pairs;
+    let auc = if p_all > 0.0 && n_all > 0.0 && pairs > 0.0 {
+        area / pairs
     } else {
         f64::NAN
     };
@@ -272,33 +353,57 @@ impl Rng {
 /// the uncertainty simulation reproducible.
 pub fn estimate(c: &Calibration, h: &ScoreHistogram, seed: u64) -> Option<Estimate> {
     let records = h.records();
-    if records == 0 || h.counts.len() != c.bins() {
+    if records == 0 {
         return None;
     }
-    let pos: Vec<f64> = (0..c.bins())
-        .map(|b| h.counts[b] as f64 * c.calibrated[b])
+    if h.counts.len() != c.bins() * SUB_BINS {
+        return None;
+    }
+    let points = block_points(c);
+    // The calibrated probability of each sub-bin, at the mean of the window's scores in it.
+    let p_sub: Vec<f64> = (0..h.counts.len())
+        .map(|i| {
+            if h.counts[i] == 0 {
+                0.0
+            } else {
+                interpolate(&points, h.sums[i] / h.counts[i] as f64).clamp(0.0, 1.0)
+            }
+        })
         .collect();
-    let neg: Vec<f64> = (0..c.bins())
-        .map(|b| h.counts[b] as f64 * (1.0 - c.calibrated[b]))
+    let pos: Vec<f64> = (0..h.counts.len())
+        .map(|i| h.counts[i] as f64 * p_sub[i])
         .collect();
-    let (values, confusion) = metrics_of(c, &pos, &neg);
+    let neg: Vec<f64> = (0..h.counts.len())
+        .map(|i| h.counts[i] as f64 - pos[i])
+        .collect();
+    let (values, confusion) = metrics_of(c, &pos, &neg, true);
     // Uncertainty: see the module's docs.
     let mut rng = Rng(seed ^ 0xCB9E_0000_0000_0001);
     let mut sums = [0.0f64; 5];
     let mut squares = [0.0f64; 5];
     let mut draws = [0usize; 5];
-    let (mut dpos, mut dneg) = (vec![0.0; c.bins()], vec![0.0; c.bins()]);
+    let n = h.counts.len();
+    let (mut dpos, mut dneg) = (vec![0.0; n], vec![0.0; n]);
+    let mut shift = vec![0.0; c.bins()];
     for _ in 0..SIMULATIONS {
-        for b in 0..c.bins() {
-            let p = c.calibrated[b];
+        // One reference sampling error per calibration bin, shared by its sub-bins.
+        for (b, d) in shift.iter_mut().enumerate() {
             let n_ref = c.counts[b].max(1) as f64;
-            let pv = p.clamp(0.5 / n_ref, 1.0 - 0.5 / n_ref);
-            let p = (p + (pv * (1.0 - pv) / n_ref).sqrt() * rng.normal()).clamp(0.0, 1.0);
-            let k = rng.binomial(h.counts[b], p);
-            dpos[b] = k;
-            dneg[b] = h.counts[b] as f64 - k;
+            let pv = c.calibrated[b].clamp(0.5 / n_ref, 1.0 - 0.5 / n_ref);
+            *d = (pv * (1.0 - pv) / n_ref).sqrt() * rng.normal();
         }
-        let (v, _) = metrics_of(c, &dpos, &dneg);
+        for i in 0..n {
+            if h.counts[i] == 0 {
+                dpos[i] = 0.0;
+                dneg[i] = 0.0;
+                continue;
+            }
+            let p = (p_sub[i] + shift[i / SUB_BINS]).clamp(0.0, 1.0);
+            let k = rng.binomial(h.counts[i], p);
+            dpos[i] = k;
+            dneg[i] = h.counts[i] as f64 - k;
+        }
+        let (v, _) = metrics_of(c, &dpos, &dneg, false);
         for i in 0..5 {
             if v[i].is_finite() {
                 sums[i] += v[i];
@@ -323,9 +428,9 @@ pub fn estimate(c: &Calibration, h: &ScoreHistogram, seed: u64) -> Option<Estima
             )
         })
         .collect();
-    let empty_ref: u64 = (0..c.bins())
-        .filter(|b| c.counts[*b] == 0)
-        .map(|b| h.counts[b])
+    let empty_ref: u64 = (0..n)
+        .filter(|i| c.counts[i / SUB_BINS] == 0)
+        .map(|i| h.counts[i])
         .sum();
     let outside = (h.below_reference + h.above_reference + empty_ref).min(records);
     let share = outside as f64 / records as f64;
@@ -371,10 +476,12 @@ mod tests {
             h.push(&c, 0.1);
         }
         let e = estimate(&c, &h, 1).unwrap();
-        let p_hi = c.calibrated[c.bin(0.9)];
-        let p_lo = c.calibrated[c.bin(0.1)];
+        // Each score is one sub-bin: its probability is the interpolated calibration there.
+        let m = e.confusion;
+        let p_hi = m.true_positives / (m.true_positives + m.false_positives);
+        let p_lo = m.false_negatives / (m.false_negatives + m.true_negatives);
         assert!(
-            (p_hi - 0.9).abs() < 0.02 && (p_lo - 0.1).abs() < 0.02,
+            (p_hi - 0.9).abs() < 0.01 && (p_lo - 0.1).abs() < 0.01,
             "{p_hi} {p_lo}"
         );
         let acc = e.get("estimated_accuracy").unwrap();
@@ -384,13 +491,27 @@ mod tests {
         let prec = e.get("estimated_precision").unwrap().value;
         assert!((prec - p_hi).abs() < 1e-12);
         let auc = e.get("estimated_auc").unwrap().value;
-        let want = p_hi * (1.0 - p_lo) + 0.5 * (p_hi * (1.0 - p_hi) + p_lo * (1.0 - p_lo));
-        let want = want / ((p_hi + p_lo) * (2.0 - p_hi - p_lo));
-        assert!((auc - want).abs() < 1e-12, "{auc} {want}");
+        // 1000 records at each score: pairs of distinct records only.
+        let (n, d) = (1000.0, 999.0);
+        let num =
+            n * n * p_hi * (1.0 - p_lo) + n * d * 0.5 * (p_hi * (1.0 - p_hi) + p_lo * (1.0 - p_lo));
+        let den = (n * (p_hi + p_lo)) * (n * (2.0 - p_hi - p_lo))
+            - n * (p_hi * (1.0 - p_hi) + p_lo * (1.0 - p_lo));
+        assert!((auc - num / den).abs() < 1e-12, "{auc} {}", num / den);
         assert!(e.reliable);
         assert_eq!(e.out_of_reference_share, 0.0);
         // Deterministic.
         assert_eq!(estimate(&c, &h, 1).unwrap(), e);
+    }
+
+    #[test]
+    fn interpolation_is_linear_between_points_and_clamped_outside() {
+        let pts = [(0.2, 0.1), (0.4, 0.5), (0.8, 0.9)];
+        assert_eq!(interpolate(&pts, 0.0), 0.1);
+        assert_eq!(interpolate(&pts, 1.0), 0.9);
+        assert!((interpolate(&pts, 0.3) - 0.3).abs() < 1e-12);
+        assert!((interpolate(&pts, 0.6) - 0.7).abs() < 1e-12);
+        assert!((interpolate(&pts, 0.4) - 0.5).abs() < 1e-12);
     }
 
     #[test]
@@ -409,8 +530,25 @@ mod tests {
         a.push(&c, f64::NAN);
         all.push(&c, f64::NAN);
         a.merge(&b).unwrap();
-        assert_eq!(a, all);
-        assert_eq!(estimate(&c, &a, 3), estimate(&c, &all, 3));
+        // Counts exactly; score sums up to float rounding.
+        assert_eq!(
+            (&a.counts, a.below_reference, a.above_reference, a.invalid),
+            (
+                &all.counts,
+                all.below_reference,
+                all.above_reference,
+                all.invalid
+            )
+        );
+        for (x, y) in a.sums.iter().zip(&all.sums) {
+            assert!((x - y).abs() <= 1e-12 * y.abs().max(1.0));
+        }
+        let (ea, eb) = (estimate(&c, &a, 3).unwrap(), estimate(&c, &all, 3).unwrap());
+        assert_eq!(ea.records, eb.records);
+        for ((n, x), (_, y)) in ea.metrics.iter().zip(&eb.metrics) {
+            assert!((x.value - y.value).abs() < 1e-12, "{n}");
+            assert!((x.std - y.std).abs() < 1e-3, "{n}");
+        }
         let other = fit(
             &[(0.2, false, 300), (0.7, true, 300)],
             0.4,
