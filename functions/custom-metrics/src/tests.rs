@@ -13,6 +13,8 @@ use driftloop::monitoring::run::{PUBLISH_ATTEMPTS, SOURCE};
 use driftloop::registry::{ApprovalStatus, Baseline};
 use serde_json::json;
 
+mod estimate;
+
 const SCHEDULE: &str = include_str!("../../../events/custom-metrics-schedule.json");
 const UPLOAD: &str = include_str!("../../../events/custom-metrics-ground-truth-created.json");
 const BACKFILL: &str = include_str!("../../../events/custom-metrics-backfill.json");

@@ -9,6 +9,8 @@ use driftloop::publish::PublishError;
 use driftloop::retrain::{Outcome, SkipReason};
 use serde_json::json;
 
+mod estimate;
+
 const ALARM: &str = include_str!("../../../events/retrain-alarm-eventbridge.json");
 const ALARM_OK: &str = include_str!("../../../events/retrain-alarm-eventbridge-ok.json");
 const ALARM_MATH: &str = include_str!("../../../events/retrain-alarm-eventbridge-math.json");

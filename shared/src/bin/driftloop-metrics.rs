@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use driftloop::metrics::dq::naming::parse_feature_names;
 use driftloop::metrics::dq::stats::DataQualityState;
 use driftloop::metrics::dq::suggest::{suggest_constraints, suggest_model_quality_constraints};
+use driftloop::metrics::quality::QualityState;
+use driftloop::metrics::quality::calibration::{Calibration, fit_binary};
 use driftloop::metrics::util::parse_time_millis;
 use driftloop::metrics::{
     BaselineConstraints, BaselineStatistics, CaptureFormat, Engine, MonitorConfig,
@@ -30,7 +32,9 @@ use std::time::Instant;
         Examples:\n  \
         driftloop-metrics run --capture capture/ --ground-truth labels/ --problem-type binary-classification --output out/\n  \
         driftloop-metrics run --capture capture/ --data-quality --baseline-statistics stats.json --baseline-constraints constraints.json --output out/\n  \
-        driftloop-metrics suggest-baseline --dataset train.csv --header --output baseline/\n\n\
+        driftloop-metrics suggest-baseline --dataset train.csv --header --output baseline/\n  \
+        driftloop-metrics calibrate --capture ref/ --ground-truth ref-labels/ --probability-attribute 0 --output cal/\n  \
+        driftloop-metrics run --capture today/ --calibration cal/calibration.json --output out/\n\n\
         Exit status: 0 = no violations, 3 = violations found, 2 = error."
 )]
 struct Cli {
@@ -45,6 +49,9 @@ enum Command {
     Run(RunArgs),
     /// Write a data-quality baseline (statistics.json + constraints.json) from a training dataset.
     SuggestBaseline(SuggestArgs),
+    /// Write the reference calibration (calibration.json) of a binary classifier's scores from a
+    /// labelled reference window, for `run --calibration` (performance estimated before labels).
+    Calibrate(CalibrateArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -153,6 +160,11 @@ struct RunArgs {
     /// data-quality statistics as the matching baseline statistics.json).
     #[arg(long)]
     suggest_constraints: bool,
+    /// Binary classification: a calibration.json (from `calibrate`) to estimate accuracy,
+    /// precision, recall, F1 and ROC AUC from the scores alone, without ground truth
+    /// (`estimated_*` metrics, estimation.json).
+    #[arg(long)]
+    calibration: Option<PathBuf>,
     /// Write the mergeable engine state (JSON) here, to combine partial runs later.
     #[arg(long)]
     state_out: Option<PathBuf>,
@@ -176,6 +188,48 @@ struct SuggestArgs {
     #[arg(long)]
     json_lines: bool,
     /// Output folder for statistics.json and constraints.json.
+    #[arg(long, short)]
+    output: PathBuf,
+}
+
+#[derive(Args)]
+struct CalibrateArgs {
+    /// Reference capture files or folders (searched recursively).
+    #[arg(long, required = true, num_args = 1..)]
+    capture: Vec<PathBuf>,
+    /// Reference ground-truth files or folders.
+    #[arg(long, required = true, num_args = 1..)]
+    ground_truth: Vec<PathBuf>,
+    /// Where the score/probability of the positive class is in the model output (CSV index or
+    /// JSON path; default: the whole output).
+    #[arg(long)]
+    probability_attribute: Option<String>,
+    /// Predict the positive class when probability > this.
+    #[arg(long, default_value_t = 0.5)]
+    probability_threshold: f64,
+    /// Where the label is inside groundTruthData.data (CSV index or JSON path).
+    #[arg(long)]
+    ground_truth_attribute: Option<String>,
+    #[arg(long, default_value = "1")]
+    positive_label: String,
+    #[arg(long, default_value = "0")]
+    negative_label: String,
+    #[arg(long, value_enum, default_value = "realtime")]
+    capture_format: Format,
+    /// Only records with inferenceTime >= this.
+    #[arg(long)]
+    window_start: Option<String>,
+    /// Only records with inferenceTime < this.
+    #[arg(long)]
+    window_end: Option<String>,
+    /// Score bins (default: one per 200 labels, at most 100).
+    #[arg(long)]
+    bins: Option<usize>,
+    /// Flag an estimate unreliable when more than this share of the window's scores lies
+    /// outside the reference's scores.
+    #[arg(long, default_value_t = driftloop::metrics::quality::calibration::DEFAULT_MAX_OUT_OF_REFERENCE)]
+    max_out_of_reference: f64,
+    /// Output folder (calibration.json).
     #[arg(long, short)]
     output: PathBuf,
 }
@@ -265,8 +319,23 @@ fn run(a: RunArgs) -> Result<bool, String> {
         seasonality: a.seasonality,
         ..Default::default()
     };
-    if cfg.problem_type.is_none() && !cfg.data_quality {
-        return Err("nothing to compute: give --problem-type and/or --data-quality".into());
+    let calibration = a
+        .calibration
+        .as_deref()
+        .map(|p| Calibration::parse(&read_json(p)?).map_err(|e| format!("{}: {e}", p.display())))
+        .transpose()?;
+    if calibration.is_some()
+        && !matches!(
+            cfg.problem_type,
+            None | Some(ProblemType::BinaryClassification)
+        )
+    {
+        return Err("--calibration estimates binary classification; drop --problem-type or make it binary-classification".into());
+    }
+    if cfg.problem_type.is_none() && !cfg.data_quality && calibration.is_none() {
+        return Err(
+            "nothing to compute: give --problem-type, --data-quality and/or --calibration".into(),
+        );
     }
     if cfg.problem_type.is_some() && a.ground_truth.is_empty() {
         return Err(
@@ -295,6 +364,9 @@ fn run(a: RunArgs) -> Result<bool, String> {
     let mut engine = Engine::new(cfg).with_data_quality_baseline(stats, cons);
     if let Some(c) = mq {
         engine = engine.with_model_quality_constraints(c);
+    }
+    if let Some(c) = &calibration {
+        engine = engine.with_calibration(c.clone());
     }
     let show = a.progress || std::io::stderr().is_terminal();
     let start = Instant::now();
@@ -387,6 +459,9 @@ fn run(a: RunArgs) -> Result<bool, String> {
         "metrics": result.cloudwatch_metrics().into_iter().map(|m| serde_json::json!({"name": m.name, "value": m.value})).collect::<Vec<_>>(),
     });
     write_json(&a.output, "summary.json", &summary_json)?;
+    if let (Some(c), Some(e)) = (&calibration, &result.estimation) {
+        write_json(&a.output, "estimation.json", &e.to_json(c))?;
+    }
     let summary = result.summary();
     std::fs::write(a.output.join("summary.txt"), &summary).map_err(|e| e.to_string())?;
     if a.suggest_constraints
@@ -418,6 +493,82 @@ fn run(a: RunArgs) -> Result<bool, String> {
     }
     let _ = std::io::stdout().write_all(summary.as_bytes());
     Ok(result.violations.is_empty())
+}
+
+fn calibrate(a: CalibrateArgs) -> Result<(), String> {
+    let parse_t = |s: &Option<String>, what: &str| -> Result<Option<i64>, String> {
+        s.as_deref()
+            .map(|t| parse_time_millis(t).ok_or_else(|| format!("{what}: cannot parse time {t:?}")))
+            .transpose()
+    };
+    if !(a.max_out_of_reference >= 0.0) {
+        return Err("--max-out-of-reference must be >= 0".into());
+    }
+    let cfg = MonitorConfig {
+        problem_type: Some(ProblemType::BinaryClassification),
+        probability_attribute: a.probability_attribute.clone(),
+        probability_threshold: a.probability_threshold,
+        ground_truth_attribute: a.ground_truth_attribute,
+        positive_label: a.positive_label,
+        negative_label: a.negative_label,
+        capture_format: match a.capture_format {
+            Format::Realtime => CaptureFormat::Realtime,
+            Format::BatchCsv => CaptureFormat::BatchCsv,
+            Format::BatchJson => CaptureFormat::BatchJson,
+        },
+        window_start_ms: parse_t(&a.window_start, "--window-start")?,
+        window_end_ms: parse_t(&a.window_end, "--window-end")?,
+        ..Default::default()
+    };
+    let mut engine = Engine::new(cfg);
+    for f in list_files(&a.ground_truth).map_err(|e| e.to_string())? {
+        let file = std::fs::File::open(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        engine
+            .feed_ground_truth(&f.display().to_string(), BufReader::new(file))
+            .map_err(|e| e.to_string())?;
+    }
+    for f in list_files(&a.capture).map_err(|e| e.to_string())? {
+        let file = std::fs::File::open(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        engine
+            .feed_capture(&f.display().to_string(), BufReader::new(file), |_| {})
+            .map_err(|e| e.to_string())?;
+    }
+    let result = engine.finish().map_err(|e| e.to_string())?;
+    let state = engine.snapshot();
+    let (Some(QualityState::Binary(b)), Some(report)) = (&state.quality, &result.quality) else {
+        return Err("calibration: no binary-classification state".into());
+    };
+    let c = &result.counts;
+    let cal = fit_binary(
+        b,
+        report,
+        a.probability_threshold,
+        a.probability_attribute,
+        a.bins,
+        a.max_out_of_reference,
+    )
+    .map_err(|e| {
+        format!(
+            "{e} ({} capture lines, {} matched, {} invalid predictions, {} invalid labels)",
+            c.capture_lines, c.matched, c.invalid_predictions, c.invalid_labels
+        )
+    })?;
+    std::fs::create_dir_all(&a.output).map_err(|e| format!("{}: {e}", a.output.display()))?;
+    write_json(&a.output, "calibration.json", &cal.to_json())?;
+    println!(
+        "calibration (binned isotonic, {} bins) from {} labelled records ({} positive; accuracy {}, auc {}) written to {}",
+        cal.bins(),
+        cal.reference.records,
+        cal.reference.positives,
+        cal.reference
+            .accuracy
+            .map_or("n/a".into(), |v| format!("{v:.4}")),
+        cal.reference
+            .auc
+            .map_or("n/a".into(), |v| format!("{v:.4}")),
+        a.output.join("calibration.json").display()
+    );
+    Ok(())
 }
 
 fn suggest(a: SuggestArgs) -> Result<(), String> {
@@ -476,6 +627,7 @@ fn main() -> ExitCode {
             }
         }),
         Command::SuggestBaseline(a) => suggest(a).map(|_| ExitCode::SUCCESS),
+        Command::Calibrate(a) => calibrate(a).map(|_| ExitCode::SUCCESS),
     };
     match res {
         Ok(c) => c,

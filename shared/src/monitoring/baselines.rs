@@ -18,7 +18,16 @@ use serde_json::{Value, json};
 use super::layout::Target;
 use super::served::{Served, ServingReads, Unserved, served_package};
 use crate::error::{AwsError, Classify, ErrorClass};
+use crate::metrics::quality::calibration::Calibration;
 use crate::metrics::{BaselineConstraints, BaselineStatistics};
+
+/// The model package's `CustomerMetadataProperties` key whose value is the S3 URI of its
+/// reference calibration (`calibration.json` of `driftloop-metrics calibrate`). Metadata rather
+/// than a `DriftCheckBaselines` slot: those slots are typed Model Monitor documents (statistics,
+/// constraints) that SageMaker Studio and Model Monitor read; customer metadata is free-form,
+/// travels with the package (and so with the served model), and can be added to an already
+/// registered package with `UpdateModelPackage`.
+pub const CALIBRATION_METADATA_KEY: &str = "driftloop:calibration";
 use crate::registry::{ModelPackage, ModelRegistry, latest_approved};
 use crate::storage::{ObjectStore, S3Uri};
 
@@ -54,6 +63,9 @@ pub struct Baselines {
     pub dq_statistics: Option<BaselineStatistics>,
     pub dq_constraints: Option<BaselineConstraints>,
     pub mq_constraints: Option<Value>,
+    /// The reference calibration for label-free estimation: the package's
+    /// `CustomerMetadataProperties` key [`CALIBRATION_METADATA_KEY`] names its S3 URI.
+    pub calibration: Option<Calibration>,
     /// Every baseline file named by the package, in the order read.
     pub uris: Vec<String>,
     /// Why a baseline is not used.
@@ -72,6 +84,7 @@ impl Baselines {
             "uris": self.uris,
             "dataQuality": self.dq_constraints.is_some(),
             "modelQuality": self.mq_constraints.is_some(),
+            "calibration": self.calibration.is_some(),
             "problems": self.problems,
         })
     }
@@ -241,6 +254,18 @@ async fn read_package_baselines(
             Err(e) => b
                 .problems
                 .push(format!("model-quality constraints {uri}: {e}")),
+        }
+    }
+    if let Some(uri) = package.customer_metadata.get(CALIBRATION_METADATA_KEY) {
+        b.uris.push(uri.clone());
+        match get_text(store, uri)
+            .await?
+            .and_then(|t| Calibration::parse(&t))
+        {
+            Ok(c) => b.calibration = Some(c),
+            Err(e) => b.problems.push(format!(
+                "calibration {uri} ({CALIBRATION_METADATA_KEY}): {e}"
+            )),
         }
     }
     Ok(())

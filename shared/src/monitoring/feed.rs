@@ -24,7 +24,7 @@ use super::inputs::Inputs;
 use super::settings::{CaptureMode, Settings};
 use super::window::Window;
 use crate::config::{Lookup, ProcessEnv};
-use crate::metrics::{CaptureFormat, Engine, EngineError, JobResult, MonitorConfig};
+use crate::metrics::{CaptureFormat, Engine, EngineError, JobResult, MonitorConfig, ProblemType};
 use crate::storage::ObjectStore;
 use crate::storage::stream::stream_objects;
 
@@ -125,6 +125,15 @@ pub async fn compute_with_limit(
     }
     if let (Some(c), Some(_)) = (&baselines.mq_constraints, s.problem_type) {
         engine = engine.with_model_quality_constraints(c.clone());
+    }
+    // Label-free estimates of binary classification, labels or not (see metrics::quality::estimate).
+    if let Some(c) = &baselines.calibration
+        && matches!(
+            s.problem_type,
+            None | Some(ProblemType::BinaryClassification)
+        )
+    {
+        engine = engine.with_calibration(c.clone());
     }
     // Malformed batch manifests were skipped: one malformed capture line each, with its sample.
     for (uri, reason) in &inputs.skipped_manifests {

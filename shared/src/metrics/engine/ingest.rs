@@ -11,6 +11,7 @@ use crate::metrics::parse::record::{
     Attr, CaptureRecord, Decoded, GroundTruthRecord, Payload, RecordError, csv_rows, finite_number,
     truncate,
 };
+use crate::metrics::quality::calibration::Calibration;
 use crate::metrics::quality::forecast::ForecastInstance;
 use crate::metrics::quality::{QualityState, subsample_mask};
 use crate::metrics::util::{canonical_label, parse_f64, parse_time_millis, split_csv, value_f64};
@@ -66,6 +67,8 @@ pub(super) struct Ingest {
     last_time: TimeCache,
     /// Names of positional data-quality columns (`feature_names`, else the baseline's).
     pub(super) names: Option<ColumnNames>,
+    /// The reference calibration and where its score is read (label-free estimation).
+    pub(super) calibration: Option<(Calibration, Attr)>,
 }
 
 impl Ingest {
@@ -87,6 +90,7 @@ impl Ingest {
             state: EngineState::new(&cfg),
             last_time: TimeCache::default(),
             names: ColumnNames::resolve(cfg.feature_names.as_deref(), None, None),
+            calibration: None,
             cfg,
         }
     }
@@ -183,10 +187,37 @@ impl Ingest {
         if self.state.data_quality.is_some() {
             self.push_data_quality(rec, source, line_no);
         }
+        if self.calibration.is_some() {
+            self.push_estimation(rec, source, line_no);
+        }
         if self.state.quality.is_some() && !(defer && self.try_defer(rec, source, line_no)) {
             // Joins stay in input order: resolve the queue first.
             self.resolve_deferred(source, 0);
             self.push_model_quality(rec, source, line_no);
+        }
+    }
+
+    /// Bins a capture record's score for the label-free estimate (every record in the window, with
+    /// or without a label); an unreadable score is counted (`invalid` of the histogram) and sampled.
+    fn push_estimation(&mut self, rec: &CaptureRecord<'_>, source: &str, line_no: u64) {
+        let Some((cal, attr)) = &self.calibration else {
+            return;
+        };
+        let score = rec
+            .output
+            .as_ref()
+            .ok_or(RecordError::Missing("endpointOutput"))
+            .and_then(|o| o.decode())
+            .and_then(|d| finite_number(&d.text(attr)?));
+        let Some(h) = self.state.estimation.as_mut() else {
+            return;
+        };
+        match score {
+            Ok(s) => h.push(cal, s),
+            Err(e) => {
+                h.push(cal, f64::NAN);
+                self.sample(source, line_no, || format!("estimation score: {e}"));
+            }
         }
     }
 

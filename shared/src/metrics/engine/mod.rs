@@ -57,7 +57,10 @@ use super::config::{MonitorConfig, ProblemType};
 use super::dq::baseline::{BaselineConstraints, BaselineStatistics};
 use super::dq::checks::{check_data_quality, check_model_quality};
 use super::dq::naming::ColumnNames;
+use super::parse::record::Attr;
 use super::parse::{CaptureRecord, GroundTruthRecord, LineParser, Skip};
+use super::quality::calibration::Calibration;
+use super::quality::estimate::{ScoreHistogram, estimate};
 use super::util::format_time_millis;
 use ingest::Ingest;
 use lines::{for_each_line, trim_line_break};
@@ -109,6 +112,21 @@ impl Engine {
             max_line: MAX_LINE_BYTES,
             gt_limit: None,
         }
+    }
+
+    /// Estimates binary-classification performance without labels from every capture record's
+    /// score, calibrated by `cal` (see [`crate::metrics::quality::estimate`]). The score is read
+    /// at the configured `probability_attribute`, else the calibration's, else the whole output.
+    pub fn with_calibration(mut self, cal: Calibration) -> Engine {
+        let attr = self
+            .ingest
+            .cfg
+            .probability_attribute
+            .clone()
+            .or_else(|| cal.probability_attribute.clone());
+        self.ingest.state.estimation = Some(ScoreHistogram::new(&cal));
+        self.ingest.calibration = Some((cal, Attr::parse(attr.as_deref())));
+        self
     }
 
     /// Lines longer than `bytes` are counted as malformed and skipped (default
@@ -579,6 +597,12 @@ impl Engine {
             drift,
             min_inference_time_ms: state.min_inference_time_ms,
             max_inference_time_ms: state.max_inference_time_ms,
+            estimation: self
+                .ingest
+                .calibration
+                .as_ref()
+                .zip(state.estimation.as_ref())
+                .and_then(|((c, _), h)| estimate(c, h, self.ingest.cfg.seed)),
         })
     }
 }

@@ -5,6 +5,7 @@
 use crate::metrics::config::{MonitorConfig, ProblemType};
 use crate::metrics::dq::checks::{DriftResult, Violation, violations_json};
 use crate::metrics::dq::stats::DataQualityState;
+use crate::metrics::quality::estimate::{Estimate, ScoreHistogram};
 use crate::metrics::quality::{QualityReport, QualityState};
 use crate::metrics::util::format_time_millis;
 use serde::{Deserialize, Serialize};
@@ -109,6 +110,9 @@ pub struct EngineState {
     pub data_quality: Option<DataQualityState>,
     pub min_inference_time_ms: Option<i64>,
     pub max_inference_time_ms: Option<i64>,
+    /// Scores binned by the reference calibration (label-free estimation), when one is given.
+    #[serde(default)]
+    pub estimation: Option<ScoreHistogram>,
 }
 
 impl EngineState {
@@ -128,6 +132,7 @@ impl EngineState {
                 .then(|| DataQualityState::new(cfg.max_categories)),
             min_inference_time_ms: None,
             max_inference_time_ms: None,
+            estimation: None,
         }
     }
 
@@ -148,6 +153,11 @@ impl EngineState {
         match (&mut self.data_quality, &o.data_quality) {
             (Some(a), Some(b)) => a.merge(b),
             (None, Some(b)) => self.data_quality = Some(b.clone()),
+            _ => {}
+        }
+        match (&mut self.estimation, &o.estimation) {
+            (Some(a), Some(b)) => a.merge(b).map_err(EngineError::Merge)?,
+            (None, Some(b)) => self.estimation = Some(b.clone()),
             _ => {}
         }
         self.min_inference_time_ms = opt_min(self.min_inference_time_ms, o.min_inference_time_ms);
@@ -182,12 +192,16 @@ pub enum MetricKind {
     FeatureCompleteness,
     /// `feature_baseline_drift_<f>`: the column's distance from its baseline distribution.
     FeatureDrift,
+    /// A label-free estimate (`estimated_<metric>`, `estimated_<metric>_std`,
+    /// `estimation_out_of_reference_share`, `estimation_reliable`): see
+    /// [`crate::metrics::quality::estimate`].
+    Estimate,
 }
 
 impl MetricKind {
     /// Whether the metric is about the data (a feature) rather than the model.
     pub fn is_data_quality(self) -> bool {
-        !matches!(self, MetricKind::ModelQuality)
+        !matches!(self, MetricKind::ModelQuality | MetricKind::Estimate)
     }
 }
 
@@ -212,6 +226,8 @@ pub struct JobResult {
     pub drift: Vec<DriftResult>,
     pub min_inference_time_ms: Option<i64>,
     pub max_inference_time_ms: Option<i64>,
+    /// The label-free estimate, when the engine was given a calibration and saw scores.
+    pub estimation: Option<Estimate>,
 }
 
 impl JobResult {
@@ -301,6 +317,11 @@ impl JobResult {
                 MetricKind::FeatureDrift,
             );
         }
+        if let Some(e) = &self.estimation {
+            for (n, v) in e.scalars() {
+                push(n, v, MetricKind::Estimate);
+            }
+        }
         out.retain(|m| m.value.is_finite());
         out
     }
@@ -355,6 +376,22 @@ impl JobResult {
                         let _ = writeln!(s, "  {n:<45} {:>12.6}", m.value);
                     }
                 }
+            }
+        }
+        if let Some(e) = &self.estimation {
+            let _ = writeln!(
+                s,
+                "estimated (no labels needed): {} scored records, {:.1}% outside the reference, {}",
+                e.records,
+                100.0 * e.out_of_reference_share,
+                if e.reliable {
+                    "reliable"
+                } else {
+                    "UNRELIABLE (scores outside the reference's)"
+                }
+            );
+            for (n, m) in &e.metrics {
+                let _ = writeln!(s, "  {n:<45} {:>12.6}  ± {:.6}", m.value, m.std);
             }
         }
         if let Some(dq) = &self.data_quality {

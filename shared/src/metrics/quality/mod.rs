@@ -12,6 +12,8 @@
 //! over the 5 subsamples.
 
 pub mod binary;
+pub mod calibration;
+pub mod estimate;
 pub mod forecast;
 pub mod multiclass;
 pub mod regression;
