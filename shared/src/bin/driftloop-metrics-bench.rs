@@ -19,6 +19,30 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
 use std::time::Instant;
 
+/// The generated payload layout (one score, or data quality on 5 numeric features).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Case {
+    /// CSV payloads, the score is the output (`0.731`).
+    Csv,
+    /// `application/json` payloads, the score nested: `{"prediction":{"score":0.731}}`.
+    Json,
+    /// 4 CSV rows per payload; the record's score is the output's first row.
+    Multirow,
+    /// 5 numeric input features, data quality only (no ground truth).
+    Dq,
+}
+
+impl Case {
+    fn name(self) -> &'static str {
+        match self {
+            Case::Csv => "csv",
+            Case::Json => "json",
+            Case::Multirow => "multirow",
+            Case::Dq => "dq",
+        }
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "driftloop-metrics-bench",
@@ -45,29 +69,57 @@ enum Cmd {
         label_fraction: f64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Payload layout (see `Case`).
+        #[arg(long, value_enum, default_value_t = Case::Csv)]
+        case: Case,
     },
-    /// (a) The engine: join + binary classification metrics.
+    /// (a) The engine: join + binary classification metrics (data quality for `--case dq`).
     Engine {
         #[arg(long)]
         dir: PathBuf,
         /// Also compute data-quality statistics.
         #[arg(long)]
         data_quality: bool,
+        #[arg(long, value_enum, default_value_t = Case::Csv)]
+        case: Case,
     },
     /// (b) Bare serde_json IgnoredAny parse of the same bytes.
     Bare {
         #[arg(long)]
         dir: PathBuf,
     },
-    /// Run (a), (b) and the Python peer (c) as separate processes and compare.
+    /// Per case: the engine, the bare parse and the Python contenders (DuckDB, polars,
+    /// pandas + scikit-learn), each run as its own process, compared; every contender's metrics
+    /// are checked against the engine's. Cases missing under `DIR/<case>` are generated first.
     All {
         #[arg(long)]
         dir: PathBuf,
-        #[arg(long, default_value = "python3")]
-        python: String,
+        /// Capture records per generated case.
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        /// Cases to run, comma separated.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "csv,json,multirow,dq"
+        )]
+        cases: Vec<Case>,
+        /// Python contenders, comma separated (empty: none).
+        #[arg(long, value_delimiter = ',', default_value = "duckdb,polars,pandas")]
+        tools: Vec<String>,
+        /// The contenders' Python; default: the venv at `--venv`, created with `python3 -m venv`
+        /// and `--requirements` when missing.
+        #[arg(long)]
+        python: Option<String>,
+        #[arg(long, default_value = "tests/python/bench-requirements.txt")]
+        requirements: PathBuf,
+        /// Default: ~/.cache/driftloop/bench-venv.
+        #[arg(long)]
+        venv: Option<PathBuf>,
         #[arg(long, default_value = "tests/python/bench_peer.py")]
         peer: PathBuf,
-        /// Skip the Python peer.
+        /// Skip the Python contenders.
         #[arg(long)]
         no_peer: bool,
         /// Rounds (each runs every contender); the table shows per-contender medians.
@@ -100,6 +152,7 @@ fn generate(
     drift: bool,
     label_fraction: f64,
     seed: u64,
+    case: Case,
 ) -> std::io::Result<()> {
     let mut rng = SplitMix64(seed);
     let hours = (records / 50_000).clamp(1, 24);
@@ -112,8 +165,15 @@ fn generate(
         ));
         let gt_dir = out.join(format!("groundtruth/2024/01/01/{h:02}"));
         std::fs::create_dir_all(&cap_dir)?;
-        std::fs::create_dir_all(&gt_dir)?;
-        let mut gt = BufWriter::new(std::fs::File::create(gt_dir.join("labels.jsonl"))?);
+        let with_gt = case != Case::Dq;
+        let mut gt: Box<dyn Write> = if with_gt {
+            std::fs::create_dir_all(&gt_dir)?;
+            Box::new(BufWriter::new(std::fs::File::create(
+                gt_dir.join("labels.jsonl"),
+            )?))
+        } else {
+            Box::new(std::io::sink())
+        };
         for f in 0..files_per_hour {
             let name = format!("{:02}-00-000-{}.jsonl", f * 15, uuid(&mut rng));
             let mut cap = BufWriter::new(std::fs::File::create(cap_dir.join(name))?);
@@ -144,11 +204,44 @@ fn generate(
                     ),
                     None => format!(r#""eventId":"{event_id}","inferenceTime":"{t}""#),
                 };
+                let (input, output) = match case {
+                    Case::Csv => (
+                        csv_payload("INPUT", &format!("{age},{income:.2},{cat}")),
+                        csv_payload("OUTPUT", &format!("{score:.6}")),
+                    ),
+                    Case::Json => (
+                        format!(
+                            r#"{{"observedContentType":"application/json","mode":"INPUT","data":"{{\"features\":[{age},{income:.2},{cat}]}}","encoding":"JSON"}}"#
+                        ),
+                        format!(
+                            r#"{{"observedContentType":"application/json","mode":"OUTPUT","data":"{{\"prediction\":{{\"score\":{score:.6}}}}}","encoding":"JSON"}}"#
+                        ),
+                    ),
+                    Case::Multirow => {
+                        let mut inp = format!("{age},{income:.2},{cat}");
+                        let mut out = format!("{score:.6}");
+                        for _ in 1..4 {
+                            let a = 18 + rng.next_u64() % 60;
+                            let inc = 20_000.0 + rng.next_f64() * 80_000.0;
+                            inp.push_str(&format!("\\n{a},{inc:.2},{}", rng.next_u64() % 4));
+                            out.push_str(&format!("\\n{:.6}", rng.next_f64()));
+                        }
+                        (csv_payload("INPUT", &inp), csv_payload("OUTPUT", &out))
+                    }
+                    Case::Dq => {
+                        let f3 = (rng.next_f64() - 0.5) * 10.0;
+                        let f4 = (rng.next_u64() % 1000) as f64 / 8.0;
+                        (
+                            csv_payload("INPUT", &format!("{age},{income:.2},{cat},{f3:.4},{f4}")),
+                            csv_payload("OUTPUT", &format!("{score:.6}")),
+                        )
+                    }
+                };
                 writeln!(
                     cap,
-                    r#"{{"captureData":{{"endpointInput":{{"observedContentType":"text/csv","mode":"INPUT","data":"{age},{income:.2},{cat}","encoding":"CSV"}},"endpointOutput":{{"observedContentType":"text/csv; charset=utf-8","mode":"OUTPUT","data":"{score:.6}","encoding":"CSV"}}}},"eventMetadata":{{{meta}}},"eventVersion":"0"}}"#
+                    r#"{{"captureData":{{"endpointInput":{input},"endpointOutput":{output}}},"eventMetadata":{{{meta}}},"eventVersion":"0"}}"#
                 )?;
-                if rng.next_f64() < label_fraction {
+                if with_gt && rng.next_f64() < label_fraction {
                     let key = inference_id.as_deref().unwrap_or(&event_id);
                     writeln!(
                         gt,
@@ -173,6 +266,15 @@ fn generate(
     Ok(())
 }
 
+fn csv_payload(mode: &str, data: &str) -> String {
+    let ct = if mode == "INPUT" {
+        "text/csv"
+    } else {
+        "text/csv; charset=utf-8"
+    };
+    format!(r#"{{"observedContentType":"{ct}","mode":"{mode}","data":"{data}","encoding":"CSV"}}"#)
+}
+
 fn files(dir: &Path) -> Vec<PathBuf> {
     fn walk(p: &Path, out: &mut Vec<PathBuf>) {
         if p.is_dir() {
@@ -181,7 +283,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
                     walk(&e.path(), out);
                 }
             }
-        } else {
+        } else if p.is_file() {
             out.push(p.to_path_buf());
         }
     }
@@ -221,14 +323,20 @@ fn bytes_of(fs: &[PathBuf]) -> u64 {
         .sum()
 }
 
-fn run_engine(dir: &Path, dq: bool) -> serde_json::Value {
-    let gt = files(&dir.join("groundtruth"));
+fn run_engine(dir: &Path, dq: bool, case: Case) -> serde_json::Value {
+    let gt = if case == Case::Dq {
+        Vec::new()
+    } else {
+        files(&dir.join("groundtruth"))
+    };
     let cap = files(&dir.join("capture"));
     let bytes = bytes_of(&gt) + bytes_of(&cap);
     let start = Instant::now();
     let cfg = MonitorConfig {
-        problem_type: Some(ProblemType::BinaryClassification),
-        data_quality: dq,
+        problem_type: (case != Case::Dq).then_some(ProblemType::BinaryClassification),
+        probability_attribute: (case == Case::Json).then(|| "prediction.score".to_string()),
+        data_quality: dq || case == Case::Dq,
+        dq_include_output: case != Case::Dq,
         ..Default::default()
     };
     let mut e = Engine::new(cfg);
@@ -252,11 +360,43 @@ fn run_engine(dir: &Path, dq: bool) -> serde_json::Value {
     let t_cap = start.elapsed().as_secs_f64();
     let r = e.finish().unwrap();
     let secs = start.elapsed().as_secs_f64();
-    let q = r.quality.as_ref().unwrap();
+    let metrics = match (&r.quality, &r.data_quality) {
+        (Some(q), _) => {
+            let m = |n: &str| q.get(n).map(|m| m.value);
+            let cm = &q.metrics_json["confusion_matrix"];
+            serde_json::json!({
+                "matched": r.counts.matched, "tp": cm["1"]["1"], "fn": cm["1"]["0"],
+                "fp": cm["0"]["1"], "tn": cm["0"]["0"],
+                "accuracy": m("accuracy"), "precision": m("precision"), "recall": m("recall"),
+                "f0_5": m("f0_5"), "f1": m("f1"), "f2": m("f2"), "auc": m("auc"),
+            })
+        }
+        (None, Some(dq)) => {
+            let columns: Vec<serde_json::Value> = (0..5)
+                .map(|i| {
+                    let c = dq.column(&format!("_c{i}")).expect("feature column").to_json();
+                    let n = &c["numerical_statistics"];
+                    let buckets: Vec<serde_json::Value> = n["distribution"]["kll"]["buckets"]
+                        .as_array()
+                        .map(|b| b.iter().map(|b| b["count"].clone()).collect())
+                        .unwrap_or_default();
+                    serde_json::json!({
+                        "count": n["common"]["num_present"], "sum": n["sum"], "mean": n["mean"],
+                        "std_dev": n["std_dev"], "min": n["min"], "max": n["max"], "buckets": buckets,
+                    })
+                })
+                .collect();
+            serde_json::json!({ "columns": columns })
+        }
+        _ => serde_json::Value::Null,
+    };
     serde_json::json!({
-        "name": if dq { "engine+dq" } else { "engine" }, "records": r.counts.capture_lines, "bytes": bytes, "seconds": secs,
-        "peak_rss_kb": peak_rss_kb(), "cpu_seconds": cpu_seconds(), "matched": r.counts.matched,
-        "phases": { "ground_truth": t_gt, "capture": t_cap - t_gt, "finish": secs - t_cap }, "auc": q.get("auc").unwrap().value, "f1": q.get("f1").unwrap().value,
+        "name": if dq { "engine+dq" } else { "engine" }, "case": case.name(),
+        "records": r.counts.capture_lines, "bytes": bytes, "seconds": secs,
+        "peak_rss_kb": peak_rss_kb(), "cpu_seconds": cpu_seconds(),
+        "duplicates": r.counts.duplicate_capture_ids + r.counts.duplicate_ground_truth_ids,
+        "phases": { "ground_truth": t_gt, "capture": t_cap - t_gt, "finish": secs - t_cap },
+        "metrics": metrics,
     })
 }
 
@@ -337,6 +477,156 @@ fn child(cmd: &mut Proc) -> Option<serde_json::Value> {
     s.lines().rev().find_map(|l| serde_json::from_str(l).ok())
 }
 
+/// The contenders' Python: `python`, else the venv's (created with `requirements` if missing or
+/// if the requirements changed since).
+fn contender_python(python: Option<String>, venv: Option<PathBuf>, requirements: &Path) -> String {
+    if let Some(p) = python {
+        return p;
+    }
+    let venv = venv.unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into()))
+            .join(".cache/driftloop/bench-venv")
+    });
+    let py = venv.join("bin/python");
+    let stamp = venv.join("driftloop-requirements.txt");
+    let want = std::fs::read_to_string(requirements)
+        .unwrap_or_else(|e| panic!("{}: {e}", requirements.display()));
+    if !py.exists() || std::fs::read_to_string(&stamp).ok().as_deref() != Some(&*want) {
+        eprintln!(
+            "creating {} from {}",
+            venv.display(),
+            requirements.display()
+        );
+        let ok = Proc::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "python3 -m venv failed");
+        let ok = Proc::new(&py)
+            .args(["-m", "pip", "install", "-q", "-r"])
+            .arg(requirements)
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "pip install failed");
+        std::fs::write(&stamp, want).expect("venv stamp");
+    }
+    py.display().to_string()
+}
+
+/// Whether `got` equals the engine's `want`: counts exactly, ratios to 1e-9 (relative), data
+/// quality buckets within 1% of the count (the engine's come from its KLL sketch). Returns the
+/// first difference.
+fn check_metrics(want: &serde_json::Value, got: &serde_json::Value) -> Result<(), String> {
+    let close = |k: &str, a: &serde_json::Value, b: &serde_json::Value, rel: f64| {
+        let (x, y) = (
+            a.as_f64().unwrap_or(f64::NAN),
+            b.as_f64().unwrap_or(f64::NAN),
+        );
+        if (x - y).abs() <= rel * x.abs().max(y.abs()).max(1e-300) || x == y {
+            Ok(())
+        } else {
+            Err(format!("{k}: engine {x} vs {y}"))
+        }
+    };
+    if let Some(cols) = want["columns"].as_array() {
+        for (i, w) in cols.iter().enumerate() {
+            let g = &got["columns"][i];
+            let n = w["count"].as_f64().unwrap_or(0.0);
+            for (k, rel) in [
+                ("count", 0.0),
+                ("min", 0.0),
+                ("max", 0.0),
+                ("sum", 1e-9),
+                ("mean", 1e-9),
+                ("std_dev", 1e-6),
+            ] {
+                close(&format!("_c{i}.{k}"), &w[k], &g[k], rel)?;
+            }
+            let (wb, gb) = (
+                w["buckets"].as_array().cloned().unwrap_or_default(),
+                g["buckets"].as_array().cloned().unwrap_or_default(),
+            );
+            if wb.len() != gb.len() {
+                return Err(format!("_c{i}: {} buckets vs {}", wb.len(), gb.len()));
+            }
+            for (j, (a, b)) in wb.iter().zip(&gb).enumerate() {
+                let d = (a.as_f64().unwrap_or(0.0) - b.as_f64().unwrap_or(0.0)).abs();
+                if d > 0.01 * n {
+                    return Err(format!("_c{i} bucket {j}: engine {a} vs {b}"));
+                }
+            }
+        }
+        return Ok(());
+    }
+    for k in ["matched", "tp", "fp", "tn", "fn"] {
+        close(k, &want[k], &got[k], 0.0)?;
+    }
+    for k in ["accuracy", "precision", "recall", "f0_5", "f1", "f2", "auc"] {
+        close(k, &want[k], &got[k], 1e-9)?;
+    }
+    Ok(())
+}
+
+fn print_case(case: Case, rows: &[serde_json::Value], runs: usize) {
+    let get = |n: &str| rows.iter().find(|r| r["name"] == n);
+    let Some(engine) = get("engine") else {
+        println!("case {}: no engine result", case.name());
+        return;
+    };
+    let records = engine["records"].as_f64().unwrap_or(0.0);
+    println!(
+        "\ncase {} ({} capture records, {:.0} MB)",
+        case.name(),
+        records,
+        engine["bytes"].as_f64().unwrap_or(0.0) / 1e6
+    );
+    println!(
+        "{:<11} {:>8} {:>8} {:>10} {:>12} {:>12}  metrics",
+        "contender", "wall s", "cpu s", "cpu ns/rec", "records/s", "peak RSS MB"
+    );
+    for r in rows {
+        let secs = r["seconds"].as_f64().unwrap_or(f64::NAN);
+        let cpu = r["cpu_seconds"].as_f64().unwrap_or(f64::NAN);
+        let check = match r["name"].as_str() {
+            Some("engine") => "reference".to_string(),
+            Some("bare-parse") => "-".to_string(),
+            _ => match check_metrics(&engine["metrics"], &r["metrics"]) {
+                Ok(()) => "equal".to_string(),
+                Err(e) => format!("DIFFER {e}"),
+            },
+        };
+        println!(
+            "{:<11} {:>8.2} {:>8.2} {:>10.0} {:>12.0} {:>12.1}  {check}{}",
+            r["name"].as_str().unwrap_or("?"),
+            secs,
+            cpu,
+            cpu * 1e9 / records,
+            records / secs,
+            r["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0,
+            if runs > 1 {
+                format!("  cpu {}", r["cpu_runs"])
+            } else {
+                String::new()
+            }
+        );
+    }
+    for other in ["duckdb", "polars", "pandas"] {
+        if let Some(o) = get(other) {
+            let ratio = |k: &str| {
+                o[k].as_f64().unwrap_or(f64::NAN) / engine[k].as_f64().unwrap_or(f64::NAN)
+            };
+            println!(
+                "  {other} / engine: wall {:.2}x, cpu {:.2}x, peak RSS {:.2}x",
+                ratio("seconds"),
+                ratio("cpu_seconds"),
+                ratio("peak_rss_kb")
+            );
+        }
+    }
+    if engine["duplicates"].as_u64().unwrap_or(0) != 0 {
+        println!("  note: the data has duplicate ids; the contenders do not de-duplicate");
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     match cli.cmd {
@@ -346,88 +636,86 @@ fn main() {
             drift,
             label_fraction,
             seed,
-        } => generate(records, &out, drift, label_fraction, seed).expect("generate"),
-        Cmd::Engine { dir, data_quality } => println!("{}", run_engine(&dir, data_quality)),
+            case,
+        } => generate(records, &out, drift, label_fraction, seed, case).expect("generate"),
+        Cmd::Engine {
+            dir,
+            data_quality,
+            case,
+        } => println!("{}", run_engine(&dir, data_quality, case)),
         Cmd::Bare { dir } => println!("{}", run_bare(&dir)),
         Cmd::All {
             dir,
+            records,
+            cases,
+            tools,
             python,
+            requirements,
+            venv,
             peer,
             no_peer,
             runs,
             repeat,
         } => {
             let me = std::env::current_exe().expect("current exe");
-            // Rounds interleave the contenders, so machine load hits them alike.
-            let mut all_rows: Vec<serde_json::Value> = Vec::new();
-            for round in 0..runs.max(1) {
-                if runs > 1 {
-                    eprintln!("round {}/{runs}", round + 1);
-                }
-                for _ in 0..repeat.max(1) {
-                    all_rows.extend(child(Proc::new(&me).args(["engine", "--dir"]).arg(&dir)));
-                    all_rows.extend(child(Proc::new(&me).args(["bare", "--dir"]).arg(&dir)));
-                }
-                all_rows.extend(child(
-                    Proc::new(&me)
-                        .args(["engine", "--data-quality", "--dir"])
-                        .arg(&dir),
-                ));
-                if !no_peer {
-                    all_rows.extend(child(Proc::new(&python).arg(&peer).arg(&dir)));
+            let tools: Vec<String> = if no_peer {
+                Vec::new()
+            } else {
+                tools.into_iter().filter(|t| !t.is_empty()).collect()
+            };
+            let python = (!tools.is_empty()).then(|| contender_python(python, venv, &requirements));
+            for &case in &cases {
+                let d = dir.join(case.name());
+                if !d.join("capture").exists() {
+                    eprintln!("generating {records} records under {}", d.display());
+                    generate(records, &d, false, 0.95, 42, case).expect("generate");
                 }
             }
-            let rows = median_rows(&all_rows);
-            if runs > 1 || repeat > 1 {
-                println!(
-                    "medians over {runs} round(s): engine and bare parse {} runs each, the others {runs} (cpu s of every run in brackets)",
-                    runs * repeat.max(1)
-                );
+            let case_args = |c: Case| ["--case".to_string(), c.name().to_string()];
+            let mut all_rows: Vec<(Case, serde_json::Value)> = Vec::new();
+            // Rounds interleave the contenders, so machine load hits them alike.
+            for round in 0..runs.max(1) {
+                eprintln!("round {}/{}", round + 1, runs.max(1));
+                for &case in &cases {
+                    let d = dir.join(case.name());
+                    for _ in 0..repeat.max(1) {
+                        let eng = child(
+                            Proc::new(&me)
+                                .args(["engine", "--dir"])
+                                .arg(&d)
+                                .args(case_args(case)),
+                        );
+                        all_rows.extend(eng.map(|r| (case, r)));
+                        all_rows.extend(
+                            child(Proc::new(&me).args(["bare", "--dir"]).arg(&d))
+                                .map(|r| (case, r)),
+                        );
+                    }
+                    for t in &tools {
+                        let py = python.as_deref().unwrap_or("python3");
+                        let r = child(
+                            Proc::new(py)
+                                .arg(&peer)
+                                .arg(&d)
+                                .args(["--tool", t])
+                                .args(case_args(case)),
+                        );
+                        all_rows.extend(r.map(|r| (case, r)));
+                    }
+                }
             }
             println!(
-                "{:<12} {:>10} {:>9} {:>9} {:>12} {:>9} {:>12}",
-                "contender", "records", "wall s", "cpu s", "records/s", "MB/s", "peak RSS MB"
+                "medians over {runs} round(s): engine and bare parse {} runs each, the others {runs}; \
+                 one thread for the engine, all cores for DuckDB and polars; cpu ns/rec = CPU per capture record",
+                runs.max(1) * repeat.max(1)
             );
-            for r in &rows {
-                let secs = r["seconds"].as_f64().unwrap_or(f64::NAN);
-                println!(
-                    "{:<12} {:>10} {:>9.2} {:>9.2} {:>12.0} {:>9.1} {:>12.1}  {}",
-                    r["name"].as_str().unwrap_or("?"),
-                    r["records"],
-                    secs,
-                    r["cpu_seconds"].as_f64().unwrap_or(f64::NAN),
-                    r["records"].as_f64().unwrap_or(0.0) / secs,
-                    r["bytes"].as_f64().unwrap_or(0.0) / 1e6 / secs,
-                    r["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0,
-                    if runs > 1 {
-                        r["cpu_runs"].to_string()
-                    } else {
-                        String::new()
-                    }
-                );
-            }
-            let ratio = |a: &serde_json::Value, b: &serde_json::Value, k: &str| {
-                b[k].as_f64().unwrap_or(f64::NAN) / a[k].as_f64().unwrap_or(f64::NAN)
-            };
-            let get = |n: &str| rows.iter().find(|r| r["name"] == n);
-            if let (Some(e), Some(b)) = (get("engine"), get("bare-parse")) {
-                println!(
-                    "engine / bare-parse throughput: {:.2} wall, {:.2} cpu (target >= 0.50)",
-                    ratio(e, b, "seconds"),
-                    ratio(e, b, "cpu_seconds")
-                );
-            }
-            if let (Some(e), Some(p)) = (get("engine"), get("peer")) {
-                println!(
-                    "engine / peer throughput: {:.1}x wall, {:.1}x cpu (target >= 30x)",
-                    ratio(e, p, "seconds"),
-                    ratio(e, p, "cpu_seconds")
-                );
-                println!(
-                    "engine / peer peak RSS: {:.3} (target <= 0.25)",
-                    e["peak_rss_kb"].as_f64().unwrap() / p["peak_rss_kb"].as_f64().unwrap()
-                );
-                println!("AUC engine {} vs peer {}", e["auc"], p["auc"]);
+            for &case in &cases {
+                let rows: Vec<serde_json::Value> = all_rows
+                    .iter()
+                    .filter(|(c, _)| *c == case)
+                    .map(|(_, r)| r.clone())
+                    .collect();
+                print_case(case, &median_rows(&rows), runs);
             }
         }
     }

@@ -241,3 +241,63 @@ pub fn parse_capture_line_with(
 pub fn parse_ground_truth_line(line: &str) -> Result<GroundTruthRecord<'_>, RecordError> {
     LineParser::ground_truth_without_shapes(line)
 }
+
+/// Reads every line of `data` (each twice, so the second read may fit the shape the first
+/// taught) through learning [`LineParser`]s, as capture and as ground truth, and panics when a
+/// record or error differs from serde's on the same line: the differential check of the fast tiers
+/// (fuzz target `parse_tiers`; the property tests of `scan`, `shape` and `tests` check the same on
+/// generated lines).
+#[doc(hidden)]
+pub fn exercise_parse_tiers(data: &[u8]) {
+    type P = Option<(String, Option<String>, Option<String>)>;
+    fn p(p: &Option<Payload<'_>>) -> P {
+        let s = |c: &Option<std::borrow::Cow<'_, str>>| c.as_deref().map(str::to_string);
+        p.as_ref()
+            .map(|p| (p.data.to_string(), s(&p.encoding), s(&p.content_type)))
+    }
+    let cap = |r: &CaptureRecord<'_>| {
+        let s = |c: &Option<std::borrow::Cow<'_, str>>| c.as_deref().map(str::to_string);
+        (
+            s(&r.event_id),
+            s(&r.inference_id),
+            s(&r.inference_time),
+            p(&r.input),
+            p(&r.output),
+        )
+    };
+    let gt = |r: &GroundTruthRecord<'_>| (r.event_id.to_string(), p(&Some(r.data.clone())));
+    for want_input in [false, true] {
+        let mut c = LineParser::new(CaptureFormat::Realtime, want_input);
+        let mut g = LineParser::new(CaptureFormat::Realtime, want_input);
+        for line in data.split(|b| *b == b'\n') {
+            let Ok(s) = std::str::from_utf8(line) else {
+                assert_eq!(c.capture_bytes(line).err(), Some(Skip::NotUtf8));
+                continue;
+            };
+            for _ in 0..2 {
+                let slow = if s.trim_ascii().is_empty() {
+                    Err(Skip::Blank)
+                } else {
+                    serde::capture(s, CaptureFormat::Realtime, want_input).map_err(Skip::Invalid)
+                };
+                let fast = c.capture_bytes(line);
+                assert_eq!(
+                    fast.map(|r| cap(&r)),
+                    slow.map(|r| cap(&r)),
+                    "capture {s:?}"
+                );
+                let slow = if s.trim().is_empty() {
+                    Err(Skip::Blank)
+                } else {
+                    serde::ground_truth(s).map_err(Skip::Invalid)
+                };
+                let fast = g.ground_truth_bytes(line);
+                assert_eq!(
+                    fast.map(|r| gt(&r)),
+                    slow.map(|r| gt(&r)),
+                    "ground truth {s:?}"
+                );
+            }
+        }
+    }
+}
