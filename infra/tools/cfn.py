@@ -216,7 +216,8 @@ class Evaluator:
 
 
 # ------------------------------------------------------------------------------------ loop model
-FUNCTIONS = ("GetApprovedModelFunction", "DeployOnApprovalFunction", "RetrainOnAlarmFunction", "CustomMetricsFunction")
+FUNCTIONS = ("GetApprovedModelFunction", "DeployOnApprovalFunction", "RetrainOnAlarmFunction", "CustomMetricsFunction",
+             "CustomMetricsStagingFunction")
 
 # Resources compared property for property (after evaluation) between the two templates.
 COMPARED_TYPES = (
@@ -274,6 +275,8 @@ def loop_model(t: dict, overrides: dict[str, Any] | None = None) -> dict:
                 "DeletionPolicy": r.get("DeletionPolicy"),
             }
     for fn in FUNCTIONS:
+        if not ev.resource_enabled(fn):
+            continue  # a function under a false condition (CustomMetricsStagingFunction): absent on both sides
         r = t["Resources"][fn]
         props = ev.value(r["Properties"])
         model["functions"][fn] = {k: props.get(k) for k in FUNCTION_PROPS}

@@ -41,6 +41,8 @@ def extract(template_path=INFRA / "template.yaml") -> dict:
                 "statements": [s for pol in p["Policies"] for s in pol["Statement"]],
                 "checkovSkips": r["Metadata"].get("checkov", {}).get("skip", []),
             }
+            if r.get("Condition"):
+                functions[lid]["condition"] = r["Condition"]
         else:
             resources[lid] = r
     return {

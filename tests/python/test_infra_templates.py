@@ -20,6 +20,7 @@ FUNCTIONS = {
     "DeployOnApprovalFunction": "deploy-on-approval",
     "RetrainOnAlarmFunction": "retrain-on-alarm",
     "CustomMetricsFunction": "custom-metrics",
+    "CustomMetricsStagingFunction": "custom-metrics",
 }
 # Parameter sets the structural checks run under: the defaults, and every condition flipped.
 VARIANTS = {

@@ -38,6 +38,8 @@ export interface FunctionSpec {
   environment: Record<string, Json>;
   loggingConfig: Json;
   deadLetterTargetArn: Json;
+  /** The template condition the function (with its role and policy) exists under, if any. */
+  condition?: string;
   statements: Json[];
   checkovSkips: Json[];
 }
@@ -144,6 +146,12 @@ export class LoopStack extends Stack {
       // Lambda checks the dead-letter grant when it creates the function: wait for the policy. (The
       // role dependency is implied by the GetAtt; an explicit one is cfn-lint W3005.)
       cfnFn.addOverride('DependsOn', [policy.logicalId]);
+      if (f.condition) {
+        const condition = conditions[f.condition];
+        cfnFn.cfnOptions.condition = condition;
+        (fn.role!.node.defaultChild as CfnRole).cfnOptions.condition = condition;
+        policy.cfnOptions.condition = condition;
+      }
     }
 
     // CDK's template validation resolves a Ref to the parameter's default even inside the branch

@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::layout::Target;
 use crate::contract::DetailType;
-use crate::metrics::{CloudWatchMetric, Counts};
+use crate::metrics::{CloudWatchMetric, Counts, MetricKind};
 use crate::publish::{MAX_DATUMS_PER_CALL, MetricDatum, MetricUnit, OutgoingEvent, PublishError};
 
 pub const ENDPOINT_MODEL_NAMESPACE: &str = "aws/sagemaker/Endpoints/model-metrics";
@@ -122,6 +122,11 @@ pub fn build_datums(
     for m in metrics {
         if m.kind.is_data_quality() {
             data.push(datum(&m.name, m.value, MetricUnit::None));
+        } else if m.kind == MetricKind::ModelQuality && counts.evaluated == 0 {
+            // No capture record met a usable label: the engine's figures (accuracy 0, ...) measure
+            // nothing, and an alarm on them would fire on every window whose labels are late. The
+            // counts (window_empty, ...) say what happened; the alarm sees missing data.
+            continue;
         } else {
             model.push(datum(&m.name, m.value, MetricUnit::None));
         }
@@ -240,7 +245,6 @@ fn shrink(obj: &mut Map<String, Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::MetricKind;
     use crate::publish::{MAX_EVENT_ENTRY_BYTES, prepare_metric_data};
     use chrono::TimeZone;
 
@@ -290,6 +294,7 @@ mod tests {
         let counts = Counts {
             capture_lines: 10,
             matched: 7,
+            evaluated: 7,
             malformed_capture: 2,
             malformed_ground_truth: 1,
             ..Default::default()
@@ -322,6 +327,21 @@ mod tests {
         assert_eq!(
             out[1].1.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
             ["feature_data_age"]
+        );
+        // No labelled record evaluated (labels not in yet): no model-quality figure (the engine's
+        // zeros would trip an accuracy alarm), the counts still say what happened.
+        let unlabelled = Counts {
+            evaluated: 0,
+            matched: 0,
+            ..counts.clone()
+        };
+        let out = build_datums(&m, &unlabelled, 0, true, true, &target, at);
+        let names: Vec<&str> = out[0].1.iter().map(|d| d.name.as_str()).collect();
+        assert!(!names.contains(&"accuracy"), "{names:?}");
+        assert!(names.contains(&"window_empty"), "{names:?}");
+        assert_eq!(
+            out[1].1[0].name, "feature_data_age",
+            "data quality still published"
         );
         // One custom namespace: one group.
         let custom = MetricTarget::new(&endpoint(), "s", Some("x"), &[]);
