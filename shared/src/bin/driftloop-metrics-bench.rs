@@ -12,7 +12,9 @@
 
 use clap::{Parser, Subcommand};
 use driftloop::metrics::util::SplitMix64;
-use driftloop::metrics::{Engine, MonitorConfig, ProblemType};
+use driftloop::metrics::{
+    BaselineConstraints, BaselineStatistics, Engine, MonitorConfig, ProblemType,
+};
 use serde::de::IgnoredAny;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -53,6 +55,11 @@ enum Cmd {
         /// Also compute data-quality statistics.
         #[arg(long)]
         data_quality: bool,
+        /// With --data-quality: check against the baseline in DIR/baseline (statistics.json,
+        /// constraints.json and, for prediction drift, prediction_statistics.json), so every
+        /// drift statistic is computed.
+        #[arg(long)]
+        baseline: bool,
     },
     /// (b) Bare serde_json IgnoredAny parse of the same bytes.
     Bare {
@@ -221,7 +228,7 @@ fn bytes_of(fs: &[PathBuf]) -> u64 {
         .sum()
 }
 
-fn run_engine(dir: &Path, dq: bool) -> serde_json::Value {
+fn run_engine(dir: &Path, dq: bool, baseline: bool) -> serde_json::Value {
     let gt = files(&dir.join("groundtruth"));
     let cap = files(&dir.join("capture"));
     let bytes = bytes_of(&gt) + bytes_of(&cap);
@@ -232,6 +239,19 @@ fn run_engine(dir: &Path, dq: bool) -> serde_json::Value {
         ..Default::default()
     };
     let mut e = Engine::new(cfg);
+    if dq && baseline {
+        let read = |f: &str| std::fs::read_to_string(dir.join("baseline").join(f));
+        let stats = BaselineStatistics::parse(&read("statistics.json").expect("baseline"))
+            .expect("baseline statistics");
+        let cons = BaselineConstraints::parse(&read("constraints.json").expect("baseline"))
+            .expect("baseline constraints");
+        let config = cons.monitoring_config.clone();
+        e = e.with_data_quality_baseline(Some(stats), Some(cons));
+        if let Ok(p) = read("prediction_statistics.json") {
+            let p = BaselineStatistics::parse(&p).expect("prediction baseline");
+            e = e.with_prediction_baseline(p.features[0].clone(), config);
+        }
+    }
     e.reserve_ground_truth((bytes_of(&gt) / 120) as usize);
     for f in &gt {
         e.feed_ground_truth(
@@ -254,7 +274,8 @@ fn run_engine(dir: &Path, dq: bool) -> serde_json::Value {
     let secs = start.elapsed().as_secs_f64();
     let q = r.quality.as_ref().unwrap();
     serde_json::json!({
-        "name": if dq { "engine+dq" } else { "engine" }, "records": r.counts.capture_lines, "bytes": bytes, "seconds": secs,
+        "name": match (dq, baseline) { (true, true) => "engine+drift", (true, false) => "engine+dq", _ => "engine" },
+        "drift_metrics": r.cloudwatch_metrics().iter().filter(|m| m.name.starts_with("feature_") || m.name.starts_with("prediction_")).count(), "records": r.counts.capture_lines, "bytes": bytes, "seconds": secs,
         "peak_rss_kb": peak_rss_kb(), "cpu_seconds": cpu_seconds(), "matched": r.counts.matched,
         "phases": { "ground_truth": t_gt, "capture": t_cap - t_gt, "finish": secs - t_cap }, "auc": q.get("auc").unwrap().value, "f1": q.get("f1").unwrap().value,
     })
@@ -347,7 +368,11 @@ fn main() {
             label_fraction,
             seed,
         } => generate(records, &out, drift, label_fraction, seed).expect("generate"),
-        Cmd::Engine { dir, data_quality } => println!("{}", run_engine(&dir, data_quality)),
+        Cmd::Engine {
+            dir,
+            data_quality,
+            baseline,
+        } => println!("{}", run_engine(&dir, data_quality, baseline)),
         Cmd::Bare { dir } => println!("{}", run_bare(&dir)),
         Cmd::All {
             dir,
@@ -373,6 +398,13 @@ fn main() {
                         .args(["engine", "--data-quality", "--dir"])
                         .arg(&dir),
                 ));
+                if dir.join("baseline").join("statistics.json").exists() {
+                    all_rows.extend(child(
+                        Proc::new(&me)
+                            .args(["engine", "--data-quality", "--baseline", "--dir"])
+                            .arg(&dir),
+                    ));
+                }
                 if !no_peer {
                     all_rows.extend(child(Proc::new(&python).arg(&peer).arg(&dir)));
                 }

@@ -4,7 +4,7 @@
 
 use crate::metrics::config::{MonitorConfig, ProblemType};
 use crate::metrics::dq::checks::{DriftResult, Violation, violations_json};
-use crate::metrics::dq::stats::DataQualityState;
+use crate::metrics::dq::stats::{ColumnState, DataQualityState};
 use crate::metrics::quality::{QualityReport, QualityState};
 use crate::metrics::util::format_time_millis;
 use serde::{Deserialize, Serialize};
@@ -62,6 +62,9 @@ pub struct Counts {
     /// `feature_names`') column count (see [`crate::metrics::dq::naming`]).
     #[serde(default)]
     pub data_quality_column_mismatch: u64,
+    /// Capture records whose output could not be read for prediction drift.
+    #[serde(default)]
+    pub prediction_drift_unreadable: u64,
 }
 
 impl Counts {
@@ -82,6 +85,7 @@ impl Counts {
         self.evaluated += o.evaluated;
         self.data_quality_records += o.data_quality_records;
         self.data_quality_column_mismatch += o.data_quality_column_mismatch;
+        self.prediction_drift_unreadable += o.prediction_drift_unreadable;
     }
 }
 
@@ -107,9 +111,15 @@ pub struct EngineState {
     pub error_samples: Vec<ErrorSample>,
     pub quality: Option<QualityState>,
     pub data_quality: Option<DataQualityState>,
+    /// The model's output as one column (`prediction`), for prediction drift.
+    #[serde(default)]
+    pub prediction: Option<ColumnState>,
     pub min_inference_time_ms: Option<i64>,
     pub max_inference_time_ms: Option<i64>,
 }
+
+/// Name of the prediction column (in `prediction_statistics.json` and violations).
+pub const PREDICTION_COLUMN: &str = "prediction";
 
 impl EngineState {
     pub(super) fn new(cfg: &MonitorConfig) -> EngineState {
@@ -126,6 +136,9 @@ impl EngineState {
             data_quality: cfg
                 .data_quality
                 .then(|| DataQualityState::new(cfg.max_categories)),
+            prediction: cfg
+                .prediction_drift
+                .then(|| ColumnState::new(PREDICTION_COLUMN.into())),
             min_inference_time_ms: None,
             max_inference_time_ms: None,
         }
@@ -150,10 +163,19 @@ impl EngineState {
             (None, Some(b)) => self.data_quality = Some(b.clone()),
             _ => {}
         }
+        match (&mut self.prediction, &o.prediction) {
+            (Some(a), Some(b)) => a.merge(b, max_categories(&self.data_quality)),
+            (None, Some(b)) => self.prediction = Some(b.clone()),
+            _ => {}
+        }
         self.min_inference_time_ms = opt_min(self.min_inference_time_ms, o.min_inference_time_ms);
         self.max_inference_time_ms = opt_max(self.max_inference_time_ms, o.max_inference_time_ms);
         Ok(())
     }
+}
+
+fn max_categories(dq: &Option<DataQualityState>) -> usize {
+    dq.as_ref().map_or(10_000, |d| d.max_categories)
 }
 
 pub(super) fn opt_min(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -182,6 +204,11 @@ pub enum MetricKind {
     FeatureCompleteness,
     /// `feature_baseline_drift_<f>`: the column's distance from its baseline distribution.
     FeatureDrift,
+    /// `feature_<statistic>_<f>` (`feature_psi_<f>`, `feature_ks_pvalue_<f>`, ...): one drift
+    /// statistic of a column (see [`crate::metrics::dq::drift`]).
+    FeatureDriftStatistic,
+    /// `prediction_<statistic>` and `prediction_baseline_drift`: drift of the model's output.
+    PredictionDrift,
 }
 
 impl MetricKind {
@@ -210,6 +237,10 @@ pub struct JobResult {
     pub data_quality: Option<DataQualityState>,
     pub violations: Vec<Violation>,
     pub drift: Vec<DriftResult>,
+    /// The model output's column (prediction drift on).
+    pub prediction: Option<ColumnState>,
+    /// Drift of the model's output (score or predicted class) against the prediction baseline.
+    pub prediction_drift: Option<DriftResult>,
     pub min_inference_time_ms: Option<i64>,
     pub max_inference_time_ms: Option<i64>,
 }
@@ -226,6 +257,18 @@ impl JobResult {
             serde_json::Value::Object(q.metrics_json.clone()),
         );
         Some(serde_json::Value::Object(m))
+    }
+
+    /// `prediction_statistics.json`: the model output's statistics in Model Monitor's shape (one
+    /// feature, `prediction`) — the prediction baseline of later windows. None without
+    /// prediction drift.
+    pub fn prediction_statistics_json(&self) -> Option<serde_json::Value> {
+        let c = self.prediction.as_ref()?;
+        Some(serde_json::json!({
+            "version": 0.0,
+            "dataset": { "item_count": c.types.non_null() + c.types.unknown },
+            "features": [c.to_json()],
+        }))
     }
 
     /// Data-quality `statistics.json` (None when data quality was not computed).
@@ -263,7 +306,8 @@ impl JobResult {
 
     /// The job's metrics for CloudWatch, each with its kind: model-quality metric names as in
     /// `statistics.json`, then per data-quality column `feature_data_<f>` (mean) and
-    /// `feature_non_null_<f>` (completeness share), then `feature_baseline_drift_<f>` (distance).
+    /// `feature_non_null_<f>` (completeness share), then `feature_baseline_drift_<f>` (distance),
+    /// then every drift statistic `feature_<statistic>_<f>`, then the prediction's drift.
     /// NaN / ±inf are left out (CloudWatch rejects them).
     pub fn cloudwatch_metrics(&self) -> Vec<CloudWatchMetric> {
         let mut out = Vec::new();
@@ -300,6 +344,29 @@ impl JobResult {
                 d.distance,
                 MetricKind::FeatureDrift,
             );
+        }
+        for d in &self.drift {
+            for (s, v) in &d.statistics {
+                push(
+                    format!("feature_{}_{}", s.key(), d.feature),
+                    *v,
+                    MetricKind::FeatureDriftStatistic,
+                );
+            }
+        }
+        if let Some(d) = &self.prediction_drift {
+            push(
+                "prediction_baseline_drift".into(),
+                d.distance,
+                MetricKind::PredictionDrift,
+            );
+            for (s, v) in &d.statistics {
+                push(
+                    format!("prediction_{}", s.key()),
+                    *v,
+                    MetricKind::PredictionDrift,
+                );
+            }
         }
         out.retain(|m| m.value.is_finite());
         out
@@ -365,12 +432,23 @@ impl JobResult {
                 dq.columns.len()
             );
         }
-        for d in &self.drift {
+        for d in self.drift.iter().chain(&self.prediction_drift) {
             let _ = writeln!(
                 s,
-                "  drift {:<30} {:.6} (threshold {})",
-                d.feature, d.distance, d.threshold
+                "  drift {:<30} {:.6} ({}, threshold {})",
+                d.feature,
+                d.distance,
+                d.statistic.key(),
+                d.threshold
             );
+        }
+        for m in self.cloudwatch_metrics() {
+            if matches!(
+                m.kind,
+                MetricKind::FeatureDriftStatistic | MetricKind::PredictionDrift
+            ) {
+                let _ = writeln!(s, "  {:<45} {:>12.6}", m.name, m.value);
+            }
         }
         for v in &self.violations {
             let _ = writeln!(
