@@ -452,6 +452,36 @@ impl BaselineConstraints {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn driftloop_extension_keys_global_and_per_feature() {
+        let c = BaselineConstraints::parse(
+            r#"{"features":[{"name":"a"},{"name":"b","monitoringConfigOverrides":{"numerical_drift_method":"Wasserstein",
+              "drift_thresholds":{"psi":0.3},"categorical_drift_method":"jensen_shannon"}}],
+              "monitoring_config":{"distribution_constraints":{"numerical_drift_method":"KolmogorovSmirnov","psi_bins":"20",
+              "drift_thresholds":{"PSI":0.2,"ks_p_value":0.01,"bogus":1},"drift_statistics":["psi","JensenShannon","nope"]}}}"#,
+        )
+        .unwrap();
+        let (a, b) = (&c.features[0].config, &c.features[1].config);
+        assert_eq!(a.numerical_drift_method, NumericalMethod::KolmogorovSmirnov);
+        assert_eq!(a.psi_bins, 20);
+        assert_eq!(
+            a.drift_thresholds,
+            vec![(Statistic::Psi, 0.2), (Statistic::KsPValue, 0.01)]
+        );
+        assert_eq!(
+            a.drift_statistics,
+            Some(vec![Statistic::Psi, Statistic::JensenShannon])
+        );
+        assert_eq!(b.numerical_drift_method, NumericalMethod::Wasserstein);
+        assert_eq!(b.categorical_drift_method, CategoricalMethod::JensenShannon);
+        // An override replaces that statistic's threshold and keeps the others.
+        assert_eq!(
+            b.drift_thresholds,
+            vec![(Statistic::KsPValue, 0.01), (Statistic::Psi, 0.3)]
+        );
+    }
+
     #[test]
     fn legacy_spellings() {
         let c = BaselineConstraints::parse(
@@ -480,6 +510,14 @@ mod tests {
         assert_eq!(c.features[1].config.comparison_threshold, 0.3);
         assert_eq!(c.features[1].inferred_type, Some(DataType::Integral));
         assert!(BaselineConstraints::parse("{}").is_err());
+        // Model Monitor's file: driftloop's defaults.
+        assert_eq!(
+            c.features[0].config.numerical_drift_method,
+            NumericalMethod::LInfinity
+        );
+        assert_eq!(c.features[0].config.psi_bins, DEFAULT_PSI_BINS);
+        assert!(c.features[0].config.drift_thresholds.is_empty());
+        assert_eq!(c.features[0].config.drift_statistics, None);
         assert!(BaselineStatistics::parse("[").is_err());
     }
 }
