@@ -3,9 +3,11 @@
 //! Not a Lambda: built only with `--features cli`, which `cargo lambda build` does not enable.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use driftloop::metrics::dq::baseline::{BaselineFeatureStats, MonitoringConfig};
 use driftloop::metrics::dq::naming::parse_feature_names;
 use driftloop::metrics::dq::stats::DataQualityState;
 use driftloop::metrics::dq::suggest::{suggest_constraints, suggest_model_quality_constraints};
+use driftloop::metrics::engine::PREDICTION_COLUMN;
 use driftloop::metrics::quality::QualityState;
 use driftloop::metrics::quality::calibration::{Calibration, fit_binary};
 use driftloop::metrics::util::parse_time_millis;
@@ -140,6 +142,21 @@ struct RunArgs {
     /// Data-quality baseline constraints.json (turns on the six checks; implies --data-quality).
     #[arg(long)]
     baseline_constraints: Option<PathBuf>,
+    /// Prediction drift: track the model's output (--probability-attribute, else
+    /// --inference-attribute, else the whole output) and write prediction_statistics.json, the
+    /// prediction baseline of later windows.
+    #[arg(long)]
+    prediction_drift: bool,
+    /// Prediction drift against this statistics.json (a prediction_statistics.json, or a
+    /// data-quality baseline with --prediction-feature); implies --prediction-drift. Methods and
+    /// thresholds: --baseline-constraints' monitoring_config (and the overrides of a feature named
+    /// like the prediction feature), else the defaults.
+    #[arg(long)]
+    prediction_baseline: Option<PathBuf>,
+    /// The feature of --prediction-baseline that holds the model output (default: `prediction`,
+    /// else the file's only feature).
+    #[arg(long)]
+    prediction_feature: Option<String>,
     /// Model-quality constraints.json (metric thresholds).
     #[arg(long)]
     model_quality_constraints: Option<PathBuf>,
@@ -317,6 +334,7 @@ fn run(a: RunArgs) -> Result<bool, String> {
         max_curve_points: a.max_curve_points,
         forecast_quantiles: a.quantiles,
         seasonality: a.seasonality,
+        prediction_drift: a.prediction_drift || a.prediction_baseline.is_some(),
         ..Default::default()
     };
     let calibration = a
@@ -332,9 +350,14 @@ fn run(a: RunArgs) -> Result<bool, String> {
     {
         return Err("--calibration estimates binary classification; drop --problem-type or make it binary-classification".into());
     }
-    if cfg.problem_type.is_none() && !cfg.data_quality && calibration.is_none() {
+    if cfg.problem_type.is_none()
+        && !cfg.data_quality
+        && calibration.is_none()
+        && !cfg.prediction_drift
+    {
         return Err(
-            "nothing to compute: give --problem-type, --data-quality and/or --calibration".into(),
+            "nothing to compute: give --problem-type, --data-quality, --calibration and/or --prediction-drift"
+                .into(),
         );
     }
     if cfg.problem_type.is_some() && a.ground_truth.is_empty() {
@@ -361,7 +384,15 @@ fn run(a: RunArgs) -> Result<bool, String> {
         })
         .transpose()?;
     let problem = cfg.problem_type;
+    let prediction = prediction_baseline(
+        a.prediction_baseline.as_deref(),
+        a.prediction_feature.as_deref(),
+        cons.as_ref(),
+    )?;
     let mut engine = Engine::new(cfg).with_data_quality_baseline(stats, cons);
+    if let Some((base, c)) = prediction {
+        engine = engine.with_prediction_baseline(base, c);
+    }
     if let Some(c) = mq {
         engine = engine.with_model_quality_constraints(c);
     }
@@ -452,6 +483,9 @@ fn run(a: RunArgs) -> Result<bool, String> {
         "constraint_violations.json",
         &result.violations_json(),
     )?;
+    if let Some(p) = result.prediction_statistics_json() {
+        write_json(&a.output, "prediction_statistics.json", &p)?;
+    }
     let summary_json = serde_json::json!({
         "job_message": result.job_message(),
         "counts": result.counts,
@@ -614,6 +648,36 @@ fn suggest(a: SuggestArgs) -> Result<(), String> {
         a.output.display()
     );
     Ok(())
+}
+
+/// The prediction baseline feature and its monitoring config (see `--prediction-baseline`).
+fn prediction_baseline(
+    path: Option<&Path>,
+    feature: Option<&str>,
+    cons: Option<&BaselineConstraints>,
+) -> Result<Option<(BaselineFeatureStats, MonitoringConfig)>, String> {
+    let Some(p) = path else {
+        return Ok(None);
+    };
+    let stats = BaselineStatistics::parse(&read_json(p)?)?;
+    let name = feature.unwrap_or(PREDICTION_COLUMN);
+    let feature = match stats.feature(name) {
+        Some(f) => f.clone(),
+        None if feature.is_none() && stats.features.len() == 1 => stats.features[0].clone(),
+        None => {
+            return Err(format!(
+                "{}: no feature {name:?} (give --prediction-feature)",
+                p.display()
+            ));
+        }
+    };
+    let config = cons.map_or_else(MonitoringConfig::default, |c| {
+        c.features
+            .iter()
+            .find(|f| f.name == feature.name)
+            .map_or_else(|| c.monitoring_config.clone(), |f| f.config.clone())
+    });
+    Ok(Some((feature, config)))
 }
 
 fn main() -> ExitCode {

@@ -125,6 +125,10 @@ pub struct MonitorConfig {
     pub max_error_samples: usize,
     /// Distinct values tracked per column for categorical buckets.
     pub max_categories: usize,
+    /// Track the model's output — `probability_attribute`, else `inference_attribute`, else the
+    /// whole output — as the column `prediction` for prediction drift (no labels needed; see
+    /// [`crate::metrics::Engine::with_prediction_baseline`]).
+    pub prediction_drift: bool,
 }
 
 impl Default for MonitorConfig {
@@ -150,6 +154,7 @@ impl Default for MonitorConfig {
             seasonality: 1,
             max_error_samples: 5,
             max_categories: 10_000,
+            prediction_drift: false,
         }
     }
 }

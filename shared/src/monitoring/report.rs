@@ -305,11 +305,29 @@ mod tests {
             value,
             kind,
         };
-        let m = vec![
+        let mut m = vec![
             metric("accuracy", 0.9, MetricKind::ModelQuality),
             metric("feature_data_age", 31.0, MetricKind::FeatureMean),
         ];
         let out = build_datums(&m, &counts, 1, false, true, &target, at);
+        // Drift statistics and the prediction's drift go with the data metrics.
+        m.push(metric(
+            "feature_psi_age",
+            0.3,
+            MetricKind::FeatureDriftStatistic,
+        ));
+        m.push(metric("prediction_ks", 0.2, MetricKind::PredictionDrift));
+        let with_drift = build_datums(&m, &counts, 1, false, true, &target, at);
+        assert_eq!(
+            with_drift[1]
+                .1
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>(),
+            ["feature_data_age", "feature_psi_age", "prediction_ks"]
+        );
+        assert_eq!(with_drift[1].0, ENDPOINT_DATA_NAMESPACE);
+        m.truncate(2);
         assert_eq!(out.len(), 2);
         let (ns, model) = &out[0];
         assert_eq!(ns, ENDPOINT_MODEL_NAMESPACE);

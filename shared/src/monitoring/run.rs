@@ -225,6 +225,9 @@ pub async fn evaluate_window(
     let mut summary_metrics = model_metrics.clone();
     summary_metrics.extend(drift);
     summary_metrics.extend(pairs_of(MetricKind::Estimate));
+    // Every drift statistic (`feature_psi_<f>`, ..., `prediction_<statistic>`) too.
+    summary_metrics.extend(pairs_of(MetricKind::FeatureDriftStatistic));
+    summary_metrics.extend(pairs_of(MetricKind::PredictionDrift));
     let record_counts: Value = report::count_metrics(&result.counts, violations, empty.is_some())
         .into_iter()
         .map(|(k, v)| (k.to_owned(), json!(v as u64)))

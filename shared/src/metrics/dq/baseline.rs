@@ -16,7 +16,19 @@
 //! Enabled, datatype_check_threshold 1.0 and domain_content_threshold 1.0 (what baseline jobs
 //! write; the docs' 0.1 default would accept 90% type mismatches), comparison_threshold 0.1,
 //! Robust, categorical threshold = comparison threshold, LInfinity.
+//!
+//! driftloop's extension (keys Model Monitor's readers ignore), in `distribution_constraints` or a
+//! feature's overrides — see [`super::drift`]:
+//! * `numerical_drift_method`: the statistic `feature_baseline_drift_<f>` reports for a numeric
+//!   feature — `LInfinity` (default: Model Monitor's, so its files give its violations), `PSI`,
+//!   `JensenShannon`, `Hellinger`, `Wasserstein`, `KolmogorovSmirnov`;
+//! * `categorical_drift_method` also takes `PSI`, `JensenShannon`, `Hellinger`;
+//! * `psi_bins` (default 10): baseline-quantile bins of the numeric PSI / JS / Hellinger;
+//! * `drift_thresholds`: `{"psi": 0.2, "ks_pvalue": 0.05, ...}` — a `baseline_drift_check`
+//!   violation for each statistic over (p-values: under) its threshold; none by default;
+//! * `drift_statistics`: `["psi", "ks", ...]` — the statistics published (default: all).
 
+use super::drift::{DEFAULT_PSI_BINS, Statistic};
 use super::kll::KllSketch;
 use super::types::DataType;
 use crate::metrics::util::value_f64;
@@ -31,6 +43,8 @@ pub struct BaselineFeatureStats {
     pub mean: Option<f64>,
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// Population standard deviation (`std_dev`).
+    pub std_dev: Option<f64>,
     pub kll: Option<KllSketch>,
     /// KLL buckets (lower, upper, count), used when there is no sketch.
     pub kll_buckets: Vec<(f64, f64, f64)>,
@@ -112,6 +126,7 @@ impl BaselineStatistics {
                 mean: num(ns.and_then(|n| n.get("mean"))),
                 min: num(ns.and_then(|n| n.get("min"))),
                 max: num(ns.and_then(|n| n.get("max"))),
+                std_dev: num(ns.and_then(|n| n.get("std_dev"))),
                 kll: None,
                 kll_buckets: Vec::new(),
                 categories: Vec::new(),
@@ -182,6 +197,47 @@ pub enum ComparisonMethod {
 pub enum CategoricalMethod {
     LInfinity,
     ChiSquared,
+    /// driftloop's extension (see [`super::drift`]).
+    Psi,
+    JensenShannon,
+    Hellinger,
+}
+
+/// The statistic `feature_baseline_drift_<f>` reports for a numeric feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumericalMethod {
+    /// Model Monitor's KLL CDF L∞ (Simple / Robust per `comparison_method`).
+    LInfinity,
+    Psi,
+    JensenShannon,
+    Hellinger,
+    Wasserstein,
+    KolmogorovSmirnov,
+}
+
+impl NumericalMethod {
+    pub fn statistic(self) -> Statistic {
+        match self {
+            NumericalMethod::LInfinity => Statistic::LInfinity,
+            NumericalMethod::Psi => Statistic::Psi,
+            NumericalMethod::JensenShannon => Statistic::JensenShannon,
+            NumericalMethod::Hellinger => Statistic::Hellinger,
+            NumericalMethod::Wasserstein => Statistic::Wasserstein,
+            NumericalMethod::KolmogorovSmirnov => Statistic::Ks,
+        }
+    }
+}
+
+impl CategoricalMethod {
+    pub fn statistic(self) -> Statistic {
+        match self {
+            CategoricalMethod::LInfinity => Statistic::LInfinity,
+            CategoricalMethod::ChiSquared => Statistic::Chi2PValue,
+            CategoricalMethod::Psi => Statistic::Psi,
+            CategoricalMethod::JensenShannon => Statistic::JensenShannon,
+            CategoricalMethod::Hellinger => Statistic::Hellinger,
+        }
+    }
 }
 
 /// `monitoring_config` (and per-feature overrides, all fields resolved).
@@ -196,6 +252,12 @@ pub struct MonitoringConfig {
     pub comparison_method: ComparisonMethod,
     pub categorical_comparison_threshold: f64,
     pub categorical_drift_method: CategoricalMethod,
+    /// driftloop's extension (module docs).
+    pub numerical_drift_method: NumericalMethod,
+    pub psi_bins: usize,
+    pub drift_thresholds: Vec<(Statistic, f64)>,
+    /// None: every statistic.
+    pub drift_statistics: Option<Vec<Statistic>>,
 }
 
 impl Default for MonitoringConfig {
@@ -210,6 +272,10 @@ impl Default for MonitoringConfig {
             comparison_method: ComparisonMethod::Robust,
             categorical_comparison_threshold: 0.1,
             categorical_drift_method: CategoricalMethod::LInfinity,
+            numerical_drift_method: NumericalMethod::LInfinity,
+            psi_bins: DEFAULT_PSI_BINS,
+            drift_thresholds: Vec::new(),
+            drift_statistics: None,
         }
     }
 }
@@ -258,8 +324,42 @@ impl MonitoringConfig {
             self.categorical_drift_method =
                 match m.to_ascii_lowercase().replace(['_', '-'], "").as_str() {
                     "chisquared" | "chisquare" | "chisq" => CategoricalMethod::ChiSquared,
-                    _ => CategoricalMethod::LInfinity,
+                    _ => match Statistic::parse(m) {
+                        Some(Statistic::Psi) => CategoricalMethod::Psi,
+                        Some(Statistic::JensenShannon) => CategoricalMethod::JensenShannon,
+                        Some(Statistic::Hellinger) => CategoricalMethod::Hellinger,
+                        _ => CategoricalMethod::LInfinity,
+                    },
                 };
+        }
+        if let Some(m) = dc.get("numerical_drift_method").and_then(Value::as_str) {
+            self.numerical_drift_method = match Statistic::parse(m) {
+                Some(Statistic::Psi) => NumericalMethod::Psi,
+                Some(Statistic::JensenShannon) => NumericalMethod::JensenShannon,
+                Some(Statistic::Hellinger) => NumericalMethod::Hellinger,
+                Some(Statistic::Wasserstein) => NumericalMethod::Wasserstein,
+                Some(Statistic::Ks) => NumericalMethod::KolmogorovSmirnov,
+                _ => NumericalMethod::LInfinity,
+            };
+        }
+        if let Some(b) = num(dc.get("psi_bins")) {
+            self.psi_bins = (b as usize).clamp(2, 1000);
+        }
+        if let Some(t) = dc.get("drift_thresholds").and_then(Value::as_object) {
+            for (k, v) in t {
+                if let (Some(s), Some(x)) = (Statistic::parse(k), value_f64(v)) {
+                    self.drift_thresholds.retain(|(o, _)| *o != s);
+                    self.drift_thresholds.push((s, x));
+                }
+            }
+        }
+        if let Some(a) = dc.get("drift_statistics").and_then(Value::as_array) {
+            self.drift_statistics = Some(
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(Statistic::parse)
+                    .collect(),
+            );
         }
     }
 }
@@ -352,6 +452,36 @@ impl BaselineConstraints {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn driftloop_extension_keys_global_and_per_feature() {
+        let c = BaselineConstraints::parse(
+            r#"{"features":[{"name":"a"},{"name":"b","monitoringConfigOverrides":{"numerical_drift_method":"Wasserstein",
+              "drift_thresholds":{"psi":0.3},"categorical_drift_method":"jensen_shannon"}}],
+              "monitoring_config":{"distribution_constraints":{"numerical_drift_method":"KolmogorovSmirnov","psi_bins":"20",
+              "drift_thresholds":{"PSI":0.2,"ks_p_value":0.01,"bogus":1},"drift_statistics":["psi","JensenShannon","nope"]}}}"#,
+        )
+        .unwrap();
+        let (a, b) = (&c.features[0].config, &c.features[1].config);
+        assert_eq!(a.numerical_drift_method, NumericalMethod::KolmogorovSmirnov);
+        assert_eq!(a.psi_bins, 20);
+        assert_eq!(
+            a.drift_thresholds,
+            vec![(Statistic::Psi, 0.2), (Statistic::KsPValue, 0.01)]
+        );
+        assert_eq!(
+            a.drift_statistics,
+            Some(vec![Statistic::Psi, Statistic::JensenShannon])
+        );
+        assert_eq!(b.numerical_drift_method, NumericalMethod::Wasserstein);
+        assert_eq!(b.categorical_drift_method, CategoricalMethod::JensenShannon);
+        // An override replaces that statistic's threshold and keeps the others.
+        assert_eq!(
+            b.drift_thresholds,
+            vec![(Statistic::KsPValue, 0.01), (Statistic::Psi, 0.3)]
+        );
+    }
+
     #[test]
     fn legacy_spellings() {
         let c = BaselineConstraints::parse(
@@ -380,6 +510,14 @@ mod tests {
         assert_eq!(c.features[1].config.comparison_threshold, 0.3);
         assert_eq!(c.features[1].inferred_type, Some(DataType::Integral));
         assert!(BaselineConstraints::parse("{}").is_err());
+        // Model Monitor's file: driftloop's defaults.
+        assert_eq!(
+            c.features[0].config.numerical_drift_method,
+            NumericalMethod::LInfinity
+        );
+        assert_eq!(c.features[0].config.psi_bins, DEFAULT_PSI_BINS);
+        assert!(c.features[0].config.drift_thresholds.is_empty());
+        assert_eq!(c.features[0].config.drift_statistics, None);
         assert!(BaselineStatistics::parse("[").is_err());
     }
 }

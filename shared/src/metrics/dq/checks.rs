@@ -17,10 +17,19 @@
 //! "exceeds"). Fewer than 2 categories: NaN, no violation.
 //!
 //! Descriptions keep the substrings AWS tooling parses: `distance: X exceeds threshold: Y`.
+//!
+//! Beyond L∞ and χ², every statistic of [`super::drift`] is computed per compared feature
+//! ([`DriftResult::statistics`]); the configured method's value (`numerical_drift_method` /
+//! `categorical_drift_method`) is the `baseline_drift_check` distance against
+//! `comparison_threshold`, and each statistic with a `drift_thresholds` entry adds a
+//! `baseline_drift_check` violation over (p-values: under) it, its description naming the
+//! statistic (`PSI drift distance: 0.31 exceeds threshold: 0.2`).
 
 use super::baseline::{
-    BaselineConstraints, BaselineStatistics, CategoricalMethod, ComparisonMethod, FeatureConstraint,
+    BaselineConstraints, BaselineFeatureStats, BaselineStatistics, ComparisonMethod,
+    FeatureConstraint, MonitoringConfig,
 };
+use super::drift::{self, Statistic};
 use super::kll::{linf_simple, robust};
 use super::stats::{ColumnState, DataQualityState};
 use super::types::DataType;
@@ -53,6 +62,10 @@ pub struct DriftResult {
     pub threshold: f64,
     /// True for χ² (the value is a p-value: violation when below the threshold).
     pub is_p_value: bool,
+    /// Which statistic `distance` is.
+    pub statistic: Statistic,
+    /// Every drift statistic computed for the feature (published as `feature_<key>_<f>`).
+    pub statistics: Vec<(Statistic, f64)>,
 }
 
 /// Result of checking current statistics against a baseline.
@@ -353,58 +366,130 @@ fn check_feature(
     if !cfg.perform_comparison || non_null == 0.0 {
         return;
     }
-    if base.inferred_type.is_numeric() && col.num.n > 0 {
+    check_drift(&f.name, cfg, base, col, out);
+}
+
+/// The drift statistics of one column against its baseline feature, with their violations.
+pub fn check_drift(
+    name: &str,
+    cfg: &MonitoringConfig,
+    base: &BaselineFeatureStats,
+    col: &ColumnState,
+    out: &mut CheckResult,
+) {
+    if let Some(d) = drift_of(name, cfg, base, col) {
+        push_drift(d, cfg, out);
+    }
+}
+
+/// The drift statistics of one current column against its baseline feature (None: nothing to
+/// compare — a numeric baseline without numeric values, a categorical one without buckets).
+pub fn drift_of(
+    name: &str,
+    cfg: &MonitoringConfig,
+    base: &BaselineFeatureStats,
+    col: &ColumnState,
+) -> Option<DriftResult> {
+    let robust_or_simple = |d: f64, n: f64, m: f64| match cfg.comparison_method {
+        ComparisonMethod::Simple => d,
+        ComparisonMethod::Robust => robust(d, n, m),
+    };
+    let (mut stats, method, threshold) = if base.inferred_type.is_numeric() && col.num.n > 0 {
         let a = base.weighted_items();
         let b = col.kll.weighted_items();
         let d = linf_simple(&a, &b);
         let n: f64 = a.iter().map(|x| x.1).sum();
         let m: f64 = b.iter().map(|x| x.1).sum();
-        let d = match cfg.comparison_method {
-            ComparisonMethod::Simple => d,
-            ComparisonMethod::Robust => robust(d, n, m),
-        };
-        push_drift(&f.name, d, cfg.comparison_threshold, false, out);
+        let mut stats = drift::numeric(&a, base.std_dev, &b, cfg.psi_bins);
+        stats.push((Statistic::LInfinity, robust_or_simple(d, n, m)));
+        (
+            stats,
+            cfg.numerical_drift_method.statistic(),
+            cfg.comparison_threshold,
+        )
     } else if !base.categories.is_empty() && !base.inferred_type.is_numeric() {
-        match cfg.categorical_drift_method {
-            CategoricalMethod::LInfinity => {
-                let (d, n, m) = categorical_linf(&base.categories, col);
-                let d = match cfg.comparison_method {
-                    ComparisonMethod::Simple => d,
-                    ComparisonMethod::Robust => robust(d, n, m),
-                };
-                push_drift(&f.name, d, cfg.categorical_comparison_threshold, false, out);
-            }
-            CategoricalMethod::ChiSquared => {
-                let p = chi_squared_p_value(&base.categories, &col.categories);
-                push_drift(&f.name, p, cfg.categorical_comparison_threshold, true, out);
-            }
+        let mut stats = drift::categorical(&base.categories, &col.categories, col.untracked);
+        let (d, n, m) = categorical_linf(&base.categories, col);
+        stats.push((Statistic::LInfinity, robust_or_simple(d, n, m)));
+        stats.push((
+            Statistic::Chi2PValue,
+            chi_squared_p_value(&base.categories, &col.categories),
+        ));
+        (
+            stats,
+            cfg.categorical_drift_method.statistic(),
+            cfg.categorical_comparison_threshold,
+        )
+    } else {
+        return None;
+    };
+    let value = stats
+        .iter()
+        .find(|s| s.0 == method)
+        .map_or(f64::NAN, |s| s.1);
+    if let Some(keep) = &cfg.drift_statistics {
+        stats.retain(|s| keep.contains(&s.0) || s.0 == method);
+    }
+    // L∞ is `feature_baseline_drift_<f>` already when it is the method; not published twice.
+    stats.retain(|s| s.0 != Statistic::LInfinity);
+    Some(DriftResult {
+        feature: name.to_string(),
+        distance: value,
+        threshold,
+        is_p_value: method.is_p_value(),
+        statistic: method,
+        statistics: stats,
+    })
+}
+
+fn push_drift(d: DriftResult, cfg: &MonitoringConfig, out: &mut CheckResult) {
+    let name = d.feature.clone();
+    let mut checks: Vec<(Statistic, f64, f64, bool)> =
+        vec![(d.statistic, d.distance, d.threshold, true)];
+    for &(s, thr) in &cfg.drift_thresholds {
+        if s == d.statistic {
+            continue;
+        }
+        if let Some(&(_, v)) = d.statistics.iter().find(|x| x.0 == s) {
+            checks.push((s, v, thr, false));
+        }
+    }
+    out.drift.push(d);
+    for (s, v, thr, configured) in checks {
+        if let Some(v) = drift_violation(&name, s, v, thr, configured) {
+            out.violations.push(v);
         }
     }
 }
 
-fn push_drift(name: &str, d: f64, thr: f64, is_p: bool, out: &mut CheckResult) {
-    out.drift.push(DriftResult {
-        feature: name.to_string(),
-        distance: d,
-        threshold: thr,
-        is_p_value: is_p,
-    });
+/// A `baseline_drift_check` violation of statistic `s` (value `d`, threshold `thr`), if any.
+/// `configured`: the method's own check (Model Monitor's descriptions for L∞ and χ²).
+pub fn drift_violation(
+    name: &str,
+    s: Statistic,
+    d: f64,
+    thr: f64,
+    configured: bool,
+) -> Option<Violation> {
     if d.is_nan() {
-        return;
+        return None;
     }
-    if is_p && d < thr {
-        out.violations.push(violation(
-            name,
-            "baseline_drift_check",
-            format!("Baseline drift distance: chi-squared p-value: {d} is below threshold: {thr}"),
-        ));
-    } else if !is_p && d > thr {
-        out.violations.push(violation(
-            name,
-            "baseline_drift_check",
-            format!("Baseline drift distance: {d} exceeds threshold: {thr}"),
-        ));
-    }
+    let description = match (s.is_p_value(), configured && s == Statistic::LInfinity) {
+        (true, _) if d < thr => {
+            format!(
+                "Baseline drift distance: {}: {d} is below threshold: {thr}",
+                s.label()
+            )
+        }
+        (false, true) if d > thr => {
+            format!("Baseline drift distance: {d} exceeds threshold: {thr}")
+        }
+        (false, false) if d > thr => {
+            format!("{} drift distance: {d} exceeds threshold: {thr}", s.label())
+        }
+        _ => return None,
+    };
+    Some(violation(name, "baseline_drift_check", description))
 }
 
 /// Model-quality constraints (`<problem>_constraints`: metric -> threshold + operator) evaluated

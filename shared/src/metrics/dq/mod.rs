@@ -3,6 +3,7 @@
 
 pub mod baseline;
 pub mod checks;
+pub mod drift;
 pub mod kll;
 pub mod naming;
 pub mod sample;

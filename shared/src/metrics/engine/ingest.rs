@@ -190,6 +190,9 @@ impl Ingest {
         if self.calibration.is_some() {
             self.push_estimation(rec, source, line_no);
         }
+        if self.state.prediction.is_some() {
+            self.push_prediction(rec, source, line_no);
+        }
         if self.state.quality.is_some() && !(defer && self.try_defer(rec, source, line_no)) {
             // Joins stay in input order: resolve the queue first.
             self.resolve_deferred(source, 0);
@@ -217,6 +220,32 @@ impl Ingest {
             Err(e) => {
                 h.push(cal, f64::NAN);
                 self.sample(source, line_no, || format!("estimation score: {e}"));
+            }
+        }
+    }
+    /// The model's output value — `probability_attribute`, else `inference_attribute`, else the
+    /// whole output — into the prediction column (unreadable outputs counted and sampled).
+    fn push_prediction(&mut self, rec: &CaptureRecord<'_>, source: &str, line_no: u64) {
+        let attr = self
+            .probability_attr
+            .as_ref()
+            .or(self.inference_attr.as_ref())
+            .unwrap_or(&Attr::Whole);
+        let text = match rec.output.as_ref().map(|p| p.decode()) {
+            Some(Ok(d)) => d.text(attr).map(Cow::into_owned),
+            Some(Err(e)) => Err(e),
+            None => Err(RecordError::Missing("endpointOutput")),
+        };
+        match text {
+            Ok(t) => {
+                let max = self.cfg.max_categories;
+                if let Some(c) = self.state.prediction.as_mut() {
+                    c.add(DqValue::Text(t.trim()), max);
+                }
+            }
+            Err(e) => {
+                self.state.counts.prediction_drift_unreadable += 1;
+                self.sample(source, line_no, || format!("prediction drift: {e}"));
             }
         }
     }

@@ -51,12 +51,15 @@ mod tests;
 pub use lines::LineAssembler;
 pub use result::{
     CloudWatchMetric, Counts, EngineError, EngineState, ErrorSample, JobResult, MetricKind,
+    PREDICTION_COLUMN,
 };
 
 use super::config::{MonitorConfig, ProblemType};
 use super::dq::baseline::{BaselineConstraints, BaselineStatistics};
-use super::dq::checks::{check_data_quality, check_model_quality};
+use super::dq::baseline::{BaselineFeatureStats, MonitoringConfig};
+use super::dq::checks::{CheckResult, check_data_quality, check_drift, check_model_quality};
 use super::dq::naming::ColumnNames;
+use super::dq::stats::ColumnState;
 use super::parse::record::Attr;
 use super::parse::{CaptureRecord, GroundTruthRecord, LineParser, Skip};
 use super::quality::calibration::Calibration;
@@ -93,6 +96,8 @@ pub struct Engine {
     baseline_statistics: Option<BaselineStatistics>,
     baseline_constraints: Option<BaselineConstraints>,
     model_quality_constraints: Option<serde_json::Value>,
+    /// The prediction's baseline feature and the config its drift is checked with.
+    prediction_baseline: Option<(BaselineFeatureStats, MonitoringConfig)>,
     line_buf: Vec<u8>,
     max_line: usize,
     /// Bytes the ground-truth store may reach ([`Engine::with_ground_truth_limit`]).
@@ -108,6 +113,7 @@ impl Engine {
             baseline_statistics: None,
             baseline_constraints: None,
             model_quality_constraints: None,
+            prediction_baseline: None,
             line_buf: Vec::new(),
             max_line: MAX_LINE_BYTES,
             gt_limit: None,
@@ -225,6 +231,26 @@ impl Engine {
     #[doc(hidden)]
     pub fn without_line_shapes(mut self) -> Engine {
         self.parser = self.parser.without_shapes();
+        self
+    }
+
+    /// Prediction drift: the model output's baseline — a feature of a Model-Monitor-shaped
+    /// `statistics.json` (the `prediction` feature of a `prediction_statistics.json` this engine
+    /// wrote for a reference window, or an output column of a data-quality baseline) — and the
+    /// config (thresholds, methods, `drift_thresholds`) its drift is checked with. Turns
+    /// [`MonitorConfig::prediction_drift`] on; attach it before feeding capture. Results:
+    /// [`JobResult::prediction_drift`], metrics `prediction_<statistic>`, and
+    /// `baseline_drift_check` violations with feature `prediction`.
+    pub fn with_prediction_baseline(
+        mut self,
+        baseline: BaselineFeatureStats,
+        config: MonitoringConfig,
+    ) -> Engine {
+        self.ingest.cfg.prediction_drift = true;
+        if self.ingest.state.prediction.is_none() {
+            self.ingest.state.prediction = Some(ColumnState::new(result::PREDICTION_COLUMN.into()));
+        }
+        self.prediction_baseline = Some((baseline, config));
         self
     }
 
@@ -586,6 +612,15 @@ impl Engine {
             violations.extend(r.violations);
             drift = r.drift;
         }
+        let mut prediction_drift = None;
+        if let (Some(col), Some((base, cfg))) = (&state.prediction, &self.prediction_baseline) {
+            let mut r = CheckResult::default();
+            if col.types.non_null() > 0 {
+                check_drift(result::PREDICTION_COLUMN, cfg, base, col, &mut r);
+            }
+            violations.extend(r.violations);
+            prediction_drift = r.drift.pop();
+        }
         Ok(JobResult {
             problem_type: self.ingest.cfg.problem_type,
             evaluation_time: format_time_millis(chrono::Utc::now().timestamp_millis()),
@@ -595,6 +630,8 @@ impl Engine {
             data_quality: state.data_quality.clone(),
             violations,
             drift,
+            prediction: state.prediction.clone(),
+            prediction_drift,
             min_inference_time_ms: state.min_inference_time_ms,
             max_inference_time_ms: state.max_inference_time_ms,
             estimation: self

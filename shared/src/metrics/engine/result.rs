@@ -4,7 +4,7 @@
 
 use crate::metrics::config::{MonitorConfig, ProblemType};
 use crate::metrics::dq::checks::{DriftResult, Violation, violations_json};
-use crate::metrics::dq::stats::DataQualityState;
+use crate::metrics::dq::stats::{ColumnState, DataQualityState};
 use crate::metrics::quality::estimate::{Estimate, ScoreHistogram};
 use crate::metrics::quality::{QualityReport, QualityState};
 use crate::metrics::util::format_time_millis;
@@ -63,6 +63,9 @@ pub struct Counts {
     /// `feature_names`') column count (see [`crate::metrics::dq::naming`]).
     #[serde(default)]
     pub data_quality_column_mismatch: u64,
+    /// Capture records whose output could not be read for prediction drift.
+    #[serde(default)]
+    pub prediction_drift_unreadable: u64,
 }
 
 impl Counts {
@@ -83,6 +86,7 @@ impl Counts {
         self.evaluated += o.evaluated;
         self.data_quality_records += o.data_quality_records;
         self.data_quality_column_mismatch += o.data_quality_column_mismatch;
+        self.prediction_drift_unreadable += o.prediction_drift_unreadable;
     }
 }
 
@@ -108,12 +112,18 @@ pub struct EngineState {
     pub error_samples: Vec<ErrorSample>,
     pub quality: Option<QualityState>,
     pub data_quality: Option<DataQualityState>,
+    /// The model's output as one column (`prediction`), for prediction drift.
+    #[serde(default)]
+    pub prediction: Option<ColumnState>,
     pub min_inference_time_ms: Option<i64>,
     pub max_inference_time_ms: Option<i64>,
     /// Scores binned by the reference calibration (label-free estimation), when one is given.
     #[serde(default)]
     pub estimation: Option<ScoreHistogram>,
 }
+
+/// Name of the prediction column (in `prediction_statistics.json` and violations).
+pub const PREDICTION_COLUMN: &str = "prediction";
 
 impl EngineState {
     pub(super) fn new(cfg: &MonitorConfig) -> EngineState {
@@ -130,6 +140,9 @@ impl EngineState {
             data_quality: cfg
                 .data_quality
                 .then(|| DataQualityState::new(cfg.max_categories)),
+            prediction: cfg
+                .prediction_drift
+                .then(|| ColumnState::new(PREDICTION_COLUMN.into())),
             min_inference_time_ms: None,
             max_inference_time_ms: None,
             estimation: None,
@@ -160,10 +173,19 @@ impl EngineState {
             (None, Some(b)) => self.estimation = Some(b.clone()),
             _ => {}
         }
+        match (&mut self.prediction, &o.prediction) {
+            (Some(a), Some(b)) => a.merge(b, max_categories(&self.data_quality)),
+            (None, Some(b)) => self.prediction = Some(b.clone()),
+            _ => {}
+        }
         self.min_inference_time_ms = opt_min(self.min_inference_time_ms, o.min_inference_time_ms);
         self.max_inference_time_ms = opt_max(self.max_inference_time_ms, o.max_inference_time_ms);
         Ok(())
     }
+}
+
+fn max_categories(dq: &Option<DataQualityState>) -> usize {
+    dq.as_ref().map_or(10_000, |d| d.max_categories)
 }
 
 pub(super) fn opt_min(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -196,6 +218,11 @@ pub enum MetricKind {
     /// `estimation_out_of_reference_share`, `estimation_reliable`): see
     /// [`crate::metrics::quality::estimate`].
     Estimate,
+    /// `feature_<statistic>_<f>` (`feature_psi_<f>`, `feature_ks_pvalue_<f>`, ...): one drift
+    /// statistic of a column (see [`crate::metrics::dq::drift`]).
+    FeatureDriftStatistic,
+    /// `prediction_<statistic>` and `prediction_baseline_drift`: drift of the model's output.
+    PredictionDrift,
 }
 
 impl MetricKind {
@@ -224,6 +251,10 @@ pub struct JobResult {
     pub data_quality: Option<DataQualityState>,
     pub violations: Vec<Violation>,
     pub drift: Vec<DriftResult>,
+    /// The model output's column (prediction drift on).
+    pub prediction: Option<ColumnState>,
+    /// Drift of the model's output (score or predicted class) against the prediction baseline.
+    pub prediction_drift: Option<DriftResult>,
     pub min_inference_time_ms: Option<i64>,
     pub max_inference_time_ms: Option<i64>,
     /// The label-free estimate, when the engine was given a calibration and saw scores.
@@ -242,6 +273,18 @@ impl JobResult {
             serde_json::Value::Object(q.metrics_json.clone()),
         );
         Some(serde_json::Value::Object(m))
+    }
+
+    /// `prediction_statistics.json`: the model output's statistics in Model Monitor's shape (one
+    /// feature, `prediction`) — the prediction baseline of later windows. None without
+    /// prediction drift.
+    pub fn prediction_statistics_json(&self) -> Option<serde_json::Value> {
+        let c = self.prediction.as_ref()?;
+        Some(serde_json::json!({
+            "version": 0.0,
+            "dataset": { "item_count": c.types.non_null() + c.types.unknown },
+            "features": [c.to_json()],
+        }))
     }
 
     /// Data-quality `statistics.json` (None when data quality was not computed).
@@ -279,7 +322,8 @@ impl JobResult {
 
     /// The job's metrics for CloudWatch, each with its kind: model-quality metric names as in
     /// `statistics.json`, then per data-quality column `feature_data_<f>` (mean) and
-    /// `feature_non_null_<f>` (completeness share), then `feature_baseline_drift_<f>` (distance).
+    /// `feature_non_null_<f>` (completeness share), then `feature_baseline_drift_<f>` (distance),
+    /// then every drift statistic `feature_<statistic>_<f>`, then the prediction's drift.
     /// NaN / ±inf are left out (CloudWatch rejects them).
     pub fn cloudwatch_metrics(&self) -> Vec<CloudWatchMetric> {
         let mut out = Vec::new();
@@ -320,6 +364,29 @@ impl JobResult {
         if let Some(e) = &self.estimation {
             for (n, v) in e.scalars() {
                 push(n, v, MetricKind::Estimate);
+            }
+        }
+        for d in &self.drift {
+            for (s, v) in &d.statistics {
+                push(
+                    format!("feature_{}_{}", s.key(), d.feature),
+                    *v,
+                    MetricKind::FeatureDriftStatistic,
+                );
+            }
+        }
+        if let Some(d) = &self.prediction_drift {
+            push(
+                "prediction_baseline_drift".into(),
+                d.distance,
+                MetricKind::PredictionDrift,
+            );
+            for (s, v) in &d.statistics {
+                push(
+                    format!("prediction_{}", s.key()),
+                    *v,
+                    MetricKind::PredictionDrift,
+                );
             }
         }
         out.retain(|m| m.value.is_finite());
@@ -402,12 +469,23 @@ impl JobResult {
                 dq.columns.len()
             );
         }
-        for d in &self.drift {
+        for d in self.drift.iter().chain(&self.prediction_drift) {
             let _ = writeln!(
                 s,
-                "  drift {:<30} {:.6} (threshold {})",
-                d.feature, d.distance, d.threshold
+                "  drift {:<30} {:.6} ({}, threshold {})",
+                d.feature,
+                d.distance,
+                d.statistic.key(),
+                d.threshold
             );
+        }
+        for m in self.cloudwatch_metrics() {
+            if matches!(
+                m.kind,
+                MetricKind::FeatureDriftStatistic | MetricKind::PredictionDrift
+            ) {
+                let _ = writeln!(s, "  {:<45} {:>12.6}", m.name, m.value);
+            }
         }
         for v in &self.violations {
             let _ = writeln!(
