@@ -460,3 +460,43 @@ def test_data_quality_only_stack_runs_on_the_emulator_a1(env, aws, tmp_path):
     for a in (fare, count):
         stack.alarm_is_accepted(a)
     stack.assert_reads_were_granted()
+
+
+# ------------------------------------------------------------------------------------------ staging
+def staging_env(overrides: dict) -> dict[str, str] | None:
+    ev, t = rendered(overrides)
+    if not ev.resource_enabled("CustomMetricsStagingFunction"):
+        return None
+    return {k: str(v) for k, v in ev.value(t["Resources"]["CustomMetricsStagingFunction"]["Properties"]["Environment"]["Variables"]).items()}
+
+
+def test_staging_is_monitored_against_its_own_package_with_its_own_dimensions():
+    """Issue 13 item 3: production and staging are both monitored, each as its own endpoint (its own
+    ENDPOINT_NAME, hence Endpoint dimension, report folder and served package), on the schedule; staging's
+    labels only from StagingGroundTruthPrefix (else data quality only); both may read what their endpoint serves."""
+    prod, staging = function_env({}), staging_env({})
+    assert prod["ENDPOINT_NAME"] == "churn-prod" and staging["ENDPOINT_NAME"] == "churn-staging"
+    assert "GROUND_TRUTH_S3_URI" not in staging and staging["PROBLEM_TYPE"] == ""
+    ev, t = rendered({})
+    assert ev.resource_enabled("CustomMetricsStagingScheduleRule")
+    target = ev.value(t["Resources"]["CustomMetricsStagingScheduleRule"]["Properties"]["Targets"])[0]
+    assert target["Arn"] == ev.get_att("CustomMetricsStagingFunction", "Arn")
+    stmts = [s for pol in ev.value(t["Resources"]["CustomMetricsStagingFunction"]["Properties"]["Policies"]) for s in pol["Statement"]]
+    arn = "arn:aws:sagemaker:us-east-1:123456789012"
+    assert allows(stmts, "sagemaker:DescribeEndpoint", f"{arn}:endpoint/churn-staging")
+    assert not allows(stmts, "sagemaker:DescribeEndpoint", f"{arn}:endpoint/churn-prod")
+    assert allows(statements({}), "sagemaker:DescribeEndpoint", f"{arn}:endpoint/churn-prod")
+    assert allows(statements({}), "sagemaker:DescribeModel", f"{arn}:model/driftloop-demo-3-abc")
+    assert not allows(stmts, "s3:GetObject", "arn:aws:s3:::driftloop-databucket-generated/ground-truth/churn/x")
+    # Staging labels: model quality of staging and its own upload trigger.
+    labelled = staging_env({"StagingGroundTruthPrefix": "ground-truth/churn-staging"})
+    assert labelled["GROUND_TRUTH_S3_URI"] == "s3://driftloop-databucket-generated/ground-truth/churn-staging"
+    assert labelled["PROBLEM_TYPE"] == prod["PROBLEM_TYPE"] != ""
+    ev, _ = rendered({"StagingGroundTruthPrefix": "ground-truth/churn-staging"})
+    assert ev.resource_enabled("StagingGroundTruthRule")
+    # Production off (custom-metrics then monitors staging itself), batch transform or opted out: none.
+    for off in ({"ProductionEndpointName": ""}, BATCH, {"MonitorStaging": "false"}):
+        assert staging_env(off) is None, off
+    assert function_env({"ProductionEndpointName": ""})["ENDPOINT_NAME"] == "churn-staging"
+    assert function_env({"FeatureNames": "fare,passengers"})["FEATURE_NAMES"] == "fare,passengers"
+    assert "FEATURE_NAMES" not in function_env({})
