@@ -102,7 +102,7 @@ use driftloop::monitoring::settings::{
 use driftloop::monitoring::{
     Baselines, CaptureMode, InvalidSetting, Planned, RunContext, RunError, ServingReads, Settings,
     Trigger, WindowOutcome, WindowRule, evaluate_window, parse_trigger, plan_windows,
-    resolve_served_baselines,
+    resolve_prediction_baseline, resolve_served_baselines,
 };
 use driftloop::publish::{EventPublisher, MetricPublisher, PublishError};
 use driftloop::registry::ModelRegistry;
@@ -137,6 +137,8 @@ pub use driftloop::monitoring::{Clock, system_clock};
 /// | `METRICS_DIMENSIONS` | extra dimensions `Name=Value,...` | — (always `Endpoint` in real-time mode and `MonitoringSchedule`) |
 /// | `MONITORING_SCHEDULE_NAME` | the `MonitoringSchedule` dimension and report folder | `custom-metrics` |
 /// | `EVENT_BUS_NAME` | bus of the run's event | the default bus |
+/// | `PREDICTION_BASELINE_S3_URI` | prediction drift: the model output's baseline (a `statistics.json`, e.g. the `prediction_statistics.json` of `driftloop-metrics run --prediction-drift`) for every package, overriding the package's `driftloop:prediction-baseline` ([`driftloop::monitoring::baselines::resolve_prediction_baseline`]) | the served package's `driftloop:prediction-baseline`, else none |
+/// | `PREDICTION_FEATURE` | the feature of the prediction baseline that holds the model output; without a prediction baseline file, that column of the package's data-quality `statistics.json` (e.g. `_c0`) is the prediction baseline | `prediction`, else the file's only feature |
 /// | `FEATURE_NAMES` | data quality: names of the captured CSV columns, comma separated, in capture order (model output first, then the request's columns); overrides the baseline's feature names, which otherwise name headerless columns by position ([`driftloop::metrics::dq::naming`]) | the baseline's features, else `_c0, _c1, ...` |
 /// | `WINDOW_MINUTES` | window length (divides a day, or whole days) | `60` |
 /// | `WINDOW_OFFSET_MINUTES` | a scheduled run evaluates the last window that ended this long before it | `0` |
@@ -254,6 +256,8 @@ impl Config {
                 .unwrap_or_else(|| "custom-metrics".to_owned()),
             event_bus: env.optional("EVENT_BUS_NAME"),
             feature_names: env.validated("FEATURE_NAMES", parse_feature_names)?,
+            prediction_baseline: uri("PREDICTION_BASELINE_S3_URI")?,
+            prediction_feature: env.optional("PREDICTION_FEATURE"),
         };
         let settings = settings.check().map_err(|e| {
             let var = e.setting.env_var().to_owned();
@@ -401,7 +405,7 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         ))
         .await;
     }
-    let baselines = match &settings.model_package_group {
+    let mut baselines = match &settings.model_package_group {
         Some(g) => {
             resolve_served_baselines(
                 deps.registry.as_ref(),
@@ -414,10 +418,19 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         }
         None => Baselines::default(),
     };
-    let baseline_info = settings
-        .model_package_group
-        .as_deref()
-        .map(|g| baselines.describe(g));
+    resolve_prediction_baseline(
+        deps.store.as_ref(),
+        &mut baselines,
+        settings
+            .prediction_baseline
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        settings.prediction_feature.as_deref(),
+    )
+    .await?;
+    let baseline_info = (settings.model_package_group.is_some() || baselines.prediction.is_some())
+        .then(|| baselines.describe(settings.model_package_group.as_deref()));
     output.baseline = baseline_info.clone();
     let ctx = RunContext {
         trigger: trigger.kind(),

@@ -7,7 +7,6 @@ use driftloop::metrics::dq::baseline::{BaselineFeatureStats, MonitoringConfig};
 use driftloop::metrics::dq::naming::parse_feature_names;
 use driftloop::metrics::dq::stats::DataQualityState;
 use driftloop::metrics::dq::suggest::{suggest_constraints, suggest_model_quality_constraints};
-use driftloop::metrics::engine::PREDICTION_COLUMN;
 use driftloop::metrics::quality::QualityState;
 use driftloop::metrics::quality::calibration::{Calibration, fit_binary};
 use driftloop::metrics::util::parse_time_millis;
@@ -660,23 +659,11 @@ fn prediction_baseline(
         return Ok(None);
     };
     let stats = BaselineStatistics::parse(&read_json(p)?)?;
-    let name = feature.unwrap_or(PREDICTION_COLUMN);
-    let feature = match stats.feature(name) {
-        Some(f) => f.clone(),
-        None if feature.is_none() && stats.features.len() == 1 => stats.features[0].clone(),
-        None => {
-            return Err(format!(
-                "{}: no feature {name:?} (give --prediction-feature)",
-                p.display()
-            ));
-        }
-    };
-    let config = cons.map_or_else(MonitoringConfig::default, |c| {
-        c.features
-            .iter()
-            .find(|f| f.name == feature.name)
-            .map_or_else(|| c.monitoring_config.clone(), |f| f.config.clone())
-    });
+    let feature = stats
+        .prediction_feature(feature)
+        .map_err(|e| format!("{}: {e} (give --prediction-feature)", p.display()))?
+        .clone();
+    let config = cons.map_or_else(MonitoringConfig::default, |c| c.config_of(&feature.name));
     Ok(Some((feature, config)))
 }
 

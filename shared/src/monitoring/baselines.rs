@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::layout::Target;
 use super::served::{Served, ServingReads, Unserved, served_package};
 use crate::error::{AwsError, Classify, ErrorClass};
+use crate::metrics::dq::baseline::{BaselineFeatureStats, MonitoringConfig};
 use crate::metrics::quality::calibration::Calibration;
 use crate::metrics::{BaselineConstraints, BaselineStatistics};
 
@@ -28,6 +29,12 @@ use crate::metrics::{BaselineConstraints, BaselineStatistics};
 /// travels with the package (and so with the served model), and can be added to an already
 /// registered package with `UpdateModelPackage`.
 pub const CALIBRATION_METADATA_KEY: &str = "driftloop:calibration";
+/// The model package's `CustomerMetadataProperties` key whose value is the S3 URI of its
+/// prediction baseline: a Model-Monitor-shaped `statistics.json` holding the model output's
+/// distribution on a reference window (the `prediction_statistics.json` of `driftloop-metrics run
+/// --prediction-drift`). Metadata for the same reasons as [`CALIBRATION_METADATA_KEY`]: it follows
+/// the served model, and no `DriftCheckBaselines` slot holds an output distribution.
+pub const PREDICTION_BASELINE_METADATA_KEY: &str = "driftloop:prediction-baseline";
 use crate::registry::{ModelPackage, ModelRegistry, latest_approved};
 use crate::storage::{ObjectStore, S3Uri};
 
@@ -51,6 +58,30 @@ impl BaselineSource {
     }
 }
 
+/// Where a run's prediction baseline comes from ([`resolve_prediction_baseline`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PredictionSource {
+    /// `PREDICTION_BASELINE_S3_URI`: one file for every package.
+    Environment,
+    /// The package's [`PREDICTION_BASELINE_METADATA_KEY`].
+    Package,
+    /// The `PREDICTION_FEATURE` column of the package's data-quality `statistics.json`.
+    DataQualityBaseline,
+}
+
+/// The model output's baseline for prediction drift, and the config its drift is checked with.
+#[derive(Debug, Clone)]
+pub struct PredictionBaseline {
+    pub source: PredictionSource,
+    /// The file it was read from.
+    pub uri: String,
+    pub feature: BaselineFeatureStats,
+    /// The data-quality constraints' `monitoring_config` (with the overrides of a feature named
+    /// like this one), else the defaults.
+    pub config: MonitoringConfig,
+}
+
 /// Baselines of the package a run checks against.
 #[derive(Debug, Clone, Default)]
 pub struct Baselines {
@@ -61,11 +92,17 @@ pub struct Baselines {
     /// Why the served package is not used (`source` is then `LatestApproved`).
     pub fallback_reason: Option<String>,
     pub dq_statistics: Option<BaselineStatistics>,
+    /// Where `dq_statistics` was read from.
+    pub dq_statistics_uri: Option<String>,
     pub dq_constraints: Option<BaselineConstraints>,
     pub mq_constraints: Option<Value>,
     /// The reference calibration for label-free estimation: the package's
     /// `CustomerMetadataProperties` key [`CALIBRATION_METADATA_KEY`] names its S3 URI.
     pub calibration: Option<Calibration>,
+    /// The package's [`PREDICTION_BASELINE_METADATA_KEY`] (read by [`resolve_prediction_baseline`]).
+    pub prediction_uri: Option<String>,
+    /// Prediction drift's baseline ([`resolve_prediction_baseline`]).
+    pub prediction: Option<PredictionBaseline>,
     /// Every baseline file named by the package, in the order read.
     pub uris: Vec<String>,
     /// Why a baseline is not used.
@@ -74,7 +111,7 @@ pub struct Baselines {
 
 impl Baselines {
     /// The `baseline` of the output, the event and the summary.
-    pub fn describe(&self, group: &str) -> Value {
+    pub fn describe(&self, group: Option<&str>) -> Value {
         json!({
             "modelPackageGroupName": group,
             "modelPackageArn": self.package_arn,
@@ -85,6 +122,11 @@ impl Baselines {
             "dataQuality": self.dq_constraints.is_some(),
             "modelQuality": self.mq_constraints.is_some(),
             "calibration": self.calibration.is_some(),
+            "prediction": self.prediction.as_ref().map(|p| json!({
+                "source": p.source,
+                "uri": p.uri,
+                "feature": p.feature.name,
+            })),
             "problems": self.problems,
         })
     }
@@ -222,7 +264,10 @@ async fn read_package_baselines(
                 .await?
                 .and_then(|t| BaselineStatistics::parse(&t))
             {
-                Ok(s) => b.dq_statistics = Some(s),
+                Ok(s) => {
+                    b.dq_statistics = Some(s);
+                    b.dq_statistics_uri = Some(uri.clone());
+                }
                 Err(e) => b
                     .problems
                     .push(format!("data-quality statistics {uri}: {e}")),
@@ -268,6 +313,97 @@ async fn read_package_baselines(
             )),
         }
     }
+    if let Some(uri) = package
+        .customer_metadata
+        .get(PREDICTION_BASELINE_METADATA_KEY)
+    {
+        b.prediction_uri = Some(uri.clone());
+    }
+    Ok(())
+}
+
+/// Prediction drift's baseline, the first of:
+/// 1. `env_uri` (`PREDICTION_BASELINE_S3_URI`): one file whatever the package;
+/// 2. the file the package names in [`PREDICTION_BASELINE_METADATA_KEY`] (it follows the served
+///    model, as the calibration does);
+/// 3. with `feature` set (`PREDICTION_FEATURE`), that column of the package's data-quality
+///    `statistics.json` (a Model Monitor baseline whose dataset started with the model output).
+///
+/// In a file, the model output is the feature `feature`, else `prediction`, else the file's only
+/// feature ([`BaselineStatistics::prediction_feature`]). A baseline that cannot be used is
+/// reported in `problems` and left out; only a retryable AWS error fails the run.
+pub async fn resolve_prediction_baseline(
+    store: &dyn ObjectStore,
+    b: &mut Baselines,
+    env_uri: Option<&str>,
+    feature: Option<&str>,
+) -> Result<(), AwsError> {
+    let (source, uri) = match (env_uri, b.prediction_uri.clone()) {
+        (Some(u), _) => (PredictionSource::Environment, Some(u.to_owned())),
+        (None, Some(u)) => (PredictionSource::Package, Some(u)),
+        (None, None) if feature.is_some() => (PredictionSource::DataQualityBaseline, None),
+        (None, None) => return Ok(()),
+    };
+    let problem = |b: &mut Baselines, p: String| {
+        tracing::warn!(problem = p, "prediction baseline not used");
+        b.problems.push(p);
+    };
+    let (stats, uri) = match uri {
+        Some(uri) => {
+            if source == PredictionSource::Package {
+                b.uris.push(uri.clone());
+            }
+            match get_text(store, &uri)
+                .await?
+                .and_then(|t| BaselineStatistics::parse(&t))
+            {
+                Ok(s) => (s, uri),
+                Err(e) => {
+                    let whose = match source {
+                        PredictionSource::Environment => "PREDICTION_BASELINE_S3_URI",
+                        _ => PREDICTION_BASELINE_METADATA_KEY,
+                    };
+                    problem(b, format!("prediction baseline {uri} ({whose}): {e}"));
+                    return Ok(());
+                }
+            }
+        }
+        None => match (b.dq_statistics.clone(), b.dq_statistics_uri.clone()) {
+            (Some(s), Some(uri)) => (s, uri),
+            _ => {
+                problem(
+                    b,
+                    format!(
+                        "PREDICTION_FEATURE={:?}: the package has no data-quality statistics to take the prediction baseline from",
+                        feature.unwrap_or_default()
+                    ),
+                );
+                return Ok(());
+            }
+        },
+    };
+    let f = match stats.prediction_feature(feature) {
+        Ok(f) => f.clone(),
+        Err(e) => {
+            let hint = if feature.is_some() {
+                ""
+            } else {
+                " (set PREDICTION_FEATURE)"
+            };
+            problem(b, format!("prediction baseline {uri}: {e}{hint}"));
+            return Ok(());
+        }
+    };
+    let config = b
+        .dq_constraints
+        .as_ref()
+        .map_or_else(MonitoringConfig::default, |c| c.config_of(&f.name));
+    b.prediction = Some(PredictionBaseline {
+        source,
+        uri,
+        feature: f,
+        config,
+    });
     Ok(())
 }
 
@@ -346,7 +482,7 @@ mod tests {
             ),
             ("churn-prod-churn-v1", "churn-v1")
         );
-        let d = prod.describe("churn");
+        let d = prod.describe(Some("churn"));
         assert_eq!(d["source"], "endpoint");
         assert_eq!(d["modelPackageArn"], V1);
         assert_eq!(d["served"]["modelName"], "churn-v1");
@@ -412,7 +548,7 @@ mod tests {
         assert_eq!(threshold(&b), 0.2);
         let reason = b.fallback_reason.clone().unwrap();
         assert!(reason.contains("\"churn-prod\" does not exist"), "{reason}");
-        let d = b.describe("churn");
+        let d = b.describe(Some("churn"));
         assert_eq!(d["source"], "latestApproved");
         assert_eq!(d["fallbackReason"], reason.as_str());
         assert_eq!(d["served"], Value::Null);
@@ -554,6 +690,200 @@ mod tests {
             b.problems.iter().any(|p| p.contains("group \"fraud\"")),
             "{:?}",
             b.problems
+        );
+    }
+
+    /// A `prediction_statistics.json` of scores `0.00 .. 0.99` (the engine's own output), and a
+    /// data-quality `statistics.json` whose first column `_c0` is the same score.
+    fn prediction_files(store: &InMemoryStore) {
+        use crate::metrics::{Engine, MonitorConfig};
+        let mut e = Engine::new(MonitorConfig {
+            data_quality: true,
+            prediction_drift: true,
+            ..MonitorConfig::default()
+        });
+        for i in 0..100u64 {
+            let line = format!(
+                r#"{{"captureData":{{"endpointInput":{{"observedContentType":"text/csv","mode":"INPUT","data":"{i}","encoding":"CSV"}},"endpointOutput":{{"observedContentType":"text/csv","mode":"OUTPUT","data":"{}","encoding":"CSV"}}}},"eventMetadata":{{"eventId":"e{i}","inferenceTime":"2024-01-01T00:00:00Z"}},"eventVersion":"0"}}"#,
+                i as f64 / 100.0
+            );
+            e.push_capture_line(&line, "ref", i);
+        }
+        let r = e.finish().unwrap();
+        store.insert(
+            "s3://baselines/churn/1/prediction.json",
+            r.prediction_statistics_json().unwrap().to_string(),
+        );
+        store.insert(
+            "s3://baselines/churn/1/statistics.json",
+            r.data_quality_statistics_json().unwrap().to_string(),
+        );
+        // The score `_c0` gets its own threshold; the others the global one.
+        store.insert(
+            "s3://baselines/churn/1/constraints.json",
+            json!({"version": 0.0, "features": [
+                {"name": "_c0", "inferred_type": "Fractional", "completeness": 1.0,
+                 "monitoringConfigOverrides": {"comparison_threshold": 0.3}},
+                {"name": "prediction", "inferred_type": "Fractional", "completeness": 1.0,
+                 "monitoringConfigOverrides": {"comparison_threshold": 0.4}}],
+             "monitoring_config": {"evaluate_constraints": "Enabled", "emit_metrics": "Enabled",
+                "distribution_constraints": {"perform_comparison": "Enabled", "comparison_threshold": 0.2,
+                                             "comparison_method": "Simple"}}})
+            .to_string(),
+        );
+    }
+
+    /// v1 served, with data-quality baselines and (`metadata`) a `driftloop:prediction-baseline`.
+    async fn served_v1(metadata: bool) -> (InMemoryStore, Baselines) {
+        let (r, h, s) = (
+            InMemoryRegistry::default(),
+            InMemoryHosting::default(),
+            InMemoryStore::default(),
+        );
+        let mut p = package("churn", 1, 10, ApprovalStatus::Approved);
+        if metadata {
+            p.customer_metadata.insert(
+                PREDICTION_BASELINE_METADATA_KEY.into(),
+                "s3://baselines/churn/1/prediction.json".into(),
+            );
+        }
+        r.add(p);
+        prediction_files(&s);
+        h.serve("churn-prod", "churn-v1", V1);
+        let b = resolve(&r, &h, &s, &endpoint("churn-prod")).await.unwrap();
+        assert_eq!(b.package_arn.as_deref(), Some(V1));
+        (s, b)
+    }
+
+    fn threshold_of(p: &PredictionBaseline) -> f64 {
+        p.config.comparison_threshold
+    }
+
+    #[tokio::test]
+    async fn the_served_packages_prediction_baseline_is_used_with_its_features_config() {
+        let (s, mut b) = served_v1(true).await;
+        assert!(b.prediction.is_none(), "read only when asked");
+        resolve_prediction_baseline(&s, &mut b, None, None)
+            .await
+            .unwrap();
+        assert!(b.problems.is_empty(), "{:?}", b.problems);
+        let p = b.prediction.as_ref().unwrap();
+        assert_eq!(p.source, PredictionSource::Package);
+        assert_eq!(p.uri, "s3://baselines/churn/1/prediction.json");
+        assert_eq!(p.feature.name, "prediction");
+        assert_eq!(p.feature.num_present, 100.0);
+        assert_eq!(
+            threshold_of(p),
+            0.4,
+            "the override of the feature `prediction`"
+        );
+        assert!(b.uris.contains(&p.uri), "{:?}", b.uris);
+        let d = b.describe(Some("churn"));
+        assert_eq!(d["prediction"]["source"], "package");
+        assert_eq!(d["prediction"]["feature"], "prediction");
+    }
+
+    #[tokio::test]
+    async fn the_environments_file_overrides_the_package_and_a_feature_can_be_named() {
+        let (s, mut b) = served_v1(true).await;
+        let env = "s3://baselines/churn/1/statistics.json";
+        resolve_prediction_baseline(&s, &mut b, Some(env), Some("_c0"))
+            .await
+            .unwrap();
+        let p = b.prediction.as_ref().unwrap();
+        assert_eq!(
+            (p.source, p.uri.as_str(), p.feature.name.as_str()),
+            (PredictionSource::Environment, env, "_c0")
+        );
+        assert_eq!(threshold_of(p), 0.3);
+        assert!(!b.uris.iter().any(|u| u.ends_with("prediction.json")));
+        // Without a package group at all.
+        let mut none = Baselines::default();
+        resolve_prediction_baseline(&s, &mut none, Some(env), Some("_c1"))
+            .await
+            .unwrap();
+        let p = none.prediction.as_ref().unwrap();
+        assert_eq!(p.feature.name, "_c1");
+        assert_eq!(
+            threshold_of(p),
+            MonitoringConfig::default().comparison_threshold
+        );
+        assert_eq!(none.describe(None)["modelPackageGroupName"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn prediction_feature_alone_takes_the_data_quality_baselines_column() {
+        let (s, mut b) = served_v1(false).await;
+        resolve_prediction_baseline(&s, &mut b, None, None)
+            .await
+            .unwrap();
+        assert!(b.prediction.is_none() && b.problems.is_empty());
+        resolve_prediction_baseline(&s, &mut b, None, Some("_c0"))
+            .await
+            .unwrap();
+        let p = b.prediction.as_ref().unwrap();
+        assert_eq!(p.source, PredictionSource::DataQualityBaseline);
+        assert_eq!(p.uri, "s3://baselines/churn/1/statistics.json");
+        assert_eq!((p.feature.name.as_str(), threshold_of(p)), ("_c0", 0.3));
+        assert_eq!(
+            b.describe(Some("churn"))["prediction"]["source"],
+            "dataQualityBaseline"
+        );
+    }
+
+    #[tokio::test]
+    async fn unusable_prediction_baselines_are_reported_and_left_out() {
+        let (s, b0) = served_v1(true).await;
+        // A data-quality statistics file with several features and no `prediction`.
+        let mut b = b0.clone();
+        resolve_prediction_baseline(
+            &s,
+            &mut b,
+            Some("s3://baselines/churn/1/statistics.json"),
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(b.prediction.is_none());
+        let p = b.problems.last().unwrap();
+        assert!(
+            p.contains("no feature \"prediction\"") && p.contains("set PREDICTION_FEATURE"),
+            "{p}"
+        );
+        // A missing file.
+        let mut b = b0.clone();
+        resolve_prediction_baseline(&s, &mut b, Some("s3://baselines/churn/9/none.json"), None)
+            .await
+            .unwrap();
+        assert!(b.prediction.is_none());
+        assert!(
+            b.problems
+                .last()
+                .unwrap()
+                .contains("PREDICTION_BASELINE_S3_URI"),
+            "{:?}",
+            b.problems
+        );
+        // A named feature the file lacks.
+        let mut b = b0.clone();
+        resolve_prediction_baseline(&s, &mut b, None, Some("score"))
+            .await
+            .unwrap();
+        assert!(
+            b.problems.last().unwrap().contains("no feature \"score\""),
+            "{:?}",
+            b.problems
+        );
+        // PREDICTION_FEATURE without a data-quality baseline.
+        let mut none = Baselines::default();
+        resolve_prediction_baseline(&s, &mut none, None, Some("_c0"))
+            .await
+            .unwrap();
+        assert!(none.prediction.is_none());
+        assert!(
+            none.problems[0].contains("no data-quality statistics"),
+            "{:?}",
+            none.problems
         );
     }
 }

@@ -126,6 +126,10 @@ pub async fn compute_with_limit(
     if let (Some(c), Some(_)) = (&baselines.mq_constraints, s.problem_type) {
         engine = engine.with_model_quality_constraints(c.clone());
     }
+    // Prediction drift: the model output against its baseline, labels or not.
+    if let Some(p) = &baselines.prediction {
+        engine = engine.with_prediction_baseline(p.feature.clone(), p.config.clone());
+    }
     // Label-free estimates of binary classification, labels or not (see metrics::quality::estimate).
     if let Some(c) = &baselines.calibration
         && matches!(

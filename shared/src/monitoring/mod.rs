@@ -34,7 +34,10 @@ pub mod settings;
 pub mod trigger;
 pub mod window;
 
-pub use baselines::{BaselineSource, Baselines, resolve_baselines, resolve_served_baselines};
+pub use baselines::{
+    BaselineSource, Baselines, PredictionBaseline, PredictionSource, resolve_baselines,
+    resolve_prediction_baseline, resolve_served_baselines,
+};
 pub use error::RunError;
 pub use layout::{ReportUris, Target};
 pub use outcome::{OutcomeStatus, WindowOutcome, WindowStatus};

@@ -203,6 +203,12 @@ pub struct Settings {
     /// `FEATURE_NAMES`: names of the captured CSV columns in their order (output columns first),
     /// overriding the baseline's feature names ([`crate::metrics::dq::naming`]).
     pub feature_names: Option<Vec<String>>,
+    /// `PREDICTION_BASELINE_S3_URI`: prediction drift's baseline for every package, overriding
+    /// the package's ([`super::baselines::resolve_prediction_baseline`]).
+    pub prediction_baseline: Option<S3Uri>,
+    /// `PREDICTION_FEATURE`: the feature of the prediction baseline that holds the model output;
+    /// without a prediction baseline file, that column of the data-quality baseline.
+    pub prediction_feature: Option<String>,
 }
 
 impl Settings {

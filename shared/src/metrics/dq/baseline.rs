@@ -185,6 +185,24 @@ impl BaselineStatistics {
     pub fn feature(&self, name: &str) -> Option<&BaselineFeatureStats> {
         self.features.iter().find(|f| f.name == name)
     }
+
+    /// The feature that holds the model output, for prediction drift: the feature `name`; with
+    /// no name, the feature `prediction` (a `prediction_statistics.json` the engine wrote), else
+    /// the file's only feature.
+    pub fn prediction_feature(&self, name: Option<&str>) -> Result<&BaselineFeatureStats, String> {
+        let wanted = name.unwrap_or(crate::metrics::engine::PREDICTION_COLUMN);
+        match self.feature(wanted) {
+            Some(f) => Ok(f),
+            None if name.is_none() && self.features.len() == 1 => Ok(&self.features[0]),
+            None => Err(format!(
+                "no feature {wanted:?} (it has {:?})",
+                self.features
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -382,6 +400,15 @@ pub struct BaselineConstraints {
 }
 
 impl BaselineConstraints {
+    /// The monitoring config feature `name` is checked with: its own (the global config with the
+    /// feature's overrides) when the constraints list it, else the global config.
+    pub fn config_of(&self, name: &str) -> MonitoringConfig {
+        self.features
+            .iter()
+            .find(|f| f.name == name)
+            .map_or_else(|| self.monitoring_config.clone(), |f| f.config.clone())
+    }
+
     pub fn parse(text: &str) -> Result<BaselineConstraints, String> {
         let v: Value = serde_json::from_str(text).map_err(|e| format!("constraints.json: {e}"))?;
         Self::from_value(&v)
