@@ -6,23 +6,19 @@
 
 use std::sync::Arc;
 
-use aws_sdk_cloudwatch::types::{Dimension, Statistic};
-use aws_sdk_s3::primitives::ByteStream;
 use chrono::{Duration, Utc};
 use custom_metrics::{Config, Deps, handle, system_clock};
 use driftloop::adapters::{
     cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
 };
-use driftloop::deploy::{EndpointConfigSpec, Hosting, ModelSpec};
 use driftloop::metrics::quality::calibration::fit_binary;
 use driftloop::metrics::{Engine, MonitorConfig, ProblemType, QualityState};
 use driftloop::monitoring::baselines::CALIBRATION_METADATA_KEY;
-use driftloop::monitoring::window::{Window, WindowRule};
+use driftloop::monitoring::window::WindowRule;
+use driftloop_tests::monitoring::{MODEL_NS, capture_line, datums, put, serve};
 use driftloop_tests::seed::{create_group, create_package_with_model_quality};
 use driftloop_tests::{aws, unique};
 use serde_json::{Value, json};
-
-const MODEL_NS: &str = "aws/sagemaker/Endpoints/model-metrics";
 
 /// Record `i`: one of 20 scores `j/20 + 0.025`; `round(20·score)` of every 20 records at a score
 /// are positive (`flip`: the opposite), so the score is (one minus) the positive rate.
@@ -30,12 +26,6 @@ fn record(i: usize, flip: bool) -> (f64, u8) {
     let s = (i % 20) as f64 / 20.0 + 0.025;
     let pos = (i / 20) % 20 < (20.0 * s).round() as usize;
     (s, u8::from(pos != flip))
-}
-
-fn capture_line(id: &str, t: &str, score: f64) -> String {
-    format!(
-        r#"{{"captureData":{{"endpointOutput":{{"observedContentType":"text/csv","mode":"OUTPUT","data":"{score}","encoding":"CSV"}}}},"eventMetadata":{{"eventId":"{id}","inferenceTime":"{t}"}},"eventVersion":"0"}}"#
-    )
 }
 
 /// A calibration fitted on 4,000 labelled reference records.
@@ -64,16 +54,6 @@ fn calibration(flip: bool) -> String {
         .to_string()
 }
 
-async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: String) {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body.into_bytes()))
-        .send()
-        .await
-        .expect("PutObject");
-}
-
 fn deps(aws: &driftloop::aws::Aws, bucket: &str, group: &str, endpoint: &str) -> Deps {
     let vars: std::collections::HashMap<String, String> = [
         ("CAPTURE_S3_URI", format!("s3://{bucket}/capture")),
@@ -100,38 +80,6 @@ fn deps(aws: &driftloop::aws::Aws, bucket: &str, group: &str, endpoint: &str) ->
         config: Config::from_env(&vars).unwrap(),
         clock: system_clock(),
     }
-}
-
-async fn estimated_accuracy(aws: &driftloop::aws::Aws, endpoint: &str, w: &Window) -> Vec<f64> {
-    let at = |t: chrono::DateTime<Utc>| aws_smithy_types::DateTime::from_secs(t.timestamp());
-    let out = aws
-        .cloudwatch()
-        .get_metric_statistics()
-        .namespace(MODEL_NS)
-        .metric_name("estimated_accuracy")
-        .dimensions(
-            Dimension::builder()
-                .name("Endpoint")
-                .value(endpoint)
-                .build(),
-        )
-        .dimensions(
-            Dimension::builder()
-                .name("MonitoringSchedule")
-                .value("quality")
-                .build(),
-        )
-        .start_time(at(w.start))
-        .end_time(at(w.end))
-        .period(3600)
-        .statistics(Statistic::Average)
-        .send()
-        .await
-        .expect("GetMetricStatistics");
-    out.datapoints()
-        .iter()
-        .filter_map(|d| d.average())
-        .collect()
 }
 
 #[tokio::test]
@@ -186,34 +134,10 @@ async fn each_endpoint_is_estimated_with_the_calibration_of_the_package_it_serve
 
     let now = Utc::now();
     let w = WindowRule::default().last_complete(now);
-    let hosting = SageMaker::new(sm.clone());
     let mut endpoints = Vec::new();
     for (n, arn) in packages.iter().enumerate() {
         let endpoint = format!("{group}-e{n}");
-        let model = format!("{group}-m{n}");
-        hosting
-            .ensure_model(&ModelSpec {
-                name: model.clone(),
-                package_arn: arn.clone(),
-                execution_role_arn: "arn:aws:iam::123456789012:role/sagemaker".into(),
-            })
-            .await
-            .expect("CreateModel");
-        hosting
-            .ensure_endpoint_config(&EndpointConfigSpec {
-                name: format!("{endpoint}-c"),
-                model_name: model,
-                variant_name: "AllTraffic".into(),
-                instance_type: "ml.m5.large".into(),
-                instance_count: 1,
-                capture: None,
-            })
-            .await
-            .expect("CreateEndpointConfig");
-        hosting
-            .create_endpoint(&endpoint, &format!("{endpoint}-c"))
-            .await
-            .expect("CreateEndpoint");
+        serve(&sm, &endpoint, &format!("{group}-m{n}"), arn).await;
         // Capture of the window, no labels (they are weeks away).
         let hour = w.start.format("%Y/%m/%d/%H").to_string();
         let mut capture = String::new();
@@ -253,7 +177,15 @@ async fn each_endpoint_is_estimated_with_the_calibration_of_the_package_it_serve
             "{b}"
         );
         assert_eq!(out.windows[0].status, "NoData");
-        let cw = estimated_accuracy(&aws, endpoint, &w).await;
+        let cw = datums(
+            &aws,
+            MODEL_NS,
+            "estimated_accuracy",
+            endpoint,
+            "quality",
+            &w,
+        )
+        .await;
         assert_eq!(
             cw.len(),
             1,

@@ -18,6 +18,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sagemaker::config::Credentials;
 use driftloop::aws::Aws;
 
+pub mod monitoring;
 pub mod seed;
 
 pub fn repo_root() -> PathBuf {
