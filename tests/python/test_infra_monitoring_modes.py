@@ -500,3 +500,24 @@ def test_staging_is_monitored_against_its_own_package_with_its_own_dimensions():
     assert function_env({"ProductionEndpointName": ""})["ENDPOINT_NAME"] == "churn-staging"
     assert function_env({"FeatureNames": "fare,passengers"})["FEATURE_NAMES"] == "fare,passengers"
     assert "FEATURE_NAMES" not in function_env({})
+
+
+def test_prediction_baseline_parameters_reach_both_custom_metrics_functions():
+    """Issue 16 item 2 in custom-metrics: PredictionBaselineKey (in the model artifacts bucket, which
+    both functions may read) and PredictionFeature become PREDICTION_BASELINE_S3_URI and
+    PREDICTION_FEATURE of production's and staging's function alike; unset, neither is set (each
+    served package's own driftloop:prediction-baseline applies)."""
+    params = {"PredictionBaselineKey": "churn/prediction_statistics.json", "PredictionFeature": "_c0"}
+    ev, t = rendered(params)
+    bucket = ev.params["ModelArtifactsBucketName"]
+    for env in (function_env(params), staging_env(params)):
+        assert env["PREDICTION_BASELINE_S3_URI"] == f"s3://{bucket}/churn/prediction_statistics.json"
+        assert env["PREDICTION_FEATURE"] == "_c0"
+    for env in (function_env({}), staging_env({})):
+        assert "PREDICTION_BASELINE_S3_URI" not in env and "PREDICTION_FEATURE" not in env
+    for lid in ("CustomMetricsFunction", "CustomMetricsStagingFunction"):
+        stmts = [s for pol in ev.value(t["Resources"][lid]["Properties"]["Policies"]) for s in pol["Statement"]]
+        assert allows(stmts, "s3:GetObject", f"arn:aws:s3:::{bucket}/churn/prediction_statistics.json"), lid
+    for bad in ("/leading-slash.json", "has space.json"):
+        assert not re.fullmatch(t["Parameters"]["PredictionBaselineKey"]["AllowedPattern"], bad), bad
+    assert not re.fullmatch(t["Parameters"]["PredictionFeature"]["AllowedPattern"], " _c0")

@@ -12,7 +12,9 @@
 //!    ([`driftloop::monitoring::baselines`]: endpoint → current endpoint config → the variant's
 //!    model → its `ModelPackageName`; the group's latest approved package, reported as
 //!    `baseline.source: "latestApproved"` with a `fallbackReason`, when the endpoint does not
-//!    exist, its model names no package, or in batch-transform mode);
+//!    exist, its model names no package, or in batch-transform mode) — and the model output
+//!    against its prediction baseline when one is found
+//!    ([`driftloop::monitoring::baselines::resolve_prediction_baseline`]);
 //! 3. writes `statistics.json`, `constraint_violations.json` and `summary.json` under the window's
 //!    deterministic key (a re-run overwrites);
 //! 4. puts the metrics and record counts to CloudWatch (≤ 1,000 datums and ≤ 512 KB per call,
@@ -60,7 +62,9 @@
 //!  "baseline": {"modelPackageArn": "…", "source": "endpoint | latestApproved", "fallbackReason": null,
 //!               "served": {"endpointName": "churn", "variantName": "AllTraffic", "endpointConfigName": "…",
 //!                          "modelName": "…", "modelPackage": "…", "otherPackages": []},
-//!               "uris": ["s3://…"], "problems": []}, "metricsPublished": 14,
+//!               "uris": ["s3://…"], "dataQuality": false, "modelQuality": true, "calibration": false,
+//!               "prediction": {"source": "package", "uri": "s3://…", "feature": "prediction"} | null,
+//!               "problems": []}, "metricsPublished": 14,
 //!  "metricsSkipped": null}
 //! ```
 //! `summary.json` also has `cloudwatch`: `{"final": {"runId", "publishedAt", "datums", "calls",
