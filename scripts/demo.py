@@ -12,7 +12,10 @@ What it does:
   capture; healthy traffic; drifted traffic until the metric crosses the threshold and the alarm
   fires (evaluated from GetMetricData as CloudWatch would, its state change put on the bus *twice*);
   retrain-on-alarm starts the pipeline exactly once; the pipeline's run is simulated by registering
-  v2; v2 approved → deploy-on-approval updates the endpoint → the metric recovers;
+  v2 (with its reference calibration, `driftloop-metrics calibrate` on its validation set); v2
+  approved → deploy-on-approval updates the endpoint → the metric recovers; then a new segment whose
+  labels have not landed: custom-metrics publishes `estimated_accuracy` from the served package's
+  calibration, the alarm on it fires and retrain-on-alarm starts the pipeline once more;
 * prints a timeline with each step's latency (cold and warm invocations), a summary, and writes a
   dashboard-like SVG (metric, threshold, retraining and deployment marks) plus timeline.json.
 
@@ -27,7 +30,9 @@ import json
 import math
 import os
 import random
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -111,12 +116,13 @@ def template_rules(t: dict) -> list[Rule]:
     return rules
 
 
-def template_alarm(t: dict) -> dict[str, Any]:
-    """The template's model-quality alarm, as PutMetricAlarm arguments."""
-    ev = cfn.Evaluator(t, cfn.parameter_values(t, TEMPLATE_PARAMS))
+def template_alarm(t: dict, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The template's model-quality alarm (under the demo's parameters, with `params` on top), as
+    PutMetricAlarm arguments."""
+    ev = cfn.Evaluator(t, cfn.parameter_values(t, {**TEMPLATE_PARAMS, **(params or {})}))
     alarms = ev.resources("AWS::CloudWatch::Alarm")
-    expect(len(alarms) >= 1, "infra/template.yaml defines no CloudWatch alarm")
-    props = ev.value(next(iter(alarms.values()))["Properties"])
+    expect("ModelQualityAlarm" in alarms, "infra/template.yaml defines no ModelQualityAlarm")
+    props = ev.value(alarms["ModelQualityAlarm"]["Properties"])
     keys = ["AlarmName", "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic", "Period",
             "EvaluationPeriods", "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData"]
     args = {k: props[k] for k in keys if k in props}
@@ -157,8 +163,17 @@ class Story:
     queues: dict[str, str] = field(default_factory=dict)       # binary → queue URL
     metric_points: list[tuple[dt.datetime, float]] = field(default_factory=list)
     marks: list[tuple[dt.datetime, str]] = field(default_factory=list)
-    alarm_state: str = "INSUFFICIENT_DATA"
+    estimate_points: list[tuple[dt.datetime, float]] = field(default_factory=list)
+    # Each alarm's state as the demo last evaluated it (a new alarm starts in INSUFFICIENT_DATA).
+    alarm_states: dict[str, str] = field(default_factory=lambda: {ALARM: "INSUFFICIENT_DATA", ESTIMATE_ALARM: "INSUFFICIENT_DATA"})
     pipeline_starts: int = 0
+    estimate_starts: int = 0           # executions the estimated_accuracy alarm started
+    metrics_cli: Path | None = None    # driftloop-metrics, for the reference calibrations
+
+    @property
+    def alarm_state(self) -> str:
+        """The accuracy alarm's state."""
+        return self.alarm_states[ALARM]
 
 
 
@@ -174,6 +189,12 @@ METRIC = "accuracy"
 NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
 THRESHOLD = 0.7
 ALARM = "driftloop.driftloop-demo-model-quality-accuracy"  # the template names it <stack>.<AlarmNamePrefix>model-quality-<MetricName> (stack "driftloop", as infra/tools/cfn.py renders it)
+# The label-free estimate custom-metrics publishes from the served package's reference calibration,
+# and its alarm: the template's ModelQualityAlarm rendered with MetricName=estimated_accuracy.
+ESTIMATE_METRIC = "estimated_accuracy"
+ESTIMATE_ALARM = "driftloop.driftloop-demo-model-quality-estimated_accuracy"
+CALIBRATION_KEY = "driftloop:calibration"  # the package's CustomerMetadataProperties key naming it
+VALIDATION_RECORDS = 4000                  # the simulated training pipeline's validation set
 ROLE = "arn:aws:iam::123456789012:role/driftloop-demo-sagemaker"
 BUCKET = "driftloop-demo-data"
 CAPTURE_URI = f"s3://{BUCKET}/capture"
@@ -220,7 +241,14 @@ def function_env(base: dict[str, str], binary: str) -> dict[str, str]:
         },
         "retrain-on-alarm": {
             "PIPELINE_NAME": PIPELINE,
-            "COOLDOWN": "6h",
+            # Which alarm starts which pipeline: here both the accuracy alarm (PIPELINE_NAME, the
+            # default) and the estimate's start the one build pipeline.
+            "ALARM_PIPELINES": json.dumps({ESTIMATE_ALARM: PIPELINE}),
+            # The story compresses hours into seconds while the functions read the real clock: a
+            # cooldown of hours would span the whole run and skip step 6's retrain (simulated hours
+            # after the first). Redeliveries are still caught by the trigger's identity
+            # (AlreadyStarted), which is what the story checks.
+            "COOLDOWN": "0",
             "METRICS_NAMESPACE": "driftloop",
         },
         "custom-metrics": {
@@ -326,14 +354,83 @@ def summarize(binary: str, ok: bool, out: Any) -> str:
                 what += f"/{win['decision']}"
             if c:
                 what += f", {c.get('records_matched', 0)} matched, {c.get('records_malformed', 0)} malformed"
-            if METRIC in m:
+            if METRIC in m and win["status"] != "NoData":  # a window without labels publishes no accuracy
                 what += f", {METRIC} {m[METRIC]:.3f}"
             parts.append(what + f", {win.get('violationCount', 0)} violations, {win.get('metricsPublished', 0)} datums")
         return "; ".join(parts) or "no window"
     return json.dumps(out)[:140]
 
 
-def register_package(w: World, version_hint: int) -> str:
+def metrics_cli(story: Story) -> Path:
+    """driftloop-metrics (the CLI of the metrics engine): $DRIFTLOOP_METRICS_BIN (scripts/test builds
+    it), else built here in the story's profile."""
+    if story.metrics_cli is None:
+        given = os.environ.get("DRIFTLOOP_METRICS_BIN")
+        if given and Path(given).is_file():
+            story.metrics_cli = Path(given)
+        else:
+            profile = ["--release"] if story.args.release else []
+            cmd = ["cargo", "build", *profile, "-p", "driftloop", "--no-default-features", "--features", "cli", "--bin", "driftloop-metrics"]
+            story.tl.log("build", " ".join(cmd))
+            subprocess.run(cmd, cwd=REPO, check=True)
+            target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+            story.metrics_cli = target / ("release" if story.args.release else "debug") / "driftloop-metrics"
+    return story.metrics_cli
+
+
+def capture_record(x1: float, x2: float, p: float, event_id: str, inference_id: str, t: dt.datetime) -> str:
+    """One request as SageMaker's data capture writes it."""
+    return json.dumps({
+        "captureData": {
+            "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": f"{x1:.4f},{x2:.4f}", "encoding": "CSV"},
+            "endpointOutput": {"observedContentType": "text/csv; charset=utf-8", "mode": "OUTPUT", "data": f"{p:.6f}", "encoding": "CSV"},
+        },
+        "eventMetadata": {"eventId": event_id, "inferenceId": inference_id, "inferenceTime": iso(t)},
+        "eventVersion": "0",
+    })
+
+
+def label_record(inference_id: str, label: int) -> str:
+    return json.dumps({"groundTruthData": {"data": str(label), "encoding": "CSV"},
+                       "eventMetadata": {"eventId": inference_id}, "eventVersion": "0"})
+
+
+def reference_calibration(story: Story, w: World, version: int) -> str:
+    """The simulated training pipeline's last step: model `version`'s reference calibration on its
+    labelled validation set (drawn from the world it was trained for), written by `driftloop-metrics
+    calibrate` and uploaded beside its baselines; returns its S3 URI (README "Performance before
+    labels")."""
+    rng = random.Random(story.args.seed * 1000 + version)  # its own draws: the traffic stays as it was
+    model, drifted = MODELS[version], version == 2
+    with tempfile.TemporaryDirectory(prefix=f"demo-calibration-v{version}-") as tmp:
+        d = Path(tmp)
+        (d / "capture").mkdir()
+        (d / "labels").mkdir()
+        capture, labels = [], []
+        for i in range(VALIDATION_RECORDS):
+            x1, x2 = rng.gauss(0, 1), rng.gauss(0, 1)
+            inference_id = f"validation-v{version}-{i}"
+            capture.append(capture_record(x1, x2, model(x1, x2), inference_id, inference_id, dt.datetime(2024, 1, 1, tzinfo=UTC)))
+            labels.append(label_record(inference_id, world_label(rng, x1, x2, drifted)))
+        (d / "capture" / "validation.jsonl").write_text("\n".join(capture) + "\n")
+        (d / "labels" / "validation.jsonl").write_text("\n".join(labels) + "\n")
+        cmd = [str(metrics_cli(story)), "calibrate", "--capture", str(d / "capture"), "--ground-truth", str(d / "labels"),
+               "--output", str(d / "out")]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        expect(p.returncode == 0, f"driftloop-metrics calibrate failed: {p.stderr[-2000:]}")
+        body = (d / "out" / "calibration.json").read_bytes()
+    cal = json.loads(body)
+    key = f"baselines/v{version}/calibration.json"
+    w.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    story.tl.log("pipeline", f"v{version}'s reference calibration: {VALIDATION_RECORDS} labelled validation records → "
+                             f"{len(cal['counts'])} score bins (driftloop-metrics calibrate) → s3://{BUCKET}/{key}")
+    return f"s3://{BUCKET}/{key}"
+
+
+def register_package(story: Story, w: World, version_hint: int) -> str:
+    """Registers model `version_hint` as the training pipeline would: its model-quality baseline and,
+    in its customer metadata, its reference calibration (which so follows the served model)."""
+    calibration = reference_calibration(story, w, version_hint)
     base = f"s3://{BUCKET}/baselines/v{version_hint}"
     out = w.sm.create_model_package(
         ModelPackageGroupName=GROUP,
@@ -345,7 +442,7 @@ def register_package(w: World, version_hint: int) -> str:
         },
         DriftCheckBaselines={"ModelQuality": {
             "Constraints": {"ContentType": "application/json", "S3Uri": f"{base}/constraints.json"}}},
-        CustomerMetadataProperties={"ModelName": f"driftloop-demo-v{version_hint}"},
+        CustomerMetadataProperties={"ModelName": f"driftloop-demo-v{version_hint}", CALIBRATION_KEY: calibration},
     )
     return out["ModelPackageArn"]
 
@@ -376,33 +473,32 @@ def serving_version(w: World) -> int | None:
     return int(arn.rsplit("/", 1)[1]) if arn else None
 
 
-def traffic(story: Story, w: World, rng: random.Random, hour: dt.datetime, n: int, drifted: bool) -> int:
-    """`n` requests to the endpoint during `hour`: data capture as SageMaker writes it, and their labels."""
+def traffic(story: Story, w: World, rng: random.Random, hour: dt.datetime, n: int, drifted: bool,
+            labels: bool = True, segment: bool = False) -> tuple[int, float]:
+    """`n` requests to the endpoint during `hour`: data capture as SageMaker writes it, and (`labels`)
+    their labels. `segment`: a new customer segment whose two inputs move together (x2 ≈ x1), where
+    the serving model is unsure. Returns the serving version and the hour's realised accuracy."""
     version = serving_version(w)
     expect(version in MODELS, f"the endpoint serves no known model (version {version})")
     model = MODELS[version]
-    capture_lines, label_lines = [], []
+    capture_lines, label_lines, right = [], [], 0
     for i in range(n):
-        x1, x2 = rng.gauss(0, 1), rng.gauss(0, 1)
+        x1 = rng.gauss(0, 1)
+        x2 = x1 + 0.1 * rng.gauss(0, 1) if segment else rng.gauss(0, 1)
         p = model(x1, x2)
         inference_id = str(uuid.UUID(int=rng.getrandbits(128)))
         t = hour + dt.timedelta(seconds=int(3600 * i / n))
-        capture_lines.append(json.dumps({
-            "captureData": {
-                "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": f"{x1:.4f},{x2:.4f}", "encoding": "CSV"},
-                "endpointOutput": {"observedContentType": "text/csv; charset=utf-8", "mode": "OUTPUT", "data": f"{p:.6f}", "encoding": "CSV"},
-            },
-            "eventMetadata": {"eventId": str(uuid.UUID(int=rng.getrandbits(128))), "inferenceId": inference_id, "inferenceTime": iso(t)},
-            "eventVersion": "0",
-        }))
-        label_lines.append(json.dumps({
-            "groundTruthData": {"data": str(world_label(rng, x1, x2, drifted)), "encoding": "CSV"},
-            "eventMetadata": {"eventId": inference_id}, "eventVersion": "0",
-        }))
+        capture_lines.append(capture_record(x1, x2, p, str(uuid.UUID(int=rng.getrandbits(128))), inference_id, t))
+        label = world_label(rng, x1, x2, drifted)
+        right += int((p > 0.5) == (label == 1))
+        label_lines.append(label_record(inference_id, label))
     cap_key = f"capture/{STAGING}/AllTraffic/{hour:%Y/%m/%d/%H}/{hour:%M-%S}-000-{uuid.UUID(int=rng.getrandbits(128))}.jsonl"
     gt_key = f"ground-truth/{hour:%Y/%m/%d/%H}/labels-{uuid.UUID(int=rng.getrandbits(128))}.jsonl"
     body = ("\n".join(label_lines) + "\n").encode()
     w.s3.put_object(Bucket=BUCKET, Key=cap_key, Body=("\n".join(capture_lines) + "\n").encode())
+    if not labels:
+        story.tl.log("traffic", f"{n} requests in hour {hour:%H}:00; their labels have not landed (weeks away)")
+        return version, right / n
     w.s3.put_object(Bucket=BUCKET, Key=gt_key, Body=body)
     # S3's EventBridge notification of the label upload (the emulator's S3 does not send it).
     put_event(w, "aws.s3", "Object Created", {
@@ -410,12 +506,12 @@ def traffic(story: Story, w: World, rng: random.Random, hour: dt.datetime, n: in
         "object": {"key": gt_key, "size": len(body), "etag": uuid.UUID(int=rng.getrandbits(128)).hex, "sequencer": "0"},
         "request-id": "DEMO", "requester": "123456789012", "reason": "PutObject",
     }, hour + dt.timedelta(minutes=59), [f"arn:aws:s3:::{BUCKET}"])
-    return version
+    return version, right / n
 
 
-def read_metric(w: World, start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, float]]:
+def read_metric(w: World, start: dt.datetime, end: dt.datetime, metric: str = METRIC) -> list[tuple[dt.datetime, float]]:
     out = w.cw.get_metric_data(
-        MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": METRIC,
+        MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": metric,
             "Dimensions": [{"Name": "Endpoint", "Value": STAGING}, {"Name": "MonitoringSchedule", "Value": SCHEDULE}]},
             "Period": 3600, "Stat": "Average"}}],
         StartTime=start, EndTime=end,
@@ -424,42 +520,48 @@ def read_metric(w: World, start: dt.datetime, end: dt.datetime) -> list[tuple[dt
     return sorted(zip(r["Timestamps"], r["Values"]))
 
 
-def evaluate_alarm(story: Story, w: World, window_end: dt.datetime) -> bool:
-    """Evaluates the alarm as CloudWatch would (1 of 1 datapoints, period 1 h) from GetMetricData;
-    on a state change sets the alarm state and puts the state-change event on the bus twice.
+def evaluate_alarm(story: Story, w: World, window_end: dt.datetime, name: str = ALARM, metric: str = METRIC) -> bool:
+    """Evaluates alarm `name` on `metric` as CloudWatch would (1 of 1 datapoints, period 1 h) from
+    GetMetricData, missing data as its TreatMissingData says (the template's `ignore` keeps the
+    state); on a state change sets the alarm state and puts the state-change event on the bus twice.
     Returns True when the alarm went into ALARM."""
-    points = read_metric(w, window_end - dt.timedelta(hours=1), window_end + dt.timedelta(minutes=1))
-    alarm = w.cw.describe_alarms(AlarmNames=[ALARM])["MetricAlarms"][0]
-    previous = {"value": story.alarm_state, "reason": "previous evaluation",
+    points = read_metric(w, window_end - dt.timedelta(hours=1), window_end + dt.timedelta(minutes=1), metric)
+    alarm = w.cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+    state = story.alarm_states[name]
+    previous = {"value": state, "reason": "previous evaluation",
                 "timestamp": (window_end - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")}
     if not points:
-        new_state, value = "INSUFFICIENT_DATA", None
+        missing = alarm.get("TreatMissingData", "missing")
+        if missing == "ignore":
+            return False
+        new_state = {"notBreaching": "OK", "breaching": "ALARM"}.get(missing, "INSUFFICIENT_DATA")
+        value = None
     else:
         value = points[-1][1]
         breaching = value < alarm["Threshold"] if alarm["ComparisonOperator"] == "LessThanThreshold" else value > alarm["Threshold"]
         new_state = "ALARM" if breaching else "OK"
-    if new_state == story.alarm_state:
+    if new_state == state:
         return False
     reason = f"Threshold Crossed: 1 out of the last 1 datapoints [{value}] was {'less' if new_state == 'ALARM' else 'not less'} than the threshold ({alarm['Threshold']})."
-    w.cw.set_alarm_state(AlarmName=ALARM, StateValue=new_state, StateReason=reason)
-    story.tl.log("alarm", f"{story.alarm_state} → {new_state} ({METRIC} = {value})")
+    w.cw.set_alarm_state(AlarmName=name, StateValue=new_state, StateReason=reason)
+    story.tl.log("alarm", f"{state} → {new_state} ({metric} = {value})")
     now_stamp = window_end.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     detail = {
-        "alarmName": ALARM,
+        "alarmName": name,
         "state": {"value": new_state, "reason": reason, "timestamp": now_stamp,
                   "reasonData": json.dumps({"version": "1.0", "queryDate": now_stamp, "statistic": "Average", "period": 3600,
                                             "recentDatapoints": [value] if value is not None else [], "threshold": alarm["Threshold"]})},
         "previousState": previous,
         "configuration": {"description": alarm.get("AlarmDescription", ""), "metrics": [{
             "id": "m1", "returnData": True,
-            "metricStat": {"metric": {"namespace": NAMESPACE, "name": METRIC,
+            "metricStat": {"metric": {"namespace": NAMESPACE, "name": metric,
                                       "dimensions": {"Endpoint": STAGING, "MonitoringSchedule": SCHEDULE}},
                            "period": 3600, "stat": "Average"}}]},
     }
     for _ in range(2):  # EventBridge delivers at least once: the demo delivers twice
         put_event(w, "aws.cloudwatch", "CloudWatch Alarm State Change", detail, window_end,
-                  [f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{ALARM}"])
-    story.alarm_state = new_state
+                  [f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"])
+    story.alarm_states[name] = new_state
     return new_state == "ALARM"
 
 
@@ -474,11 +576,18 @@ def run_monitoring(story: Story, w: World, window_end: dt.datetime) -> float | N
     ok, out, latency, cold = fn.post(event)
     story.tl.log("invoke", f"Scheduled Event → custom-metrics: {summarize('custom-metrics', ok, out)}", latency, cold)
     expect(ok, f"custom-metrics failed: {out}")
+    estimated = read_metric(w, window_end - dt.timedelta(hours=1), window_end + dt.timedelta(minutes=1), ESTIMATE_METRIC)
+    if estimated:
+        story.estimate_points.append((window_end - dt.timedelta(hours=1), estimated[-1][1]))
     points = read_metric(w, window_end - dt.timedelta(hours=1), window_end + dt.timedelta(minutes=1))
     if points:
         story.metric_points.append((window_end - dt.timedelta(hours=1), points[-1][1]))
         return points[-1][1]
     return None
+
+
+def latest_estimate(story: Story, hour: dt.datetime) -> float | None:
+    return next((v for t, v in reversed(story.estimate_points) if t == hour), None)
 
 
 def run_story(args: argparse.Namespace) -> int:
@@ -489,8 +598,8 @@ def run_story(args: argparse.Namespace) -> int:
     w = World()
     rng = random.Random(args.seed)
     per_hour = 300 if args.short else 1500
-    healthy_hours, drift_hours, recovery_hours = (2, 2, 2) if args.short else (4, 4, 4)
-    start = (dt.datetime.now(UTC) - dt.timedelta(hours=healthy_hours + drift_hours + recovery_hours + 3)).replace(minute=0, second=0, microsecond=0)
+    healthy_hours, drift_hours, recovery_hours, unlabelled_hours = (2, 2, 2, 1) if args.short else (4, 4, 4, 2)
+    start = (dt.datetime.now(UTC) - dt.timedelta(hours=healthy_hours + drift_hours + recovery_hours + unlabelled_hours + 3)).replace(minute=0, second=0, microsecond=0)
     tl.sim_now = start
     ok = False
     try:
@@ -505,6 +614,11 @@ def run_story(args: argparse.Namespace) -> int:
         expect(alarm["AlarmName"] == ALARM, f"the template's alarm is {alarm['AlarmName']}, the demo expects {ALARM}")
         w.cw.put_metric_alarm(**alarm)
         tl.log("wire", f"alarm {ALARM}: {alarm['MetricName']} {alarm['ComparisonOperator']} {alarm['Threshold']} ({alarm['Namespace']})")
+        estimate_alarm = template_alarm(template, {"MetricName": ESTIMATE_METRIC})
+        expect(estimate_alarm["AlarmName"] == ESTIMATE_ALARM, f"the template's alarm on {ESTIMATE_METRIC} is {estimate_alarm['AlarmName']}, the demo expects {ESTIMATE_ALARM}")
+        w.cw.put_metric_alarm(**estimate_alarm)
+        tl.log("wire", f"alarm {ESTIMATE_ALARM}: {estimate_alarm['MetricName']} {estimate_alarm['ComparisonOperator']} {estimate_alarm['Threshold']} "
+                       f"(the template's alarm with MetricName={ESTIMATE_METRIC})")
         for f in ("deploy-on-approval", "retrain-on-alarm", "custom-metrics"):
             fn = Watch(f, function_env(story.env, f), release=args.release, log=out_dir / f"{f}.log")
             story.functions[f] = fn
@@ -512,45 +626,71 @@ def run_story(args: argparse.Namespace) -> int:
         for fn in story.functions.values():
             fn.wait_ready(timeout=900)
         tl.log("functions", f"{len(story.functions)} functions under cargo lambda watch ({'release' if args.release else 'debug'})")
+        tl.log("functions", f"the simulated training pipeline calibrates with {metrics_cli(story)}")
 
         tl.step("1. v1 registered and approved → deployed with data capture")
-        v1 = register_package(w, 1)
+        v1 = register_package(story, w, 1)
         approve(story, w, v1, start)
         drain(story, w, {"deploy-on-approval": 1})
         expect(serving_version(w) == 1, "v1 is not serving after its approval")
         story.marks.append((start, "v1 deployed"))
 
         hour = start
-        def play(hours: int, drifted: bool, label: str) -> None:
+        def play(hours: int, drifted: bool, label: str, labels: bool = True, segment: bool = False) -> list[tuple[float | None, float]]:
+            """Plays `hours` hours; returns each hour's (estimated, realised) accuracy."""
             nonlocal hour
+            seen = []
             for _ in range(hours):
                 tl.sim_now = hour
-                version = traffic(story, w, rng, hour, per_hour, drifted)
+                version, realised = traffic(story, w, rng, hour, per_hour, drifted, labels, segment)
                 end = hour + dt.timedelta(hours=1)
                 tl.sim_now = end
-                drain(story, w, {"custom-metrics": 1})  # the label upload → custom-metrics, event-driven
+                if labels:
+                    drain(story, w, {"custom-metrics": 1})  # the label upload → custom-metrics, event-driven
                 value = run_monitoring(story, w, end)  # the hourly schedule
-                tl.log("metric", f"{label} hour {hour:%H}:00, v{version} serving: {METRIC} = {value if value is None else round(value, 3)}")
+                estimate = latest_estimate(story, hour)
+                tl.log("metric", f"{label} hour {hour:%H}:00, v{version} serving: {METRIC} = {value if value is None else round(value, 3)}, "
+                                 f"{ESTIMATE_METRIC} = {estimate if estimate is None else round(estimate, 3)}")
+                seen.append((estimate, realised))
                 fired = evaluate_alarm(story, w, end)
+                fired_estimate = evaluate_alarm(story, w, end, ESTIMATE_ALARM, ESTIMATE_METRIC)
                 outputs = drain(story, w)
                 if fired:
                     on_alarm(story, w, outputs, end)
+                if fired_estimate:
+                    on_estimate_alarm(story, w, outputs, end)
                 hour = end
+            return seen
 
         tl.step("2. healthy traffic and ground truth → metric within threshold")
         play(healthy_hours, False, "healthy")
         expect(story.alarm_state == "OK", f"alarm is {story.alarm_state} after healthy traffic")
         expect(all(v >= THRESHOLD for _, v in story.metric_points), "healthy metric below threshold")
 
+        expect(len(story.estimate_points) == healthy_hours, f"custom-metrics published {ESTIMATE_METRIC} for {len(story.estimate_points)} of {healthy_hours} hours")
+
         tl.step("3. drifted traffic → the metric crosses the threshold → the alarm fires")
         story.marks.append((hour, "drift begins"))
-        play(drift_hours, True, "drifted")
+        drifted = play(drift_hours, True, "drifted")
         expect(story.pipeline_starts == 1, f"the pipeline started {story.pipeline_starts} times, expected exactly once")
         expect(serving_version(w) == 2, "v2 is not serving after the retrain")
+        expect(story.alarm_states[ESTIMATE_ALARM] == "OK", f"the {ESTIMATE_METRIC} alarm is {story.alarm_states[ESTIMATE_ALARM]} during the concept drift")
+        expect(all(e is not None for e, _ in drifted), f"no {ESTIMATE_METRIC} in a drifted hour: {drifted}")
+        tl.log("estimate", f"{ESTIMATE_METRIC} stayed {drifted[0][0]:.3f} while v1's realised accuracy fell to {drifted[0][1]:.3f}: the drift changed what the "
+                           "scores mean, not the scores - a concept shift only labels can show (README \"When to trust it\")")
 
         tl.step("5. v2 serving → metrics recover")
         play(recovery_hours, True, "recovered")
         expect(story.alarm_state == "OK", f"alarm is {story.alarm_state} after v2 was deployed")
+
+        tl.step(f"6. a new segment, its labels weeks away → {ESTIMATE_METRIC} (v2's calibration) crosses the threshold → its alarm fires")
+        story.marks.append((hour, "unlabelled segment"))
+        unlabelled = play(unlabelled_hours, True, "unlabelled", labels=False, segment=True)
+        expect(story.estimate_starts == 1, f"the {ESTIMATE_METRIC} alarm started {story.estimate_starts} executions, expected exactly one")
+        expect(story.alarm_state == "OK", f"the accuracy alarm is {story.alarm_state}: windows without labels publish no accuracy (TreatMissingData ignore)")
+        estimate, realised = unlabelled[0]
+        expect(estimate is not None and abs(estimate - realised) < 0.1, f"estimate {estimate} vs realised {realised}")
+        tl.log("estimate", f"once the labels land, the hour's realised accuracy will be {realised:.3f} (estimated {estimate:.3f} with no label)")
         ok = True
     except (StoryFailed, WatchError) as e:
         tl.log("FAILED", str(e))
@@ -570,12 +710,28 @@ def on_alarm(story: Story, w: World, outputs: dict[str, list[Any]], when: dt.dat
     expect(len(outputs.get("retrain-on-alarm", [])) >= 2, "the alarm event was not delivered twice to retrain-on-alarm")
     expect(len(executions) == 1, f"expected exactly one pipeline execution, got {len(executions)}")
     story.marks.append((when, "alarm → retrain started"))
-    v2 = register_package(w, 2)
+    v2 = register_package(story, w, 2)
     tl.log("pipeline", "simulated run registered v2 (PendingManualApproval)")
     approve(story, w, v2, when + dt.timedelta(minutes=20))
     drain(story, w, {"deploy-on-approval": 1})
     expect(serving_version(w) == 2, "v2 is not serving after its approval")
     story.marks.append((when + dt.timedelta(minutes=20), "v2 deployed"))
+
+
+def on_estimate_alarm(story: Story, w: World, outputs: dict[str, list[Any]], when: dt.datetime) -> None:
+    """The estimated_accuracy alarm went into ALARM: retrain-on-alarm (its state change delivered
+    twice) starts the pipeline once."""
+    tl = story.tl
+    executions = w.sm.list_pipeline_executions(PipelineName=PIPELINE)["PipelineExecutionSummaries"]
+    deliveries = outputs.get("retrain-on-alarm", [])
+    started = [o for o in deliveries if isinstance(o, dict) and o.get("outcome") == "Started"]
+    story.estimate_starts += len(started)
+    story.pipeline_starts = len(executions)
+    tl.log("pipeline", f"{len(executions)} execution(s) of {PIPELINE} after {len(deliveries)} deliveries of the {ESTIMATE_METRIC} alarm, "
+                       f"{len(started)} started by it")
+    expect(len(deliveries) >= 2, f"the {ESTIMATE_METRIC} alarm event was not delivered twice to retrain-on-alarm")
+    expect(len(started) == 1 and started[0].get("pipelineName") == PIPELINE, f"expected one start of {PIPELINE}: {deliveries}")
+    story.marks.append((when, "estimate alarm → retrain started"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -595,8 +751,10 @@ def write_outputs(story: Story, out_dir: Path, ok: bool) -> None:
             med = warm[len(warm) // 2] if warm else float("nan")
             print(f"  {binary:<20} {fn.invocations:3d} invocations   cold {cold[0] if cold else float('nan'):8.1f} ms   warm median {med:7.1f} ms")
     print(f"  metric points: {len(story.metric_points)}   pipeline executions: {story.pipeline_starts}   final alarm state: {story.alarm_state}")
+    print(f"  {ESTIMATE_METRIC} points: {len(story.estimate_points)}   executions it started: {story.estimate_starts}   "
+          f"its alarm: {story.alarm_states[ESTIMATE_ALARM]}")
     print(f"  dashboard: {out_dir / 'dashboard.svg'}   timeline: {out_dir / 'timeline.json'}")
-    print(f"\n{'the loop closed: drift → alarm → retrain → approve → deploy → recovery' if ok else 'THE STORY DID NOT HAPPEN'}")
+    print(f"\n{'the loop closed: drift → alarm → retrain → approve → deploy → recovery; before labels: ' + ESTIMATE_METRIC + ' → alarm → retrain' if ok else 'THE STORY DID NOT HAPPEN'}")
 
 
 def render_svg(story: Story) -> str:
@@ -604,20 +762,23 @@ def render_svg(story: Story) -> str:
     pts = story.metric_points
     if not pts:
         return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}"><text x="20" y="40">no data</text></svg>'
-    t0 = min([p[0] for p in pts] + [m[0] for m in story.marks])
-    t1 = max([p[0] + dt.timedelta(hours=1) for p in pts] + [m[0] for m in story.marks])
+    est = story.estimate_points
+    t0 = min([p[0] for p in pts + est] + [m[0] for m in story.marks])
+    t1 = max([p[0] + dt.timedelta(hours=1) for p in pts + est] + [m[0] for m in story.marks])
     span = max((t1 - t0).total_seconds(), 1)
     x = lambda t: L + (W - L - R) * (t - t0).total_seconds() / span
     y = lambda v: T + (H - T - B) * (1 - v)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
              f'<rect width="{W}" height="{H}" fill="white"/>',
-             f'<text x="{L}" y="24" font-size="15" font-weight="bold">{STAGING} · {METRIC} (model-metrics) · driftloop demo</text>']
+             f'<text x="{L}" y="24" font-size="15" font-weight="bold">{STAGING} · {METRIC} and {ESTIMATE_METRIC} (model-metrics) · driftloop demo</text>',
+             f'<text x="{W - R}" y="24" text-anchor="end" fill="#1f77b4">— {METRIC}</text>'
+             f'<text x="{W - R}" y="40" text-anchor="end" fill="#8c564b">- - {ESTIMATE_METRIC} (no labels needed)</text>']
     for v in (0, 0.25, 0.5, 0.75, 1.0):
         parts.append(f'<line x1="{L}" x2="{W - R}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#eee"/>'
                      f'<text x="{L - 8}" y="{y(v) + 4:.1f}" text-anchor="end" fill="#555">{v:.2f}</text>')
     parts.append(f'<line x1="{L}" x2="{W - R}" y1="{y(THRESHOLD):.1f}" y2="{y(THRESHOLD):.1f}" stroke="#d62728" stroke-dasharray="6,4"/>'
                  f'<text x="{W - R}" y="{y(THRESHOLD) - 6:.1f}" text-anchor="end" fill="#d62728">threshold {THRESHOLD}</text>')
-    colors = {"retrain": "#9467bd", "deployed": "#2ca02c", "drift": "#ff7f0e", "alarm": "#d62728"}
+    colors = {"retrain": "#9467bd", "deployed": "#2ca02c", "drift": "#ff7f0e", "alarm": "#d62728", "unlabelled": "#8c564b"}
     for i, (t, label) in enumerate(sorted(story.marks)):
         color = next((c for k, c in colors.items() if k in label), "#555")
         dash = ' stroke-dasharray="3,3"' if "drift" in label else ""
@@ -628,6 +789,12 @@ def render_svg(story: Story) -> str:
     for t, v in pts:
         fill = "#d62728" if v < THRESHOLD else "#1f77b4"
         parts.append(f'<circle cx="{x(t + dt.timedelta(minutes=30)):.1f}" cy="{y(v):.1f}" r="4" fill="{fill}"/>')
+    if est:
+        path = " ".join(f"{'M' if i == 0 else 'L'}{x(t + dt.timedelta(minutes=30)):.1f},{y(v):.1f}" for i, (t, v) in enumerate(est))
+        parts.append(f'<path d="{path}" fill="none" stroke="#8c564b" stroke-width="2" stroke-dasharray="6,3"/>')
+        for t, v in est:
+            fill = "#d62728" if v < THRESHOLD else "#8c564b"
+            parts.append(f'<rect x="{x(t + dt.timedelta(minutes=30)) - 3:.1f}" y="{y(v) - 3:.1f}" width="6" height="6" fill="{fill}"/>')
     step = max(1, len(pts) // 8)
     for t, _ in pts[::step]:
         parts.append(f'<text x="{x(t):.1f}" y="{H - B + 18}" text-anchor="middle" fill="#555">{t:%H:%M}</text>')

@@ -1,5 +1,6 @@
 """The short version of the README's demo, end to end: drift → alarm → retrain → approve → deploy
-→ recovery, every event through the template's EventBridge rules to the real function binaries."""
+→ recovery, then an unlabelled window whose estimated_accuracy alarm retrains before any label lands;
+every event through the template's EventBridge rules to the real function binaries."""
 
 import json
 import os
@@ -20,18 +21,27 @@ def test_short_story_closes_the_loop(tmp_path):
 
     timeline = json.loads((tmp_path / "timeline.json").read_text())
     messages = [e["message"] for e in timeline]
-    # exactly one pipeline execution although the alarm event was delivered twice
+    # exactly one pipeline execution per alarm although each alarm event was delivered twice
     assert any("1 execution(s) of" in m and "after 2 deliveries" in m for m in messages), messages
-    assert sum("→ retrain-on-alarm: Started" in m for m in messages) == 1, messages
-    assert any("→ retrain-on-alarm: Skipped (AlreadyStarted)" in m for m in messages), messages
+    assert any("2 execution(s) of" in m and "after 2 deliveries of the estimated_accuracy alarm, 1 started by it" in m
+               for m in messages), messages
+    assert sum("→ retrain-on-alarm: Started" in m for m in messages) == 2, messages
+    assert sum("→ retrain-on-alarm: Skipped (AlreadyStarted)" in m for m in messages) == 2, messages
     # the label uploads reached custom-metrics through the template's ground-truth rule
     assert any("Object Created → custom-metrics" in m for m in messages), messages
-    # the alarm fired, then recovered once v2 served
-    alarm = [m for e, m in zip(timeline, messages) if e["kind"] == "alarm"]
+    # the accuracy alarm fired, then recovered once v2 served (and stayed OK while labels were late)
+    alarm = [m for e, m in zip(timeline, messages) if e["kind"] == "alarm" and "(accuracy =" in m]
     assert any("→ ALARM" in m for m in alarm) and alarm[-1].split("(")[0].strip().endswith("OK"), alarm
+    # the estimate's alarm: OK through the labelled story (it cannot see the concept drift), ALARM
+    # in the hour without labels; the calibrations came from driftloop-metrics calibrate
+    estimate = [m for e, m in zip(timeline, messages) if e["kind"] == "alarm" and "(estimated_accuracy =" in m]
+    assert [m.split("(")[0].strip() for m in estimate] == ["INSUFFICIENT_DATA → OK", "OK → ALARM"], estimate
+    assert sum("reference calibration" in m and "driftloop-metrics calibrate" in m for m in messages) == 2, messages
+    assert any("their labels have not landed" in m for m in messages), messages
     assert any("staging: updated v2" in m for m in messages)
     # latencies were measured, cold ones marked
     assert any(e["cold"] for e in timeline if e["latency_ms"] is not None)
 
     svg = (tmp_path / "dashboard.svg").read_text()
     assert svg.startswith("<svg") and "<path d=\"M" in svg and "threshold 0.7" in svg and "retrain started" in svg
+    assert "estimated_accuracy" in svg and "estimate alarm → retrain started" in svg
