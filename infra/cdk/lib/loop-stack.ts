@@ -37,7 +37,8 @@ export interface FunctionSpec {
   timeout: number;
   environment: Record<string, Json>;
   loggingConfig: Json;
-  deadLetterTargetArn: Json;
+  /** A plain async dead-letter queue (absent: failures go to the EventInvokeConfig's OnFailure destination). */
+  deadLetterTargetArn?: Json;
   /** The template condition the function (with its role and policy) exists under, if any. */
   condition?: string;
   statements: Json[];
@@ -121,11 +122,11 @@ export class LoopStack extends Stack {
       cfnFn.addPropertyOverride('Handler', f.handler);
       cfnFn.addPropertyOverride('Environment', { Variables: f.environment });
       cfnFn.addPropertyOverride('LoggingConfig', f.loggingConfig);
-      cfnFn.addPropertyOverride('DeadLetterConfig', { TargetArn: f.deadLetterTargetArn });
+      if (f.deadLetterTargetArn !== undefined) cfnFn.addPropertyOverride('DeadLetterConfig', { TargetArn: f.deadLetterTargetArn });
       if (f.checkovSkips.length) cfnFn.addMetadata('checkov', { skip: f.checkovSkips });
 
-      // The role keeps SAM's logical id; its policy has the spec's statements plus the dead-letter
-      // grant SAM adds for DeadLetterQueue.
+      // The role keeps SAM's logical id; its policy has the spec's statements (the OnFailure
+      // destination's grant among them) plus the dead-letter grant SAM adds for a DeadLetterQueue.
       const roleId = `${logicalId}Role`;
       (fn.role!.node.defaultChild as CfnRole).overrideLogicalId(roleId);
       const policy = new CfnResource(this, `${logicalId}RolePolicy`, {
@@ -137,13 +138,15 @@ export class LoopStack extends Stack {
             Version: '2012-10-17',
             Statement: [
               ...f.statements,
-              { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: f.deadLetterTargetArn },
+              ...(f.deadLetterTargetArn !== undefined
+                ? [{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: f.deadLetterTargetArn }] : []),
             ],
           },
         },
       });
       policy.overrideLogicalId(`${logicalId}RolePolicy`);
-      // Lambda checks the dead-letter grant when it creates the function: wait for the policy. (The
+      // Lambda checks the dead-letter grant when it creates the function (and the destination grant
+      // when it creates the EventInvokeConfig, which refers to the function): wait for the policy. (The
       // role dependency is implied by the GetAtt; an explicit one is cfn-lint W3005.)
       cfnFn.addOverride('DependsOn', [policy.logicalId]);
       if (f.condition) {
