@@ -6,7 +6,8 @@
 //! value outside a closed set) still names its model: the document is first split into its
 //! entries, then each entry is read on its own with the path to the failing field
 //! (`serde_path_to_error`). The rules between fields, and across models (a group, endpoint, alarm,
-//! schedule rule or pipeline named twice), are checked on the entries that were read.
+//! schedule rule or pipeline named twice), are checked on the entries that were read (an entry
+//! that cannot be read joins them once its structural error is fixed).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
