@@ -86,16 +86,17 @@ fn a_valid_catalogue_prints_what_each_model_gets() {
 #[test]
 fn an_invalid_catalogue_exits_1_with_every_error() {
     let mut doc: Value = serde_json::from_str(EXAMPLE).unwrap();
-    doc["models"][0]["stages"]["production"]["instanceCount"] = json!(0);
+    // models[0] cannot be read (an unknown field); its names still count across models.
+    doc["models"][0]["monitoring"]["windowMinute"] = json!(60);
+    doc["models"][1]["stages"]["production"]["instanceCount"] = json!(0);
     doc["models"][2]["stages"]["production"]["endpointName"] = json!("churn-prod");
-    doc["models"][1]["monitoring"]["windowMinute"] = json!(60);
     let (code, stdout, stderr) = validate(&write("invalid", &doc.to_string()));
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
     assert!(stderr.contains("invalid catalogue, 3 errors:"), "{stderr}");
     for e in [
-        r#"models[0] (group "churn").stages.production.instanceCount: must be at least 1"#,
-        r#"models[1] (group "house-prices").monitoring.windowMinute: unknown field `windowMinute`"#,
+        r#"models[0] (group "churn").monitoring.windowMinute: unknown field `windowMinute`"#,
+        r#"models[1] (group "house-prices").stages.production.instanceCount: must be at least 1"#,
         r#"models[2] (group "support-topics").stages.production.endpointName: "churn-prod" is already used by models[0] (group "churn")"#,
     ] {
         assert!(stderr.contains(e), "missing {e:?} in\n{stderr}");

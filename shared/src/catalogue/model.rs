@@ -289,6 +289,16 @@ pub enum DataQuality {
     Off,
 }
 
+impl DataQuality {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataQuality::Auto => "auto",
+            DataQuality::On => "on",
+            DataQuality::Off => "off",
+        }
+    }
+}
+
 /// Which baselines the monitoring compares with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -96,13 +96,13 @@ pub fn render(c: &Catalogue) -> String {
                     .unwrap_or(mon.window_offset_minutes);
                 let _ = writeln!(
                     out,
-                    "  monitoring: schedule {}, {}-minute windows (offset {} min, labels read up to {} min late) from {}; data quality {:?}; baselines {}",
+                    "  monitoring: schedule {}, {}-minute windows (offset {} min, labels read up to {} min late) from {}; data quality {}; baselines {}",
                     mon.schedule_name,
                     mon.window_minutes,
                     mon.window_offset_minutes,
                     delay,
                     mon.ground_truth_s3_uri,
-                    mon.data_quality,
+                    mon.data_quality.as_str(),
                     m.baselines.policy.as_str()
                 );
                 for st in &mon.stages {

@@ -6,8 +6,8 @@
 //! value outside a closed set) still names its model: the document is first split into its
 //! entries, then each entry is read on its own with the path to the failing field
 //! (`serde_path_to_error`). The rules between fields, and across models (a group, endpoint, alarm,
-//! schedule rule or pipeline named twice), are checked on the entries that were read (an entry
-//! that cannot be read joins them once its structural error is fixed).
+//! schedule rule or pipeline named twice), are checked on the entries that were read; the names
+//! an unreadable entry still gives take part in the rules across models.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -123,18 +123,23 @@ pub fn parse(bytes: &[u8]) -> Result<Catalogue, Invalid> {
     };
     let mut models = Vec::new();
     let mut labels = Vec::new();
+    // Every entry's names in document order, read or not, for the rules across models.
+    let mut names = Vec::new();
     for (i, entry) in entries.into_iter().enumerate() {
         let group = entry
             .get("group")
             .and_then(Value::as_str)
             .map(str::to_owned);
         let model_label = label(i, group.as_deref());
+        let raw_names = Names::of_value(&entry);
         match serde_path_to_error::deserialize::<_, Model>(entry) {
             Ok(m) => {
+                names.push((model_label.clone(), Names::of(&m)));
                 models.push(m);
                 labels.push(model_label);
             }
             Err(e) => {
+                names.push((model_label.clone(), raw_names));
                 let path = e.path().to_string();
                 errors.push(FieldError {
                     model: model_label,
@@ -145,7 +150,16 @@ pub fn parse(bytes: &[u8]) -> Result<Catalogue, Invalid> {
         }
     }
     let catalogue = Catalogue { version, models };
-    errors.extend(check(&catalogue, &labels));
+    for (m, lbl) in catalogue.models.iter().zip(&labels) {
+        check_model(m, &mut |path, message| {
+            errors.push(FieldError {
+                model: lbl.clone(),
+                path,
+                message,
+            })
+        });
+    }
+    errors.extend(cross_model(&names));
     if errors.is_empty() {
         Ok(catalogue)
     } else {
@@ -164,59 +178,136 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// The rules between fields and across models, for models labelled `labels[i]`.
-pub fn check(catalogue: &Catalogue, labels: &[String]) -> Vec<FieldError> {
+/// The names of an entry that must be unique across models, each with its field path.
+#[derive(Default)]
+struct Names {
+    group: Option<String>,
+    endpoints: Vec<(String, String)>,
+    triggers: Vec<(String, String)>,
+    pipeline: Option<String>,
+}
+
+impl Names {
+    fn of(m: &Model) -> Names {
+        let mut n = Names {
+            group: Some(m.group.clone()),
+            ..Default::default()
+        };
+        for (stage, s) in m.stages.iter() {
+            n.endpoints.push((
+                format!("stages.{}.endpointName", stage.as_str()),
+                s.endpoint_name.clone(),
+            ));
+        }
+        for (k, a) in m.alarms.iter().enumerate() {
+            n.triggers
+                .push((format!("alarms[{k}].name"), a.name.clone()));
+        }
+        if let Some(r) = &m.retraining {
+            for (k, rule) in r.schedule_rules.iter().enumerate() {
+                n.triggers
+                    .push((format!("retraining.scheduleRules[{k}]"), rule.clone()));
+            }
+            n.pipeline = Some(r.pipeline.clone());
+        }
+        n
+    }
+
+    /// The names an entry that could not be read still gives, so that its duplicates are found.
+    fn of_value(v: &Value) -> Names {
+        let s = |v: &Value| v.as_str().map(str::to_owned);
+        let mut n = Names {
+            group: v.get("group").and_then(s),
+            pipeline: v.pointer("/retraining/pipeline").and_then(s),
+            ..Default::default()
+        };
+        for stage in ["staging", "production"] {
+            if let Some(e) = v
+                .pointer(&format!("/stages/{stage}/endpointName"))
+                .and_then(s)
+            {
+                n.endpoints
+                    .push((format!("stages.{stage}.endpointName"), e));
+            }
+        }
+        let list = |ptr: &str| {
+            v.pointer(ptr)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        for (k, a) in list("/alarms").iter().enumerate() {
+            if let Some(name) = a.get("name").and_then(s) {
+                n.triggers.push((format!("alarms[{k}].name"), name));
+            }
+        }
+        for (k, r) in list("/retraining/scheduleRules").iter().enumerate() {
+            if let Some(rule) = s(r) {
+                n.triggers
+                    .push((format!("retraining.scheduleRules[{k}]"), rule));
+            }
+        }
+        n
+    }
+}
+
+/// A group, endpoint, alarm or schedule rule, or pipeline named by two entries: an error on the
+/// later one, naming the first.
+fn cross_model(entries: &[(String, Names)]) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    // Names that must be unique across models (what they name → the first model naming it).
+    // What they name -> the first entry naming it.
     let mut groups: BTreeMap<String, String> = BTreeMap::new();
     let mut endpoints: BTreeMap<String, String> = BTreeMap::new();
     let mut triggers: BTreeMap<String, String> = BTreeMap::new();
     let mut pipelines: BTreeMap<String, String> = BTreeMap::new();
-    for (i, m) in catalogue.models.iter().enumerate() {
-        let lbl = labels
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| label(i, Some(&m.group)));
-        let mut err = |path: String, message: String| {
-            errors.push(FieldError {
-                model: lbl.clone(),
-                path,
-                message,
-            })
-        };
-        check_model(m, &mut err);
+    for (lbl, names) in entries {
         let mut claim =
             |seen: &mut BTreeMap<String, String>, path: String, name: &str| match seen.get(name) {
-                Some(first) if *first != lbl => {
-                    err(path, format!("{name:?} is already used by {first}"))
-                }
+                Some(first) if first != lbl => errors.push(FieldError {
+                    model: lbl.clone(),
+                    path,
+                    message: format!("{name:?} is already used by {first}"),
+                }),
                 Some(_) => {}
                 None => {
                     seen.insert(name.to_owned(), lbl.clone());
                 }
             };
-        claim(&mut groups, "group".into(), &m.group);
-        for (stage, s) in m.stages.iter() {
-            claim(
-                &mut endpoints,
-                format!("stages.{}.endpointName", stage.as_str()),
-                &s.endpoint_name,
-            );
+        if let Some(g) = &names.group {
+            claim(&mut groups, "group".into(), g);
         }
-        for (k, a) in m.alarms.iter().enumerate() {
-            claim(&mut triggers, format!("alarms[{k}].name"), &a.name);
+        for (path, e) in &names.endpoints {
+            claim(&mut endpoints, path.clone(), e);
         }
-        if let Some(r) = &m.retraining {
-            for (k, rule) in r.schedule_rules.iter().enumerate() {
-                claim(
-                    &mut triggers,
-                    format!("retraining.scheduleRules[{k}]"),
-                    rule,
-                );
-            }
-            claim(&mut pipelines, "retraining.pipeline".into(), &r.pipeline);
+        for (path, t) in &names.triggers {
+            claim(&mut triggers, path.clone(), t);
+        }
+        if let Some(p) = &names.pipeline {
+            claim(&mut pipelines, "retraining.pipeline".into(), p);
         }
     }
+    errors
+}
+
+/// The rules between fields of each model, and across models; `labels[i]` names `models[i]`.
+pub fn check(catalogue: &Catalogue, labels: &[String]) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut entries = Vec::new();
+    for (i, m) in catalogue.models.iter().enumerate() {
+        let lbl = labels
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| label(i, Some(&m.group)));
+        check_model(m, &mut |path, message| {
+            errors.push(FieldError {
+                model: lbl.clone(),
+                path,
+                message,
+            })
+        });
+        entries.push((lbl, Names::of(m)));
+    }
+    errors.extend(cross_model(&entries));
     errors
 }
 
