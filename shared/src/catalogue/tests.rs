@@ -375,3 +375,20 @@ mod with_aws {
         assert!(!msg.contains(&first.version), "a new version: {msg}");
     }
 }
+
+#[test]
+fn the_readme_example_is_the_example_file() {
+    let readme = include_str!("../../../README.md");
+    let block = readme
+        .split("<!-- catalogue-example -->")
+        .nth(1)
+        .and_then(|b| b.split("<!-- /catalogue-example -->").next())
+        .expect("README's catalogue example block");
+    let json = block
+        .trim()
+        .strip_prefix("```json")
+        .and_then(|b| b.strip_suffix("```"))
+        .expect("a json code block");
+    assert_eq!(serde_json::from_str::<Value>(json).unwrap(), example());
+    assert!(parse(json.as_bytes()).is_ok());
+}
