@@ -57,6 +57,7 @@ async fn setup(extra: &[(&str, String)]) -> Setup {
         scaling: Arc::new(ApplicationAutoScaling::new(aws.application_autoscaling())),
         store: Arc::new(S3::new(aws.s3())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),
+        catalogue: None,
         config: Config::from_env(&vars).unwrap(),
     };
     Setup {

@@ -86,6 +86,7 @@ async fn setup(vars: &[(&str, &str)]) -> Setup {
         alarms: Arc::new(CloudWatch::new(aws.cloudwatch())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),
         metrics: Arc::new(CloudWatch::new(aws.cloudwatch())),
+        catalogue: None,
         config: Config::from_env(&env).expect("config"),
         clock: system_clock(),
     };

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod adapters;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod catalogue;
 pub mod clock;
 #[cfg(feature = "aws")]
 pub mod config;

@@ -26,7 +26,8 @@ from test_infra_support import (
 VARIANTS = {
     "defaults": {},
     "flipped": {"ProductionEndpointName": "", "RetrainSchedule": "", "AlarmFollowsModel": "false",
-                "MetricsNamespace": "driftloop/quality"},
+                "MetricsNamespace": "driftloop/quality",
+                "CatalogueS3Uri": "s3://driftloop-config/catalogue/models.json"},
 }
 VARIANTS.update(MODES)  # Forecast, batch transform (two layouts), data quality only
 

@@ -13,17 +13,23 @@
 //!   was busy (`Retryable.EndpointBusy`) so happens as soon as the endpoint is free, without
 //!   waiting for (or depending on) the redelivery of the original event.
 //!
+//! Many models: with `CATALOGUE_S3_URI`, the catalogue document ([`driftloop::catalogue`]) is
+//! read once per invocation and an event of any group in it converges that group's stages with
+//! its settings; the environment's model (below) is the single-model special case, served for
+//! its own group when the catalogue does not name it. Other groups are ignored with the reason.
+//!
 //! See [`driftloop::deploy`] for the rules ([`driftloop::deploy::trigger`] for the events,
 //! [`driftloop::deploy::promote`] and [`driftloop::deploy::converge`] for what is done), and
 //! [`Config`] for the environment.
 
 use std::sync::Arc;
 
+use driftloop::catalogue::deploy::{Target, target};
+use driftloop::catalogue::source::{CatalogueError, CatalogueSource};
 use driftloop::config::{ConfigError, Env, Lookup};
 use driftloop::deploy::alarm::AlarmThresholds;
 use driftloop::deploy::converge::{ConvergeContext, outcome_event};
 use driftloop::deploy::scaling::{AutoScaling, Scaling};
-use driftloop::deploy::trigger::ignore_reason;
 use driftloop::deploy::{
     AlarmFollow, BlueGreen, CaptureSpec, ConvergeError, Hosting, PromoteError, Stage, StageAction,
     StageConfig, StageOutcome, TrafficRouting, Trigger, converge, parse_trigger, promote,
@@ -40,9 +46,10 @@ use serde_json::Value;
 ///
 /// | variable | meaning | default |
 /// |---|---|---|
-/// | `MODEL_PACKAGE_GROUP_NAME` | the group this deployment manages (events of other groups are ignored) | required |
+/// | `CATALOGUE_S3_URI` | the model catalogue (`s3://bucket/key.json`), read per invocation: its groups are served with their own stages and settings | — |
+/// | `MODEL_PACKAGE_GROUP_NAME` | the group this deployment manages from the environment (events of groups in neither it nor the catalogue are ignored) | required without `CATALOGUE_S3_URI` |
 /// | `SAGEMAKER_EXECUTION_ROLE_ARN` | role of the models it creates | required |
-/// | `STAGING_ENDPOINT_NAME` | staging endpoint | required |
+/// | `STAGING_ENDPOINT_NAME` | staging endpoint | required with `MODEL_PACKAGE_GROUP_NAME` |
 /// | `PRODUCTION_ENDPOINT_NAME` | production endpoint; production is off when unset | — |
 /// | `{STAGE}_INSTANCE_TYPE`, `{STAGE}_INSTANCE_COUNT` | per stage | `ml.m5.large`, `1` |
 /// | `{STAGE}_DEPLOYMENT` | blue/green traffic shifting: `ALL_AT_ONCE`, `CANARY:<percent>`, `LINEAR:<percent>`; plain update when unset | — |
@@ -58,10 +65,13 @@ use serde_json::Value;
 /// | `EVENT_BUS_NAME` | bus for `Model Deployed` / `Model Deployment Skipped` / `Deployment Failed` / `Deployment Rolled Back` | the default bus |
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    /// The environment's model; empty (with no stages) when only the catalogue serves models.
     pub group: String,
     pub role_arn: String,
     pub stages: Vec<StageConfig>,
     pub event_bus: Option<String>,
+    /// `CATALOGUE_S3_URI`.
+    pub catalogue: Option<S3Uri>,
 }
 
 fn list(value: Option<String>) -> Vec<String> {
@@ -101,10 +111,15 @@ fn parse_routing(v: &str) -> Result<TrafficRouting, String> {
 impl Config {
     pub fn from_env(lookup: &dyn Lookup) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
-        let group = env.required_with_hint(
-            "MODEL_PACKAGE_GROUP_NAME",
-            "the Model Registry group to deploy",
-        )?;
+        let catalogue = env.validated("CATALOGUE_S3_URI", S3Uri::parse)?;
+        let group = match (env.optional("MODEL_PACKAGE_GROUP_NAME"), &catalogue) {
+            (Some(group), _) => group,
+            (None, Some(_)) => String::new(),
+            (None, None) => env.required_with_hint(
+                "MODEL_PACKAGE_GROUP_NAME",
+                "the Model Registry group to deploy, or CATALOGUE_S3_URI",
+            )?,
+        };
         let role_arn = env.required_with_hint(
             "SAGEMAKER_EXECUTION_ROLE_ARN",
             "the role SageMaker models run with",
@@ -230,18 +245,32 @@ impl Config {
                 autoscaling,
             })
         };
-        let mut stages = vec![stage(
-            Stage::Staging,
-            env.required_with_hint("STAGING_ENDPOINT_NAME", "the staging endpoint")?,
-        )?];
-        if let Some(prod) = env.optional("PRODUCTION_ENDPOINT_NAME") {
-            stages.push(stage(Stage::Production, prod)?);
+        let mut stages = Vec::new();
+        if !group.is_empty() {
+            stages.push(stage(
+                Stage::Staging,
+                env.required_with_hint("STAGING_ENDPOINT_NAME", "the staging endpoint")?,
+            )?);
+            if let Some(prod) = env.optional("PRODUCTION_ENDPOINT_NAME") {
+                stages.push(stage(Stage::Production, prod)?);
+            }
         }
         Ok(Config {
             group,
             role_arn,
             stages,
             event_bus: env.optional("EVENT_BUS_NAME"),
+            catalogue,
+        })
+    }
+
+    /// The environment's model, if it configures one.
+    pub fn single(&self) -> Option<Target> {
+        (!self.group.is_empty()).then(|| Target {
+            group: self.group.clone(),
+            role_arn: self.role_arn.clone(),
+            stages: self.stages.clone(),
+            source: "environment".to_owned(),
         })
     }
 }
@@ -253,6 +282,8 @@ pub struct Deps {
     pub scaling: Arc<dyn Scaling>,
     pub store: Arc<dyn ObjectStore>,
     pub events: Arc<dyn EventPublisher>,
+    /// The catalogue (`config.catalogue`'s object); `None`: the environment's model only.
+    pub catalogue: Option<Arc<dyn CatalogueSource>>,
     pub config: Config,
 }
 
@@ -276,6 +307,8 @@ pub enum Error {
     Aws(#[from] AwsError),
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
 }
 
 impl From<PromoteError> for Error {
@@ -313,6 +346,7 @@ impl Classify for Error {
             Error::EndpointBusy { .. } => ErrorClass::Retryable,
             Error::Aws(e) => e.class(),
             Error::Publish(e) => e.class(),
+            Error::Catalogue(e) => e.class(),
             _ => ErrorClass::Permanent,
         }
     }
@@ -324,6 +358,7 @@ impl Classify for Error {
             Error::EndpointFailed { .. } => "EndpointFailed",
             Error::Aws(e) => e.code(),
             Error::Publish(e) => e.code(),
+            Error::Catalogue(e) => e.code(),
         }
     }
 }
@@ -339,25 +374,56 @@ pub struct Output {
     pub ignored: Option<String>,
     pub promoted: Option<String>,
     pub stages: Vec<StageOutcome>,
+    /// Where the group's settings came from: `catalogue s3://...@"etag"` or `environment`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<String>,
 }
 
 pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
     // Who asked for a promotion, as the control gate verified it (main.rs; none without the gate).
     let requester = driftloop::control::verified_requester(&event);
     let trigger = parse_trigger(event)?;
-    let group = deps.config.group.clone();
+    // The catalogue, read once for this invocation (a new upload counts from the next one).
+    let loaded = match &deps.catalogue {
+        Some(source) => Some(
+            source
+                .load()
+                .await
+                .inspect_err(|e| tracing::error!(error = %e, "the catalogue cannot be read"))?,
+        ),
+        None => None,
+    };
+    let single = deps.config.single();
     let mut output = Output {
-        group: group.clone(),
+        // Until a model is chosen: the environment's group (as before the catalogue), else the
+        // event's.
+        group: match (&single, trigger.group()) {
+            (Some(s), _) => s.group.clone(),
+            (None, g) => g.unwrap_or_default().to_owned(),
+        },
         trigger: trigger.clone(),
         ignored: None,
         promoted: None,
         stages: Vec::new(),
+        settings: None,
     };
-    if let Some(reason) = ignore_reason(&trigger, &group, &deps.config.stages) {
-        tracing::info!(reason, "event ignored");
-        output.ignored = Some(reason);
-        return Ok(output);
-    }
+    let target = match target(
+        &trigger,
+        loaded.as_ref(),
+        single.as_ref(),
+        &deps.config.role_arn,
+    ) {
+        Ok(t) => t,
+        Err(reason) => {
+            tracing::info!(reason, "event ignored");
+            output.ignored = Some(reason);
+            return Ok(output);
+        }
+    };
+    tracing::info!(group = target.group, settings = target.source, "serving");
+    let group = target.group.clone();
+    output.group = group.clone();
+    output.settings = Some(target.source.clone());
     if let Trigger::Promotion {
         package_arn, stage, ..
     } = &trigger
@@ -381,7 +447,7 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         output.promoted = Some(arn);
     }
     let mut errors = Vec::new();
-    for stage in &deps.config.stages {
+    for stage in &target.stages {
         let ctx = ConvergeContext::for_stage(&trigger, stage.stage);
         let (outcome, error) = converge(
             deps.registry.as_ref(),
@@ -389,7 +455,7 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
             deps.store.as_ref(),
             deps.alarms.as_ref(),
             deps.scaling.as_ref(),
-            &deps.config.role_arn,
+            &target.role_arn,
             &group,
             stage,
             &ctx,

@@ -5,6 +5,7 @@ use driftloop::adapters::{
     application_autoscaling::ApplicationAutoScaling, cloudwatch::CloudWatch,
     eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
 };
+use driftloop::catalogue::source::{CatalogueSource, S3Catalogue};
 use driftloop::config::report_init_error;
 use driftloop::control::Gate;
 use driftloop::{aws::Aws, config::ProcessEnv};
@@ -27,6 +28,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         scaling: Arc::new(ApplicationAutoScaling::new(aws.application_autoscaling())),
         store: Arc::new(S3::new(aws.s3())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),
+        // Read per invocation through the S3 adapter's conditional-read port (with its ETag).
+        catalogue: config.catalogue.clone().map(|uri| {
+            Arc::new(S3Catalogue::new(Arc::new(S3::new(aws.s3())), uri)) as Arc<dyn CatalogueSource>
+        }),
         config,
     };
     let (gate, deps) = (&gate, &deps);

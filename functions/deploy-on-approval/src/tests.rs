@@ -72,6 +72,7 @@ fn world(vars: &[(&str, &str)]) -> World {
         scaling: scaling.clone(),
         store: store.clone(),
         events: events.clone(),
+        catalogue: None,
         config,
     };
     World {
@@ -829,4 +830,173 @@ async fn a_promotion_through_the_control_bus_records_who_asked() {
     w.deps_handle(PROMOTION).await.unwrap();
     let recorded = w.registry.describe_package(&arn(2)).await.unwrap();
     assert!(!recorded.customer_metadata.contains_key(&key));
+}
+
+mod catalogue {
+    use super::*;
+    use driftloop::catalogue::source::InMemoryCatalogue;
+    use driftloop::error::Classify;
+
+    const CATALOGUE: &str = include_str!("../../../infra/catalogue.example.json");
+
+    fn approved(group: &str, version: i64) -> Value {
+        let mut e = ev(APPROVED);
+        e["detail"]["ModelPackageGroupName"] = json!(group);
+        e["detail"]["ModelPackageArn"] = json!(format!(
+            "arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/{version}"
+        ));
+        e
+    }
+
+    fn with_catalogue(document: &str) -> (World, Arc<InMemoryCatalogue>) {
+        let mut w = world(&env());
+        let source = Arc::new(InMemoryCatalogue::new(document));
+        w.deps.catalogue = Some(source.clone());
+        (w, source)
+    }
+
+    fn endpoints(w: &World) -> Vec<String> {
+        w.hosting.snapshot().endpoints.keys().cloned().collect()
+    }
+
+    #[tokio::test]
+    async fn a_package_of_one_group_deploys_only_that_groups_endpoints_with_its_settings() {
+        let (w, source) = with_catalogue(CATALOGUE);
+        for group in ["churn", "house-prices", "support-topics"] {
+            w.registry.add(package(group, 1, 0, Approved));
+        }
+        let out = handle(approved("support-topics", 1), &w.deps)
+            .await
+            .unwrap();
+        assert_eq!(out.group, "support-topics");
+        assert_eq!(out.ignored, None);
+        assert!(
+            out.settings
+                .as_deref()
+                .unwrap()
+                .starts_with("catalogue memory://")
+        );
+        assert_eq!(out.stages.len(), 2);
+        assert_eq!(out.stages[0].action, "created");
+        assert_eq!(endpoints(&w), ["support-topics-staging"]);
+        let snap = w.hosting.snapshot();
+        let cfg = snap.configs.values().next().unwrap();
+        assert_eq!(
+            cfg.instance_type, "ml.m5.xlarge",
+            "the entry's staging instance"
+        );
+        assert_eq!(
+            cfg.capture.as_ref().unwrap().json_content_types,
+            ["application/json", "application/jsonlines"]
+        );
+        assert_eq!(
+            w.hosting.serving("support-topics-staging").unwrap(),
+            "arn:aws:sagemaker:us-east-1:123456789012:model-package/support-topics/1"
+        );
+        // Read once for the invocation.
+        assert_eq!(source.loads(), 1);
+        // The environment's model is still served for its own group, with its own settings.
+        w.registry.add(package(GROUP, 1, 0, Approved));
+        let out = w.deps_handle(APPROVED).await.unwrap();
+        assert_eq!(out.settings.as_deref(), Some("environment"));
+        assert_eq!(endpoints(&w), ["demo-staging", "support-topics-staging"]);
+        assert_eq!(source.loads(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_group_in_neither_is_skipped_and_a_new_entry_counts_from_the_next_invocation() {
+        let (w, source) = with_catalogue(CATALOGUE);
+        w.registry.add(package("fraud", 1, 0, Approved));
+        let out = handle(approved("fraud", 1), &w.deps).await.unwrap();
+        let reason = out.ignored.unwrap();
+        assert!(reason.contains("not \"fraud\""), "{reason}");
+        assert!(
+            reason.contains("not in the catalogue memory://catalogue.json@\"v1\""),
+            "{reason}"
+        );
+        assert!(out.stages.is_empty() && endpoints(&w).is_empty());
+        // A fourth model, uploaded: no restart, no new deps.
+        let mut doc: Value = serde_json::from_str(CATALOGUE).unwrap();
+        let mut fraud = doc["models"][0].clone();
+        fraud["group"] = json!("fraud");
+        fraud["stages"]["staging"]["endpointName"] = json!("fraud-staging");
+        fraud["stages"]["production"]["endpointName"] = json!("fraud-prod");
+        fraud["alarms"] = json!([]);
+        fraud["retraining"]["pipeline"] = json!("fraud-build");
+        doc["models"].as_array_mut().unwrap().push(fraud);
+        source.replace(doc.to_string());
+        let out = handle(approved("fraud", 1), &w.deps).await.unwrap();
+        assert_eq!(out.ignored, None);
+        assert!(out.settings.unwrap().ends_with("@\"v2\""));
+        assert_eq!(endpoints(&w), ["fraud-staging"]);
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_back_in_service_converges_the_model_it_belongs_to() {
+        let (w, _) = with_catalogue(CATALOGUE);
+        w.registry.add(package("house-prices", 1, 0, Approved));
+        let out = handle(
+            in_service_event("house-prices-staging", "IN_SERVICE"),
+            &w.deps,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.group, "house-prices");
+        assert_eq!(endpoints(&w), ["house-prices-staging"]);
+    }
+
+    #[tokio::test]
+    async fn a_broken_catalogue_fails_the_invocation_naming_the_field() {
+        let mut doc: Value = serde_json::from_str(CATALOGUE).unwrap();
+        doc["models"][1]["stages"]["production"]["instanceCount"] = json!(0);
+        let (w, _) = with_catalogue(&doc.to_string());
+        w.registry.add(package(GROUP, 1, 0, Approved));
+        let e = w.deps_handle(APPROVED).await.unwrap_err();
+        assert_eq!(e.error_type(), "Permanent.InvalidCatalogue");
+        assert!(
+            e.to_string()
+                .contains(r#"models[1] (group "house-prices").stages.production.instanceCount"#),
+            "{e}"
+        );
+        assert!(
+            endpoints(&w).is_empty(),
+            "nothing deployed from a broken catalogue"
+        );
+    }
+
+    #[test]
+    fn with_a_catalogue_the_environment_model_is_optional() {
+        let vars = [
+            ("CATALOGUE_S3_URI", "s3://config/catalogue.json"),
+            (
+                "SAGEMAKER_EXECUTION_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/sm",
+            ),
+        ];
+        let c = Config::from_env(&vars).unwrap();
+        assert!(c.single().is_none() && c.stages.is_empty());
+        assert_eq!(
+            c.catalogue.unwrap().to_string(),
+            "s3://config/catalogue.json"
+        );
+        let vars = [(
+            "SAGEMAKER_EXECUTION_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/sm",
+        )];
+        assert_eq!(
+            Config::from_env(&vars).unwrap_err().var(),
+            "MODEL_PACKAGE_GROUP_NAME"
+        );
+        let vars = [
+            ("CATALOGUE_S3_URI", "not-s3"),
+            (
+                "SAGEMAKER_EXECUTION_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/sm",
+            ),
+        ];
+        assert_eq!(
+            Config::from_env(&vars).unwrap_err().var(),
+            "CATALOGUE_S3_URI"
+        );
+    }
 }

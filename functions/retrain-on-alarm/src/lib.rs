@@ -45,9 +45,17 @@
 //!   `RECHECK_RULE` rechecks the alarms named `RECHECK_ALARM_PREFIX...` still in ALARM and
 //!   retrains, once per transition, for those a skip deferred ([`driftloop::retrain::recheck`]).
 //!   Both or neither.
+//! - `CATALOGUE_S3_URI` (`s3://bucket/key.json`): the model catalogue ([`driftloop::catalogue`]),
+//!   read once per invocation. A trigger naming one of a model's alarms or schedule rules (or a
+//!   request naming its pipeline) starts that model's pipeline with its parameters and cooldown;
+//!   any other trigger keeps the settings above, so `PIPELINE_NAME` / `ALARM_PIPELINES` are the
+//!   single-model special case (optional with a catalogue). The recheck schedule uses the
+//!   settings above only.
 
 use std::sync::Arc;
 
+use driftloop::catalogue::retrain as catalogue;
+use driftloop::catalogue::source::{CatalogueError, CatalogueSource};
 use driftloop::config::{ConfigError, Env, Lookup};
 use driftloop::error::{AwsError, Classify, ErrorClass};
 use driftloop::events::EventError;
@@ -86,6 +94,7 @@ pub const NAMESPACE_VAR: &str = "METRICS_NAMESPACE";
 pub const LEASE_VAR: &str = "LEASE_S3_URI";
 pub const RECHECK_RULE_VAR: &str = "RECHECK_RULE";
 pub const RECHECK_PREFIX_VAR: &str = "RECHECK_ALARM_PREFIX";
+pub const CATALOGUE_VAR: &str = "CATALOGUE_S3_URI";
 
 /// How long a lease lasts: longer than the function's 60 s timeout, so a live holder never loses
 /// it, and a dead one blocks its pipeline at most this long.
@@ -111,11 +120,14 @@ pub struct Config {
     pub namespace: String,
     pub lease: Option<LeaseConfig>,
     pub recheck: Option<RecheckConfig>,
+    /// `CATALOGUE_S3_URI`.
+    pub catalogue: Option<S3Uri>,
 }
 
 impl Config {
     pub fn from_env(lookup: &dyn Lookup) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
+        let catalogue = env.validated(CATALOGUE_VAR, S3Uri::parse)?;
         let default = env.validated(PIPELINE_VAR, validate_pipeline)?;
         let routes = env
             .validated(ROUTES_VAR, |v| {
@@ -125,8 +137,8 @@ impl Config {
                 default: default.clone(),
                 ..Default::default()
             });
-        if routes.is_empty() {
-            let hint = "the pipeline to start; or map alarms to pipelines in ALARM_PIPELINES";
+        if routes.is_empty() && catalogue.is_none() {
+            let hint = "the pipeline to start; or map alarms to pipelines in ALARM_PIPELINES, or name a catalogue in CATALOGUE_S3_URI";
             return Err(ConfigError::Missing {
                 var: PIPELINE_VAR.to_owned(),
                 hint: Some(hint),
@@ -216,6 +228,7 @@ impl Config {
             namespace,
             lease,
             recheck,
+            catalogue,
         })
     }
 }
@@ -228,6 +241,8 @@ pub struct Deps {
     pub alarms: Arc<dyn AlarmStates>,
     pub events: Arc<dyn EventPublisher>,
     pub metrics: Arc<dyn MetricPublisher>,
+    /// The catalogue (`config.catalogue`'s object); `None`: the environment's settings only.
+    pub catalogue: Option<Arc<dyn CatalogueSource>>,
     pub config: Config,
     pub clock: Clock,
 }
@@ -244,6 +259,8 @@ pub enum Error {
     Aws(#[from] AwsError),
     #[error(transparent)]
     Lease(#[from] LeaseError),
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
 }
 
 impl From<EventError> for Error {
@@ -270,6 +287,7 @@ impl Classify for Error {
         match self {
             Error::Aws(e) => e.class(),
             Error::Lease(e) => e.class(),
+            Error::Catalogue(e) => e.class(),
             _ => ErrorClass::Permanent,
         }
     }
@@ -280,6 +298,7 @@ impl Classify for Error {
             Error::Plan(e) => e.code(),
             Error::Aws(e) => e.code(),
             Error::Lease(e) => e.code(),
+            Error::Catalogue(e) => e.code(),
         }
     }
 }
@@ -292,6 +311,18 @@ pub struct Output {
     #[serde(flatten)]
     pub report: Report,
     pub publication: Publication,
+    /// The catalogue model the trigger was for (its group), with the catalogue's version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<CatalogueModel>,
+}
+
+/// The catalogue entry a trigger was served by.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogueModel {
+    pub group: String,
+    /// `s3://bucket/key@"etag"`.
+    pub catalogue: String,
 }
 
 /// What a recheck tick did.
@@ -351,16 +382,51 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
 }
 
 async fn handle_trigger(trigger: Trigger, deps: &Deps) -> Result<Output, Error> {
+    // The catalogue, read once for this invocation (a new upload counts from the next one).
+    let loaded = match &deps.catalogue {
+        Some(source) => Some(
+            source
+                .load()
+                .await
+                .inspect_err(|e| tracing::error!(error = %e, "the catalogue cannot be read"))?,
+        ),
+        None => None,
+    };
+    let served = loaded.as_ref().and_then(|l| {
+        catalogue::model_for(&trigger, &l.catalogue).map(|m| {
+            (
+                catalogue::settings(m, &trigger, &deps.config.retrain),
+                CatalogueModel {
+                    group: m.group.clone(),
+                    catalogue: l.describe(),
+                },
+            )
+        })
+    });
+    let (settings, model) = match served {
+        Some((settings, model)) => {
+            tracing::info!(
+                trigger = trigger.name,
+                group = model.group,
+                catalogue = model.catalogue,
+                "the catalogue's model"
+            );
+            (std::borrow::Cow::Owned(settings), Some(model))
+        }
+        None => (std::borrow::Cow::Borrowed(&deps.config.retrain), None),
+    };
     let outcome = evaluate_with(
         &trigger,
         deps.pipelines.as_ref(),
         lease(deps),
-        &deps.config.retrain,
+        &settings,
         &deps.clock,
     )
     .await
     .map_err(Error::from)?;
-    Ok(report_and_publish(trigger, outcome, deps).await)
+    let mut output = report_and_publish(trigger, outcome, deps).await;
+    output.model = model;
+    Ok(output)
 }
 
 async fn report_and_publish(
@@ -405,6 +471,7 @@ async fn report_and_publish(
     Output {
         report,
         publication,
+        model: None,
     }
 }
 

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use driftloop::adapters::{
     cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
 };
+use driftloop::catalogue::source::{CatalogueSource, S3Catalogue};
 use driftloop::config::report_init_error;
 use driftloop::control::Gate;
 use driftloop::{aws::Aws, config::ProcessEnv};
@@ -30,6 +31,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         alarms: Arc::new(cloudwatch.clone()),
         events: Arc::new(EventBridge::new(aws.eventbridge())),
         metrics: Arc::new(cloudwatch),
+        // Read per invocation through the S3 adapter's conditional-read port (with its ETag).
+        catalogue: config.catalogue.clone().map(|uri| {
+            Arc::new(S3Catalogue::new(Arc::new(S3::new(aws.s3())), uri)) as Arc<dyn CatalogueSource>
+        }),
         config,
         clock: system_clock(),
     };

@@ -56,6 +56,7 @@ fn world(vars: &[(&str, &str)], now: DateTime<Utc>) -> World {
         alarms: alarms.clone(),
         events: events.clone(),
         metrics: metrics.clone(),
+        catalogue: None,
         config,
         clock: Arc::new(move || now),
     };
@@ -325,6 +326,7 @@ fn clone_deps(d: &Deps) -> Deps {
         alarms: d.alarms.clone(),
         events: d.events.clone(),
         metrics: d.metrics.clone(),
+        catalogue: d.catalogue.clone(),
         config: d.config.clone(),
         clock: d.clock.clone(),
     }
@@ -732,4 +734,174 @@ fn recheck_and_lease_config() {
         "s3://bucket/leases/p.json"
     );
     assert_eq!(c.recheck.unwrap().alarm_prefix, "churn-");
+}
+
+mod catalogue {
+    use super::*;
+    use driftloop::catalogue::source::InMemoryCatalogue;
+
+    const CATALOGUE: &str = include_str!("../../../infra/catalogue.example.json");
+
+    fn with_catalogue(document: &str) -> (World, Arc<InMemoryCatalogue>) {
+        let now = at("2024-05-01T12:01:00Z");
+        let mut w = world(VARS, now);
+        for p in ["house-prices-build", "support-topics-build", "fraud-build"] {
+            w.pipelines.create(p);
+        }
+        let source = Arc::new(InMemoryCatalogue::new(document));
+        w.deps.catalogue = Some(source.clone());
+        (w, source)
+    }
+
+    fn started(w: &World) -> Vec<(String, usize)> {
+        [
+            "churn-build",
+            "default-build",
+            "house-prices-build",
+            "support-topics-build",
+            "fraud-build",
+        ]
+        .into_iter()
+        .map(|p| (p.to_owned(), w.pipelines.executions(p).len()))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+
+    #[tokio::test]
+    async fn an_alarm_of_one_model_starts_only_that_models_pipeline_with_its_parameters() {
+        let (w, source) = with_catalogue(CATALOGUE);
+        let ts = at("2024-05-01T12:00:00Z");
+        let out = handle(alarm_at("house-prices-prod-rmse", ts), &w.deps)
+            .await
+            .unwrap();
+        assert_eq!(out.report.outcome, OutcomeKind::Started);
+        assert_eq!(
+            out.report.pipeline_name.as_deref(),
+            Some("house-prices-build")
+        );
+        let model = out.model.unwrap();
+        assert_eq!(model.group, "house-prices");
+        assert!(model.catalogue.ends_with("@\"v1\""), "{}", model.catalogue);
+        assert_eq!(started(&w), [("house-prices-build".to_owned(), 1)]);
+        assert_eq!(source.loads(), 1, "one read per invocation");
+        // churn's alarm: its pipeline, its fixed parameters and trigger facts (not the
+        // environment's CONTEXT_PARAMETERS).
+        let out = handle(alarm_at("churn-prod-f1", ts), &w.deps)
+            .await
+            .unwrap();
+        assert_eq!(out.report.pipeline_name.as_deref(), Some("churn-build"));
+        let exec = &w.pipelines.executions("churn-build")[0].request;
+        assert_eq!(exec.parameters["TrainingInstanceType"], "ml.m5.xlarge");
+        assert_eq!(exec.parameters["TriggerAlarm"], "churn-prod-f1");
+        assert!(
+            !exec.parameters.contains_key("DriftMetric"),
+            "{:?}",
+            exec.parameters
+        );
+        assert_eq!(source.loads(), 2);
+    }
+
+    #[tokio::test]
+    async fn triggers_outside_the_catalogue_keep_the_environments_routes() {
+        let (w, _) = with_catalogue(CATALOGUE);
+        let ts = at("2024-05-01T12:00:00Z");
+        let out = handle(alarm_at("churn-legacy-drift", ts), &w.deps)
+            .await
+            .unwrap();
+        assert_eq!(out.model, None);
+        assert_eq!(out.report.pipeline_name.as_deref(), Some("churn-build"));
+        assert!(
+            w.pipelines.executions("churn-build")[0]
+                .request
+                .parameters
+                .contains_key("DriftMetric"),
+            "the environment's CONTEXT_PARAMETERS"
+        );
+        let out = handle(alarm_at("unmapped", ts), &w.deps).await.unwrap();
+        assert_eq!(out.report.pipeline_name.as_deref(), Some("default-build"));
+    }
+
+    #[tokio::test]
+    async fn schedule_rules_and_requests_find_their_model() {
+        let (w, _) = with_catalogue(CATALOGUE);
+        let mut schedule = ev(SCHEDULE);
+        schedule["resources"] =
+            json!(["arn:aws:events:us-east-1:123456789012:rule/house-prices-weekly"]);
+        schedule["time"] = json!("2024-05-01T12:00:00Z");
+        let out = handle(schedule, &w.deps).await.unwrap();
+        assert_eq!(out.model.unwrap().group, "house-prices");
+        assert_eq!(
+            out.report.pipeline_name.as_deref(),
+            Some("house-prices-build")
+        );
+        let mut request = ev(REQUEST);
+        request["detail"]["pipelineName"] = json!("support-topics-build");
+        request["detail"]["parameters"] = json!({"MaxDepth": 6});
+        request["time"] = json!("2024-05-01T12:00:00Z");
+        let out = handle(request, &w.deps).await.unwrap();
+        assert_eq!(out.model.unwrap().group, "support-topics");
+        let exec = &w.pipelines.executions("support-topics-build")[0].request;
+        assert_eq!(exec.parameters["Epochs"], "10");
+        assert_eq!(exec.parameters["MaxDepth"], "6");
+        // A request cannot change a model's fixed parameter.
+        let mut request = ev(REQUEST);
+        request["detail"]["pipelineName"] = json!("support-topics-build");
+        request["detail"]["parameters"] = json!({"Epochs": 99});
+        let e = handle(request, &w.deps).await.unwrap_err();
+        assert_eq!(e.error_type(), "Permanent.ProtectedParameter");
+    }
+
+    #[tokio::test]
+    async fn a_fourth_model_counts_from_the_next_invocation() {
+        let (w, source) = with_catalogue(CATALOGUE);
+        let ts = at("2024-05-01T12:00:00Z");
+        let out = handle(alarm_at("fraud-prod-auc", ts), &w.deps)
+            .await
+            .unwrap();
+        assert_eq!(out.model, None);
+        assert_eq!(out.report.pipeline_name.as_deref(), Some("default-build"));
+        let mut doc: Value = serde_json::from_str(CATALOGUE).unwrap();
+        doc["models"].as_array_mut().unwrap().push(json!({
+            "group": "fraud",
+            "problem": {"type": "BinaryClassification"},
+            "stages": {"staging": {"endpointName": "fraud-staging"}},
+            "alarms": [{"name": "fraud-prod-auc", "metric": "auc", "stage": "staging", "threshold": "external"}],
+            "retraining": {"pipeline": "fraud-build"}
+        }));
+        source.replace(doc.to_string());
+        let out = handle(
+            alarm_at("fraud-prod-auc", ts + Duration::minutes(1)),
+            &w.deps,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.model.unwrap().group, "fraud");
+        assert_eq!(out.report.pipeline_name.as_deref(), Some("fraud-build"));
+        assert_eq!(w.pipelines.executions("fraud-build").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_alarm_that_does_not_retrain_starts_nothing() {
+        let mut doc: Value = serde_json::from_str(CATALOGUE).unwrap();
+        doc["models"][0]["alarms"][1]["retrain"] = json!(false);
+        let (w, _) = with_catalogue(&doc.to_string());
+        let e = handle(
+            alarm_at("churn-prod-drift", at("2024-05-01T12:00:00Z")),
+            &w.deps,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.error_type(), "Permanent.NoPipeline");
+        assert!(started(&w).is_empty());
+    }
+
+    #[test]
+    fn with_a_catalogue_no_pipeline_variable_is_needed() {
+        let c = Config::from_env(&[(CATALOGUE_VAR, "s3://config/catalogue.json")]).unwrap();
+        assert!(c.retrain.routes.is_empty());
+        assert_eq!(
+            Config::from_env(&[("X", "y")]).unwrap_err().var(),
+            PIPELINE_VAR
+        );
+    }
 }

@@ -56,6 +56,20 @@ enum Command {
     /// Write the reference calibration (calibration.json) of a binary classifier's scores from a
     /// labelled reference window, for `run --calibration` (performance estimated before labels).
     Calibrate(CalibrateArgs),
+    /// The model catalogue (the `CATALOGUE_S3_URI` document): check a change before uploading it.
+    #[command(subcommand)]
+    Catalogue(CatalogueCommand),
+}
+
+#[derive(Subcommand)]
+enum CatalogueCommand {
+    /// Validate a catalogue file and print, per model, what the loop will manage (endpoints,
+    /// alarms with their threshold source, pipeline, monitored windows). Exit status: 0 = valid,
+    /// 1 = invalid (every error is printed, naming the model and the field), 2 = unreadable.
+    Validate {
+        /// The catalogue JSON document.
+        file: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -855,6 +869,29 @@ fn prediction_baseline(
     Ok(Some((feature, config)))
 }
 
+/// `catalogue validate FILE`: the report on stdout, or every error on stderr.
+fn validate_catalogue(file: &Path) -> Result<ExitCode, String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    match driftloop::catalogue::parse(&bytes) {
+        Ok(catalogue) => {
+            print!("{}", driftloop::catalogue::report::render(&catalogue));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(invalid) => {
+            let n = invalid.errors.len();
+            eprintln!(
+                "{}: invalid catalogue, {n} error{}:",
+                file.display(),
+                if n == 1 { "" } else { "s" }
+            );
+            for e in &invalid.errors {
+                eprintln!("  {e}");
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
@@ -874,6 +911,7 @@ fn main() -> ExitCode {
         }),
         Command::SuggestBaseline(a) => suggest(a).map(|_| ExitCode::SUCCESS),
         Command::Calibrate(a) => calibrate(a).map(|_| ExitCode::SUCCESS),
+        Command::Catalogue(CatalogueCommand::Validate { file }) => validate_catalogue(&file),
     };
     match res {
         Ok(c) => c,

@@ -1,0 +1,154 @@
+//! Where a function reads the catalogue: the [`CatalogueSource`] port, [`S3Catalogue`] over the
+//! S3 conditional-read adapter (`GetObject` with its ETag, the port
+//! [`crate::retrain::lease::ConditionalStore`] that `adapters::s3_conditional` implements), and
+//! [`InMemoryCatalogue`], a double that counts its reads.
+//!
+//! A function loads the document once at the start of an invocation and passes the
+//! [`Loaded`] catalogue down: one read per invocation, nothing kept across invocations, so an
+//! upload takes effect on the next event.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::model::Catalogue;
+use super::validate::{Invalid, parse};
+use crate::error::{AwsError, Classify, ErrorClass};
+use crate::retrain::lease::ConditionalStore;
+use crate::storage::S3Uri;
+
+/// A catalogue as read, with the version it was read at (the object's ETag).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub catalogue: Catalogue,
+    /// `s3://bucket/key`.
+    pub location: String,
+    pub version: String,
+}
+
+impl Loaded {
+    /// `s3://bucket/key@"etag"`, as logged and returned.
+    pub fn describe(&self) -> String {
+        format!("{}@{}", self.location, self.version)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("the catalogue {location} does not exist (CATALOGUE_S3_URI)")]
+    Missing { location: String },
+    #[error("the catalogue {location} (version {version}) is not valid: {invalid}")]
+    Invalid {
+        location: String,
+        version: String,
+        invalid: Invalid,
+    },
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+impl Classify for CatalogueError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            CatalogueError::Aws(e) => e.class(),
+            _ => ErrorClass::Permanent,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            CatalogueError::Missing { .. } => "CatalogueMissing",
+            CatalogueError::Invalid { .. } => "InvalidCatalogue",
+            CatalogueError::Aws(e) => e.code(),
+        }
+    }
+}
+
+/// The catalogue port.
+#[async_trait]
+pub trait CatalogueSource: Send + Sync {
+    /// The document as it is now.
+    async fn load(&self) -> Result<Loaded, CatalogueError>;
+}
+
+/// The catalogue in one S3 object.
+pub struct S3Catalogue {
+    store: Arc<dyn ConditionalStore>,
+    uri: S3Uri,
+}
+
+impl S3Catalogue {
+    pub fn new(store: Arc<dyn ConditionalStore>, uri: S3Uri) -> Self {
+        S3Catalogue { store, uri }
+    }
+}
+
+#[async_trait]
+impl CatalogueSource for S3Catalogue {
+    async fn load(&self) -> Result<Loaded, CatalogueError> {
+        let location = self.uri.to_string();
+        let Some(object) = self.store.read(&self.uri).await? else {
+            return Err(CatalogueError::Missing { location });
+        };
+        match parse(&object.body) {
+            Ok(catalogue) => Ok(Loaded {
+                catalogue,
+                location,
+                version: object.etag,
+            }),
+            Err(invalid) => Err(CatalogueError::Invalid {
+                location,
+                version: object.etag,
+                invalid,
+            }),
+        }
+    }
+}
+
+/// A catalogue in memory (tests): the document can be replaced between invocations, and reads
+/// are counted.
+#[derive(Default)]
+pub struct InMemoryCatalogue {
+    document: Mutex<(Vec<u8>, usize)>,
+    pub loads: AtomicUsize,
+}
+
+impl InMemoryCatalogue {
+    pub fn new(document: impl Into<Vec<u8>>) -> Self {
+        let c = InMemoryCatalogue::default();
+        c.replace(document);
+        c
+    }
+
+    /// Replaces the document (a new version).
+    pub fn replace(&self, document: impl Into<Vec<u8>>) {
+        let mut d = self.document.lock().unwrap();
+        *d = (document.into(), d.1 + 1);
+    }
+
+    pub fn loads(&self) -> usize {
+        self.loads.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl CatalogueSource for InMemoryCatalogue {
+    async fn load(&self) -> Result<Loaded, CatalogueError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        let (body, version) = self.document.lock().unwrap().clone();
+        let location = "memory://catalogue.json".to_owned();
+        let version = format!("\"v{version}\"");
+        match parse(&body) {
+            Ok(catalogue) => Ok(Loaded {
+                catalogue,
+                location,
+                version,
+            }),
+            Err(invalid) => Err(CatalogueError::Invalid {
+                location,
+                version,
+                invalid,
+            }),
+        }
+    }
+}
