@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Seed a Model Registry group in the emulator (or any endpoint in AWS_ENDPOINT_URL).
 
-    python scripts/seed_registry.py GROUP [--approved N] [--pending M]
+    python scripts/seed_registry.py GROUP [--approved N] [--pending M] [--pipeline NAME]
 
 Registers N approved packages followed by M pending ones, each with an image, a model artifact,
 a data-quality drift-check baseline and a ModelName in its customer metadata, and prints a JSON
-summary (the ARNs, and which one get-approved-model must return). Uses boto3 from the project venv.
+summary (the ARNs, and which one get-approved-model must return). With --pipeline, also an (empty)
+SageMaker pipeline of that name, for retrain-on-alarm to start. Uses boto3 from the project venv.
 """
 import argparse
 import json
@@ -20,6 +21,7 @@ def main() -> int:
     ap.add_argument("group")
     ap.add_argument("--approved", type=int, default=2)
     ap.add_argument("--pending", type=int, default=1)
+    ap.add_argument("--pipeline", help="also create this (empty) model-build pipeline")
     args = ap.parse_args()
     if not os.environ.get("AWS_ENDPOINT_URL"):
         print("AWS_ENDPOINT_URL is not set: eval \"$(emulator/run start)\" first", file=sys.stderr)
@@ -52,6 +54,13 @@ def main() -> int:
             CustomerMetadataProperties={"ModelName": f"{args.group}-model-{n}"},
         )
         arns.append({"arn": out["ModelPackageArn"], "status": status})
+    if args.pipeline:
+        try:
+            sm.create_pipeline(PipelineName=args.pipeline, RoleArn="arn:aws:iam::123456789012:role/driftloop-demo",
+                               PipelineDefinition=json.dumps({"Version": "2020-12-01", "Parameters": [], "Steps": []}))
+        except sm.exceptions.ClientError as e:  # an existing pipeline is fine
+            if "already exists" not in str(e).lower():
+                raise
     approved = [a["arn"] for a in arns if a["status"] == "Approved"]
     print(json.dumps({"group": args.group, "packages": arns, "latest_approved": approved[-1] if approved else None}, indent=2))
     return 0

@@ -90,7 +90,7 @@ def test_functions_are_rust_on_arm64_from_one_workspace():
         if r["Type"] != "AWS::Serverless::Function":
             continue
         assert "CodeUri" not in r["Properties"], f"{lid}: one shared CodeUri (Globals)"
-        assert r["Metadata"]["BuildMethod"] == "rust-cargolambda"
+        assert r["Metadata"]["BuildMethod"] == "makefile"  # infra/Makefile; test_infra_build.py
         seen[lid] = r["Metadata"]["BuildProperties"]["Binary"]
         p = r["Properties"]
         assert p["LoggingConfig"]["LogFormat"] == "JSON" and p["LoggingConfig"]["ApplicationLogLevel"] == {"Ref": "LogLevel"}
