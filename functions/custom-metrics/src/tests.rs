@@ -76,6 +76,7 @@ fn world_with(config: Config, now: &str) -> World {
         events: events.clone(),
         config,
         clock: Arc::new(move || now),
+        executions: None,
     };
     World {
         store,
