@@ -8,6 +8,8 @@ every module: the patches through their idempotent ``apply()`` (in this order), 
 * ``sagemaker``  patch: UpdateEndpoint, capture config as AWS shows it, idempotent/paged pipeline runs, package merge.
 * ``events``     patch: TestEventPattern answered with moto's own matcher; ``account`` in delivered events.
 * ``emit``       patch: alarms start INSUFFICIENT_DATA, keep state on update; opt-in AWS service events.
+* ``stepfunctions`` patch + middleware: the ASL interpreter on, failed Distributed Map items fail the
+  run, the S3 ItemReader pages (and reads an empty prefix); Lambda Invoke routed to ``cargo lambda watch``.
 * ``cbor``       middleware: Smithy RPC v2 CBOR for CloudWatch, translated to and from moto's JSON protocol.
 * ``faults``     middleware: throttling / 5xx for the next N calls of an operation, in its protocol's errors.
 * ``server``     the app: moto with all of the above, and admin routes (health, config, status, reset).
