@@ -148,7 +148,7 @@ pub use driftloop::monitoring::{Clock, system_clock};
 /// | `CAPTURE_FILE_LOOKBACK_MINUTES` | real-time capture files started this long before a window are read too (a file holds records after its start time; 0-60) | `5` |
 /// | `SCALE_OUT_STATE_MACHINE_ARN` | the scale-out state machine ([`driftloop::monitoring::scaleout`]); unset: every window is computed here | — |
 /// | `SCALE_OUT_BYTES` | with the state machine: a window whose listed input (capture + ground truth) exceeds this many bytes is handed to it instead of computed here; `0` or unset: only on a direct request's `"scaleOut": true` | — |
-/// | `SCALE_OUT_SLICE_BYTES` | the input bytes of one scale-out worker (at least 1 MiB) | `1073741824` (1 GiB) |
+/// | `SCALE_OUT_SLICE_BYTES` | the input bytes of one scale-out worker (at least 1) | `1073741824` (1 GiB) |
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub settings: Settings,
@@ -275,8 +275,8 @@ impl Config {
             slice_bytes: env.parse_checked(
                 "SCALE_OUT_SLICE_BYTES",
                 scaleout::DEFAULT_SLICE_BYTES,
-                |v| *v >= 1 << 20,
-                "at least 1048576 (1 MiB)",
+                |v| *v >= 1,
+                "at least 1",
             )?,
         };
         let settings = settings.check().map_err(|e| {

@@ -104,15 +104,39 @@ pub async fn compute(
 }
 
 /// The engine of a window: its configuration ([`monitor_config`]), the ground-truth limit in
-/// bytes (None: unlimited) and the baselines. Every worker of the scale-out mode and its reduce
-/// step build the same one ([`super::scaleout`]).
+/// bytes (None: unlimited) and the baselines. The scale-out mode's reduce step builds the same
+/// one ([`super::scaleout`]); its workers build [`partial_window_engine`]s.
 pub fn window_engine(
     s: &Settings,
     w: &Window,
     baselines: &Baselines,
     ground_truth_limit: Option<u64>,
 ) -> Engine {
-    let mut engine = Engine::new(monitor_config(s, w, baselines));
+    configure(
+        Engine::new(monitor_config(s, w, baselines)),
+        s,
+        baselines,
+        ground_truth_limit,
+    )
+}
+
+/// A scale-out worker's engine ([`Engine::partial`]): the window's configuration and baselines
+/// over any slice of its capture and ground truth; merged partial states finish as one pass.
+pub fn partial_window_engine(s: &Settings, w: &Window, baselines: &Baselines) -> Engine {
+    configure(
+        Engine::partial(monitor_config(s, w, baselines)),
+        s,
+        baselines,
+        None,
+    )
+}
+
+fn configure(
+    mut engine: Engine,
+    s: &Settings,
+    baselines: &Baselines,
+    ground_truth_limit: Option<u64>,
+) -> Engine {
     if let Some(limit) = ground_truth_limit {
         engine = engine.with_ground_truth_limit(limit);
     }

@@ -37,7 +37,7 @@ use serde_json::{Value, json};
 
 use super::baselines::{BaselineTexts, Baselines};
 use super::error::RunError;
-use super::feed::{feed, ground_truth_limit, window_engine};
+use super::feed::{feed, partial_window_engine, window_engine};
 use super::inputs::Inputs;
 use super::layout;
 use super::outcome::{OutcomeStatus, WindowOutcome};
@@ -45,7 +45,6 @@ use super::run::{Clock, RunContext, Source, evaluate_window_from};
 use super::settings::Settings;
 use super::trigger::{Overrides, TriggerKind};
 use super::window::{Window, WindowRule, iso};
-use crate::config::ProcessEnv;
 use crate::error::AwsError;
 use crate::metrics::quality::calibration::Calibration;
 use crate::metrics::{BaselineConstraints, BaselineStatistics, EngineState};
@@ -467,7 +466,6 @@ pub async fn work(
     let s = settings_of(wc.settings, &plan)?;
     let baselines = plan.baselines.restore()?;
     let dir = plan_dir(&plan_uri);
-    let limit = ground_truth_limit(&ProcessEnv)?;
     if items.is_empty() {
         return Err(RunError::ScaleOut("a worker request with no item".into()));
     }
@@ -492,7 +490,7 @@ pub async fn work(
                 .map(|u| parse_uri(u))
                 .collect::<Result<Vec<_>, _>>()
         };
-        let engine = window_engine(&s, &plan.window, &baselines, limit);
+        let engine = partial_window_engine(&s, &plan.window, &baselines);
         let (engine, vanished) = feed(
             store,
             wc.read_concurrency,

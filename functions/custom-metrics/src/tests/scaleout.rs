@@ -7,7 +7,8 @@ use driftloop::doubles::RecordingExecutions;
 use driftloop::storage::ObjectStore;
 
 const ARN: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:scaleout";
-const WINDOW: &str = r#"{"window": {"start": "2024-05-01T09:00:00Z", "end": "2024-05-01T10:00:00Z"}}"#;
+const WINDOW: &str =
+    r#"{"window": {"start": "2024-05-01T09:00:00Z", "end": "2024-05-01T10:00:00Z"}}"#;
 
 /// 60 capture objects of 9 records each in hour 09 and their labels in 12 objects (ids spread
 /// so a label object holds labels of many capture objects), and a few unlabelled predictions
@@ -59,7 +60,10 @@ async fn run_execution(w: &World, input: &str, execution: &str) -> Value {
         key: input["slices"]["prefix"].as_str().unwrap().into(),
     };
     let mut items = w.store.list(&prefix).await.unwrap();
-    assert_eq!(items.len() as u64, input["slices"]["count"].as_u64().unwrap());
+    assert_eq!(
+        items.len() as u64,
+        input["slices"]["count"].as_u64().unwrap()
+    );
     items.reverse();
     for o in items {
         let out = handle_any(
@@ -70,7 +74,10 @@ async fn run_execution(w: &World, input: &str, execution: &str) -> Value {
         .await
         .unwrap();
         let partial = out["partials"][0].as_str().unwrap();
-        assert!(partial.contains(&format!("/partials/{execution}/")), "{partial}");
+        assert!(
+            partial.contains(&format!("/partials/{execution}/")),
+            "{partial}"
+        );
         assert!(serde_json::to_vec(&out).unwrap().len() < 1024, "{out}");
     }
     handle_any(
@@ -100,7 +107,10 @@ async fn a_scaled_out_window_publishes_what_a_single_run_publishes() {
     assert_eq!(one.windows[0].status, "Completed");
 
     // 300 bytes per slice: both capture and label objects are split over the workers.
-    let (w, ex) = scaled_world(&[("SCALE_OUT_BYTES", "1"), ("SCALE_OUT_SLICE_BYTES", "1048576")]);
+    let (w, ex) = scaled_world(&[
+        ("SCALE_OUT_BYTES", "1"),
+        ("SCALE_OUT_SLICE_BYTES", "1048576"),
+    ]);
     seed(&w.store);
     let mut request: Value = serde_json::from_str(WINDOW).unwrap();
     request["scaleOut"] = json!(true);
@@ -111,11 +121,20 @@ async fn a_scaled_out_window_publishes_what_a_single_run_publishes() {
     let out = handle(request, &w.deps).await.unwrap();
     let o = &out.windows[0];
     assert_eq!(o.status, "ScaledOut", "{o:?}");
-    assert_eq!(o.run_id, one.windows[0].run_id, "the same inputs, the same run");
+    assert_eq!(
+        o.run_id, one.windows[0].run_id,
+        "the same inputs, the same run"
+    );
     assert!(w.events.events().is_empty() && w.metrics.datums().is_empty());
-    assert!(w.store.text(&format!("{dir}/summary.json")).is_none(), "nothing published yet");
+    assert!(
+        w.store.text(&format!("{dir}/summary.json")).is_none(),
+        "nothing published yet"
+    );
     let [started] = ex.started().try_into().unwrap();
-    assert_eq!(o.execution_arn.as_deref().unwrap(), driftloop::monitoring::scaleout::execution_arn(ARN, &started.name));
+    assert_eq!(
+        o.execution_arn.as_deref().unwrap(),
+        driftloop::monitoring::scaleout::execution_arn(ARN, &started.name)
+    );
     let input: Value = serde_json::from_str(&started.input).unwrap();
     let slices = input["slices"]["count"].as_u64().unwrap();
     assert!(slices >= 10, "{slices} slices");
@@ -127,7 +146,10 @@ async fn a_scaled_out_window_publishes_what_a_single_run_publishes() {
     assert_eq!(reduced["runId"], json!(one.windows[0].run_id));
 
     for f in ["statistics.json", "constraint_violations.json"] {
-        let (mut a, mut b) = (json_at(&single.store, &format!("{dir}/{f}")), json_at(&w.store, &format!("{dir}/{f}")));
+        let (mut a, mut b) = (
+            json_at(&single.store, &format!("{dir}/{f}")),
+            json_at(&w.store, &format!("{dir}/{f}")),
+        );
         for v in [&mut a, &mut b] {
             if let Some(m) = v.as_object_mut() {
                 m.remove("evaluation_time");
@@ -143,7 +165,12 @@ async fn a_scaled_out_window_publishes_what_a_single_run_publishes() {
         without_times(json_at(&w.store, &format!("{dir}/summary.json"))),
     );
     assert_eq!(a["counts"], b["counts"]);
-    assert!(a["counts"]["records_unmatched_predictions"].as_u64().unwrap() > 0);
+    assert!(
+        a["counts"]["records_unmatched_predictions"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     assert_eq!(a["counts"]["records_unmatched_labels"], 1);
     assert_eq!(a, b, "summary.json");
     let values = |x: &World| {
@@ -154,7 +181,13 @@ async fn a_scaled_out_window_publishes_what_a_single_run_publishes() {
             .collect::<Vec<_>>()
     };
     assert_eq!(values(&single), values(&w), "CloudWatch datums");
-    let detail = |x: &World| x.events.events().into_iter().map(|e| e.detail).collect::<Vec<_>>();
+    let detail = |x: &World| {
+        x.events
+            .events()
+            .into_iter()
+            .map(|e| e.detail)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(detail(&single), detail(&w), "the event");
 
     // A re-run (a second execution, or the same one again) publishes nothing twice.
@@ -174,7 +207,9 @@ async fn the_threshold_decides_and_a_missing_partial_fails_the_reduce() {
     // Below the threshold: computed here.
     let (w, ex) = scaled_world(&[("SCALE_OUT_BYTES", "100000000")]);
     seed(&w.store);
-    let out = handle(serde_json::from_str(WINDOW).unwrap(), &w.deps).await.unwrap();
+    let out = handle(serde_json::from_str(WINDOW).unwrap(), &w.deps)
+        .await
+        .unwrap();
     assert_eq!(out.windows[0].status, "Completed");
     assert!(ex.started().is_empty());
 
@@ -182,7 +217,9 @@ async fn the_threshold_decides_and_a_missing_partial_fails_the_reduce() {
     let (mut w, ex) = scaled_world(&[("SCALE_OUT_BYTES", "1000")]);
     w.deps.config.scale_out.slice_bytes = 20_000;
     seed(&w.store);
-    let out = handle(serde_json::from_str(WINDOW).unwrap(), &w.deps).await.unwrap();
+    let out = handle(serde_json::from_str(WINDOW).unwrap(), &w.deps)
+        .await
+        .unwrap();
     assert_eq!(out.windows[0].status, "ScaledOut");
     let input: Value = serde_json::from_str(&ex.started()[0].input).unwrap();
     let err = handle_any(
