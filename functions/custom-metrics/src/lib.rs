@@ -37,6 +37,14 @@
 //! skips windows still open (`open`). The scheduled run (11:xx for that window) is final
 //! ([`driftloop::monitoring::trigger`]).
 //!
+//! **Scale-out** ([`driftloop::monitoring::scaleout`], docs/scale-out.md): with
+//! `SCALE_OUT_STATE_MACHINE_ARN` set, a window whose listed input exceeds `SCALE_OUT_BYTES` (or
+//! a direct request with `"scaleOut": true`) is not computed here: its objects are cut into
+//! slices, and the Step Functions state machine runs this function as workers
+//! (`{"scaleOut": {"mode": "worker", ...}}`: one slice's partial state to S3) and as the reduce
+//! (`{"scaleOut": {"mode": "reduce", ...}}`: the merged window, published as below, once). The
+//! window's entry is then `ScaledOut` with the execution's ARN ([`handle_any`]).
+//!
 //! A window without capture or without ground truth is the explicit status `NoData`
 //! ([`driftloop::monitoring::outcome`]): its reports, its record counts with `window_empty = 1`,
 //! and its event are published as for any other window.
