@@ -2098,7 +2098,11 @@ fn threads_give_the_one_thread_result() {
     let env =
         |v: &str| std::collections::HashMap::from([("ENGINE_THREADS".to_string(), v.to_string())]);
     assert_eq!(engine_threads(&env("3")).unwrap(), 3);
-    assert!(engine_threads(&std::collections::HashMap::<String, String>::new()).unwrap() >= 1);
-    let e = engine_threads(&env("0")).unwrap_err();
+    assert_eq!(
+        engine_threads(&std::collections::HashMap::<String, String>::new()).unwrap(),
+        1
+    );
+    assert!(engine_threads(&env("all")).unwrap() >= 1);
+    let e = engine_threads(&env("-2")).unwrap_err();
     assert_eq!(e.error_type(), "Permanent.InvalidSetting");
 }

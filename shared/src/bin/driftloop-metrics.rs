@@ -102,10 +102,11 @@ struct RunArgs {
     /// With it, --ground-truth may be left out (a run over capture only, or labels only).
     #[arg(long)]
     state_out: Option<PathBuf>,
-    /// Threads reading and parsing the files (one partial state each, merged): default all
-    /// available cores. 1 = the single-pass engine.
-    #[arg(long)]
-    threads: Option<usize>,
+    /// Threads reading and parsing the files (one partial engine each, states merged; the same
+    /// files as one thread). 0 = every available core. Default 1, the single-pass engine: the
+    /// partial states cost ~6x the CPU on the benchmark (docs/scale-out.md).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Output folder.
     #[arg(long, short)]
     output: PathBuf,
@@ -462,10 +463,10 @@ fn run(a: RunArgs) -> Result<bool, String> {
         );
     }
     let problem = cfg.problem_type;
-    let threads = a
-        .threads
-        .unwrap_or_else(driftloop::metrics::engine::parallel::available_threads)
-        .max(1);
+    let threads = match a.threads {
+        0 => driftloop::metrics::engine::parallel::available_threads(),
+        n => n,
+    };
     // With --state-out (or several threads) the engine is partial: its state adds up with
     // other runs' (`merge`).
     let (mut engine, calibration) =
@@ -480,7 +481,7 @@ fn run(a: RunArgs) -> Result<bool, String> {
     let cap_files = list_files(&a.capture).map_err(|e| e.to_string())?;
     if threads > 1 {
         let state = feed_threads(&cfg, &a.checks, &gt_files, &cap_files, threads)?;
-        engine.merge_state(&state).map_err(|e| e.to_string())?;
+        engine.merge_state_owned(state).map_err(|e| e.to_string())?;
         if show {
             eprintln!(
                 "{} ground-truth and {} capture files on {threads} threads in {:.1}s",
@@ -637,7 +638,7 @@ fn merge(a: MergeArgs) -> Result<bool, String> {
             ));
         }
         engine
-            .merge_state(&state)
+            .merge_state_owned(state)
             .map_err(|e| format!("{}: {e}", p.display()))?;
     }
     let (summary, ok) = write_outputs(

@@ -120,8 +120,8 @@ pub async fn compute(
 /// partial states fit in the ground-truth limit (see [`compute_with`]).
 pub const PARTIAL_ROWS_PER_INPUT_BYTE: f64 = 0.35;
 
-/// The engine's threads: `ENGINE_THREADS` (a whole number >= 1), else every available core
-/// (`std::thread::available_parallelism`: a 10 GB Lambda has 6 vCPUs).
+/// The engine's threads: `ENGINE_THREADS` (a whole number >= 1; `0` or `all`: every available
+/// core, `std::thread::available_parallelism` — a 10 GB Lambda has 6 vCPUs), else 1.
 pub fn engine_threads(env: &dyn Lookup) -> Result<usize, RunError> {
     let v = env.get("ENGINE_THREADS");
     crate::metrics::engine::parallel::threads_setting(v.as_deref()).ok_or_else(|| {
@@ -381,7 +381,10 @@ async fn compute_threads(
                         .map_err(io_of)
                 })
                 .await?;
-            Ok::<_, crate::storage::stream::ReadError>((engine.snapshot(), a.vanished + b.vanished))
+            Ok::<_, crate::storage::stream::ReadError>((
+                engine.into_state(),
+                a.vanished + b.vanished,
+            ))
         }));
     }
     let mut engine = configured(Engine::partial(cfg), s, baselines);
@@ -394,7 +397,7 @@ async fn compute_threads(
             .await
             .map_err(|e| RunError::Engine(format!("engine thread: {e}")))??;
         engine
-            .merge_state(&state)
+            .merge_state_owned(state)
             .map_err(|e| RunError::Engine(e.to_string()))?;
         vanished += v;
     }

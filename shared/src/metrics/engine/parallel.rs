@@ -23,11 +23,13 @@ pub fn available_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Threads from a variable's value (e.g. `ENGINE_THREADS`): a whole number >= 1, else (unset or
-/// blank) all available cores; None for anything else.
+/// Threads from a variable's value (e.g. `ENGINE_THREADS`): a whole number >= 1, `0` or `all`
+/// for every available core, unset or blank for 1 (the single-pass engine: see
+/// `docs/scale-out.md` for why that is the default); None for anything else.
 pub fn threads_setting(value: Option<&str>) -> Option<usize> {
     match value.map(str::trim) {
-        None | Some("") => Some(available_threads()),
+        None | Some("") => Some(1),
+        Some("0") | Some("all") => Some(available_threads()),
         Some(v) => v.parse::<usize>().ok().filter(|n| *n >= 1),
     }
 }
@@ -58,7 +60,7 @@ where
                 return Err(e);
             }
         }
-        Ok(engine.snapshot())
+        Ok(engine.into_state())
     };
     let results: Vec<Result<EngineState, E>> = if threads == 1 {
         vec![work()]
@@ -78,9 +80,18 @@ where
         match &mut merged {
             None => merged = Some(s),
             // Partial states of one configuration always merge.
-            Some(m) => m
-                .merge(&s, max_samples)
-                .unwrap_or_else(|e| unreachable!("partial states of one job: {e}")),
+            Some(m) => {
+                let mut s = s;
+                let rows = s.join.take();
+                m.merge(&s, max_samples)
+                    .unwrap_or_else(|e| unreachable!("partial states of one job: {e}"));
+                if let Some(rows) = rows {
+                    match &mut m.join {
+                        Some(j) => j.merge_owned(rows),
+                        None => m.join = Some(rows),
+                    }
+                }
+            }
         }
     }
     Ok(merged.unwrap_or_else(|| make().snapshot()))
@@ -93,9 +104,11 @@ mod tests {
     #[test]
     fn thread_settings() {
         assert_eq!(threads_setting(Some("3")), Some(3));
-        assert_eq!(threads_setting(None), Some(available_threads()));
-        assert_eq!(threads_setting(Some(" ")), Some(available_threads()));
-        assert_eq!(threads_setting(Some("0")), None);
+        assert_eq!(threads_setting(None), Some(1));
+        assert_eq!(threads_setting(Some(" ")), Some(1));
+        assert_eq!(threads_setting(Some("0")), Some(available_threads()));
+        assert_eq!(threads_setting(Some("all")), Some(available_threads()));
+        assert_eq!(threads_setting(Some("-1")), None);
         assert_eq!(threads_setting(Some("many")), None);
     }
 }
