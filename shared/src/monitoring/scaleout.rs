@@ -533,7 +533,7 @@ pub async fn work(
             run_id: plan.run_id.clone(),
             slice: name.to_owned(),
             vanished,
-            state: engine.snapshot(),
+            state: engine.into_state(),
         };
         let out = dir.join(&format!("partials/{}/{name}", safe_name(execution)));
         put_json(store.as_ref(), &out, &partial).await?;
@@ -625,7 +625,7 @@ pub async fn reduce(
                 )));
             }
             engine
-                .merge_state(&p.state)
+                .merge_state_owned(p.state)
                 .map_err(|e| RunError::Engine(format!("merging {uri}: {e}")))?;
             vanished += p.vanished;
         }
