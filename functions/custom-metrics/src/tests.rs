@@ -15,6 +15,7 @@ use serde_json::json;
 
 mod estimate;
 mod prediction;
+mod scaleout;
 
 const SCHEDULE: &str = include_str!("../../../events/custom-metrics-schedule.json");
 const UPLOAD: &str = include_str!("../../../events/custom-metrics-ground-truth-created.json");
@@ -77,6 +78,7 @@ fn world_with(config: Config, now: &str) -> World {
         events: events.clone(),
         config,
         clock: Arc::new(move || now),
+        executions: None,
     };
     World {
         store,

@@ -25,8 +25,8 @@ use super::settings::{CaptureMode, Settings};
 use super::window::Window;
 use crate::config::{Lookup, ProcessEnv};
 use crate::metrics::{CaptureFormat, Engine, EngineError, JobResult, MonitorConfig, ProblemType};
-use crate::storage::ObjectStore;
 use crate::storage::stream::stream_objects;
+use crate::storage::{ObjectStore, S3Uri};
 
 /// The engine's configuration for the window: the settings, the window's bounds (records outside
 /// are counted and skipped), data quality on as configured or, on `auto`, with a data-quality
@@ -181,6 +181,77 @@ fn configured(engine: Engine, s: &Settings, baselines: &Baselines) -> Engine {
         engine = engine.with_calibration(c.clone());
     }
     engine
+}
+
+/// The engine of a window: its configuration ([`monitor_config`]), the ground-truth limit in
+/// bytes (None: unlimited) and the baselines. The scale-out mode's reduce step builds the same
+/// one ([`super::scaleout`]); its workers build [`partial_window_engine`]s.
+pub fn window_engine(
+    s: &Settings,
+    w: &Window,
+    baselines: &Baselines,
+    ground_truth_limit: Option<u64>,
+) -> Engine {
+    let mut engine = configured(Engine::new(monitor_config(s, w, baselines)), s, baselines);
+    if let Some(limit) = ground_truth_limit {
+        engine = engine.with_ground_truth_limit(limit);
+    }
+    engine
+}
+
+/// A scale-out worker's engine ([`Engine::partial`]): the window's configuration and baselines
+/// over any slice of its capture and ground truth; merged partial states finish as one pass.
+pub fn partial_window_engine(s: &Settings, w: &Window, baselines: &Baselines) -> Engine {
+    configured(
+        Engine::partial(monitor_config(s, w, baselines)),
+        s,
+        baselines,
+    )
+}
+
+/// Streams `ground_truth` (when the settings have a problem type), then `capture`, through
+/// `engine`; returns it and how many of the objects had vanished before they were read.
+pub async fn feed(
+    store: &Arc<dyn ObjectStore>,
+    read_concurrency: usize,
+    s: &Settings,
+    mut engine: Engine,
+    ground_truth: Vec<S3Uri>,
+    capture: Vec<S3Uri>,
+) -> Result<(Engine, usize), RunError> {
+    let mut vanished = 0;
+    if s.problem_type.is_some() {
+        let (e, stats) = stream_objects(
+            store.clone(),
+            ground_truth,
+            read_concurrency,
+            engine,
+            |engine, uri, r| {
+                engine
+                    .feed_ground_truth(&uri.to_string(), r)
+                    .map(drop)
+                    .map_err(io_of)
+            },
+        )
+        .await?;
+        engine = e;
+        vanished += stats.vanished;
+    }
+    let (engine, stats) = stream_objects(
+        store.clone(),
+        capture,
+        read_concurrency,
+        engine,
+        |engine, uri, r| {
+            engine
+                .feed_capture(&uri.to_string(), r, |_| {})
+                .map(drop)
+                .map_err(io_of)
+        },
+    )
+    .await?;
+    vanished += stats.vanished;
+    Ok((engine, vanished))
 }
 
 /// [`compute`] with an explicit ground-truth limit and number of threads.
