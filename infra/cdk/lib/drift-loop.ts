@@ -324,6 +324,10 @@ export class DriftLoop extends Construct {
       });
       (fn.node.defaultChild as lambda.CfnFunction).addMetadata('checkov', { skip: FUNCTION_SKIPS });
       for (const s of o.statements) fn.addToRolePolicy(s);
+      // The role dependency is implied by the Role GetAtt; an explicit one is cfn-lint W3005. (The
+      // one on the role's policy stays: Lambda checks the dead-letter grant when it creates the function.)
+      const rolePolicy = fn.role!.node.findChild('DefaultPolicy').node.defaultChild as iam.CfnPolicy;
+      (fn.node.defaultChild as lambda.CfnFunction).addOverride('DependsOn', [rolePolicy.logicalId]);
       for (const [name, statements] of Object.entries(o.conditionalStatements ?? {})) {
         const policy = new iam.Policy(this, `${fid}${name}Policy`, { statements, roles: [fn.role!] });
         onCondition(policy, c[name]);
