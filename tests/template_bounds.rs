@@ -285,3 +285,58 @@ fn put_events_conditions_equal_what_each_function_publishes() {
         "custom-metrics, retrain-on-alarm, deploy-on-approval publish: {checked:?}"
     );
 }
+
+/// Issue 17: the rules that feed the notifications topic name the loop's outcomes only (a request
+/// there would mean a person is told of something nobody published), exactly the ones meant for
+/// people, on the bus the functions publish them to, from source `driftloop`.
+#[test]
+fn notification_rules_name_outcomes_the_functions_publish() {
+    use driftloop::contract::{DetailType, SOURCE};
+    let spec: Value = serde_json::from_str(LOOP).expect("infra/loop.json");
+    let mut notified = Vec::new();
+    for (lid, r) in spec["resources"].as_object().expect("resources") {
+        if r["Type"] != "AWS::Events::Rule" {
+            continue;
+        }
+        let p = &r["Properties"];
+        let to_topic = p["Targets"]
+            .as_array()
+            .expect("targets")
+            .iter()
+            .any(|t| t["Arn"] == serde_json::json!({"Ref": "NotificationTopic"}));
+        if !to_topic {
+            continue;
+        }
+        assert_eq!(
+            p["EventPattern"]["source"],
+            serde_json::json!([SOURCE]),
+            "{lid}"
+        );
+        assert_eq!(
+            p["EventBusName"],
+            serde_json::json!({"Ref": "EventBusName"}),
+            "{lid}: the outcomes are published on EventBusName"
+        );
+        for dt in p["EventPattern"]["detail-type"]
+            .as_array()
+            .expect("detail-type")
+        {
+            let d = DetailType::parse(dt.as_str().expect("string"))
+                .unwrap_or_else(|| panic!("{lid}: {dt} is not a DetailType"));
+            assert!(!d.is_request(), "{lid}: {d} is a request");
+            assert!(d.publisher().is_some(), "{lid}: nobody publishes {d}");
+            notified.push(d);
+        }
+    }
+    notified.sort_by_key(|d| d.as_str());
+    let mut expected = vec![
+        DetailType::MonitoringViolations,
+        DetailType::RetrainingStarted,
+        DetailType::RetrainingSkipped,
+        DetailType::ModelDeployed,
+        DetailType::DeploymentFailed,
+        DetailType::DeploymentRolledBack,
+    ];
+    expected.sort_by_key(|d| d.as_str());
+    assert_eq!(notified, expected, "each notified outcome once");
+}

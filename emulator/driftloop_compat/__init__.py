@@ -7,6 +7,8 @@ every module: the patches through their idempotent ``apply()`` (in this order), 
 * ``cloudwatch`` patch: GetMetricData per namespace, metric math, ListMetrics deduplicated, aligned StartTime.
 * ``sagemaker``  patch: UpdateEndpoint, capture config as AWS shows it, idempotent/paged pipeline runs, package merge.
 * ``events``     patch: TestEventPattern answered with moto's own matcher; ``account`` in delivered events.
+* ``lambda_async`` patch: functions run by ``cargo lambda watch``; async invokes (Event, EventBridge targets)
+  retried, then recorded in the OnFailure destination with their errorType.
 * ``emit``       patch: alarms start INSUFFICIENT_DATA, keep state on update; opt-in AWS service events.
 * ``cbor``       middleware: Smithy RPC v2 CBOR for CloudWatch, translated to and from moto's JSON protocol.
 * ``faults``     middleware: throttling / 5xx for the next N calls of an operation, in its protocol's errors.

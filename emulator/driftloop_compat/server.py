@@ -15,7 +15,8 @@ from .wsgi_util import Environ, StartResponse, WsgiApp, respond
 
 
 class AdminMiddleware:
-    """``GET /driftloop/health``; ``POST /moto-api/reset`` (and ``/driftloop/reset``) also clear faults.
+    """``GET /driftloop/health``; ``POST /moto-api/reset`` (and ``/driftloop/reset``) also clear faults
+    and the Lambda runtime registry (``/driftloop/lambda/runtimes``, see ``lambda_async``).
 
     Present in plain mode too (health only) so the tests and ``emulator/run`` can tell when a
     server answers; it changes nothing about how moto serves AWS calls.
@@ -63,12 +64,27 @@ class AdminMiddleware:
             except ValueError as exc:
                 return respond(start_response, 400, json.dumps({"error": str(exc)}).encode(), "application/json")
             return respond(start_response, 200, json.dumps(result).encode(), "application/json")
+        if self.compat and path == "/driftloop/lambda/runtimes":
+            from . import lambda_async
+            from .wsgi_util import read_body
+
+            if method in ("PUT", "POST"):
+                try:
+                    values = json.loads(read_body(environ) or b"{}")
+                    if not isinstance(values, dict):
+                        raise ValueError("a JSON object is expected")
+                    result = lambda_async.register(values)
+                except ValueError as exc:
+                    return respond(start_response, 400, json.dumps({"error": str(exc)}).encode(), "application/json")
+                return respond(start_response, 200, json.dumps(result).encode(), "application/json")
+            return respond(start_response, 200, json.dumps(lambda_async.status()).encode(), "application/json")
         if self.compat and method == "POST" and path in ("/moto-api/reset", "/driftloop/reset"):
-            from . import emit
+            from . import emit, lambda_async
             from .faults import REGISTRY
 
             REGISTRY.clear()
             emit.reset()
+            lambda_async.reset()
             if path == "/driftloop/reset":
                 environ["PATH_INFO"] = "/moto-api/reset"
         return self.app(environ, start_response)
@@ -79,7 +95,7 @@ def build_app(compat: bool = True) -> WsgiApp:
 
     app: Any = DomainDispatcherApplication(create_backend_app)
     if compat:
-        from . import cloudwatch, emit, events, s3, sagemaker
+        from . import cloudwatch, emit, events, lambda_async, s3, sagemaker
         from .cbor import CborMiddleware
         from .faults import FaultMiddleware
 
@@ -87,6 +103,7 @@ def build_app(compat: bool = True) -> WsgiApp:
         s3.apply()
         sagemaker.apply()
         events.apply()
+        lambda_async.apply()
         emit.apply()  # after sagemaker.apply(): it wraps the fixed methods
         app = CborMiddleware(app)
         app = FaultMiddleware(app)

@@ -224,6 +224,8 @@ COMPARED_TYPES = (
     "AWS::Events::Rule", "AWS::Lambda::Permission", "AWS::Lambda::EventInvokeConfig", "AWS::SQS::Queue",
     "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::S3::Bucket",
     "AWS::S3::BucketPolicy", "AWS::Logs::LogGroup", "AWS::Events::EventBus",
+    # issue 17: notifications
+    "AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::SNS::Subscription", "AWS::KMS::Key", "AWS::KMS::Alias",
 )
 FUNCTION_PROPS = ("Runtime", "Architectures", "Handler", "MemorySize", "Timeout", "Environment", "LoggingConfig",
                   "DeadLetterConfig", "Description")

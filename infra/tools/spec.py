@@ -37,12 +37,15 @@ def extract(template_path=INFRA / "template.yaml") -> dict:
                 "timeout": p["Timeout"],
                 "environment": p["Environment"]["Variables"],
                 "loggingConfig": p["LoggingConfig"],
-                "deadLetterTargetArn": p["DeadLetterQueue"]["TargetArn"],
                 "statements": [s for pol in p["Policies"] for s in pol["Statement"]],
                 "checkovSkips": r["Metadata"].get("checkov", {}).get("skip", []),
             }
             if r.get("Condition"):
                 functions[lid]["condition"] = r["Condition"]
+            # The plain async DLQ, if a function still has one (issue 17: failed invocations go to
+            # the OnFailure destination of its AWS::Lambda::EventInvokeConfig, with their errorType).
+            if p.get("DeadLetterQueue"):
+                functions[lid]["deadLetterTargetArn"] = p["DeadLetterQueue"]["TargetArn"]
         else:
             resources[lid] = r
     return {

@@ -205,13 +205,25 @@ mod tests {
     }
 
     /// The stack routes the loop's requests to the functions; it must name request types only.
+    /// (Rules on the loop's outcomes feed the notifications topic, not a function:
+    /// tests/template_bounds.rs checks those against [`DetailType::publisher`].)
     #[test]
     fn the_stacks_driftloop_rules_route_known_request_types() {
         let stack: Value = serde_json::from_str(include_str!("../../infra/loop.json")).unwrap();
+        let functions = stack["functions"].as_object().unwrap();
         let mut routed = Vec::new();
         for resource in stack["resources"].as_object().unwrap().values() {
             let pattern = &resource["Properties"]["EventPattern"];
             if pattern["source"] != json!([SOURCE]) {
+                continue;
+            }
+            let targets = resource["Properties"]["Targets"].as_array().unwrap();
+            let to_function = |t: &Value| {
+                t["Arn"]["Fn::GetAtt"][0]
+                    .as_str()
+                    .is_some_and(|id| functions.contains_key(id))
+            };
+            if !targets.iter().any(to_function) {
                 continue;
             }
             for dt in pattern["detail-type"].as_array().unwrap() {
