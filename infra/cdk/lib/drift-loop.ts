@@ -30,12 +30,15 @@ import {
   Aws, CfnCondition, CfnElement, CfnResource, Duration, Fn, ICfnConditionExpression, RemovalPolicy, Token, Tokenization,
 } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { BundlingOptions, RustFunction } from 'cargo-lambda-cdk';
 import { Construct, IConstruct } from 'constructs';
@@ -67,18 +70,26 @@ export interface DriftLoopFunctions {
   readonly customMetricsStaging: RustFunction;
 }
 
-/** One dead-letter queue per function (the staging custom-metrics shares customMetrics'). */
+/**
+ * One dead-letter queue per function: EventBridge's undeliverable events and, as the function's
+ * OnFailure destination, Lambda's invocation records of failed invocations (with their errorType).
+ * customMetricsStaging exists under `conditions.MonitorsStagingToo`; notifications takes the
+ * notifications EventBridge could not deliver to the topic.
+ */
 export interface DriftLoopQueues {
   readonly getApprovedModel: sqs.Queue;
   readonly deployOnApproval: sqs.Queue;
   readonly retrainOnAlarm: sqs.Queue;
   readonly customMetrics: sqs.Queue;
+  readonly customMetricsStaging: sqs.Queue;
+  readonly notifications: sqs.Queue;
 }
 
 const FUNCTION_SKIPS = [
   { id: 'CKV_AWS_117', comment: 'The functions call only AWS APIs; a VPC would add NAT or endpoints and no protection.' },
   { id: 'CKV_AWS_115', comment: 'Reserved concurrency would take from the account pool (accounts with the default limit cannot reserve any); duplicate deliveries are idempotent by design.' },
   { id: 'CKV_AWS_173', comment: 'The environment holds names and settings, no secrets; Lambda encrypts it at rest with its own key.' },
+  { id: 'CKV_AWS_116', comment: 'Failed asynchronous invocations go to the OnFailure destination of the function\'s EventInvokeConfig (an SQS queue, with the error type), which checkov does not recognise as a DLQ.' },
 ];
 const QUEUE_SKIPS = [
   { id: 'CKV_AWS_27', comment: 'Encrypted with SSE-SQS (SqsManagedSseEnabled), which checkov does not recognise; the AWS-managed KMS key is no option (EventBridge cannot send to queues encrypted with it).' },
@@ -89,6 +100,19 @@ const BUCKET_SKIPS = [
 ];
 const CONTROL_TYPES = ['Model Promotion Requested', 'Retrain Requested', 'Model Monitoring Requested'];
 const CONTROL_ENVELOPE = '{"controlRule": "<aws.events.rule-arn>", "event": <aws.events.event.json>}';
+
+/**
+ * A function's failed asynchronous invocations recorded in a queue (OnFailure). Unlike
+ * aws-lambda-destinations' SqsDestination (which also grants GetQueueAttributes and GetQueueUrl)
+ * the role gets sqs:SendMessage only, as in template.yaml.
+ */
+class QueueDestination implements lambda.IDestination {
+  constructor(private readonly queue: sqs.IQueue) {}
+  public bind(_scope: Construct, fn: lambda.IFunction): lambda.DestinationConfig {
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'DeadLetters', actions: ['sqs:SendMessage'], resources: [this.queue.queueArn] }));
+    return { destination: this.queue.queueArn };
+  }
+}
 
 /** A target input given as EventBridge's own InputTemplate (predefined variables such as <aws.events.event.json>). */
 class InputTemplate extends events.RuleTargetInput {
@@ -116,6 +140,12 @@ export class DriftLoop extends Construct {
   /** One drift alarm per slot of DriftAlarmFeatures (slot i under HasDriftAlarm<i+1>). */
   public readonly driftAlarms: cloudwatch.Alarm[] = [];
   public readonly dashboard: cloudwatch.Dashboard;
+  /** The notifications topic (loop outcomes worth a person's attention, operational alarms), KMS-encrypted. */
+  public readonly topic: sns.Topic;
+  /** The key of the topic. */
+  public readonly notificationKey: kms.Key;
+  /** Errors and throttles per function, dead letters waiting per queue, custom-metrics near its timeout: into the topic. */
+  public readonly operationalAlarms: Record<string, cloudwatch.Alarm> = {};
   /** template.yaml's Conditions, by name (plus IsRealtimeCapture, the negation of IsBatchTransform). */
   public readonly conditions: Record<string, CfnCondition> = {};
   /** The values in effect (props or template defaults), as strings/tokens. */
@@ -161,6 +191,7 @@ export class DriftLoop extends Construct {
     cond('MonitorsStagingToo', Fn.conditionAnd(c.HasProduction, not(c.IsBatchTransform), eq(p.MonitorStaging, 'true')));
     cond('HasStagingGroundTruth', Fn.conditionAnd(c.MonitorsStagingToo, c.HasProblemType, not(eq(p.StagingGroundTruthPrefix, ''))));
     cond('HasControlPrincipals', not(eq(Fn.join('', principals), '')));
+    cond('HasNotificationEmail', not(eq(p.NotificationEmail, '')));
     const iff = (name: string, yes: unknown, no: unknown): Str => Fn.conditionIf(c[name].logicalId, yes, no).toString();
     const NONE = Aws.NO_VALUE;
 
@@ -202,9 +233,14 @@ export class DriftLoop extends Construct {
     const bucketArn = this.bucket.bucketArn;
 
     // ------------------------------------------------------------------ dead-letter queues
-    const queue = (qid: string) => {
+    const queueConditions = new Map<sqs.Queue, CfnCondition>();
+    const queue = (qid: string, condition?: string) => {
       const q = new sqs.Queue(this, qid, { retentionPeriod: Duration.days(14), encryption: sqs.QueueEncryption.SQS_MANAGED });
       (q.node.defaultChild as sqs.CfnQueue).addMetadata('checkov', { skip: QUEUE_SKIPS });
+      if (condition) {
+        onCondition(q, c[condition]);
+        queueConditions.set(q, c[condition]);
+      }
       return q;
     };
     this.deadLetterQueues = {
@@ -212,6 +248,8 @@ export class DriftLoop extends Construct {
       deployOnApproval: queue('DeployOnApprovalDLQ'),
       retrainOnAlarm: queue('RetrainOnAlarmDLQ'),
       customMetrics: queue('CustomMetricsDLQ'),
+      customMetricsStaging: queue('CustomMetricsStagingDLQ', 'MonitorsStagingToo'),
+      notifications: queue('NotificationDLQ'),
     };
     const q = this.deadLetterQueues;
 
@@ -318,7 +356,9 @@ export class DriftLoop extends Construct {
         loggingFormat: lambda.LoggingFormat.JSON,
         applicationLogLevelV2: p.LogLevel as lambda.ApplicationLogLevel,
         systemLogLevelV2: lambda.SystemLogLevel.WARN,
-        deadLetterQueue: o.dlq,
+        // Failed invocations: after the retries, Lambda's invocation record (request, errorType,
+        // errorMessage) into the function's queue.
+        onFailure: new QueueDestination(o.dlq),
         retryAttempts: o.retryAttempts,
         maxEventAge: o.maxEventAge,
       });
@@ -326,6 +366,8 @@ export class DriftLoop extends Construct {
       for (const s of o.statements) fn.addToRolePolicy(s);
       // The role dependency is implied by the Role GetAtt; an explicit one is cfn-lint W3005. (The
       // one on the role's policy stays: Lambda checks the dead-letter grant when it creates the function.)
+      // The role's policy first: Lambda checks the destination grant when it creates the
+      // EventInvokeConfig (which refers to the function).
       const rolePolicy = fn.role!.node.findChild('DefaultPolicy').node.defaultChild as iam.CfnPolicy;
       (fn.node.defaultChild as lambda.CfnFunction).addOverride('DependsOn', [rolePolicy.logicalId]);
       for (const [name, statements] of Object.entries(o.conditionalStatements ?? {})) {
@@ -540,7 +582,7 @@ export class DriftLoop extends Construct {
     const customMetricsStaging = mkFunction('CustomMetricsStagingFunction', {
       binary: 'custom-metrics', logName: 'custom-metrics-staging', condition: 'MonitorsStagingToo',
       description: 'driftloop custom-metrics for the staging endpoint - data quality (and model quality with staging labels) against the package staging serves.',
-      memorySize: 1024, timeout: 600, dlq: q.customMetrics, ...asyncRetries,
+      memorySize: 1024, timeout: 600, dlq: q.customMetricsStaging, ...asyncRetries,
       environment: {
         ...monitoringEnv,
         CAPTURE_MODE: 'realtime',
@@ -557,6 +599,42 @@ export class DriftLoop extends Construct {
     });
     this.functions = { getApprovedModel, deployOnApproval, retrainOnAlarm, customMetrics, customMetricsStaging };
 
+    // ------------------------------------------------------------------ notifications
+    // One topic for people, encrypted with its own key: EventBridge and CloudWatch cannot publish
+    // to a topic encrypted with the AWS managed key (aws/sns), whose policy cannot be changed.
+    // Named: the key policy names the topic's ARN (a reference would be a cycle).
+    const topicName = `${loopName}-notifications`;
+    this.notificationKey = new kms.Key(this, 'NotificationKey', {
+      description: `driftloop ${loopName} - encrypts the notifications topic.`,
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // The whole key policy, as written (the L2 would add its default administrator statements).
+    (this.notificationKey.node.defaultChild as kms.CfnKey).keyPolicy = new iam.PolicyDocument({
+      statements: [
+        // The account administers the key through IAM (the default key policy).
+        new iam.PolicyStatement({ sid: 'AccountAdministers', principals: [new iam.AccountRootPrincipal()], actions: ['kms:*'], resources: ['*'] }),
+        // The publishers (the notification rules, the alarms) encrypt for this topic only, from this account only.
+        new iam.PolicyStatement({
+          sid: 'RulesAndAlarmsEncryptForTheTopic',
+          principals: [new iam.ServicePrincipal('events.amazonaws.com'), new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+          actions: ['kms:GenerateDataKey*', 'kms:Decrypt'], resources: ['*'],
+          conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID, 'kms:EncryptionContext:aws:sns:topicArn': arn('sns', topicName) } },
+        }),
+      ],
+    });
+    const keyAlias = new kms.Alias(this, 'NotificationKeyAlias', { aliasName: `alias/driftloop/${loopName}/notifications`, targetKey: this.notificationKey });
+    (keyAlias.node.defaultChild as kms.CfnAlias).targetKeyId = this.notificationKey.keyId;
+    this.topic = new sns.Topic(this, 'NotificationTopic', { topicName, displayName: 'driftloop', masterKey: this.notificationKey });
+    (this.topic.node.defaultChild as sns.CfnTopic).kmsMasterKeyId = this.notificationKey.keyId;
+    const subscription = new sns.Subscription(this, 'NotificationEmailSubscription', {
+      topic: this.topic, protocol: sns.SubscriptionProtocol.EMAIL, endpoint: p.NotificationEmail,
+    });
+    onCondition(subscription, c.HasNotificationEmail);
+    // The rules publish through a reference, so the L2 target adds no unconditioned topic policy
+    // statement of its own (the topic policy below names the rules).
+    const topicRef = sns.Topic.fromTopicArn(this, 'NotificationTopicRef', this.topic.topicArn);
+
     // ------------------------------------------------------------------ rules
     // Each target: EventBridge's retry policy, then the function's dead-letter queue. The queue is
     // given to the target as a reference so the L2 does not add one policy statement per rule
@@ -566,7 +644,7 @@ export class DriftLoop extends Construct {
     const dlqRefs = new Map<sqs.Queue, sqs.IQueue>();
     const rulesByQueue = new Map<sqs.Queue, string[]>();
     const rule = (rid: string, o: {
-      description: string; fn: lambda.IFunction; targetId: string; dlq: sqs.Queue; maxEventAge?: Duration;
+      description: string; fn?: lambda.IFunction; topic?: sns.ITopic; targetId: string; dlq: sqs.Queue; maxEventAge?: Duration;
       pattern?: events.EventPattern; schedule?: Str; bus?: events.IEventBus; input?: events.RuleTargetInput; condition?: string;
     }) => {
       if (!dlqRefs.has(o.dlq)) dlqRefs.set(o.dlq, dlqRef(o.dlq));
@@ -578,9 +656,9 @@ export class DriftLoop extends Construct {
         schedule: o.schedule === undefined ? undefined : events.Schedule.expression(o.schedule),
         enabled: true,
       });
-      r.addTarget(new targets.LambdaFunction(o.fn, {
-        retryAttempts: 185, maxEventAge: o.maxEventAge ?? Duration.hours(24), deadLetterQueue: dlqRefs.get(o.dlq), event: o.input,
-      }));
+      const retries = { retryAttempts: 185, maxEventAge: o.maxEventAge ?? Duration.hours(24), deadLetterQueue: dlqRefs.get(o.dlq) };
+      r.addTarget(o.fn ? new targets.LambdaFunction(o.fn, { ...retries, event: o.input })
+        : new targets.SnsTopic(o.topic!, { ...retries, message: o.input }));
       // A readable target Id (the function's name, as in template.yaml) instead of Target0.
       (r.node.defaultChild as events.CfnRule).addPropertyOverride('Targets.0.Id', o.targetId);
       if (o.condition) onCondition(r, c[o.condition]); // the rule and its invoke permission
@@ -591,7 +669,7 @@ export class DriftLoop extends Construct {
     const deploy = { fn: deployOnApproval, targetId: 'deploy-on-approval', dlq: q.deployOnApproval };
     const retrain = { fn: retrainOnAlarm, targetId: 'retrain-on-alarm', dlq: q.retrainOnAlarm };
     const metrics = { fn: customMetrics, targetId: 'custom-metrics', dlq: q.customMetrics };
-    const metricsStaging = { fn: customMetricsStaging, targetId: 'custom-metrics-staging', dlq: q.customMetrics };
+    const metricsStaging = { fn: customMetricsStaging, targetId: 'custom-metrics-staging', dlq: q.customMetricsStaging };
     rule('DeployOnApprovalPackageRule', {
       ...deploy, description: 'Approval or rejection of a package of the group -> deploy-on-approval (converge, roll back).',
       pattern: {
@@ -665,26 +743,162 @@ export class DriftLoop extends Construct {
       pattern: { source: ['driftloop'], detailType: ['Model Monitoring Requested'] },
     });
 
+    // The loop's outcomes on EventBusName, one rule per message shape, each turned into one readable
+    // line. Not notified: Model Monitoring Completed and Model Deployment Skipped (every run, every no-op).
+    const notification = { topic: topicRef, targetId: 'notifications', dlq: q.notifications, bus: this.bus };
+    const line = (template: string, paths: Record<string, string>) => new InputTemplate(`"driftloop: ${template}"`, paths);
+    rule('NotifyViolationsRule', {
+      ...notification, description: 'driftloop Model Monitoring Violations of this stack\'s monitoring schedule -> the notifications topic.',
+      pattern: { source: ['driftloop'], detailType: ['Model Monitoring Violations'], detail: { monitoringScheduleName: [p.MonitoringScheduleName] } },
+      input: line('<count> constraint violation(s) in the window <start> to <end> of monitoring schedule <schedule> (<status>). Report: <report>', {
+        count: '$.detail.violationCount', schedule: '$.detail.monitoringScheduleName', start: '$.detail.window.start',
+        end: '$.detail.window.end', status: '$.detail.status', report: '$.detail.reports.constraintViolations',
+      }),
+    });
+    rule('NotifyRetrainingStartedRule', {
+      ...notification, description: 'driftloop Retraining Started -> the notifications topic.',
+      pattern: { source: ['driftloop'], detailType: ['Retraining Started'] },
+      input: line('retraining started - pipeline <pipeline>, execution <execution> (trigger: <trigger>).', {
+        pipeline: '$.detail.pipelineName', execution: '$.detail.pipelineExecutionArn', trigger: '$.detail.trigger.kind',
+      }),
+    });
+    rule('NotifyRetrainingSkippedRule', {
+      ...notification, description: 'driftloop Retraining Skipped (cooldown, busy, stale trigger, ...) -> the notifications topic.',
+      pattern: { source: ['driftloop'], detailType: ['Retraining Skipped'] },
+      input: line('retraining skipped - pipeline <pipeline>: <code> - <message> (trigger: <trigger>).', {
+        pipeline: '$.detail.pipelineName', code: '$.detail.skip.code', message: '$.detail.skip.message', trigger: '$.detail.trigger.kind',
+      }),
+    });
+    rule('NotifyModelDeployedRule', {
+      ...notification, description: 'driftloop Model Deployed of this stack\'s group -> the notifications topic.',
+      pattern: { source: ['driftloop'], detailType: ['Model Deployed'], detail: { modelPackageGroupName: [p.ModelPackageGroupName] } },
+      input: line('<stage> endpoint <endpoint> <action> - now serving version <version> of <group> (<package>).', {
+        stage: '$.detail.stage', endpoint: '$.detail.endpoint', action: '$.detail.action', package: '$.detail.packageArn',
+        version: '$.detail.packageVersion', group: '$.detail.modelPackageGroupName',
+      }),
+    });
+    rule('NotifyDeploymentFailedRule', {
+      ...notification, description: 'driftloop Deployment Failed / Deployment Rolled Back of this stack\'s group -> the notifications topic.',
+      pattern: {
+        source: ['driftloop'], detailType: ['Deployment Failed', 'Deployment Rolled Back'],
+        detail: { modelPackageGroupName: [p.ModelPackageGroupName] },
+      },
+      input: line('<outcome> - <stage> endpoint <endpoint>, version <version> of <group> - reason: <reason> - to retry: <retry>', {
+        outcome: '$.detail-type', stage: '$.detail.stage', endpoint: '$.detail.endpoint', version: '$.detail.packageVersion',
+        group: '$.detail.modelPackageGroupName', reason: '$.detail.reason', retry: '$.detail.retry',
+      }),
+    });
+    const notificationRules = ['NotifyViolationsRule', 'NotifyRetrainingStartedRule', 'NotifyRetrainingSkippedRule',
+      'NotifyModelDeployedRule', 'NotifyDeploymentFailedRule'];
+
     // ------------------------------------------------------------------ dead-letter queue policies
-    const ruleArn = (rid: string) => {
+    // A rule's ARN in a policy: under the rule's condition, unless the policy has that condition itself.
+    const ruleArn = (rid: string, policyCondition?: CfnCondition) => {
       const r = this.rules[rid];
       const cnd = (r.node.defaultChild as events.CfnRule).cfnOptions.condition;
-      return cnd ? Fn.conditionIf(cnd.logicalId, r.ruleArn, NONE).toString() : r.ruleArn;
+      return cnd && cnd !== policyCondition ? Fn.conditionIf(cnd.logicalId, r.ruleArn, NONE).toString() : r.ruleArn;
     };
     const deadLetterPolicy = (qu: sqs.Queue, ruleIds: string[]) => {
-      new sqs.QueuePolicy(this, `${qu.node.id}Policy`, { queues: [qu] }).document.addStatements(new iam.PolicyStatement({
+      const policy = new sqs.QueuePolicy(this, `${qu.node.id}Policy`, { queues: [qu] });
+      policy.document.addStatements(new iam.PolicyStatement({
         sid: 'EventBridgeDeadLetters', principals: [new iam.ServicePrincipal('events.amazonaws.com')],
         actions: ['sqs:SendMessage'], resources: [qu.queueArn],
-        conditions: { ArnEquals: { 'aws:SourceArn': ruleIds.map(ruleArn) } },
+        conditions: { ArnEquals: { 'aws:SourceArn': ruleIds.map((rid) => ruleArn(rid, queueConditions.get(qu))) } },
       }));
+      const qc = queueConditions.get(qu);
+      if (qc) onCondition(policy, qc);
     };
     for (const [qu, ruleIds] of rulesByQueue) deadLetterPolicy(qu, ruleIds);
+
+    // ------------------------------------------------------------------ operational alarms
+    // Into the topic. Named <loop name>-ops-... (no dot): RetrainOnAlarmRule and the recheck take
+    // alarms named <loop name>.<AlarmNamePrefix>... only, so an operational alarm never starts retraining.
+    const notify = new cwActions.SnsAction(this.topic);
+    const opsAlarm = (aid: string, o: { name: string; description: string; metric: cloudwatch.IMetric; threshold?: number; condition?: string }) => {
+      const a = new cloudwatch.Alarm(this, aid, {
+        alarmName: `${loopName}-ops-${o.name}`, alarmDescription: o.description, metric: o.metric,
+        threshold: o.threshold ?? 0, evaluationPeriods: 1, datapointsToAlarm: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      a.addAlarmAction(notify);
+      if (o.condition) onCondition(a, c[o.condition]);
+      this.operationalAlarms[aid] = a;
+      return a;
+    };
+    const fiveMinutes = Duration.minutes(5);
+    const fnAlarms: Array<[string, string, lambda.Function, string, string | undefined]> = [
+      ['GetApprovedModel', 'get-approved-model', getApprovedModel, 'GetApprovedModelDLQ', undefined],
+      ['DeployOnApproval', 'deploy-on-approval', deployOnApproval, 'DeployOnApprovalDLQ', undefined],
+      ['RetrainOnAlarm', 'retrain-on-alarm', retrainOnAlarm, 'RetrainOnAlarmDLQ', undefined],
+      ['CustomMetrics', 'custom-metrics', customMetrics, 'CustomMetricsDLQ', undefined],
+      ['CustomMetricsStaging', 'custom-metrics-staging', customMetricsStaging, 'CustomMetricsStagingDLQ', 'MonitorsStagingToo'],
+    ];
+    const durationAlarm = (key: string, name: string, fn: lambda.Function, condition?: string) => opsAlarm(`${key}DurationAlarm`, {
+      name: `${name}-duration`,
+      description: `driftloop ${name} - an invocation ran longer than 80% of the function's 600 s timeout (windows too large for the memory size, or slow S3).`,
+      metric: fn.metricDuration({ statistic: 'Maximum', period: fiveMinutes }), threshold: 0.8 * 600 * 1000, condition,
+    });
+    for (const [key, name, fn, dlqName, condition] of fnAlarms) {
+      opsAlarm(`${key}ErrorsAlarm`, {
+        name: `${name}-errors`,
+        description: `driftloop ${name} - invocations failed in the last 5 minutes (async failures are retried, then recorded in ${dlqName} with their errorType).`,
+        metric: fn.metricErrors({ statistic: 'Sum', period: fiveMinutes }), condition,
+      });
+      opsAlarm(`${key}ThrottlesAlarm`, {
+        name: `${name}-throttles`,
+        description: `driftloop ${name} - invocations throttled in the last 5 minutes (account or reserved concurrency exhausted).`,
+        metric: fn.metricThrottles({ statistic: 'Sum', period: fiveMinutes }), condition,
+      });
+      if (key === 'CustomMetrics') durationAlarm(key, name, fn);
+      if (key === 'CustomMetricsStaging') durationAlarm(key, name, fn, condition);
+    }
+    const queueAlarms: Array<[string, sqs.Queue, string, string | undefined]> = [
+      ['GetApprovedModelDLQ', q.getApprovedModel, 'get-approved-model', undefined],
+      ['DeployOnApprovalDLQ', q.deployOnApproval, 'deploy-on-approval', undefined],
+      ['RetrainOnAlarmDLQ', q.retrainOnAlarm, 'retrain-on-alarm', undefined],
+      ['CustomMetricsDLQ', q.customMetrics, 'custom-metrics', undefined],
+      ['CustomMetricsStagingDLQ', q.customMetricsStaging, 'custom-metrics-staging', 'MonitorsStagingToo'],
+      ['NotificationDLQ', q.notifications, 'notification', undefined],
+    ];
+    for (const [qid, qu, name, condition] of queueAlarms) {
+      opsAlarm(`${qid}DepthAlarm`, {
+        name: `${name}-dead-letters`,
+        description: qid === 'NotificationDLQ'
+          ? 'driftloop NotificationDLQ holds notifications EventBridge could not deliver to the topic; inspect and redrive (infra/README.md, Operations).'
+          : `driftloop ${qid} holds events ${name} could not take (failed invocations with their errorType, undeliverable events); inspect and redrive (infra/README.md, Operations).`,
+        metric: qu.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: fiveMinutes }), condition,
+      });
+    }
+
+    // The topic's policy: the notification rules and the operational alarms of this loop only.
+    const conditionalArn = (construct: IConstruct, value: string) => {
+      const cnd = (construct.node.defaultChild as CfnResource).cfnOptions.condition;
+      return cnd ? Fn.conditionIf(cnd.logicalId, value, NONE).toString() : value;
+    };
+    const topicPolicy = new sns.TopicPolicy(this, 'NotificationTopicPolicy', { topics: [this.topic] });
+    topicPolicy.document.addStatements(
+      new iam.PolicyStatement({
+        sid: 'LoopOutcomeRulesPublish', principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['sns:Publish'], resources: [this.topic.topicArn],
+        conditions: { ArnEquals: { 'aws:SourceArn': notificationRules.map((rid) => ruleArn(rid)) } },
+      }),
+      new iam.PolicyStatement({
+        sid: 'OperationalAlarmsPublish', principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'], resources: [this.topic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          ArnEquals: { 'aws:SourceArn': Object.values(this.operationalAlarms).map((a) => conditionalArn(a, a.alarmArn)) },
+        },
+      }),
+    );
 
     // ------------------------------------------------------------------ dashboard
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: `${loopName}-driftloop` });
     (this.dashboard.node.defaultChild as cloudwatch.CfnDashboard).dashboardBody = dashboardBody({
       p, iff, c, monitoredEndpoint, modelNamespace, dataNamespace,
       qualityAlarmArn: this.modelQualityAlarm.alarmArn, driftAlarmArns: this.driftAlarms.map((a) => a.alarmArn), feature,
+      functions: this.functions, queues: q, operationalAlarms: this.operationalAlarms,
     });
 
     if (props.samLogicalIds) useSamLogicalIds(this);
@@ -774,6 +988,9 @@ interface DashboardInputs {
   qualityAlarmArn: string;
   driftAlarmArns: string[];
   feature: (i: number) => string;
+  functions: DriftLoopFunctions;
+  queues: DriftLoopQueues;
+  operationalAlarms: Record<string, cloudwatch.Alarm>;
 }
 
 /**
@@ -813,6 +1030,41 @@ function dashboardBody(d: DashboardInputs): string {
     + ']}}, '
     + `{"type": "metric", "width": 24, "height": 4, "properties": {"title": "Retraining started", "region": "${region}", "view": "timeSeries", "stacked": false, "period": ${period}, "metrics": [`
     + `["${loopNs}", "RetrainingStarted", "Pipeline", "${p.PipelineName}", {"stat": "Sum", "label": "retraining started"}]`
-    + '], "yAxis": {"left": {"min": 0, "label": "retrains"}}}}'
+    + '], "yAxis": {"left": {"min": 0, "label": "retrains"}}}}, '
+    + operationsRow(d)
     + ']}';
+}
+
+/** The operations row: function errors and throttles, dead letters waiting, custom-metrics duration, the alarms. */
+function operationsRow(d: DashboardInputs): string {
+  const { iff } = d;
+  const region = Aws.REGION;
+  const f = d.functions;
+  const q = d.queues;
+  const lambdaMetric = (metric: string, fn: lambda.IFunction, stat: string, label: string) =>
+    `["AWS/Lambda", "${metric}", "FunctionName", "${fn.functionName}", {"stat": "${stat}", "label": "${label}"}]`;
+  const queueMetric = (qu: sqs.IQueue, label: string) =>
+    `["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${qu.queueName}", {"stat": "Maximum", "label": "${label}"}]`;
+  const errorsAndThrottles = (fn: lambda.IFunction, name: string) =>
+    `${lambdaMetric('Errors', fn, 'Sum', `${name} errors`)}, ${lambdaMetric('Throttles', fn, 'Sum', `${name} throttles`)}`;
+  const staging = (text: string) => iff('MonitorsStagingToo', `, ${text}`, '');
+  const alarms = Object.entries(d.operationalAlarms);
+  const alarmArns = alarms.filter(([id]) => !id.startsWith('CustomMetricsStaging')).map(([, a]) => `"${a.alarmArn}"`).join(', ')
+    + staging(alarms.filter(([id]) => id.startsWith('CustomMetricsStaging')).map(([, a]) => `"${a.alarmArn}"`).join(', '));
+  return `{"type": "metric", "width": 12, "height": 6, "properties": {"title": "Operations - function errors and throttles (alarms above 0 per 5 minutes)", "region": "${region}", "view": "timeSeries", "stacked": false, "period": 300, "metrics": [`
+    + [errorsAndThrottles(f.getApprovedModel, 'get-approved-model'), errorsAndThrottles(f.deployOnApproval, 'deploy-on-approval'),
+      errorsAndThrottles(f.retrainOnAlarm, 'retrain-on-alarm'), errorsAndThrottles(f.customMetrics, 'custom-metrics')].join(', ')
+    + staging(errorsAndThrottles(f.customMetricsStaging, 'custom-metrics-staging'))
+    + '], "yAxis": {"left": {"min": 0}}}}, '
+    + `{"type": "metric", "width": 6, "height": 6, "properties": {"title": "Operations - dead letters waiting", "region": "${region}", "view": "timeSeries", "stacked": false, "period": 300, "metrics": [`
+    + [queueMetric(q.getApprovedModel, 'get-approved-model'), queueMetric(q.deployOnApproval, 'deploy-on-approval'),
+      queueMetric(q.retrainOnAlarm, 'retrain-on-alarm'), queueMetric(q.customMetrics, 'custom-metrics'),
+      queueMetric(q.notifications, 'notifications')].join(', ')
+    + staging(queueMetric(q.customMetricsStaging, 'custom-metrics-staging'))
+    + '], "yAxis": {"left": {"min": 0}}}}, '
+    + `{"type": "metric", "width": 6, "height": 6, "properties": {"title": "Operations - custom-metrics duration, max (timeout 600 s, alarm above 480 s)", "region": "${region}", "view": "timeSeries", "stacked": false, "period": 300, "metrics": [`
+    + lambdaMetric('Duration', f.customMetrics, 'Maximum', 'custom-metrics')
+    + staging(lambdaMetric('Duration', f.customMetricsStaging, 'Maximum', 'custom-metrics-staging'))
+    + '], "yAxis": {"left": {"min": 0, "max": 600000, "label": "ms"}}}}, '
+    + `{"type": "alarm", "width": 24, "height": 3, "properties": {"title": "Operations - alarms (into the notifications topic)", "alarms": [${alarmArns}]}}`;
 }

@@ -68,8 +68,16 @@ export class DriftLoopStack extends Stack {
     out('ControlBusName', l.controlBus.eventBusName, { description: 'The bus the loop\'s requests go to (PutEvents from ControlPrincipals only).' });
     out('ControlBusArn', l.controlBus.eventBusArn);
     const q = l.deadLetterQueues;
-    out('DeadLetterQueueUrls', Fn.join(' ', [q.deployOnApproval.queueUrl, q.retrainOnAlarm.queueUrl, q.customMetrics.queueUrl, q.getApprovedModel.queueUrl]), {
-      description: 'Events that could not be delivered or whose invocations kept failing (inspect, then redrive).',
+    out('DeadLetterQueueUrls', Fn.join(' ', [q.deployOnApproval.queueUrl, q.retrainOnAlarm.queueUrl, q.customMetrics.queueUrl,
+      q.getApprovedModel.queueUrl, q.notifications.queueUrl]), {
+      description: 'Events that could not be delivered or whose invocations kept failing - the latter as Lambda\'s invocation record with errorType (inspect, then redrive).',
+    });
+    out('CustomMetricsStagingDLQUrl', q.customMetricsStaging.queueUrl, {
+      condition: 'MonitorsStagingToo',
+      description: 'The staging custom-metrics\' dead letters (failed invocations with their errorType, undeliverable events).',
+    });
+    out('NotificationTopicArn', l.topic.topicArn, {
+      description: 'The notifications topic (loop outcomes and operational alarms; KMS-encrypted) - subscribe people or tools to it.',
     });
   }
 }

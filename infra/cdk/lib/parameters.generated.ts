@@ -350,6 +350,12 @@ export interface DriftLoopParameters {
    */
   readonly logRetentionDays?: 1 | 3 | 5 | 7 | 14 | 30 | 60 | 90 | 120 | 150 | 180 | 365 | 400 | 545 | 731 | 1096 | 1827 | 2192 | 2557 | 2922 | 3288 | 3653;
   /**
+   * An email address subscribed to the notifications topic (violations, retraining started/skipped, deployments done/failed/rolled back, operational alarms); empty for no subscription (subscribe to the topic yourself - output NotificationTopicArn). The address receives a confirmation mail first.
+   *
+   * @default ""
+   */
+  readonly notificationEmail?: string;
+  /**
    * Comma-separated CloudWatch alarms (at most 10) that roll a production update back (UpdateEndpoint DeploymentConfig.AutoRollbackConfiguration; blue/green per ProductionDeployment, SageMaker's all-at-once when empty). A failed or rolled-back update is recorded on the package and not retried until a new approval or a promotion request. Empty for none.
    *
    * @default ""
@@ -447,6 +453,7 @@ export const PARAMETERS: Readonly<Record<string, ParameterDefinition>> = {
   LogLevel: { prop: "logLevel", type: "String", default: "INFO", allowedValues: ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], description: "Application log level of the functions (JSON logs)." },
   ControlPrincipals: { prop: "controlPrincipals", type: "CommaDelimitedList", default: "", description: "IAM principal ARNs (roles, users; comma-separated) that may put the loop's requests (Model Promotion Requested, Retrain Requested, Model Monitoring Requested) on the stack's control bus; empty for nobody (the loop then takes no requests)." },
   LogRetentionDays: { prop: "logRetentionDays", type: "Number", default: 30, allowedValues: [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], description: "Retention of the functions' log groups." },
+  NotificationEmail: { prop: "notificationEmail", type: "String", default: "", allowedPattern: "^$|^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", description: "An email address subscribed to the notifications topic (violations, retraining started/skipped, deployments done/failed/rolled back, operational alarms); empty for no subscription (subscribe to the topic yourself - output NotificationTopicArn). The address receives a confirmation mail first." },
   ProductionRollbackAlarms: { prop: "productionRollbackAlarms", type: "String", default: "", allowedPattern: "^$|^[^,]{1,255}(,[^,]{1,255}){0,9}$", description: "Comma-separated CloudWatch alarms (at most 10) that roll a production update back (UpdateEndpoint DeploymentConfig.AutoRollbackConfiguration; blue/green per ProductionDeployment, SageMaker's all-at-once when empty). A failed or rolled-back update is recorded on the package and not retried until a new approval or a promotion request. Empty for none." },
   ProductionAutoScalingMaxCapacity: { prop: "productionAutoScalingMaxCapacity", type: "Number", default: 0, minValue: 0, description: "Production autoscaling - maximum instances of the served variant (target tracking on SageMakerVariantInvocationsPerInstance, registered once the endpoint serves a package); 0 turns autoscaling off." },
   ProductionAutoScalingMinCapacity: { prop: "productionAutoScalingMinCapacity", type: "Number", default: 1, minValue: 1, description: "Production autoscaling - minimum instances (at most ProductionAutoScalingMaxCapacity)." },

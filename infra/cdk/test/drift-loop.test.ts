@@ -32,16 +32,16 @@ function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }
 }
 
 describe('DriftLoop', () => {
-  it('builds five arm64 Rust functions, four dead-letter queues and twelve rules', () => {
+  it('builds five arm64 Rust functions, six dead-letter queues, seventeen rules', () => {
     const { t } = synth();
     t.resourceCountIs('AWS::Lambda::Function', 5);
-    t.resourceCountIs('AWS::SQS::Queue', 4);
-    t.resourceCountIs('AWS::Events::Rule', 12);
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+    t.resourceCountIs('AWS::SQS::Queue', 6);
+    t.resourceCountIs('AWS::Events::Rule', 17);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 6 + 18); // model quality, 5 drift slots; operational (errors, throttles, durations, queue depths)
     t.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'provided.al2023', Architectures: ['arm64'], Handler: 'bootstrap',
       LoggingConfig: Match.objectLike({ LogFormat: 'JSON', SystemLogLevel: 'WARN' }),
-      DeadLetterConfig: { TargetArn: Match.anyValue() },
+      DeadLetterConfig: Match.absent(), // failed invocations go to the OnFailure destination instead
     });
     t.hasResourceProperties('AWS::Lambda::Function', {
       MemorySize: 1024, Timeout: 600,
@@ -59,12 +59,53 @@ describe('DriftLoop', () => {
       assert.notEqual(target.Id, 'Target0', `${id}: a readable target id`);
     }
     const policies = Object.values(t.findResources('AWS::SQS::QueuePolicy'));
-    assert.equal(policies.length, 3);
+    assert.equal(policies.length, 5);
     const named = policies.flatMap((p) => p.Properties.PolicyDocument.Statement[0].Condition.ArnEquals['aws:SourceArn']);
     assert.equal(named.length, Object.keys(rules).length, 'each rule named by exactly one queue policy');
     // One Lambda permission per rule, for events.amazonaws.com from that rule.
-    t.resourceCountIs('AWS::Lambda::Permission', 12);
+    t.resourceCountIs('AWS::Lambda::Permission', 12); // the five notification rules target the topic
     t.allResourcesProperties('AWS::Lambda::Permission', { Principal: 'events.amazonaws.com', Action: 'lambda:InvokeFunction' });
+  });
+
+  it('records failed invocations with their error type in the function\'s queue (OnFailure), sqs:SendMessage only', () => {
+    const { stack, loop, t } = synth();
+    const fn = loop.functions.deployOnApproval;
+    t.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: logicalId(stack, fn) }, MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 21600,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(stack, loop.deadLetterQueues.deployOnApproval), 'Arn'] } } },
+    });
+    const policy = stack.resolve((fn.role!.node.findChild('DefaultPolicy').node.defaultChild as any).policyDocument);
+    const grants = policy.Statement.filter((st: any) => JSON.stringify(st.Action).includes('sqs:'));
+    assert.deepEqual(grants.map((st: any) => st.Action), ['sqs:SendMessage']);
+  });
+
+  it('notifies people through one encrypted topic: outcome rules with readable messages, operational alarms', () => {
+    const { stack, loop, t } = synth({ notificationEmail: 'ops@example.com' });
+    const topicId = logicalId(stack, loop.topic);
+    t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { Ref: logicalId(stack, loop.notificationKey) } });
+    t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: { Ref: topicId } });
+    t.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['driftloop'], 'detail-type': ['Retraining Started'] },
+      Targets: [Match.objectLike({
+        Id: 'notifications', Arn: { Ref: topicId },
+        InputTransformer: {
+          InputPathsMap: Match.objectLike({ pipeline: '$.detail.pipelineName' }),
+          InputTemplate: Match.stringLikeRegexp('^"driftloop: retraining started'),
+        },
+      })],
+    });
+    // Every operational alarm notifies the topic, and the topic's policy admits exactly those alarms.
+    const ops = Object.values(loop.operationalAlarms);
+    assert.equal(ops.length, 18);
+    for (const a of ops) assert.deepEqual(stack.resolve((a.node.defaultChild as any).alarmActions), [{ Ref: topicId }]);
+    const [topicPolicy] = Object.values(t.findResources('AWS::SNS::TopicPolicy'));
+    const alarmsStatement = topicPolicy.Properties.PolicyDocument.Statement.find((st: any) => st.Sid === 'OperationalAlarmsPublish');
+    assert.equal(alarmsStatement.Condition.ArnEquals['aws:SourceArn'].length, 18);
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda', MetricName: 'Duration', Threshold: 480000, Statistic: 'Maximum',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(stack, loop.functions.customMetrics) } }],
+    });
   });
 
   it('routes package approvals of its group to deploy-on-approval', () => {
@@ -91,13 +132,14 @@ describe('DriftLoop', () => {
     // (HasStagingGroundTruth, of the staging ground-truth rule, implies MonitorsStagingToo.)
     const allowed = [cond, stack.getLogicalId(loop.conditions.HasStagingGroundTruth)];
     for (const [id, r] of related) {
-      if (r.Type === 'AWS::SQS::QueuePolicy') continue; // the shared queue names the rule under Fn::If
+      // The shared dashboard and topic policy name its parts under Fn::If.
+      if (['AWS::CloudWatch::Dashboard', 'AWS::SNS::TopicPolicy'].includes(r.Type)) continue;
       assert.ok(allowed.includes(r.Condition), `${id} (${r.Type}) refers to the staging function: under its condition`);
     }
-    // The shared dead-letter queue names the conditional rules only under their conditions.
+    // Its queue's policy names the ground-truth rule under that rule's own condition.
     const policy = Object.values(t.findResources('AWS::SQS::QueuePolicy'))
-      .map((p) => JSON.stringify(p)).find((p) => p.includes(logicalId(stack, loop.rules.CustomMetricsStagingScheduleRule)));
-    assert.match(policy!, new RegExp(`"Fn::If":\\["${cond}"`));
+      .map((p) => JSON.stringify(p)).find((p) => p.includes(logicalId(stack, loop.rules.StagingGroundTruthRule)));
+    assert.match(policy!, new RegExp(`"Fn::If":\\["${stack.getLogicalId(loop.conditions.HasStagingGroundTruth)}"`));
   });
 
   it('has the template conditions, evaluated from the props', () => {
@@ -141,7 +183,9 @@ describe('DriftLoop', () => {
     const ids = Object.keys(sam.t.toJSON().Resources);
     for (const id of ['DataBucket', 'DataBucketPolicy', 'CustomMetricsFunction', 'CustomMetricsFunctionRole',
       'CustomMetricsFunctionRolePolicy', 'CustomMetricsInvokeConfig', 'GroundTruthRule', 'GroundTruthPermission',
-      'CustomMetricsDLQPolicy', 'ModelQualityAlarm', 'DriftAlarm5', 'ControlBus', 'Dashboard']) {
+      'CustomMetricsDLQPolicy', 'ModelQualityAlarm', 'DriftAlarm5', 'ControlBus', 'Dashboard', 'NotificationTopic',
+      'NotificationKey', 'NotificationKeyAlias', 'NotificationTopicPolicy', 'NotificationEmailSubscription',
+      'CustomMetricsStagingDLQPolicy', 'NotifyViolationsRule', 'CustomMetricsDurationAlarm']) {
       assert.ok(ids.includes(id), id);
     }
     const cdk = synth();
