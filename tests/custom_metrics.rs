@@ -151,6 +151,7 @@ async fn setup(extra: &[(&str, &str)]) -> Setup {
         events: Arc::new(EventBridge::new(aws.eventbridge())),
         config: Config::from_env(&vars).unwrap(),
         clock: system_clock(),
+        executions: None,
     };
     Setup {
         deps,

@@ -100,6 +100,7 @@ async fn make_deps(bucket: &str, endpoint: &str) -> (Deps, aws_sdk_s3::Client) {
         events: Arc::new(EventBridge::new(aws.eventbridge())),
         config: Config::from_env(&vars).unwrap(),
         clock: system_clock(),
+        executions: None,
     };
     (deps, s3)
 }

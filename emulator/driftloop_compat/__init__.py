@@ -10,6 +10,8 @@ every module: the patches through their idempotent ``apply()`` (in this order), 
 * ``lambda_async`` patch: functions run by ``cargo lambda watch``; async invokes (Event, EventBridge targets)
   retried, then recorded in the OnFailure destination with their errorType.
 * ``emit``       patch: alarms start INSUFFICIENT_DATA, keep state on update; opt-in AWS service events.
+* ``stepfunctions`` patch + middleware: the ASL interpreter on, failed Distributed Map items fail the
+  run, the S3 ItemReader pages (and reads an empty prefix); Lambda Invoke routed to ``cargo lambda watch``.
 * ``cbor``       middleware: Smithy RPC v2 CBOR for CloudWatch, translated to and from moto's JSON protocol.
 * ``faults``     middleware: throttling / 5xx for the next N calls of an operation, in its protocol's errors.
 * ``server``     the app: moto with all of the above, and admin routes (health, config, status, reset).

@@ -95,7 +95,7 @@ def build_app(compat: bool = True) -> WsgiApp:
 
     app: Any = DomainDispatcherApplication(create_backend_app)
     if compat:
-        from . import cloudwatch, emit, events, lambda_async, s3, sagemaker
+        from . import cloudwatch, emit, events, lambda_async, s3, sagemaker, stepfunctions
         from .cbor import CborMiddleware
         from .faults import FaultMiddleware
 
@@ -105,6 +105,10 @@ def build_app(compat: bool = True) -> WsgiApp:
         events.apply()
         lambda_async.apply()
         emit.apply()  # after sagemaker.apply(): it wraps the fixed methods
+        stepfunctions.apply()  # the ASL interpreter on, failed Map items fail the run, paged ItemReader
+        # Lambda Invoke (direct, and Step Functions' lambda:invoke) -> cargo lambda watch; inside
+        # FaultMiddleware so injected Lambda faults reach state machines too.
+        app = stepfunctions.LambdaInvokeRouter(app)
         app = CborMiddleware(app)
         app = FaultMiddleware(app)
     return AdminMiddleware(app, compat)

@@ -51,6 +51,10 @@ impl Aws {
         aws_sdk_eventbridge::Client::new(&self.sdk)
     }
 
+    pub fn stepfunctions(&self) -> aws_sdk_sfn::Client {
+        aws_sdk_sfn::Client::new(&self.sdk)
+    }
+
     pub fn s3(&self) -> aws_sdk_s3::Client {
         let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
             .force_path_style(self.s3_path_style)

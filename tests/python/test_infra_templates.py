@@ -339,6 +339,83 @@ def test_iam_is_least_privilege(variant):
     assert not actions("CustomMetricsFunction") & {"iam:PassRole", "sagemaker:CreateEndpoint", "sagemaker:StartPipelineExecution"}
 
 
+SCALE_OUT_RETRIED = {"Lambda.TooManyRequestsException", "Lambda.ServiceException", "Retryable.Throttled",
+                     "Retryable.ServerError", "Retryable.Transport", "Retryable.Busy"}
+
+
+def scale_out_definition(t: dict, overrides: dict | None = None) -> dict:
+    """The state machine's definition with its substitutions applied (as Step Functions reads it)."""
+    ev = cfn.Evaluator(t, cfn.parameter_values(t, overrides))
+    props = t["Resources"]["ScaleOutStateMachine"]["Properties"]
+    text = props["DefinitionString"]
+    for k, v in ev.value(props["DefinitionSubstitutions"]).items():
+        text = text.replace("${" + k + "}", str(v))
+    return json.loads(text)
+
+
+@pytest.mark.parametrize("variant", ["defaults", "flipped"])
+def test_scale_out_state_machine_fans_out_fails_visibly_and_is_scoped(variant):
+    """Issue 18: the Distributed Map over the window's slices, retried, failing on any failed item,
+    then one reduce; custom-metrics can start it; its role does nothing else."""
+    t = sam_transformed()
+    overrides = dict(VARIANTS[variant], ScaleOutMaxConcurrency="40")
+    ev = cfn.Evaluator(t, cfn.parameter_values(t, overrides))
+    d = scale_out_definition(t, overrides)
+    assert d["StartAt"] == "Workers"
+    m = d["States"]["Workers"]
+    assert m["Type"] == "Map" and m["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert m["ItemReader"]["Resource"] == "arn:aws:states:::s3:listObjectsV2"
+    assert m["ItemReader"]["Parameters"] == {"Bucket.$": "$.slices.bucket", "Prefix.$": "$.slices.prefix"}
+    assert m["MaxConcurrency"] == 40
+    assert m["ToleratedFailureCount"] == 0 and "ToleratedFailurePercentage" not in m
+    assert m["ResultPath"] is None, "the Map's output is dropped: the reduce lists the partials (no 256 KB bound)"
+    assert m["ItemSelector"]["scaleOut"]["mode"] == "worker" and m["Next"] == "Reduce"
+    worker = m["ItemProcessor"]["States"]["Worker"]
+    reduce_ = d["States"]["Reduce"]
+    assert reduce_["Parameters"]["Payload"]["scaleOut"]["mode"] == "reduce" and reduce_["End"] is True
+    for task in (worker, reduce_):
+        assert task["Resource"] == "arn:aws:states:::lambda:invoke"
+        assert task["Parameters"]["FunctionName"] == "<getatt:CustomMetricsFunction.Arn>"
+        retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
+        assert SCALE_OUT_RETRIED <= retried, SCALE_OUT_RETRIED - retried
+        assert not retried & {"States.ALL", "States.TaskFailed"}, "permanent errors are not retried"
+        assert "Catch" not in task, "a failed item fails the run"
+    props = ev.value(t["Resources"]["ScaleOutStateMachine"]["Properties"])
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:" + props["StateMachineName"]
+    env = ev.value(t["Resources"]["CustomMetricsFunction"]["Properties"]["Environment"])["Variables"]
+    assert env["SCALE_OUT_STATE_MACHINE_ARN"] == arn
+    assert env["SCALE_OUT_BYTES"] == "8589934592" and env["SCALE_OUT_SLICE_BYTES"] == "1073741824"
+    started = [a for a in cfn.permissions(t, ev, "CustomMetricsFunction")["statements"]
+               if a.split(" ")[1] == "states:StartExecution"]
+    assert [a.split(" ")[2] for a in started] == [arn]
+    # The role: invoke custom-metrics, list the report prefix, run the Map's children; log
+    # delivery and X-Ray (no resource types) only on *.
+    role = ev.value(t["Resources"]["ScaleOutStateMachineRole"]["Properties"])
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "states.amazonaws.com"}
+    atoms = []
+    for pol in role["Policies"]:
+        for st in pol["PolicyDocument"]["Statement"]:
+            acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            ress = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            atoms += [(a, r, json.dumps(st.get("Condition"), sort_keys=True)) for a in acts for r in ress]
+    for a, r, cond in atoms:
+        assert "*" not in a
+        if r == "*":
+            assert a.split(":")[0] in ("logs", "xray"), (a, r)
+        elif a == "lambda:InvokeFunction":
+            assert r in ("<getatt:CustomMetricsFunction.Arn>", "<getatt:CustomMetricsFunction.Arn>:*")
+        elif a == "s3:ListBucket":
+            assert json.loads(cond) == {"StringLike": {"s3:prefix": ["reports/*"]}}, cond
+        elif a == "states:StartExecution":
+            assert r == arn
+        else:
+            assert a in ("states:DescribeExecution", "states:StopExecution"), a
+            assert r == arn.replace(":stateMachine:", ":execution:") + "/*"
+    assert {a for a, _, _ in atoms if not a.startswith(("logs:", "xray:"))} == {
+        "lambda:InvokeFunction", "s3:ListBucket", "states:StartExecution", "states:DescribeExecution",
+        "states:StopExecution"}
+
+
 def test_rollback_alarms_reach_production_updates():
     """Issue 14: the rollback alarms parameter is wired to the function, which may read them."""
     t = sam_transformed()

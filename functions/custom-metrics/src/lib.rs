@@ -37,6 +37,14 @@
 //! skips windows still open (`open`). The scheduled run (11:xx for that window) is final
 //! ([`driftloop::monitoring::trigger`]).
 //!
+//! **Scale-out** ([`driftloop::monitoring::scaleout`], docs/scale-out.md): with
+//! `SCALE_OUT_STATE_MACHINE_ARN` set, a window whose listed input exceeds `SCALE_OUT_BYTES` (or
+//! a direct request with `"scaleOut": true`) is not computed here: its objects are cut into
+//! slices, and the Step Functions state machine runs this function as workers
+//! (`{"scaleOut": {"mode": "worker", ...}}`: one slice's partial state to S3) and as the reduce
+//! (`{"scaleOut": {"mode": "reduce", ...}}`: the merged window, published as below, once). The
+//! window's entry is then `ScaledOut` with the execution's ARN ([`handle_any`]).
+//!
 //! A window without capture or without ground truth is the explicit status `NoData`
 //! ([`driftloop::monitoring::outcome`]): its reports, its record counts with `window_empty = 1`,
 //! and its event are published as for any other window.
@@ -95,13 +103,14 @@ use driftloop::error::{AwsError, Classify, ErrorClass};
 use driftloop::events::EventError;
 use driftloop::metrics::CaptureFormat;
 use driftloop::monitoring::dedup::Decision;
+use driftloop::monitoring::scaleout::{self, Executions, ScaleOut};
 use driftloop::monitoring::settings::{
     MAX_FORECAST_SEASONALITY, parse_batch_format, parse_dimensions, parse_feature_names,
     parse_problem, parse_quantiles,
 };
 use driftloop::monitoring::{
     Baselines, CaptureMode, InvalidSetting, Planned, RunContext, RunError, ServingReads, Settings,
-    Trigger, WindowOutcome, WindowRule, evaluate_window, parse_trigger, plan_windows,
+    Source, Trigger, WindowOutcome, WindowRule, evaluate_window_from, parse_trigger, plan_windows,
     resolve_served_baselines,
 };
 use driftloop::publish::{EventPublisher, MetricPublisher, PublishError};
@@ -145,6 +154,9 @@ pub use driftloop::monitoring::{Clock, system_clock};
 /// | `READ_CONCURRENCY` | objects downloaded ahead of the engine (1-64) | `8` |
 /// | `GROUND_TRUTH_MEMORY_MB` | memory the buffered ground truth may take; past it a window fails with `Permanent.GroundTruthTooLarge` (read at run time, see `driftloop::monitoring::feed`) | half of `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; unlimited outside Lambda |
 /// | `CAPTURE_FILE_LOOKBACK_MINUTES` | real-time capture files started this long before a window are read too (a file holds records after its start time; 0-60) | `5` |
+/// | `SCALE_OUT_STATE_MACHINE_ARN` | the scale-out state machine ([`driftloop::monitoring::scaleout`]); unset: every window is computed here | — |
+/// | `SCALE_OUT_BYTES` | with the state machine: a window whose listed input (capture + ground truth) exceeds this many bytes is handed to it instead of computed here; `0` or unset: only on a direct request's `"scaleOut": true` | — |
+/// | `SCALE_OUT_SLICE_BYTES` | the input bytes of one scale-out worker (at least 1) | `1073741824` (1 GiB) |
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub settings: Settings,
@@ -152,6 +164,16 @@ pub struct Config {
     pub dedup_quiet_seconds: u64,
     pub read_concurrency: usize,
     pub capture_lookback_minutes: u32,
+    pub scale_out: ScaleOutConfig,
+}
+
+/// The scale-out mode's configuration (`SCALE_OUT_*`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScaleOutConfig {
+    pub state_machine_arn: Option<String>,
+    /// None: only when a direct request asks for it.
+    pub threshold_bytes: Option<u64>,
+    pub slice_bytes: u64,
 }
 
 impl Config {
@@ -255,6 +277,16 @@ impl Config {
             event_bus: env.optional("EVENT_BUS_NAME"),
             feature_names: env.validated("FEATURE_NAMES", parse_feature_names)?,
         };
+        let scale_out = ScaleOutConfig {
+            state_machine_arn: env.optional("SCALE_OUT_STATE_MACHINE_ARN"),
+            threshold_bytes: Some(env.parse_or("SCALE_OUT_BYTES", 0u64)?).filter(|b| *b > 0),
+            slice_bytes: env.parse_checked(
+                "SCALE_OUT_SLICE_BYTES",
+                scaleout::DEFAULT_SLICE_BYTES,
+                |v| *v >= 1,
+                "at least 1",
+            )?,
+        };
         let settings = settings.check().map_err(|e| {
             let var = e.setting.env_var().to_owned();
             let value = lookup.get(&var).unwrap_or_default();
@@ -278,6 +310,7 @@ impl Config {
             dedup_quiet_seconds: quiet,
             read_concurrency: concurrency,
             capture_lookback_minutes: lookback,
+            scale_out,
         })
     }
 }
@@ -291,6 +324,8 @@ pub struct Deps {
     pub events: Arc<dyn EventPublisher>,
     pub config: Config,
     pub clock: Clock,
+    /// Step Functions, for the scale-out mode (None: windows are always computed here).
+    pub executions: Option<Arc<dyn Executions>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -310,6 +345,10 @@ pub enum Error {
     Publish(#[from] PublishError),
     #[error("the metrics engine failed: {0}")]
     Engine(String),
+    /// A scale-out step that cannot go on (`Permanent.ScaleOut`: a bad plan, slice or partial,
+    /// a missing partial state, a scale-out request without the state machine).
+    #[error("{0}")]
+    ScaleOut(String),
 }
 
 impl From<RunError> for Error {
@@ -320,6 +359,7 @@ impl From<RunError> for Error {
             RunError::Aws(e) => Error::Aws(e),
             RunError::Publish(e) => Error::Publish(e),
             RunError::Engine(m) => Error::Engine(m),
+            e @ RunError::ScaleOut(_) => Error::ScaleOut(e.to_string()),
         }
     }
 }
@@ -341,6 +381,7 @@ impl Classify for Error {
             Error::Aws(e) => e.code(),
             Error::Publish(e) => e.code(),
             Error::Engine(_) => "Engine",
+            Error::ScaleOut(_) => "ScaleOut",
         }
     }
 }
@@ -358,7 +399,83 @@ pub struct Output {
     pub windows: Vec<WindowOutcome>,
 }
 
-pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
+/// The Step Functions steps of the scale-out mode, as the state machine sends them:
+/// `{"scaleOut": {"mode": "worker" | "reduce", ...}}` ([`scaleout::Step`]), or an `ItemBatcher`
+/// batch `{"Items": [{"Key": ...}, ...], "BatchInput": {"scaleOut": {"mode": "worker", ...}}}`.
+/// None for any other event.
+pub fn parse_step(event: &Value) -> Option<Result<scaleout::Step, Error>> {
+    let bad = |e: serde_json::Error| {
+        Error::BadEvent(EventError::Invalid {
+            what: "scale-out step".into(),
+            reason: e.to_string(),
+        })
+    };
+    if let (Some(items), Some(step)) = (event.get("Items"), event["BatchInput"].get("scaleOut")) {
+        let mut step = step.clone();
+        step["items"] = items.clone();
+        return Some(serde_json::from_value(step).map_err(bad));
+    }
+    let step = event.get("scaleOut").filter(|v| v.is_object())?;
+    Some(serde_json::from_value(step.clone()).map_err(bad))
+}
+
+/// Every event: a scale-out step ([`parse_step`]: the worker's `{"runId", "partials"}`, the
+/// reduce's window outcome), else a trigger ([`handle`]'s [`Output`]).
+pub async fn handle_any(event: Value, deps: &Deps) -> Result<Value, Error> {
+    match parse_step(&event) {
+        None => Ok(serde_json::to_value(handle(event, deps).await?).unwrap_or(Value::Null)),
+        Some(step) => match step? {
+            scaleout::Step::Worker {
+                plan,
+                execution,
+                item,
+                items,
+            } => {
+                let items: Vec<_> = item.into_iter().chain(items).collect();
+                let wc = scaleout::WorkerContext {
+                    settings: &deps.config.settings,
+                    read_concurrency: deps.config.read_concurrency,
+                };
+                Ok(scaleout::work(&deps.store, &wc, &plan, &execution, &items).await?)
+            }
+            scaleout::Step::Reduce { plan, execution } => {
+                let rc = scaleout::ReduceContext {
+                    settings: &deps.config.settings,
+                    window_rule: &deps.config.window,
+                    capture_lookback: Duration::minutes(i64::from(
+                        deps.config.capture_lookback_minutes,
+                    )),
+                    read_concurrency: deps.config.read_concurrency,
+                };
+                let o = scaleout::reduce(
+                    &deps.store,
+                    deps.metrics.as_ref(),
+                    deps.events.as_ref(),
+                    &deps.clock,
+                    &rc,
+                    &plan,
+                    &execution,
+                )
+                .await?;
+                Ok(serde_json::to_value(o).unwrap_or(Value::Null))
+            }
+        },
+    }
+}
+
+pub async fn handle(mut event: Value, deps: &Deps) -> Result<Output, Error> {
+    // A direct request's `"scaleOut": true` hands its windows to the state machine whatever
+    // their size.
+    let force = match event.as_object_mut().and_then(|m| m.remove("scaleOut")) {
+        None => false,
+        Some(Value::Bool(b)) => b,
+        Some(other) => {
+            return Err(Error::BadEvent(EventError::Invalid {
+                what: "monitoring request".into(),
+                reason: format!("\"scaleOut\" must be true or false, got {other}"),
+            }));
+        }
+    };
     let trigger = parse_trigger(event)?;
     let settings = deps
         .config
@@ -428,6 +545,25 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         capture_lookback: Duration::minutes(i64::from(deps.config.capture_lookback_minutes)),
         read_concurrency: deps.config.read_concurrency,
     };
+    let sc = &deps.config.scale_out;
+    let overrides = trigger.overrides();
+    let scale = match (&deps.executions, &sc.state_machine_arn) {
+        (Some(executions), Some(arn)) => Some(ScaleOut {
+            executions: executions.as_ref(),
+            state_machine_arn: arn,
+            threshold_bytes: sc.threshold_bytes,
+            slice_bytes: sc.slice_bytes,
+            force,
+            overrides: &overrides,
+        }),
+        _ if force => {
+            return Err(Error::ScaleOut(
+                "\"scaleOut\": true needs the scale-out state machine (SCALE_OUT_STATE_MACHINE_ARN)"
+                    .into(),
+            ));
+        }
+        _ => None,
+    };
     let mut errors = Vec::new();
     for p in planned {
         let w = p.window;
@@ -435,7 +571,11 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
             output.windows.push(open(p));
             continue;
         }
-        let evaluated = evaluate_window(
+        let source = match &scale {
+            Some(scale) => Source::ScaleOut(scale),
+            None => Source::Stream,
+        };
+        let evaluated = evaluate_window_from(
             &deps.store,
             deps.metrics.as_ref(),
             deps.events.as_ref(),
@@ -443,6 +583,7 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
             &ctx,
             w,
             s3_object.as_ref(),
+            source,
         )
         .await;
         match evaluated.map_err(Error::from) {

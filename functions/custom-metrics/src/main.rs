@@ -1,8 +1,9 @@
 use std::sync::Arc;
 
-use custom_metrics::{Config, Deps, handle, system_clock};
+use custom_metrics::{Config, Deps, handle_any, system_clock};
 use driftloop::adapters::{
     cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
+    stepfunctions::StepFunctions,
 };
 use driftloop::config::report_init_error;
 use driftloop::control::Gate;
@@ -25,6 +26,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         store: Arc::new(S3::new(aws.s3())),
         metrics: Arc::new(CloudWatch::new(aws.cloudwatch())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),
+        executions: config
+            .scale_out
+            .state_machine_arn
+            .is_some()
+            .then(|| Arc::new(StepFunctions::new(aws.stepfunctions())) as _),
         config,
         clock: system_clock(),
     };
@@ -34,7 +40,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<serde_json::Value>| async move {
             let payload = gate.admit(event.payload).map_err(Diagnostic::from)?;
-            handle(payload, deps).await.map_err(Diagnostic::from)
+            handle_any(payload, deps).await.map_err(Diagnostic::from)
         },
     ))
     .await

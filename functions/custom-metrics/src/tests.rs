@@ -14,6 +14,7 @@ use driftloop::registry::{ApprovalStatus, Baseline};
 use serde_json::json;
 
 mod estimate;
+mod scaleout;
 
 const SCHEDULE: &str = include_str!("../../../events/custom-metrics-schedule.json");
 const UPLOAD: &str = include_str!("../../../events/custom-metrics-ground-truth-created.json");
@@ -76,6 +77,7 @@ fn world_with(config: Config, now: &str) -> World {
         events: events.clone(),
         config,
         clock: Arc::new(move || now),
+        executions: None,
     };
     World {
         store,

@@ -218,6 +218,24 @@ export interface DriftLoopParameters {
    */
   readonly groundTruthDelayMinutes?: number;
   /**
+   * A window whose listed input (capture + ground truth) exceeds this many bytes is computed by the scale-out state machine (ScaleOutStateMachine) instead of one custom-metrics invocation; 0 scales out only on request ("scaleOut" true in a direct invocation). Default 8 GiB.
+   *
+   * @default 8589934592
+   */
+  readonly scaleOutBytes?: number;
+  /**
+   * Input bytes of one scale-out worker (one Map item); default 1 GiB.
+   *
+   * @default 1073741824
+   */
+  readonly scaleOutSliceBytes?: number;
+  /**
+   * Workers of one scale-out run at a time (the Distributed Map's MaxConcurrency; they share the account's Lambda concurrency, 1,000 by default).
+   *
+   * @default 100
+   */
+  readonly scaleOutMaxConcurrency?: number;
+  /**
    * Alarms whose name starts with <stack name>.<this> start retraining when they enter ALARM - this stack's alarm (<stack name>.<prefix>model-quality-<metric>) and any other you name so (Model Monitor's data-quality alarms, ...).
    *
    * @default "churn-"
@@ -431,6 +449,9 @@ export const PARAMETERS: Readonly<Record<string, ParameterDefinition>> = {
   WindowMinutes: { prop: "windowMinutes", type: "Number", default: 60, allowedValues: [1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 15, 16, 18, 20, 24, 30, 32, 36, 40, 45, 48, 60, 72, 80, 90, 96, 120, 144, 160, 180, 240, 288, 360, 480, 720, 1440, 2880, 4320, 5760, 7200, 8640, 10080, 11520, 12960, 14400, 15840, 17280, 18720, 20160, 21600, 23040, 24480, 25920, 27360, 28800, 30240, 31680, 33120, 34560, 36000, 37440, 38880, 40320, 41760, 43200, 44640], description: "Length of custom-metrics' evaluation window; it divides a day or is a whole number of days up to 31 (the function refuses other lengths at start). Keep MetricsSchedule at the same period." },
   WindowOffsetMinutes: { prop: "windowOffsetMinutes", type: "Number", default: 60, minValue: 0, maxValue: 44640, description: "How far back the scheduled window ends, so late ground truth is in (like Model Monitor's EndTimeOffset); at most 31 days." },
   GroundTruthDelayMinutes: { prop: "groundTruthDelayMinutes", type: "Number", default: 60, minValue: 0, maxValue: 44640, description: "Labels of a window are read from the hour folders up to this long after its end (labels land under their upload hour); usually WindowOffsetMinutes; at most 31 days." },
+  ScaleOutBytes: { prop: "scaleOutBytes", type: "Number", default: 8589934592, minValue: 0, description: "A window whose listed input (capture + ground truth) exceeds this many bytes is computed by the scale-out state machine (ScaleOutStateMachine) instead of one custom-metrics invocation; 0 scales out only on request (\"scaleOut\" true in a direct invocation). Default 8 GiB." },
+  ScaleOutSliceBytes: { prop: "scaleOutSliceBytes", type: "Number", default: 1073741824, minValue: 1048576, description: "Input bytes of one scale-out worker (one Map item); default 1 GiB." },
+  ScaleOutMaxConcurrency: { prop: "scaleOutMaxConcurrency", type: "Number", default: 100, minValue: 1, maxValue: 10000, description: "Workers of one scale-out run at a time (the Distributed Map's MaxConcurrency; they share the account's Lambda concurrency, 1,000 by default)." },
   AlarmNamePrefix: { prop: "alarmNamePrefix", type: "String", default: "churn-", allowedPattern: "^[A-Za-z0-9_.-]{1,100}$", description: "Alarms whose name starts with <stack name>.<this> start retraining when they enter ALARM - this stack's alarm (<stack name>.<prefix>model-quality-<metric>) and any other you name so (Model Monitor's data-quality alarms, ...)." },
   AlarmThreshold: { prop: "alarmThreshold", type: "Number", default: 0.8, description: "Threshold of the model-quality alarm (deploy-on-approval moves it to the deployed package's constraint when AlarmFollowsModel is true)." },
   AlarmComparisonOperator: { prop: "alarmComparisonOperator", type: "String", default: "LessThanThreshold", allowedValues: ["LessThanThreshold", "LessThanOrEqualToThreshold", "GreaterThanThreshold", "GreaterThanOrEqualToThreshold"], description: "LessThan... for scores (auc, f1, accuracy), GreaterThan... for errors (rmse, mae)." },

@@ -9,6 +9,7 @@ pub mod s3_conditional;
 pub mod sagemaker;
 pub mod sagemaker_hosting;
 pub mod sagemaker_pipelines;
+pub mod stepfunctions;
 
 use chrono::{DateTime, Utc};
 

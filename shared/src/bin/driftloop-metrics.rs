@@ -85,7 +85,7 @@ enum Position {
 #[derive(Args)]
 struct RunArgs {
     /// Capture files or folders (searched recursively; files read in path order).
-    #[arg(long, required = true, num_args = 1..)]
+    #[arg(long, required_unless_present = "state_out", num_args = 1..)]
     capture: Vec<PathBuf>,
     /// Ground-truth files or folders (needed for model quality).
     #[arg(long, num_args = 1..)]
@@ -182,7 +182,9 @@ struct RunArgs {
     /// (`estimated_*` metrics, estimation.json).
     #[arg(long)]
     calibration: Option<PathBuf>,
-    /// Write the mergeable engine state (JSON) here, to combine partial runs later.
+    /// Write the engine's partial state (JSON) here: states of runs over any split of the capture
+    /// and ground-truth files add up (`driftloop-metrics merge`) to one run over all of them.
+    /// With it, --ground-truth may be left out (a run over capture only, or labels only).
     #[arg(long)]
     state_out: Option<PathBuf>,
     /// Output folder.
@@ -276,7 +278,9 @@ fn list_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
         }
         walk(p, &mut out)?;
     }
-    out.sort();
+    // By the path's text: the order the engine ranks sources in (first capture, last label).
+    out.sort_by(|a, b| a.to_string_lossy().cmp(&b.to_string_lossy()));
+    out.dedup();
     Ok(out)
 }
 
@@ -360,7 +364,7 @@ fn run(a: RunArgs) -> Result<bool, String> {
                 .into(),
         );
     }
-    if cfg.problem_type.is_some() && a.ground_truth.is_empty() {
+    if cfg.problem_type.is_some() && a.ground_truth.is_empty() && a.state_out.is_none() {
         return Err(
             "--problem-type needs --ground-truth (Model Monitor fails without ground truth)".into(),
         );
@@ -389,7 +393,13 @@ fn run(a: RunArgs) -> Result<bool, String> {
         a.prediction_feature.as_deref(),
         cons.as_ref(),
     )?;
-    let mut engine = Engine::new(cfg).with_data_quality_baseline(stats, cons);
+    // With --state-out the engine is partial: its state adds up with other runs' (`merge`).
+    let mut engine = if a.state_out.is_some() {
+        Engine::partial(cfg)
+    } else {
+        Engine::new(cfg)
+    }
+    .with_data_quality_baseline(stats, cons);
     if let Some((base, c)) = prediction {
         engine = engine.with_prediction_baseline(base, c);
     }

@@ -13,6 +13,7 @@ pub mod s3;
 pub mod sagemaker;
 pub mod sagemaker_hosting;
 pub mod sagemaker_pipelines;
+pub mod stepfunctions;
 
 pub use application_autoscaling::{InMemoryScaling, ScalingState};
 pub use cloudwatch::RecordingMetrics;
@@ -25,3 +26,4 @@ pub use s3::InMemoryStore;
 pub use sagemaker::{InMemoryRegistry, package};
 pub use sagemaker_hosting::{HostingState, InMemoryHosting, UpdateFate};
 pub use sagemaker_pipelines::{InMemoryPipelines, RecordedExecution};
+pub use stepfunctions::{RecordingExecutions, StartedExecution};

@@ -70,6 +70,19 @@ pub struct Baselines {
     pub uris: Vec<String>,
     /// Why a baseline is not used.
     pub problems: Vec<String>,
+    /// The texts the parsed baselines above were read from (the scale-out mode hands them to its
+    /// workers: [`super::scaleout`]).
+    pub texts: BaselineTexts,
+}
+
+/// The texts of a package's usable baseline files, by slot.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BaselineTexts {
+    pub dq_statistics: Option<String>,
+    pub dq_constraints: Option<String>,
+    pub mq_constraints: Option<String>,
+    pub calibration: Option<String>,
 }
 
 impl Baselines {
@@ -218,11 +231,16 @@ async fn read_package_baselines(
     if let Some(dq) = package.data_quality_baseline() {
         if let Some(uri) = &dq.statistics {
             b.uris.push(uri.clone());
-            match get_text(store, uri)
-                .await?
-                .and_then(|t| BaselineStatistics::parse(&t))
+            let text = get_text(store, uri).await?;
+            match text
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|t| BaselineStatistics::parse(t))
             {
-                Ok(s) => b.dq_statistics = Some(s),
+                Ok(s) => {
+                    b.dq_statistics = Some(s);
+                    b.texts.dq_statistics = text.ok();
+                }
                 Err(e) => b
                     .problems
                     .push(format!("data-quality statistics {uri}: {e}")),
@@ -230,11 +248,16 @@ async fn read_package_baselines(
         }
         if let Some(uri) = &dq.constraints {
             b.uris.push(uri.clone());
-            match get_text(store, uri)
-                .await?
-                .and_then(|t| BaselineConstraints::parse(&t))
+            let text = get_text(store, uri).await?;
+            match text
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|t| BaselineConstraints::parse(t))
             {
-                Ok(c) => b.dq_constraints = Some(c),
+                Ok(c) => {
+                    b.dq_constraints = Some(c);
+                    b.texts.dq_constraints = text.ok();
+                }
                 Err(e) => b
                     .problems
                     .push(format!("data-quality constraints {uri}: {e}")),
@@ -246,11 +269,16 @@ async fn read_package_baselines(
         .and_then(|m| m.constraints.clone())
     {
         b.uris.push(uri.clone());
-        match get_text(store, &uri)
-            .await?
-            .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+        let text = get_text(store, &uri).await?;
+        match text
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|t| serde_json::from_str::<Value>(t).map_err(|e| e.to_string()))
         {
-            Ok(v) => b.mq_constraints = Some(v),
+            Ok(v) => {
+                b.mq_constraints = Some(v);
+                b.texts.mq_constraints = text.ok();
+            }
             Err(e) => b
                 .problems
                 .push(format!("model-quality constraints {uri}: {e}")),
@@ -258,11 +286,16 @@ async fn read_package_baselines(
     }
     if let Some(uri) = package.customer_metadata.get(CALIBRATION_METADATA_KEY) {
         b.uris.push(uri.clone());
-        match get_text(store, uri)
-            .await?
-            .and_then(|t| Calibration::parse(&t))
+        let text = get_text(store, uri).await?;
+        match text
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|t| Calibration::parse(t))
         {
-            Ok(c) => b.calibration = Some(c),
+            Ok(c) => {
+                b.calibration = Some(c);
+                b.texts.calibration = text.ok();
+            }
             Err(e) => b.problems.push(format!(
                 "calibration {uri} ({CALIBRATION_METADATA_KEY}): {e}"
             )),

@@ -23,6 +23,9 @@ pub enum RunError {
     Publish(#[from] PublishError),
     #[error("the metrics engine failed: {0}")]
     Engine(String),
+    /// A scale-out plan, slice or partial state that cannot be used ([`super::scaleout`]).
+    #[error("scale-out: {0}")]
+    ScaleOut(String),
 }
 
 impl From<ReadError> for RunError {
@@ -55,7 +58,8 @@ impl Classify for RunError {
             RunError::Publish(e) => e.class(),
             RunError::GroundTruthTooLarge { .. }
             | RunError::InvalidSetting(_)
-            | RunError::Engine(_) => ErrorClass::Permanent,
+            | RunError::Engine(_)
+            | RunError::ScaleOut(_) => ErrorClass::Permanent,
         }
     }
     fn code(&self) -> &'static str {
@@ -65,6 +69,7 @@ impl Classify for RunError {
             RunError::Aws(e) => e.code(),
             RunError::Publish(e) => e.code(),
             RunError::Engine(_) => "Engine",
+            RunError::ScaleOut(_) => "ScaleOut",
         }
     }
 }

@@ -25,8 +25,8 @@ use super::settings::{CaptureMode, Settings};
 use super::window::Window;
 use crate::config::{Lookup, ProcessEnv};
 use crate::metrics::{CaptureFormat, Engine, EngineError, JobResult, MonitorConfig, ProblemType};
-use crate::storage::ObjectStore;
 use crate::storage::stream::stream_objects;
+use crate::storage::{ObjectStore, S3Uri};
 
 /// The engine's configuration for the window: the settings, the window's bounds (records outside
 /// are counted and skipped), data quality on as configured or, on `auto`, with a data-quality
@@ -103,17 +103,40 @@ pub async fn compute(
     compute_with_limit(store, read_concurrency, s, w, baselines, inputs, limit).await
 }
 
-/// [`compute`] with an explicit ground-truth limit in bytes (None: unlimited).
-pub async fn compute_with_limit(
-    store: &Arc<dyn ObjectStore>,
-    read_concurrency: usize,
+/// The engine of a window: its configuration ([`monitor_config`]), the ground-truth limit in
+/// bytes (None: unlimited) and the baselines. The scale-out mode's reduce step builds the same
+/// one ([`super::scaleout`]); its workers build [`partial_window_engine`]s.
+pub fn window_engine(
     s: &Settings,
     w: &Window,
     baselines: &Baselines,
-    inputs: &Inputs,
     ground_truth_limit: Option<u64>,
-) -> Result<(JobResult, usize), RunError> {
-    let mut engine = Engine::new(monitor_config(s, w, baselines));
+) -> Engine {
+    configure(
+        Engine::new(monitor_config(s, w, baselines)),
+        s,
+        baselines,
+        ground_truth_limit,
+    )
+}
+
+/// A scale-out worker's engine ([`Engine::partial`]): the window's configuration and baselines
+/// over any slice of its capture and ground truth; merged partial states finish as one pass.
+pub fn partial_window_engine(s: &Settings, w: &Window, baselines: &Baselines) -> Engine {
+    configure(
+        Engine::partial(monitor_config(s, w, baselines)),
+        s,
+        baselines,
+        None,
+    )
+}
+
+fn configure(
+    mut engine: Engine,
+    s: &Settings,
+    baselines: &Baselines,
+    ground_truth_limit: Option<u64>,
+) -> Engine {
     if let Some(limit) = ground_truth_limit {
         engine = engine.with_ground_truth_limit(limit);
     }
@@ -135,18 +158,26 @@ pub async fn compute_with_limit(
     {
         engine = engine.with_calibration(c.clone());
     }
-    // Malformed batch manifests were skipped: one malformed capture line each, with its sample.
-    for (uri, reason) in &inputs.skipped_manifests {
-        engine.count_malformed_capture(uri, &format!("not a batch capture manifest: {reason}"));
-    }
+    engine
+}
+
+/// Streams `ground_truth` (when the settings have a problem type), then `capture`, through
+/// `engine`; returns it and how many of the objects had vanished before they were read.
+pub async fn feed(
+    store: &Arc<dyn ObjectStore>,
+    read_concurrency: usize,
+    s: &Settings,
+    mut engine: Engine,
+    ground_truth: Vec<S3Uri>,
+    capture: Vec<S3Uri>,
+) -> Result<(Engine, usize), RunError> {
     // The ground-truth table grows as labels arrive (listed bytes say little about the labels
     // and may be far more than the function's memory).
     let mut vanished = 0;
     if s.problem_type.is_some() {
-        let uris = inputs.ground_truth.iter().map(|o| o.uri.clone()).collect();
         let (e, stats) = stream_objects(
             store.clone(),
-            uris,
+            ground_truth,
             read_concurrency,
             engine,
             |engine, uri, r| {
@@ -160,10 +191,9 @@ pub async fn compute_with_limit(
         engine = e;
         vanished += stats.vanished;
     }
-    let uris = inputs.capture.iter().map(|o| o.uri.clone()).collect();
     let (engine, stats) = stream_objects(
         store.clone(),
-        uris,
+        capture,
         read_concurrency,
         engine,
         |engine, uri, r| {
@@ -175,6 +205,33 @@ pub async fn compute_with_limit(
     )
     .await?;
     vanished += stats.vanished;
+    Ok((engine, vanished))
+}
+
+/// [`compute`] with an explicit ground-truth limit in bytes (None: unlimited).
+pub async fn compute_with_limit(
+    store: &Arc<dyn ObjectStore>,
+    read_concurrency: usize,
+    s: &Settings,
+    w: &Window,
+    baselines: &Baselines,
+    inputs: &Inputs,
+    ground_truth_limit: Option<u64>,
+) -> Result<(JobResult, usize), RunError> {
+    let mut engine = window_engine(s, w, baselines, ground_truth_limit);
+    // Malformed batch manifests were skipped: one malformed capture line each, with its sample.
+    for (uri, reason) in &inputs.skipped_manifests {
+        engine.count_malformed_capture(uri, &format!("not a batch capture manifest: {reason}"));
+    }
+    let (engine, vanished) = feed(
+        store,
+        read_concurrency,
+        s,
+        engine,
+        inputs.ground_truth.iter().map(|o| o.uri.clone()).collect(),
+        inputs.capture.iter().map(|o| o.uri.clone()).collect(),
+    )
+    .await?;
     let result = engine
         .finish()
         .map_err(|e| RunError::Engine(e.to_string()))?;

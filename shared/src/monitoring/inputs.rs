@@ -12,8 +12,8 @@ use super::window::{Window, WindowRule};
 use crate::error::AwsError;
 use crate::storage::{ObjectInfo, ObjectStore, S3Uri, is_access_denied, vanished_after_denial};
 
-/// The objects a window reads.
-#[derive(Debug, Clone, PartialEq)]
+/// The objects a window reads (serialized: the scale-out mode's `inputs.json`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Inputs {
     pub capture: Vec<ObjectInfo>,
     /// Batch transform: the manifests (the data files are in `capture`).

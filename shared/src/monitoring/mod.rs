@@ -16,6 +16,7 @@
 //! * [`publication`]: provisional and final figures, one datum set per window and stream.
 //! * [`report`]: CloudWatch datums and the EventBridge event of a run.
 //! * [`run`]: one window end to end — reports, metrics and event, each publication retried.
+//! * [`scaleout`]: the Step Functions mode — a window's slices computed by workers, merged once.
 //! * [`error`]: what can fail a window's evaluation.
 
 pub mod baselines;
@@ -29,6 +30,7 @@ pub mod outcome;
 pub mod publication;
 pub mod report;
 pub mod run;
+pub mod scaleout;
 pub mod served;
 pub mod settings;
 pub mod trigger;
@@ -39,7 +41,7 @@ pub use error::RunError;
 pub use layout::{ReportUris, Target};
 pub use outcome::{OutcomeStatus, WindowOutcome, WindowStatus};
 pub use publication::Publication;
-pub use run::{Clock, RunContext, evaluate_window, system_clock};
+pub use run::{Clock, RunContext, Source, evaluate_window, evaluate_window_from, system_clock};
 pub use served::{Served, ServingReads, Unserved, VariantModel, served_package};
 pub use settings::{CaptureMode, InvalidSetting, Setting, Settings};
 pub use trigger::{

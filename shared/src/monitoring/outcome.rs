@@ -70,6 +70,8 @@ pub enum OutcomeStatus {
     Evaluated(WindowStatus),
     Skipped,
     Failed,
+    /// Handed to the scale-out state machine ([`super::scaleout`]), which publishes it.
+    ScaledOut,
 }
 
 impl OutcomeStatus {
@@ -78,6 +80,7 @@ impl OutcomeStatus {
             OutcomeStatus::Evaluated(s) => s.as_str(),
             OutcomeStatus::Skipped => "Skipped",
             OutcomeStatus::Failed => "Failed",
+            OutcomeStatus::ScaledOut => "ScaledOut",
         }
     }
 }
@@ -129,6 +132,9 @@ pub struct WindowOutcome {
     pub metrics_skipped: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+    /// `ScaledOut`: the state machine's execution computing the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
 }
 
 impl WindowOutcome {
@@ -148,6 +154,7 @@ impl WindowOutcome {
             metrics_published: 0,
             metrics_skipped: None,
             event_id: None,
+            execution_arn: None,
         }
     }
 

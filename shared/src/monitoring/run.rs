@@ -163,6 +163,23 @@ fn metrics_object(pairs: &[(String, f64)]) -> Value {
     Value::Object(pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
 }
 
+/// Where a window's result comes from ([`evaluate_window_from`]).
+pub enum Source<'a> {
+    /// The window's inputs, listed and streamed through the engine here.
+    Stream,
+    /// As `Stream`, unless the scale-out rule hands the window to the state machine
+    /// ([`super::scaleout::ScaleOut::wants`]).
+    ScaleOut(&'a super::scaleout::ScaleOut<'a>),
+    /// The scale-out reduce step: the plan's inputs and the merge of its partial states
+    /// ([`super::scaleout::reduce`]); `fingerprint` is the plan's (checked).
+    Merged {
+        inputs: Inputs,
+        result: Box<crate::metrics::JobResult>,
+        vanished: usize,
+        fingerprint: String,
+    },
+}
+
 /// Evaluates one window end to end. `s3_trigger`: the uploaded object (applies the burst rule).
 pub async fn evaluate_window(
     store: &Arc<dyn ObjectStore>,
@@ -173,23 +190,73 @@ pub async fn evaluate_window(
     w: Window,
     s3_trigger: Option<&S3Uri>,
 ) -> Result<WindowOutcome, RunError> {
+    evaluate_window_from(
+        store,
+        metrics,
+        events,
+        clock,
+        ctx,
+        w,
+        s3_trigger,
+        Source::Stream,
+    )
+    .await
+}
+
+/// [`evaluate_window`] with the result from `source`: computed here, handed to the scale-out
+/// state machine, or merged by its reduce step (then published here exactly as a single run).
+#[allow(clippy::too_many_arguments)]
+pub async fn evaluate_window_from(
+    store: &Arc<dyn ObjectStore>,
+    metrics: &dyn MetricPublisher,
+    events: &dyn EventPublisher,
+    clock: &Clock,
+    ctx: &RunContext<'_>,
+    w: Window,
+    s3_trigger: Option<&S3Uri>,
+    source: Source<'_>,
+) -> Result<WindowOutcome, RunError> {
     let s = ctx.settings;
     let target = s.target();
     let uris = layout::report_uris(&s.report, &target, &s.schedule_name, &w);
-    let ground_truth = list_ground_truth(store.as_ref(), s, ctx.window_rule, &w).await?;
-    if let Some(object) = s3_trigger {
-        let d = dedup::newest_wins(object, &ground_truth);
-        if d != Decision::Run {
-            let reason = match &d {
-                Decision::Superseded { newer } => {
-                    format!("a newer upload ({newer}) recomputes this window")
-                }
-                _ => format!("{object} no longer exists"),
-            };
-            return Ok(WindowOutcome::skipped(w, &d, reason));
+    let scale = match &source {
+        Source::ScaleOut(scale) => Some(*scale),
+        _ => None,
+    };
+    let (inputs, merged) = match source {
+        Source::Merged {
+            inputs,
+            result,
+            vanished,
+            fingerprint: planned,
+        } => {
+            let fp = fingerprint(s, &w, ctx.baselines, &inputs);
+            if fp != planned {
+                return Err(RunError::ScaleOut(format!(
+                    "the plan's fingerprint {planned} is not that of its inputs and settings ({fp}): the function's configuration changed since the window was planned"
+                )));
+            }
+            (inputs, Some((*result, vanished)))
         }
-    }
-    let inputs = list_inputs(store.as_ref(), s, ctx.capture_lookback, &w, ground_truth).await?;
+        Source::Stream | Source::ScaleOut(_) => {
+            let ground_truth = list_ground_truth(store.as_ref(), s, ctx.window_rule, &w).await?;
+            if let Some(object) = s3_trigger {
+                let d = dedup::newest_wins(object, &ground_truth);
+                if d != Decision::Run {
+                    let reason = match &d {
+                        Decision::Superseded { newer } => {
+                            format!("a newer upload ({newer}) recomputes this window")
+                        }
+                        _ => format!("{object} no longer exists"),
+                    };
+                    return Ok(WindowOutcome::skipped(w, &d, reason));
+                }
+            }
+            let inputs =
+                list_inputs(store.as_ref(), s, ctx.capture_lookback, &w, ground_truth).await?;
+            (inputs, None)
+        }
+    };
     let fp = fingerprint(s, &w, ctx.baselines, &inputs);
     let run_id = dedup::fingerprint([w.id(), fp.clone()])[..24].to_owned();
     if s3_trigger.is_some() {
@@ -204,8 +271,15 @@ pub async fn evaluate_window(
             return Ok(o);
         }
     }
-    let (result, vanished) =
-        compute(store, ctx.read_concurrency, s, &w, ctx.baselines, &inputs).await?;
+    if let Some(scale) = scale
+        && scale.wants(&inputs)
+    {
+        return super::scaleout::start(store.as_ref(), scale, ctx, w, &inputs, &fp, &run_id).await;
+    }
+    let (result, vanished) = match merged {
+        Some(m) => m,
+        None => compute(store, ctx.read_concurrency, s, &w, ctx.baselines, &inputs).await?,
+    };
     let mut ledger = read_ledger(store.as_ref(), &uris).await?;
     let requested = Publication::requested(ctx.trigger, ctx.window_rule, &w, clock());
     let (publication, plan) = publication::decide(requested, &ledger, &run_id);
@@ -314,6 +388,7 @@ pub async fn evaluate_window(
         metrics_published: 0,
         metrics_skipped: None,
         event_id: None,
+        execution_arn: None,
     };
     if w.start < now - METRICS_MAX_AGE + Duration::minutes(5) {
         outcome.metrics_skipped =

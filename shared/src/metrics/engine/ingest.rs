@@ -3,7 +3,8 @@
 //! series), with the capture joins deferred behind a prefetch on the hot path.
 
 use super::join::{GroundTruthStore, GtLabel, Join, UKey, uuid_key};
-use super::result::{EngineState, ErrorSample, opt_max, opt_min};
+use super::partial::{F, RowLabel, RowPred, WireInstance, to_f};
+use super::result::{EngineState, keep_sample, opt_max, opt_min};
 use crate::metrics::config::{MonitorConfig, OutputColumnsPosition, ProblemType};
 use crate::metrics::dq::naming::{ColumnNames, NamesSource};
 use crate::metrics::dq::stats::DqValue;
@@ -69,6 +70,8 @@ pub(super) struct Ingest {
     pub(super) names: Option<ColumnNames>,
     /// The reference calibration and where its score is read (label-free estimation).
     pub(super) calibration: Option<(Calibration, Attr)>,
+    /// Partial mode ([`super::Engine::partial`]): join rows instead of the join.
+    pub(super) partial: bool,
 }
 
 impl Ingest {
@@ -91,19 +94,20 @@ impl Ingest {
             last_time: TimeCache::default(),
             names: ColumnNames::resolve(cfg.feature_names.as_deref(), None, None),
             calibration: None,
+            partial: false,
             cfg,
         }
     }
 
-    /// Keeps a `source:line: message` sample while there is room.
+    /// Keeps a `source:line: message` sample if it is among the smallest (see `keep_sample`).
     pub(super) fn sample(&mut self, source: &str, line: u64, msg: impl FnOnce() -> String) {
-        if self.state.error_samples.len() < self.cfg.max_error_samples {
-            self.state.error_samples.push(ErrorSample {
-                source: source.to_string(),
-                line,
-                message: msg(),
-            });
-        }
+        keep_sample(
+            &mut self.state.error_samples,
+            self.cfg.max_error_samples,
+            source,
+            line,
+            msg,
+        );
     }
 
     /// A parsed ground-truth record (counted).
@@ -113,6 +117,24 @@ impl Ingest {
         source: &str,
         line_no: u64,
     ) {
+        if self.partial {
+            let label = match self.label_value(&rec.data) {
+                Ok(l) => l,
+                Err(e) => {
+                    self.sample(source, line_no, || format!("label: {e}"));
+                    LabelValue::Invalid
+                }
+            };
+            let row = match label {
+                LabelValue::Num(v) => RowLabel::Num(F(v)),
+                LabelValue::Class(c) => RowLabel::Class(c),
+                LabelValue::Series(s) => RowLabel::Series(s.iter().map(|x| to_f(x)).collect()),
+                LabelValue::Invalid => RowLabel::Invalid,
+            };
+            let rows = self.state.join.get_or_insert_with(Default::default);
+            rows.label(&rec.event_id, source, line_no, row);
+            return;
+        }
         let label = match self.decode_label(&rec.data) {
             Ok(l) => l,
             Err(e) => {
@@ -124,19 +146,32 @@ impl Ingest {
     }
 
     fn decode_label(&mut self, p: &Payload<'_>) -> Result<GtLabel, RecordError> {
+        match self.label_value(p)? {
+            LabelValue::Num(v) => Ok(GtLabel::Num(v)),
+            LabelValue::Class(c) => Ok(GtLabel::Class(self.gt.intern(&c))),
+            LabelValue::Series(series) => self
+                .gt
+                .push_series(&series)
+                .ok_or_else(|| RecordError::Forecast("too many forecast actuals buffered".into())),
+            LabelValue::Invalid => Ok(GtLabel::Invalid),
+        }
+    }
+
+    /// A label as the problem type reads it.
+    fn label_value(&self, p: &Payload<'_>) -> Result<LabelValue, RecordError> {
         let Some(problem) = self.cfg.problem_type else {
-            return Ok(GtLabel::Invalid);
+            return Ok(LabelValue::Invalid);
         };
         let d = p.decode()?;
         match problem {
-            ProblemType::Regression => Ok(GtLabel::Num(finite_number(&d.text(&self.gt_attr)?)?)),
+            ProblemType::Regression => Ok(LabelValue::Num(finite_number(&d.text(&self.gt_attr)?)?)),
             ProblemType::BinaryClassification => {
                 let t = d.text(&self.gt_attr)?;
                 let c = canonical_label(&t);
                 if *c == *self.positive {
-                    Ok(GtLabel::Num(1.0))
+                    Ok(LabelValue::Num(1.0))
                 } else if *c == *self.negative {
-                    Ok(GtLabel::Num(0.0))
+                    Ok(LabelValue::Num(0.0))
                 } else {
                     Err(RecordError::InvalidLabel(truncate(&c, 40)))
                 }
@@ -147,14 +182,9 @@ impl Ingest {
                 if c.is_empty() {
                     return Err(RecordError::InvalidLabel(c));
                 }
-                Ok(GtLabel::Class(self.gt.intern(&c)))
+                Ok(LabelValue::Class(c))
             }
-            ProblemType::Forecast => {
-                let series = forecast_actuals(&d, &self.gt_attr)?;
-                self.gt.push_series(&series).ok_or_else(|| {
-                    RecordError::Forecast("too many forecast actuals buffered".into())
-                })
-            }
+            ProblemType::Forecast => Ok(LabelValue::Series(forecast_actuals(&d, &self.gt_attr)?)),
         }
     }
 
@@ -193,7 +223,9 @@ impl Ingest {
         if self.state.prediction.is_some() {
             self.push_prediction(rec, source, line_no);
         }
-        if self.state.quality.is_some() && !(defer && self.try_defer(rec, source, line_no)) {
+        if self.partial && self.state.quality.is_some() {
+            self.push_partial_capture(rec, source, line_no);
+        } else if self.state.quality.is_some() && !(defer && self.try_defer(rec, source, line_no)) {
             // Joins stay in input order: resolve the queue first.
             self.resolve_deferred(source, 0);
             self.push_model_quality(rec, source, line_no);
@@ -411,33 +443,39 @@ impl Ingest {
         label: GtLabel,
         mask: u8,
     ) -> Result<bool, RecordError> {
+        let pred = self.predict(rec)?;
+        let Some(q) = self.state.quality.as_mut() else {
+            return Ok(false);
+        };
+        let actuals;
+        let label = match label {
+            GtLabel::Num(y) => LabelRef::Num(y),
+            GtLabel::Class(c) => LabelRef::Class(self.gt.class(c)),
+            GtLabel::Series(off, len) => {
+                actuals = self.gt.actuals(off, len);
+                LabelRef::Series(&actuals)
+            }
+            GtLabel::Invalid => return Ok(false),
+        };
+        Ok(apply(q, &pred, label, mask))
+    }
+
+    /// A capture record's prediction as the problem type reads it.
+    fn predict(&self, rec: &CaptureRecord<'_>) -> Result<Pred, RecordError> {
         let out = rec
             .output
             .as_ref()
             .ok_or(RecordError::Missing("endpointOutput"))?;
         let d = out.decode()?;
-        if let GtLabel::Num(y) = label {
-            match &self.state.quality {
-                Some(QualityState::Regression(_)) => {
-                    let p = self.regression_prediction(&d)?;
-                    if let Some(QualityState::Regression(s)) = &mut self.state.quality {
-                        s.push(y, p, mask);
-                    }
-                    return Ok(true);
-                }
-                Some(QualityState::Binary(_)) => {
-                    let (score, pred) = self.binary_prediction(&d)?;
-                    if let Some(QualityState::Binary(s)) = &mut self.state.quality {
-                        s.push(score, y == 1.0, pred, mask);
-                    }
-                    return Ok(true);
-                }
-                _ => {}
+        match &self.state.quality {
+            Some(QualityState::Regression(_)) => {
+                Ok(Pred::Regression(self.regression_prediction(&d)?))
             }
-        }
-        let q = self.state.quality.as_mut().expect("quality state");
-        match (q, label) {
-            (QualityState::Multiclass(s), GtLabel::Class(c)) => {
+            Some(QualityState::Binary(_)) => {
+                let (score, pred) = self.binary_prediction(&d)?;
+                Ok(Pred::Binary(score, pred))
+            }
+            Some(QualityState::Multiclass(_)) => {
                 let pred: String = match (&self.inference_attr, &self.probability_attr) {
                     (Some(a), _) => canonical_label(&d.text(a)?).into_owned(),
                     (None, Some(p)) => {
@@ -448,21 +486,42 @@ impl Ingest {
                     }
                     (None, None) => canonical_label(&d.text(&Attr::Whole)?).into_owned(),
                 };
-                let actual = self.gt.class(c);
-                return Ok(s.push(actual, &pred, mask));
+                Ok(Pred::Class(pred))
             }
-            (QualityState::Forecast(s), GtLabel::Series(off, len)) => {
-                let actuals = self.gt.actuals(off, len);
+            Some(QualityState::Forecast(s)) => {
                 let input = rec.input.as_ref().and_then(|p| p.decode().ok());
                 let instances = forecast_instances(&d, input.as_ref(), &s.quantiles)?;
                 if instances.is_empty() {
                     return Err(RecordError::Forecast("no predictions".into()));
                 }
-                s.push(&instances, &actuals, mask);
+                Ok(Pred::Forecast(instances))
             }
-            _ => return Ok(false),
+            None => Err(RecordError::Missing("problem type")),
         }
-        Ok(true)
+    }
+
+    /// Partial mode: the record's join row (its prediction read now, evaluated when the rows are
+    /// resolved, see [`super::partial`]).
+    fn push_partial_capture(&mut self, rec: &CaptureRecord<'_>, source: &str, line_no: u64) {
+        let Some(key) = rec.join_key() else {
+            self.state.counts.malformed_capture += 1;
+            self.sample(source, line_no, || {
+                "capture record without inferenceId/eventId".into()
+            });
+            return;
+        };
+        let pred = match self.predict(rec) {
+            Ok(Pred::Binary(score, positive)) => RowPred::Binary {
+                score: F(score),
+                positive,
+            },
+            Ok(Pred::Regression(v)) => RowPred::Regression(F(v)),
+            Ok(Pred::Class(c)) => RowPred::Class(c),
+            Ok(Pred::Forecast(f)) => RowPred::Forecast(f.iter().map(WireInstance::new).collect()),
+            Err(e) => RowPred::Invalid(format!("prediction: {e}")),
+        };
+        let rows = self.state.join.get_or_insert_with(Default::default);
+        rows.capture(key, source, line_no, pred);
     }
 
     fn push_data_quality(&mut self, rec: &CaptureRecord<'_>, source: &str, line_no: u64) {
@@ -625,6 +684,50 @@ impl Ingest {
                 "data quality: record has {total} columns ({k} output + {ni} input), the {expected} {from} need {expected}"
             )
         });
+    }
+}
+
+/// A label as read, before it is stored.
+enum LabelValue {
+    Num(f64),
+    Class(String),
+    Series(Vec<Vec<f64>>),
+    Invalid,
+}
+
+/// A prediction as read.
+pub(super) enum Pred {
+    Binary(f64, bool),
+    Regression(f64),
+    Class(String),
+    Forecast(Vec<ForecastInstance>),
+}
+
+/// A (valid) label for [`apply`].
+pub(super) enum LabelRef<'a> {
+    Num(f64),
+    Class(&'a str),
+    Series(&'a [Vec<f64>]),
+}
+
+/// Adds a matched record to the model-quality state; false when the label or the prediction
+/// does not fit it (outside the class limit, or of another kind).
+pub(super) fn apply(q: &mut QualityState, pred: &Pred, label: LabelRef<'_>, mask: u8) -> bool {
+    match (q, pred, label) {
+        (QualityState::Regression(s), Pred::Regression(p), LabelRef::Num(y)) => {
+            s.push(y, *p, mask);
+            true
+        }
+        (QualityState::Binary(s), Pred::Binary(score, pred), LabelRef::Num(y)) => {
+            s.push(*score, y == 1.0, *pred, mask);
+            true
+        }
+        (QualityState::Multiclass(s), Pred::Class(p), LabelRef::Class(a)) => s.push(a, p, mask),
+        (QualityState::Forecast(s), Pred::Forecast(inst), LabelRef::Series(actuals)) => {
+            s.push(inst, actuals, mask);
+            true
+        }
+        _ => false,
     }
 }
 

@@ -59,7 +59,7 @@ const GT_PIPELINE: usize = 8;
 
 /// A canonical UUID as two words (align 8: 24-byte map slots with the packed label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct UKey(u64, u64);
+pub(super) struct UKey(pub(super) u64, pub(super) u64);
 impl std::hash::Hash for UKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
         state.write_u64(self.0 ^ self.1.rotate_left(29));

@@ -44,6 +44,8 @@
 mod ingest;
 mod join;
 mod lines;
+pub mod parallel;
+pub mod partial;
 mod result;
 #[cfg(test)]
 mod tests;
@@ -105,6 +107,25 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// A worker's engine for a partial job: any subset of the capture and of the ground truth,
+    /// in any order (ground truth may follow capture). It does not join: its [`Engine::snapshot`]
+    /// holds the join rows (see [`partial`]), and merged partial states — whatever the split —
+    /// finish ([`Engine::merge_state`] into any engine, then [`Engine::finish`]) exactly as one
+    /// [`Engine::new`] pass over all sources fed in name order. Its own [`Engine::finish`]
+    /// resolves its rows too. Memory grows with the distinct ids of both sides (see
+    /// `docs/scale-out.md`); [`Engine::with_ground_truth_limit`] does not apply.
+    pub fn partial(cfg: MonitorConfig) -> Engine {
+        let mut e = Engine::new(cfg);
+        e.ingest.partial = true;
+        e.ingest.state.join = Some(partial::JoinRows::default());
+        e
+    }
+
+    /// Whether this is a partial engine ([`Engine::partial`]).
+    pub fn is_partial(&self) -> bool {
+        self.ingest.partial
+    }
+
     pub fn new(cfg: MonitorConfig) -> Engine {
         Engine {
             parser: LineParser::new(cfg.capture_format, want_input(&cfg)),
@@ -159,7 +180,7 @@ impl Engine {
     /// limit.
     #[inline]
     fn check_ground_truth_room(&self, line_len: usize, source: &str) -> Result<(), EngineError> {
-        let Some(limit) = self.gt_limit else {
+        let Some(limit) = self.gt_limit.filter(|_| !self.ingest.partial) else {
             return Ok(());
         };
         // A line's key and (forecast) series are at most as long as the line.
@@ -291,7 +312,9 @@ impl Engine {
 
     /// Number of buffered ground-truth ids.
     pub fn ground_truth_len(&self) -> usize {
-        self.ingest.gt.len() + self.ingest.gt.pending_effect().1 as usize
+        self.ingest.state.join.as_ref().map_or(0, |j| j.label_ids())
+            + self.ingest.gt.len()
+            + self.ingest.gt.pending_effect().1 as usize
     }
 
     /// Feeds one ground-truth line (`line_no` is 1-based, for error samples).
@@ -301,7 +324,7 @@ impl Engine {
         source: &str,
         line_no: u64,
     ) -> Result<(), EngineError> {
-        if self.capture_started {
+        if self.capture_started && !self.ingest.partial {
             return Err(EngineError::GroundTruthAfterCapture);
         }
         if line.len() > self.max_line {
@@ -381,7 +404,7 @@ impl Engine {
         source: &str,
         line_no: u64,
     ) -> Result<(), EngineError> {
-        if self.capture_started {
+        if self.capture_started && !self.ingest.partial {
             return Err(EngineError::GroundTruthAfterCapture);
         }
         let line = trim_line_break(line);
@@ -417,7 +440,9 @@ impl Engine {
     /// [`Engine::push_ground_truth_bytes`] on that line, without searching for its end first.
     #[inline]
     fn ground_truth_ahead(&mut self, ahead: &[u8], source: &str, line_no: u64) -> Option<usize> {
-        if self.capture_started || self.check_ground_truth_room(ahead.len(), source).is_err() {
+        if (self.capture_started && !self.ingest.partial)
+            || self.check_ground_truth_room(ahead.len(), source).is_err()
+        {
             // The line path reports the error.
             return None;
         }
@@ -561,7 +586,11 @@ impl Engine {
     /// The counts so far with this engine's unmatched labels and the labels still in the
     /// ground-truth pipeline included.
     fn counts(&self) -> Counts {
-        let mut counts = self.ingest.state.counts.clone();
+        self.counts_with(&self.ingest.state.counts)
+    }
+
+    fn counts_with(&self, base: &Counts) -> Counts {
+        let mut counts = base.clone();
         let (dups, new) = self.ingest.gt.pending_effect();
         counts.duplicate_ground_truth_ids += dups;
         if self.ingest.cfg.problem_type.is_some() {
@@ -587,8 +616,20 @@ impl Engine {
     /// Computes the result (does not consume: more input may follow).
     pub fn finish(&self) -> Result<JobResult, EngineError> {
         // Borrow the state (no copy of the score list); only the counts need the unmatched labels.
-        let state = &self.ingest.state;
-        let counts = self.counts();
+        // Join rows (partial states) are resolved into a copy.
+        let resolved;
+        let state = match &self.ingest.state.join {
+            Some(rows) if !rows.is_empty() => {
+                let mut s = self.ingest.state.clone_without_join();
+                partial::resolve(rows, &mut s, &self.ingest.cfg);
+                resolved = s;
+                &resolved
+            }
+            _ => &self.ingest.state,
+        };
+        let counts = self.counts_with(&state.counts);
+        let mut error_samples = state.error_samples.clone();
+        result::sort_samples(&mut error_samples);
         let quality = state.quality.as_ref().map(|q| q.report(&self.ingest.cfg));
         let mut violations = Vec::new();
         let mut drift = Vec::new();
@@ -625,7 +666,7 @@ impl Engine {
             problem_type: self.ingest.cfg.problem_type,
             evaluation_time: format_time_millis(chrono::Utc::now().timestamp_millis()),
             counts,
-            error_samples: state.error_samples.clone(),
+            error_samples,
             quality,
             data_quality: state.data_quality.clone(),
             violations,

@@ -2,6 +2,7 @@
 //! job, the [`JobResult`] with its Model Monitor reports and CloudWatch metrics, and the engine's
 //! errors.
 
+use super::partial::JoinRows;
 use crate::metrics::config::{MonitorConfig, ProblemType};
 use crate::metrics::dq::checks::{DriftResult, Violation, violations_json};
 use crate::metrics::dq::stats::{ColumnState, DataQualityState};
@@ -120,6 +121,11 @@ pub struct EngineState {
     /// Scores binned by the reference calibration (label-free estimation), when one is given.
     #[serde(default)]
     pub estimation: Option<ScoreHistogram>,
+    /// A partial state's join rows ([`Engine::partial`](super::Engine::partial)): per id the
+    /// capture record and the label that can win the join, resolved when the merged state is
+    /// finished. None in a single-pass state (its join is done).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<JoinRows>,
 }
 
 /// Name of the prediction column (in `prediction_statistics.json` and violations).
@@ -146,17 +152,39 @@ impl EngineState {
             min_inference_time_ms: None,
             max_inference_time_ms: None,
             estimation: None,
+            join: None,
         }
     }
 
-    /// Merges another partial state (the order of merges does not matter for counts and exact
-    /// metrics; float sums agree to ~1e-15 relative).
+    /// A copy without the join rows (which can be large).
+    pub(super) fn clone_without_join(&self) -> EngineState {
+        EngineState {
+            counts: self.counts.clone(),
+            error_samples: self.error_samples.clone(),
+            quality: self.quality.clone(),
+            data_quality: self.data_quality.clone(),
+            prediction: self.prediction.clone(),
+            min_inference_time_ms: self.min_inference_time_ms,
+            max_inference_time_ms: self.max_inference_time_ms,
+            estimation: self.estimation.clone(),
+            join: None,
+        }
+    }
+
+    /// Merges another state. Partial states ([`Engine::partial`](super::Engine::partial)) add up
+    /// exactly: merged in any order and grouping, then finished, they give the single-pass result
+    /// (see [`super::partial`]). Single-pass states (from [`Engine::new`](super::Engine::new)) are
+    /// merged as they are: their joins are done, so they add up only over inputs that share no id.
+    /// Error samples: the `max_error_samples` smallest by `(source, line, message)` are kept.
     pub fn merge(&mut self, o: &EngineState, max_error_samples: usize) -> Result<(), EngineError> {
         self.counts.merge(&o.counts);
-        for e in &o.error_samples {
-            if self.error_samples.len() < max_error_samples {
-                self.error_samples.push(e.clone());
-            }
+        self.error_samples.extend(o.error_samples.iter().cloned());
+        sort_samples(&mut self.error_samples);
+        self.error_samples.truncate(max_error_samples);
+        match (&mut self.join, &o.join) {
+            (Some(a), Some(b)) => a.merge(b),
+            (None, Some(b)) => self.join = Some(b.clone()),
+            _ => {}
         }
         match (&mut self.quality, &o.quality) {
             (Some(a), Some(b)) => a.merge(b).map_err(EngineError::Merge)?,
@@ -181,6 +209,49 @@ impl EngineState {
         self.min_inference_time_ms = opt_min(self.min_inference_time_ms, o.min_inference_time_ms);
         self.max_inference_time_ms = opt_max(self.max_inference_time_ms, o.max_inference_time_ms);
         Ok(())
+    }
+}
+
+/// Sorts error samples by `(source, line, message)`.
+pub(super) fn sort_samples(v: &mut [ErrorSample]) {
+    v.sort_by(|a, b| (&a.source, a.line, &a.message).cmp(&(&b.source, b.line, &b.message)));
+}
+
+/// Keeps a sample if it is among the `max` smallest by `(source, line, message)` seen so far —
+/// a rule that gives the same samples however the input is split (the message is built only
+/// when the sample can be kept).
+pub(super) fn keep_sample(
+    samples: &mut Vec<ErrorSample>,
+    max: usize,
+    source: &str,
+    line: u64,
+    msg: impl FnOnce() -> String,
+) {
+    if samples.len() < max {
+        samples.push(ErrorSample {
+            source: source.to_string(),
+            line,
+            message: msg(),
+        });
+        return;
+    }
+    let Some((i, worst)) = samples.iter().enumerate().max_by(|(_, a), (_, b)| {
+        (&a.source, a.line, &a.message).cmp(&(&b.source, b.line, &b.message))
+    }) else {
+        return;
+    };
+    if (worst.source.as_str(), worst.line) < (source, line) {
+        return;
+    }
+    let message = msg();
+    if (source, line, message.as_str())
+        < (worst.source.as_str(), worst.line, worst.message.as_str())
+    {
+        samples[i] = ErrorSample {
+            source: source.to_string(),
+            line,
+            message,
+        };
     }
 }
 

@@ -1,0 +1,1 @@
+//! Every core: one partial engine per thread (placeholder; see the next commits).
