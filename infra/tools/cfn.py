@@ -298,6 +298,12 @@ def _canonical(type_: str, raw: dict, props: dict) -> dict:
                 props["FunctionName"] = f"<ref:{att[0]}>"
     if type_ == "AWS::CloudWatch::Dashboard" and isinstance(props.get("DashboardBody"), str):
         props["DashboardBody"] = json.loads(props["DashboardBody"])
+    if type_ == "AWS::StepFunctions::StateMachine" and isinstance(props.get("DefinitionString"), str):
+        # The definition as Step Functions reads it: substitutions applied, JSON parsed.
+        text = props["DefinitionString"]
+        for k, v in (props.get("DefinitionSubstitutions") or {}).items():
+            text = text.replace("${" + k + "}", str(v))
+        props["DefinitionString"] = json.loads(text)
     for key in ("PolicyDocument", "Policy"):
         if key in props:
             props[key] = _sorted_conditions(props[key])

@@ -40,6 +40,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { BundlingOptions, RustFunction } from 'cargo-lambda-cdk';
 import { Construct, IConstruct } from 'constructs';
 import { DriftLoopParameters, PARAMETERS } from './parameters.generated';
@@ -144,6 +145,8 @@ export class DriftLoop extends Construct {
   public readonly topic: sns.Topic;
   /** The key of the topic. */
   public readonly notificationKey: kms.Key;
+  /** The scale-out state machine: one window computed by many custom-metrics workers, merged once. */
+  public readonly scaleOut: sfn.StateMachine;
   /** Errors and throttles per function, dead letters waiting per queue, custom-metrics near its timeout: into the topic. */
   public readonly operationalAlarms: Record<string, cloudwatch.Alarm> = {};
   /** template.yaml's Conditions, by name (plus IsRealtimeCapture, the negation of IsBatchTransform). */
@@ -547,6 +550,8 @@ export class DriftLoop extends Construct {
     const putMetrics = (namespaces: unknown) => stmt('PutQualityMetrics', ['cloudwatch:PutMetricData'], ['*'],
       { StringEquals: { 'cloudwatch:namespace': namespaces } });
 
+    const scaleOutName = `${loopName}-scale-out`;
+    const scaleOutArn = arn('states', `stateMachine:${scaleOutName}`);
     const customMetrics = mkFunction('CustomMetricsFunction', {
       binary: 'custom-metrics', logName: 'custom-metrics',
       description: 'driftloop custom-metrics - joins capture with ground truth, writes reports, puts metrics, announces violations.',
@@ -558,9 +563,14 @@ export class DriftLoop extends Construct {
         GROUND_TRUTH_S3_URI: iff('HasProblemType', `s3://${bucketName}/${p.GroundTruthPrefix}`, NONE),
         ENDPOINT_NAME: iff('IsBatchTransform', NONE, monitoredEndpoint),
         PROBLEM_TYPE: p.ProblemType,
+        // The state machine's ARN from its fixed name (a reference would be a cycle: it invokes this function).
+        SCALE_OUT_STATE_MACHINE_ARN: scaleOutArn,
+        SCALE_OUT_BYTES: p.ScaleOutBytes,
+        SCALE_OUT_SLICE_BYTES: p.ScaleOutSliceBytes,
       },
       statements: [
         ...monitoringStatements({ condition: 'HasProblemType', prefix: p.GroundTruthPrefix }, true),
+        stmt('StartScaleOut', ['states:StartExecution'], [scaleOutArn]),
         putMetrics(Fn.conditionIf(c.HasCustomNamespace.logicalId, [p.MetricsNamespace], Fn.conditionIf(c.IsBatchTransform.logicalId,
           ['aws/sagemaker/ModelMonitoring/model-metrics', 'aws/sagemaker/ModelMonitoring/data-metrics'],
           ['aws/sagemaker/Endpoints/model-metrics', 'aws/sagemaker/Endpoints/data-metrics']))),
@@ -598,6 +608,49 @@ export class DriftLoop extends Construct {
       ],
     });
     this.functions = { getApprovedModel, deployOnApproval, retrainOnAlarm, customMetrics, customMetricsStaging };
+
+    // ------------------------------------------------------------------ scale-out (docs/scale-out.md)
+    // custom-metrics writes a window's slices and plan under {report folder}/scaleout/{runId}/ and
+    // starts this machine; the Distributed Map runs one worker per slice, the reduce step merges and
+    // publishes the window once. A failed item (after its retries) fails the run.
+    const scaleOutLogs = new logs.LogGroup(this, 'ScaleOutLogGroup', {
+      logGroupName: `/driftloop/${loopName}/scale-out`,
+      retention: num('LogRetentionDays') as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    (scaleOutLogs.node.defaultChild as logs.CfnLogGroup).addMetadata('checkov', { skip: LOG_SKIPS });
+    this.logGroups.ScaleOutLogGroup = scaleOutLogs;
+    const scaleOutRole = new iam.Role(this, 'ScaleOutStateMachineRole', {
+      description: 'driftloop scale-out state machine - lists a window\'s slices, invokes custom-metrics, runs its Map\'s child executions.',
+      assumedBy: new iam.ServicePrincipal('states.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
+      inlinePolicies: {
+        'scale-out': new iam.PolicyDocument({
+          statements: [
+            stmt('InvokeCustomMetrics', ['lambda:InvokeFunction'], [customMetrics.functionArn, `${customMetrics.functionArn}:*`]),
+            // The ItemReader lists the window's slices under the report prefix.
+            stmt('ListSlices', ['s3:ListBucket'], [bucketArn], { StringLike: { 's3:prefix': [`${p.ReportPrefix}/*`] } }),
+            // A Distributed Map runs its items as child executions of this state machine.
+            stmt('RunMapChildren', ['states:StartExecution'], [scaleOutArn]),
+            stmt('ManageMapChildren', ['states:DescribeExecution', 'states:StopExecution'], [arn('states', `execution:${scaleOutName}/*`)]),
+            // Log delivery and X-Ray have no resource types.
+            stmt('DeliverLogs', ['logs:CreateLogDelivery', 'logs:GetLogDelivery', 'logs:UpdateLogDelivery', 'logs:DeleteLogDelivery',
+              'logs:ListLogDeliveries', 'logs:PutResourcePolicy', 'logs:DescribeResourcePolicies', 'logs:DescribeLogGroups'], ['*']),
+            stmt('Tracing', ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'], ['*']),
+          ],
+        }),
+      },
+    });
+    this.scaleOut = new sfn.StateMachine(this, 'ScaleOutStateMachine', {
+      stateMachineName: scaleOutName,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromString(scaleOutDefinition()),
+      definitionSubstitutions: { CustomMetricsArn: customMetrics.functionArn, MaxConcurrency: p.ScaleOutMaxConcurrency },
+      // The role as a reference: its policy above is the whole grant (the L2 would add its own
+      // log-delivery and X-Ray statements to a policy of its own).
+      role: iam.Role.fromRoleArn(this, 'ScaleOutStateMachineRoleRef', scaleOutRole.roleArn, { mutable: false }),
+      logs: { destination: scaleOutLogs, level: sfn.LogLevel.ERROR, includeExecutionData: false },
+      tracingEnabled: true,
+    });
 
     // ------------------------------------------------------------------ notifications
     // One topic for people, encrypted with its own key: EventBridge and CloudWatch cannot publish
@@ -903,6 +956,50 @@ export class DriftLoop extends Construct {
 
     if (props.samLogicalIds) useSamLogicalIds(this);
   }
+}
+
+/** The scale-out state machine's definition (Amazon States Language; ${MaxConcurrency}, ${CustomMetricsArn} substituted). */
+function scaleOutDefinition(): string {
+  const retry = [{
+    ErrorEquals: ['Lambda.TooManyRequestsException', 'Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException',
+      'Lambda.ClientExecutionTimeoutException', 'Retryable.Throttled', 'Retryable.ServerError', 'Retryable.Transport', 'Retryable.Busy'],
+    IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: 'FULL',
+  }];
+  const definition = {
+    Comment: 'driftloop scale-out: a window\'s slices computed by custom-metrics workers, merged once (docs/scale-out.md)',
+    TimeoutSeconds: 21600,
+    StartAt: 'Workers',
+    States: {
+      Workers: {
+        Type: 'Map',
+        Label: 'Workers',
+        ItemReader: { Resource: 'arn:aws:states:::s3:listObjectsV2', Parameters: { 'Bucket.$': '$.slices.bucket', 'Prefix.$': '$.slices.prefix' } },
+        ItemSelector: { scaleOut: { mode: 'worker', 'plan.$': '$.plan', 'execution.$': '$$.Execution.Name', 'item.$': '$$.Map.Item.Value' } },
+        MaxConcurrency: '@MaxConcurrency@',
+        ToleratedFailureCount: 0,
+        ItemProcessor: {
+          ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' },
+          StartAt: 'Worker',
+          States: {
+            Worker: {
+              Type: 'Task', Resource: 'arn:aws:states:::lambda:invoke',
+              Parameters: { FunctionName: '${CustomMetricsArn}', 'Payload.$': '$' },
+              OutputPath: '$.Payload', TimeoutSeconds: 900, Retry: retry, End: true,
+            },
+          },
+        },
+        ResultPath: null,
+        Next: 'Reduce',
+      },
+      Reduce: {
+        Type: 'Task', Resource: 'arn:aws:states:::lambda:invoke',
+        Parameters: { FunctionName: '${CustomMetricsArn}', Payload: { scaleOut: { mode: 'reduce', 'plan.$': '$.plan', 'execution.$': '$$.Execution.Name' } } },
+        OutputPath: '$.Payload', TimeoutSeconds: 900, Retry: retry, End: true,
+      },
+    },
+  };
+  // MaxConcurrency is a number: its substitution goes in unquoted.
+  return JSON.stringify(definition, null, 2).replace('"@MaxConcurrency@"', '${MaxConcurrency}');
 }
 
 /** The props with the template's defaults filled in and literals validated, as strings or tokens. */

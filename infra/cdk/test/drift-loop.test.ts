@@ -108,6 +108,24 @@ describe('DriftLoop', () => {
     });
   });
 
+  it('scales a large window out to a state machine whose role grants exactly its own needs', () => {
+    const { stack, loop, t } = synth({ scaleOutMaxConcurrency: 25 });
+    const sm = t.findResources('AWS::StepFunctions::StateMachine');
+    assert.equal(Object.keys(sm).length, 1);
+    const [machine] = Object.values(sm);
+    const definition = JSON.parse(machine.Properties.DefinitionString.replace('${MaxConcurrency}', '25'));
+    assert.equal(definition.States.Workers.ItemProcessor.ProcessorConfig.Mode, 'DISTRIBUTED');
+    assert.equal(definition.States.Workers.ToleratedFailureCount, 0);
+    assert.equal(machine.Properties.DefinitionSubstitutions.MaxConcurrency, '25');
+    assert.deepEqual(machine.Properties.TracingConfiguration, { Enabled: true });
+    // The role's inline policy is its only grant (no CDK-added policy attached to it).
+    const roleId = machine.Properties.RoleArn['Fn::GetAtt'][0];
+    const attached = Object.values(t.findResources('AWS::IAM::Policy')).filter((pl) => JSON.stringify(pl.Properties.Roles).includes(`"${roleId}"`));
+    assert.equal(attached.length, 0);
+    const env = stack.resolve((loop.functions.customMetrics.node.defaultChild as any).environment).variables;
+    assert.ok(JSON.stringify(env.SCALE_OUT_STATE_MACHINE_ARN).includes('-scale-out'));
+  });
+
   it('routes package approvals of its group to deploy-on-approval', () => {
     const { t } = synth({ modelPackageGroupName: 'fraud' });
     t.hasResourceProperties('AWS::Events::Rule', {
