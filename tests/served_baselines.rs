@@ -214,6 +214,7 @@ impl Setup {
             events: Arc::new(EventBridge::new(self.aws.eventbridge())),
             config: Config::from_env(&vars).unwrap(),
             clock: system_clock(),
+            executions: None,
         }
     }
 }

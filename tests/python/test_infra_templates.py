@@ -384,7 +384,7 @@ def test_scale_out_state_machine_fans_out_fails_visibly_and_is_scoped(variant):
     arn = "arn:aws:states:us-east-1:123456789012:stateMachine:" + props["StateMachineName"]
     env = ev.value(t["Resources"]["CustomMetricsFunction"]["Properties"]["Environment"])["Variables"]
     assert env["SCALE_OUT_STATE_MACHINE_ARN"] == arn
-    assert env["SCALE_OUT_BYTES"] == "8589934592" and env["SCALE_OUT_SLICE_BYTES"] == "1073741824"
+    assert env["SCALE_OUT_BYTES"] == "8589934592" and env["SCALE_OUT_SLICE_BYTES"] == "134217728"
     started = [a for a in cfn.permissions(t, ev, "CustomMetricsFunction")["statements"]
                if a.split(" ")[1] == "states:StartExecution"]
     assert [a.split(" ")[2] for a in started] == [arn]

@@ -152,11 +152,12 @@ pub use driftloop::monitoring::{Clock, system_clock};
 /// | `GROUND_TRUTH_DELAY_MINUTES` | labels are read from folders up to this long after the window's end | `WINDOW_OFFSET_MINUTES` |
 /// | `DEDUP_QUIET_SECONDS` | S3-event runs wait this long so a burst of uploads settles (0-600) | `20` |
 /// | `READ_CONCURRENCY` | objects downloaded ahead of the engine (1-64) | `8` |
+/// | `ENGINE_THREADS` | threads parsing objects, one partial engine state each, merged (the one-thread result; used while the partial states fit in the ground-truth memory, see `driftloop::monitoring::feed::compute_with`); `0`/`all` = every available core (a 10 GB function has 6 vCPUs) | `1` (the partial states cost ~6x the CPU, `docs/scale-out.md`) |
 /// | `GROUND_TRUTH_MEMORY_MB` | memory the buffered ground truth may take; past it a window fails with `Permanent.GroundTruthTooLarge` (read at run time, see `driftloop::monitoring::feed`) | half of `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; unlimited outside Lambda |
 /// | `CAPTURE_FILE_LOOKBACK_MINUTES` | real-time capture files started this long before a window are read too (a file holds records after its start time; 0-60) | `5` |
 /// | `SCALE_OUT_STATE_MACHINE_ARN` | the scale-out state machine ([`driftloop::monitoring::scaleout`]); unset: every window is computed here | — |
 /// | `SCALE_OUT_BYTES` | with the state machine: a window whose listed input (capture + ground truth) exceeds this many bytes is handed to it instead of computed here; `0` or unset: only on a direct request's `"scaleOut": true` | — |
-/// | `SCALE_OUT_SLICE_BYTES` | the input bytes of one scale-out worker (at least 1) | `1073741824` (1 GiB) |
+/// | `SCALE_OUT_SLICE_BYTES` | the input bytes of one scale-out worker (at least 1) | `134217728` (128 MiB) |
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub settings: Settings,
@@ -555,6 +556,10 @@ pub async fn handle(mut event: Value, deps: &Deps) -> Result<Output, Error> {
             slice_bytes: sc.slice_bytes,
             force,
             overrides: &overrides,
+            reduce_memory_bytes: std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|mb| mb << 20),
         }),
         _ if force => {
             return Err(Error::ScaleOut(

@@ -1993,3 +1993,116 @@ async fn feature_names_override_the_baselines_names() {
         assert_eq!(Config::from_env(&vars).unwrap_err().var(), "FEATURE_NAMES");
     }
 }
+
+/// `ENGINE_THREADS`: objects parsed on several threads into partial states, merged — the same
+/// result as one thread (ids captured twice across objects, re-labelled, unmatched on both
+/// sides, data quality on); and the setting is validated.
+#[test]
+fn threads_give_the_one_thread_result() {
+    use driftloop::monitoring::feed::{compute_with, engine_threads};
+    use driftloop::monitoring::inputs::Inputs;
+    use driftloop::storage::{ObjectInfo, S3Uri};
+    let c = config(&[("DATA_QUALITY", "true")]);
+    let store = Arc::new(InMemoryStore::default());
+    let mut capture = Vec::new();
+    let mut ground_truth = Vec::new();
+    for f in 0..7 {
+        let lines: Vec<String> = (0..60)
+            .map(|i| {
+                let n = f * 55 + i; // ids overlap between consecutive objects
+                let time = format!("2024-05-01T09:{:02}:00Z", n % 60);
+                cap(
+                    &format!("id-{n}"),
+                    &time,
+                    (n % 10) as f64 / 10.0,
+                    (n % 37) as u32,
+                )
+            })
+            .collect();
+        let uri = format!("{CAPTURE}/churn/AllTraffic/2024/05/01/09/part-{f}.jsonl");
+        store.insert(&uri, lines.join("\n"));
+        capture.push(ObjectInfo {
+            uri: S3Uri::parse(&uri).unwrap(),
+            size: 1,
+            last_modified: None,
+        });
+    }
+    for f in 0..3 {
+        let lines: Vec<String> = (0..200)
+            .map(|i| gt(&format!("id-{}", 20 + f * 120 + i), ((i + f) % 2) as u8))
+            .collect();
+        let uri = format!("{GT}/2024/05/01/09/labels-{f}.jsonl");
+        store.insert(&uri, lines.join("\n"));
+        ground_truth.push(ObjectInfo {
+            uri: S3Uri::parse(&uri).unwrap(),
+            size: 1,
+            last_modified: None,
+        });
+    }
+    let inputs = Inputs {
+        capture,
+        manifests: Vec::new(),
+        input_manifests: 0,
+        ground_truth,
+        skipped_manifests: Vec::new(),
+    };
+    let w = Window::new(t("2024-05-01T09:00:00Z"), t("2024-05-01T10:00:00Z")).unwrap();
+    let store: Arc<dyn driftloop::storage::ObjectStore> = store;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let run = |threads: usize| {
+        let (r, vanished) = rt
+            .block_on(compute_with(
+                &store,
+                3,
+                &c.settings,
+                &w,
+                &Baselines::default(),
+                &inputs,
+                None,
+                threads,
+            ))
+            .unwrap();
+        assert_eq!(vanished, 0);
+        let mut stats = r.statistics_json();
+        stats["dataset"]["evaluation_time"] = json!(null);
+        (
+            r.counts.clone(),
+            stats,
+            r.data_quality_statistics_json(),
+            r.cloudwatch_metrics().len(),
+        )
+    };
+    let one = run(1);
+    assert!(
+        one.0.duplicate_capture_ids > 0 && one.0.duplicate_ground_truth_ids > 0,
+        "{:?}",
+        one.0
+    );
+    assert!(
+        one.0.unmatched_labels > 0 && one.0.unmatched_predictions > 0,
+        "{:?}",
+        one.0
+    );
+    for threads in [2, 4] {
+        let many = run(threads);
+        assert_eq!(many.0, one.0, "{threads} threads");
+        assert_eq!(many.1, one.1, "{threads} threads");
+        assert_eq!(many.3, one.3);
+        let (a, b) = (many.2.unwrap(), one.2.clone().unwrap());
+        assert_eq!(a["dataset"], b["dataset"]);
+    }
+    let env =
+        |v: &str| std::collections::HashMap::from([("ENGINE_THREADS".to_string(), v.to_string())]);
+    assert_eq!(engine_threads(&env("3")).unwrap(), 3);
+    assert_eq!(
+        engine_threads(&std::collections::HashMap::<String, String>::new()).unwrap(),
+        1
+    );
+    assert!(engine_threads(&env("all")).unwrap() >= 1);
+    let e = engine_threads(&env("-2")).unwrap_err();
+    assert_eq!(e.error_type(), "Permanent.InvalidSetting");
+}

@@ -49,6 +49,9 @@ struct Cli {
 enum Command {
     /// Evaluate captured predictions (and/or their inputs) over a window of files.
     Run(RunArgs),
+    /// Merge partial states of `run --state-out` (any split of the files) and write the files
+    /// `run` writes, as one `run` over all the files would.
+    Merge(MergeArgs),
     /// Write a data-quality baseline (statistics.json + constraints.json) from a training dataset.
     SuggestBaseline(SuggestArgs),
     /// Write the reference calibration (calibration.json) of a binary classifier's scores from a
@@ -90,6 +93,32 @@ struct RunArgs {
     /// Ground-truth files or folders (needed for model quality).
     #[arg(long, num_args = 1..)]
     ground_truth: Vec<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(flatten)]
+    checks: CheckArgs,
+    /// Write the engine's partial state (JSON) here: states of runs over any split of the capture
+    /// and ground-truth files add up (`driftloop-metrics merge`) to one run over all of them.
+    /// With it, --ground-truth may be left out (a run over capture only, or labels only).
+    #[arg(long)]
+    state_out: Option<PathBuf>,
+    /// Threads reading and parsing the files (one partial engine each, states merged; the same
+    /// files as one thread). 0 = every available core. Default 1, the single-pass engine: the
+    /// partial states cost ~6x the CPU on the benchmark (docs/scale-out.md).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Output folder.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Show progress on stderr (default: when stderr is a terminal).
+    #[arg(long)]
+    progress: bool,
+}
+
+/// What is computed and how records are read (shared by `run` and `merge`: partial states are
+/// merged and finished under the configuration they were computed with).
+#[derive(Args)]
+struct ConfigArgs {
     /// What the model predicts. Omit for data quality only.
     #[arg(long, value_enum)]
     problem_type: Option<Problem>,
@@ -136,17 +165,34 @@ struct RunArgs {
     /// A baseline with one name per request column leaves the output columns out.
     #[arg(long)]
     feature_names: Option<String>,
+    /// Prediction drift: track the model's output (--probability-attribute, else
+    /// --inference-attribute, else the whole output) and write prediction_statistics.json, the
+    /// prediction baseline of later windows.
+    #[arg(long)]
+    prediction_drift: bool,
+    /// Forecast: quantiles to score, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.5,0.9")]
+    quantiles: Vec<f64>,
+    /// Forecast: MASE seasonality.
+    #[arg(long, default_value_t = 1)]
+    seasonality: usize,
+    /// Seed of the standard-deviation subsamples.
+    #[arg(long, default_value_t = 0x5EED_D41F)]
+    seed: u64,
+    /// Maximum points of the ROC and precision-recall curves.
+    #[arg(long, default_value_t = 1000)]
+    max_curve_points: usize,
+}
+
+/// Baselines, constraints and what else `run` and `merge` write.
+#[derive(Args)]
+struct CheckArgs {
     /// Data-quality baseline statistics.json (for drift checks).
     #[arg(long)]
     baseline_statistics: Option<PathBuf>,
     /// Data-quality baseline constraints.json (turns on the six checks; implies --data-quality).
     #[arg(long)]
     baseline_constraints: Option<PathBuf>,
-    /// Prediction drift: track the model's output (--probability-attribute, else
-    /// --inference-attribute, else the whole output) and write prediction_statistics.json, the
-    /// prediction baseline of later windows.
-    #[arg(long)]
-    prediction_drift: bool,
     /// Prediction drift against this statistics.json (a prediction_statistics.json, or a
     /// data-quality baseline with --prediction-feature); implies --prediction-drift. Methods and
     /// thresholds: --baseline-constraints' monitoring_config (and the overrides of a feature named
@@ -160,18 +206,6 @@ struct RunArgs {
     /// Model-quality constraints.json (metric thresholds).
     #[arg(long)]
     model_quality_constraints: Option<PathBuf>,
-    /// Forecast: quantiles to score, comma separated.
-    #[arg(long, value_delimiter = ',', default_value = "0.1,0.5,0.9")]
-    quantiles: Vec<f64>,
-    /// Forecast: MASE seasonality.
-    #[arg(long, default_value_t = 1)]
-    seasonality: usize,
-    /// Seed of the standard-deviation subsamples.
-    #[arg(long, default_value_t = 0x5EED_D41F)]
-    seed: u64,
-    /// Maximum points of the ROC and precision-recall curves.
-    #[arg(long, default_value_t = 1000)]
-    max_curve_points: usize,
     /// Also write suggested constraints from this data: model quality (current values as
     /// thresholds) and, with data quality, a data-quality constraints.json (use the
     /// data-quality statistics as the matching baseline statistics.json).
@@ -182,17 +216,24 @@ struct RunArgs {
     /// (`estimated_*` metrics, estimation.json).
     #[arg(long)]
     calibration: Option<PathBuf>,
-    /// Write the engine's partial state (JSON) here: states of runs over any split of the capture
-    /// and ground-truth files add up (`driftloop-metrics merge`) to one run over all of them.
-    /// With it, --ground-truth may be left out (a run over capture only, or labels only).
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Partial states written by `run --state-out` (any split of the capture and ground-truth
+    /// files; each file in exactly one run).
+    #[arg(required = true, num_args = 1..)]
+    states: Vec<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(flatten)]
+    checks: CheckArgs,
+    /// Also write the merged partial state here (it merges further).
     #[arg(long)]
     state_out: Option<PathBuf>,
-    /// Output folder.
+    /// Output folder: the files `run` writes.
     #[arg(long, short)]
     output: PathBuf,
-    /// Show progress on stderr (default: when stderr is a terminal).
-    #[arg(long)]
-    progress: bool,
 }
 
 #[derive(Args)]
@@ -294,25 +335,26 @@ fn write_json(dir: &Path, name: &str, v: &serde_json::Value) -> Result<(), Strin
     std::fs::write(&p, s + "\n").map_err(|e| format!("{}: {e}", p.display()))
 }
 
-fn run(a: RunArgs) -> Result<bool, String> {
+/// The engine's configuration from the shared options.
+fn monitor_config(a: &ConfigArgs, k: &CheckArgs) -> Result<MonitorConfig, String> {
     let parse_t = |s: &Option<String>, what: &str| -> Result<Option<i64>, String> {
         s.as_deref()
             .map(|t| parse_time_millis(t).ok_or_else(|| format!("{what}: cannot parse time {t:?}")))
             .transpose()
     };
-    let cfg = MonitorConfig {
+    Ok(MonitorConfig {
         problem_type: a.problem_type.map(|p| match p {
             Problem::Regression => ProblemType::Regression,
             Problem::BinaryClassification => ProblemType::BinaryClassification,
             Problem::MulticlassClassification => ProblemType::MulticlassClassification,
             Problem::Forecast => ProblemType::Forecast,
         }),
-        inference_attribute: a.inference_attribute,
-        probability_attribute: a.probability_attribute,
+        inference_attribute: a.inference_attribute.clone(),
+        probability_attribute: a.probability_attribute.clone(),
         probability_threshold: a.probability_threshold,
-        ground_truth_attribute: a.ground_truth_attribute,
-        positive_label: a.positive_label,
-        negative_label: a.negative_label,
+        ground_truth_attribute: a.ground_truth_attribute.clone(),
+        positive_label: a.positive_label.clone(),
+        negative_label: a.negative_label.clone(),
         capture_format: match a.capture_format {
             Format::Realtime => CaptureFormat::Realtime,
             Format::BatchCsv => CaptureFormat::BatchCsv,
@@ -321,8 +363,8 @@ fn run(a: RunArgs) -> Result<bool, String> {
         window_start_ms: parse_t(&a.window_start, "--window-start")?,
         window_end_ms: parse_t(&a.window_end, "--window-end")?,
         data_quality: a.data_quality
-            || a.baseline_constraints.is_some()
-            || a.baseline_statistics.is_some(),
+            || k.baseline_constraints.is_some()
+            || k.baseline_statistics.is_some(),
         dq_include_output: !a.no_output_columns,
         output_columns_position: match a.output_columns_position {
             Position::Start => OutputColumnsPosition::Start,
@@ -336,12 +378,20 @@ fn run(a: RunArgs) -> Result<bool, String> {
             .map_err(|e| format!("--feature-names: {e}"))?,
         seed: a.seed,
         max_curve_points: a.max_curve_points,
-        forecast_quantiles: a.quantiles,
+        forecast_quantiles: a.quantiles.clone(),
         seasonality: a.seasonality,
-        prediction_drift: a.prediction_drift || a.prediction_baseline.is_some(),
+        prediction_drift: a.prediction_drift || k.prediction_baseline.is_some(),
         ..Default::default()
-    };
-    let calibration = a
+    })
+}
+
+/// An engine (partial or single-pass) with the baselines, constraints and calibration attached.
+fn configured_engine(
+    cfg: MonitorConfig,
+    k: &CheckArgs,
+    partial: bool,
+) -> Result<(Engine, Option<Calibration>), String> {
+    let calibration = k
         .calibration
         .as_deref()
         .map(|p| Calibration::parse(&read_json(p)?).map_err(|e| format!("{}: {e}", p.display())))
@@ -364,22 +414,17 @@ fn run(a: RunArgs) -> Result<bool, String> {
                 .into(),
         );
     }
-    if cfg.problem_type.is_some() && a.ground_truth.is_empty() && a.state_out.is_none() {
-        return Err(
-            "--problem-type needs --ground-truth (Model Monitor fails without ground truth)".into(),
-        );
-    }
-    let stats = a
+    let stats = k
         .baseline_statistics
         .as_deref()
         .map(|p| BaselineStatistics::parse(&read_json(p)?))
         .transpose()?;
-    let cons = a
+    let cons = k
         .baseline_constraints
         .as_deref()
         .map(|p| BaselineConstraints::parse(&read_json(p)?))
         .transpose()?;
-    let mq = a
+    let mq = k
         .model_quality_constraints
         .as_deref()
         .map(|p| {
@@ -387,14 +432,12 @@ fn run(a: RunArgs) -> Result<bool, String> {
                 .map_err(|e| format!("{}: {e}", p.display()))
         })
         .transpose()?;
-    let problem = cfg.problem_type;
     let prediction = prediction_baseline(
-        a.prediction_baseline.as_deref(),
-        a.prediction_feature.as_deref(),
+        k.prediction_baseline.as_deref(),
+        k.prediction_feature.as_deref(),
         cons.as_ref(),
     )?;
-    // With --state-out the engine is partial: its state adds up with other runs' (`merge`).
-    let mut engine = if a.state_out.is_some() {
+    let mut engine = if partial {
         Engine::partial(cfg)
     } else {
         Engine::new(cfg)
@@ -409,6 +452,25 @@ fn run(a: RunArgs) -> Result<bool, String> {
     if let Some(c) = &calibration {
         engine = engine.with_calibration(c.clone());
     }
+    Ok((engine, calibration))
+}
+
+fn run(a: RunArgs) -> Result<bool, String> {
+    let cfg = monitor_config(&a.config, &a.checks)?;
+    if cfg.problem_type.is_some() && a.ground_truth.is_empty() && a.state_out.is_none() {
+        return Err(
+            "--problem-type needs --ground-truth (Model Monitor fails without ground truth)".into(),
+        );
+    }
+    let problem = cfg.problem_type;
+    let threads = match a.threads {
+        0 => driftloop::metrics::engine::parallel::available_threads(),
+        n => n,
+    };
+    // With --state-out (or several threads) the engine is partial: its state adds up with
+    // other runs' (`merge`).
+    let (mut engine, calibration) =
+        configured_engine(cfg.clone(), &a.checks, a.state_out.is_some() || threads > 1)?;
     let show = a.progress || std::io::stderr().is_terminal();
     let start = Instant::now();
     let gt_files = if problem.is_some() {
@@ -416,6 +478,85 @@ fn run(a: RunArgs) -> Result<bool, String> {
     } else {
         Vec::new()
     };
+    let cap_files = list_files(&a.capture).map_err(|e| e.to_string())?;
+    if threads > 1 {
+        let state = feed_threads(&cfg, &a.checks, &gt_files, &cap_files, threads)?;
+        engine.merge_state_owned(state).map_err(|e| e.to_string())?;
+        if show {
+            eprintln!(
+                "{} ground-truth and {} capture files on {threads} threads in {:.1}s",
+                gt_files.len(),
+                cap_files.len(),
+                start.elapsed().as_secs_f64()
+            );
+        }
+    } else {
+        feed_files(&mut engine, &gt_files, &cap_files, show, start)?;
+    }
+    let summary = write_outputs(
+        &engine,
+        problem,
+        &calibration,
+        a.checks.suggest_constraints,
+        &a.output,
+        a.state_out.as_deref(),
+    )?;
+    let ok = summary.1;
+    let _ = std::io::stdout().write_all(summary.0.as_bytes());
+    Ok(ok)
+}
+
+/// `threads` partial engines over the files (each takes the next file until none is left),
+/// their states merged.
+fn feed_threads(
+    cfg: &MonitorConfig,
+    checks: &CheckArgs,
+    gt_files: &[PathBuf],
+    cap_files: &[PathBuf],
+    threads: usize,
+) -> Result<driftloop::metrics::EngineState, String> {
+    use driftloop::metrics::engine::parallel::{Input, feed_parallel};
+    let inputs: Vec<Input<&PathBuf>> = gt_files
+        .iter()
+        .map(Input::GroundTruth)
+        .chain(cap_files.iter().map(Input::Capture))
+        .collect();
+    feed_parallel(
+        threads,
+        // Every worker with the baselines too (they name the data-quality columns).
+        || {
+            configured_engine(cfg.clone(), checks, true)
+                .map(|(e, _)| e)
+                .unwrap_or_else(|_| Engine::partial(cfg.clone()))
+        },
+        &inputs,
+        |engine, input| {
+            let (f, gt) = match input {
+                Input::GroundTruth(f) => (*f, true),
+                Input::Capture(f) => (*f, false),
+            };
+            let file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let reader = BufReader::with_capacity(1 << 20, file);
+            let name = f.display().to_string();
+            if gt {
+                engine.feed_ground_truth(&name, reader)
+            } else {
+                engine.feed_capture(&name, reader, |_| {})
+            }
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        },
+    )
+}
+
+/// One engine over the files: ground truth first, then capture.
+fn feed_files(
+    engine: &mut Engine,
+    gt_files: &[PathBuf],
+    cap_files: &[PathBuf],
+    show: bool,
+    start: Instant,
+) -> Result<(), String> {
     engine.reserve_ground_truth(
         (gt_files
             .iter()
@@ -424,7 +565,7 @@ fn run(a: RunArgs) -> Result<bool, String> {
             .sum::<u64>()
             / 120) as usize,
     );
-    for f in &gt_files {
+    for f in gt_files {
         let file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
         engine
             .feed_ground_truth(
@@ -441,7 +582,6 @@ fn run(a: RunArgs) -> Result<bool, String> {
             start.elapsed().as_secs_f64()
         );
     }
-    let cap_files = list_files(&a.capture).map_err(|e| e.to_string())?;
     let total: u64 = cap_files
         .iter()
         .filter_map(|f| f.metadata().ok())
@@ -480,21 +620,64 @@ fn run(a: RunArgs) -> Result<bool, String> {
             start.elapsed().as_secs_f64()
         );
     }
+    Ok(())
+}
+
+/// `merge`: partial states merged and finished, the same files as `run` written.
+fn merge(a: MergeArgs) -> Result<bool, String> {
+    let cfg = monitor_config(&a.config, &a.checks)?;
+    let problem = cfg.problem_type;
+    let (mut engine, calibration) = configured_engine(cfg, &a.checks, true)?;
+    for p in &a.states {
+        let state: driftloop::metrics::EngineState = serde_json::from_str(&read_json(p)?)
+            .map_err(|e| format!("{}: not an engine state: {e}", p.display()))?;
+        if state.join.is_none() {
+            return Err(format!(
+                "{}: not a partial state (write it with `run --state-out`)",
+                p.display()
+            ));
+        }
+        engine
+            .merge_state_owned(state)
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    let (summary, ok) = write_outputs(
+        &engine,
+        problem,
+        &calibration,
+        a.checks.suggest_constraints,
+        &a.output,
+        a.state_out.as_deref(),
+    )?;
+    let _ = std::io::stdout().write_all(summary.as_bytes());
+    Ok(ok)
+}
+
+/// Finishes the engine and writes `run`'s files; the summary text and whether no violation
+/// was found.
+fn write_outputs(
+    engine: &Engine,
+    problem: Option<ProblemType>,
+    calibration: &Option<Calibration>,
+    suggest_constraints_too: bool,
+    output: &Path,
+    state_out: Option<&Path>,
+) -> Result<(String, bool), String> {
     let result = engine.finish().map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&a.output).map_err(|e| format!("{}: {e}", a.output.display()))?;
-    write_json(&a.output, "statistics.json", &result.statistics_json())?;
+    std::fs::create_dir_all(output).map_err(|e| format!("{}: {e}", output.display()))?;
+    write_json(output, "statistics.json", &result.statistics_json())?;
     if problem.is_some()
         && let Some(dq) = result.data_quality_statistics_json()
     {
-        write_json(&a.output, "data_quality_statistics.json", &dq)?;
+        write_json(output, "data_quality_statistics.json", &dq)?;
     }
     write_json(
-        &a.output,
+        output,
         "constraint_violations.json",
         &result.violations_json(),
     )?;
     if let Some(p) = result.prediction_statistics_json() {
-        write_json(&a.output, "prediction_statistics.json", &p)?;
+        write_json(output, "prediction_statistics.json", &p)?;
     }
     let summary_json = serde_json::json!({
         "job_message": result.job_message(),
@@ -502,41 +685,36 @@ fn run(a: RunArgs) -> Result<bool, String> {
         "error_samples": result.error_samples.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
         "metrics": result.cloudwatch_metrics().into_iter().map(|m| serde_json::json!({"name": m.name, "value": m.value})).collect::<Vec<_>>(),
     });
-    write_json(&a.output, "summary.json", &summary_json)?;
-    if let (Some(c), Some(e)) = (&calibration, &result.estimation) {
-        write_json(&a.output, "estimation.json", &e.to_json(c))?;
+    write_json(output, "summary.json", &summary_json)?;
+    if let (Some(c), Some(e)) = (calibration, &result.estimation) {
+        write_json(output, "estimation.json", &e.to_json(c))?;
     }
     let summary = result.summary();
-    std::fs::write(a.output.join("summary.txt"), &summary).map_err(|e| e.to_string())?;
-    if a.suggest_constraints
-        && let (Some(p), Some(q)) = (problem, &result.quality)
-    {
+    std::fs::write(output.join("summary.txt"), &summary).map_err(|e| e.to_string())?;
+    if suggest_constraints_too && let (Some(p), Some(q)) = (problem, &result.quality) {
         let vals: Vec<(String, f64)> = q
             .scalars
             .iter()
             .map(|(n, m)| (n.clone(), m.value))
             .collect();
         write_json(
-            &a.output,
+            output,
             "suggested_constraints.json",
             &suggest_model_quality_constraints(p.constraints_key(), &vals),
         )?;
     }
-    if a.suggest_constraints
-        && let Some(dq) = &result.data_quality
-    {
+    if suggest_constraints_too && let Some(dq) = &result.data_quality {
         write_json(
-            &a.output,
+            output,
             "suggested_data_quality_constraints.json",
             &suggest_constraints(dq),
         )?;
     }
-    if let Some(p) = &a.state_out {
+    if let Some(p) = state_out {
         let s = serde_json::to_string(&engine.snapshot()).map_err(|e| e.to_string())?;
         std::fs::write(p, s).map_err(|e| format!("{}: {e}", p.display()))?;
     }
-    let _ = std::io::stdout().write_all(summary.as_bytes());
-    Ok(result.violations.is_empty())
+    Ok((summary, result.violations.is_empty()))
 }
 
 fn calibrate(a: CalibrateArgs) -> Result<(), String> {
@@ -694,6 +872,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Run(a) => run(a).map(|ok| {
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
+        }),
+        Command::Merge(a) => merge(a).map(|ok| {
             if ok {
                 ExitCode::SUCCESS
             } else {

@@ -90,7 +90,8 @@ pub fn io_of(e: EngineError) -> std::io::Error {
 
 /// Streams ground truth, then capture, through the engine; returns its result and how many
 /// listed objects had vanished before they were read.
-/// The ground-truth limit is [`ground_truth_limit`] of the process environment.
+/// The ground-truth limit is [`ground_truth_limit`] of the process environment, the threads
+/// [`engine_threads`] of it.
 pub async fn compute(
     store: &Arc<dyn ObjectStore>,
     read_concurrency: usize,
@@ -100,46 +101,63 @@ pub async fn compute(
     inputs: &Inputs,
 ) -> Result<(JobResult, usize), RunError> {
     let limit = ground_truth_limit(&ProcessEnv)?;
-    compute_with_limit(store, read_concurrency, s, w, baselines, inputs, limit).await
+    let threads = engine_threads(&ProcessEnv)?;
+    compute_with(
+        store,
+        read_concurrency,
+        s,
+        w,
+        baselines,
+        inputs,
+        limit,
+        threads,
+    )
+    .await
 }
 
-/// The engine of a window: its configuration ([`monitor_config`]), the ground-truth limit in
-/// bytes (None: unlimited) and the baselines. The scale-out mode's reduce step builds the same
-/// one ([`super::scaleout`]); its workers build [`partial_window_engine`]s.
-pub fn window_engine(
+/// Bytes of partial-state join rows per byte of listed input, at most (measured on the
+/// benchmark's capture and labels, 0.17, with headroom): what decides whether the threads'
+/// partial states fit in the ground-truth limit (see [`compute_with`]).
+pub const PARTIAL_ROWS_PER_INPUT_BYTE: f64 = 0.35;
+
+/// The engine's threads: `ENGINE_THREADS` (a whole number >= 1; `0` or `all`: every available
+/// core, `std::thread::available_parallelism` — a 10 GB Lambda has 6 vCPUs), else 1.
+pub fn engine_threads(env: &dyn Lookup) -> Result<usize, RunError> {
+    let v = env.get("ENGINE_THREADS");
+    crate::metrics::engine::parallel::threads_setting(v.as_deref()).ok_or_else(|| {
+        RunError::InvalidSetting(format!(
+            "ENGINE_THREADS={:?}: expected a whole number of threads >= 1",
+            v.unwrap_or_default()
+        ))
+    })
+}
+
+/// [`compute`] with an explicit ground-truth limit in bytes (None: unlimited), on one thread.
+pub async fn compute_with_limit(
+    store: &Arc<dyn ObjectStore>,
+    read_concurrency: usize,
     s: &Settings,
     w: &Window,
     baselines: &Baselines,
+    inputs: &Inputs,
     ground_truth_limit: Option<u64>,
-) -> Engine {
-    configure(
-        Engine::new(monitor_config(s, w, baselines)),
+) -> Result<(JobResult, usize), RunError> {
+    compute_with(
+        store,
+        read_concurrency,
         s,
+        w,
         baselines,
+        inputs,
         ground_truth_limit,
+        1,
     )
+    .await
 }
 
-/// A scale-out worker's engine ([`Engine::partial`]): the window's configuration and baselines
-/// over any slice of its capture and ground truth; merged partial states finish as one pass.
-pub fn partial_window_engine(s: &Settings, w: &Window, baselines: &Baselines) -> Engine {
-    configure(
-        Engine::partial(monitor_config(s, w, baselines)),
-        s,
-        baselines,
-        None,
-    )
-}
-
-fn configure(
-    mut engine: Engine,
-    s: &Settings,
-    baselines: &Baselines,
-    ground_truth_limit: Option<u64>,
-) -> Engine {
-    if let Some(limit) = ground_truth_limit {
-        engine = engine.with_ground_truth_limit(limit);
-    }
+/// The engine for the window with its baselines attached (single-pass or partial).
+fn configured(engine: Engine, s: &Settings, baselines: &Baselines) -> Engine {
+    let mut engine = engine;
     if s.problem_type.is_some() || engine.config().data_quality {
         engine = engine.with_data_quality_baseline(
             baselines.dq_statistics.clone(),
@@ -161,6 +179,32 @@ fn configure(
     engine
 }
 
+/// The engine of a window: its configuration ([`monitor_config`]), the ground-truth limit in
+/// bytes (None: unlimited) and the baselines. The scale-out mode's reduce step builds the same
+/// one ([`super::scaleout`]); its workers build [`partial_window_engine`]s.
+pub fn window_engine(
+    s: &Settings,
+    w: &Window,
+    baselines: &Baselines,
+    ground_truth_limit: Option<u64>,
+) -> Engine {
+    let mut engine = configured(Engine::new(monitor_config(s, w, baselines)), s, baselines);
+    if let Some(limit) = ground_truth_limit {
+        engine = engine.with_ground_truth_limit(limit);
+    }
+    engine
+}
+
+/// A scale-out worker's engine ([`Engine::partial`]): the window's configuration and baselines
+/// over any slice of its capture and ground truth; merged partial states finish as one pass.
+pub fn partial_window_engine(s: &Settings, w: &Window, baselines: &Baselines) -> Engine {
+    configured(
+        Engine::partial(monitor_config(s, w, baselines)),
+        s,
+        baselines,
+    )
+}
+
 /// Streams `ground_truth` (when the settings have a problem type), then `capture`, through
 /// `engine`; returns it and how many of the objects had vanished before they were read.
 pub async fn feed(
@@ -171,8 +215,6 @@ pub async fn feed(
     ground_truth: Vec<S3Uri>,
     capture: Vec<S3Uri>,
 ) -> Result<(Engine, usize), RunError> {
-    // The ground-truth table grows as labels arrive (listed bytes say little about the labels
-    // and may be far more than the function's memory).
     let mut vanished = 0;
     if s.problem_type.is_some() {
         let (e, stats) = stream_objects(
@@ -208,8 +250,18 @@ pub async fn feed(
     Ok((engine, vanished))
 }
 
-/// [`compute`] with an explicit ground-truth limit in bytes (None: unlimited).
-pub async fn compute_with_limit(
+/// [`compute`] with an explicit ground-truth limit and number of threads.
+///
+/// With `threads` > 1 the objects are dealt round-robin to the threads, each streams its share
+/// (ground truth, then capture; `read_concurrency` downloads split between them, at least one
+/// each) into its own partial engine ([`Engine::partial`]) on its own blocking thread, and the
+/// partial states are merged and finished: the same result as one thread (partial states add
+/// up, see [`crate::metrics::engine::partial`]). The partial states hold join rows for every id
+/// read, so the threads are used only while the listed input's rows
+/// ([`PARTIAL_ROWS_PER_INPUT_BYTE`] × listed bytes) fit in the ground-truth limit; beyond it,
+/// one thread with the bounded single-pass join.
+#[allow(clippy::too_many_arguments)]
+pub async fn compute_with(
     store: &Arc<dyn ObjectStore>,
     read_concurrency: usize,
     s: &Settings,
@@ -217,21 +269,138 @@ pub async fn compute_with_limit(
     baselines: &Baselines,
     inputs: &Inputs,
     ground_truth_limit: Option<u64>,
+    threads: usize,
 ) -> Result<(JobResult, usize), RunError> {
-    let mut engine = window_engine(s, w, baselines, ground_truth_limit);
+    let cfg = monitor_config(s, w, baselines);
+    let listed: u64 = inputs
+        .capture
+        .iter()
+        .chain(&inputs.ground_truth)
+        .map(|o| o.size)
+        .sum();
+    let rows_fit = ground_truth_limit
+        .is_none_or(|l| (listed as f64) * PARTIAL_ROWS_PER_INPUT_BYTE <= l as f64);
+    let objects = inputs.capture.len() + inputs.ground_truth.len();
+    let threads = if rows_fit { threads.min(objects) } else { 1 };
+    if threads > 1 {
+        return compute_threads(store, read_concurrency, s, baselines, inputs, cfg, threads).await;
+    }
+    let mut engine = configured(Engine::new(cfg), s, baselines);
+    if let Some(limit) = ground_truth_limit {
+        engine = engine.with_ground_truth_limit(limit);
+    }
     // Malformed batch manifests were skipped: one malformed capture line each, with its sample.
     for (uri, reason) in &inputs.skipped_manifests {
         engine.count_malformed_capture(uri, &format!("not a batch capture manifest: {reason}"));
     }
-    let (engine, vanished) = feed(
-        store,
+    // The ground-truth table grows as labels arrive (listed bytes say little about the labels
+    // and may be far more than the function's memory).
+    let mut vanished = 0;
+    if s.problem_type.is_some() {
+        let uris = inputs.ground_truth.iter().map(|o| o.uri.clone()).collect();
+        let (e, stats) = stream_objects(
+            store.clone(),
+            uris,
+            read_concurrency,
+            engine,
+            |engine, uri, r| {
+                engine
+                    .feed_ground_truth(&uri.to_string(), r)
+                    .map(drop)
+                    .map_err(io_of)
+            },
+        )
+        .await?;
+        engine = e;
+        vanished += stats.vanished;
+    }
+    let uris = inputs.capture.iter().map(|o| o.uri.clone()).collect();
+    let (engine, stats) = stream_objects(
+        store.clone(),
+        uris,
         read_concurrency,
-        s,
         engine,
-        inputs.ground_truth.iter().map(|o| o.uri.clone()).collect(),
-        inputs.capture.iter().map(|o| o.uri.clone()).collect(),
+        |engine, uri, r| {
+            engine
+                .feed_capture(&uri.to_string(), r, |_| {})
+                .map(drop)
+                .map_err(io_of)
+        },
     )
     .await?;
+    vanished += stats.vanished;
+    let result = engine
+        .finish()
+        .map_err(|e| RunError::Engine(e.to_string()))?;
+    Ok((result, vanished))
+}
+
+/// The threaded path of [`compute_with`].
+async fn compute_threads(
+    store: &Arc<dyn ObjectStore>,
+    read_concurrency: usize,
+    s: &Settings,
+    baselines: &Baselines,
+    inputs: &Inputs,
+    cfg: MonitorConfig,
+    threads: usize,
+) -> Result<(JobResult, usize), RunError> {
+    let per_thread = (read_concurrency / threads).max(1);
+    let share = |objects: &[crate::storage::ObjectInfo], t: usize| -> Vec<_> {
+        objects
+            .iter()
+            .skip(t)
+            .step_by(threads)
+            .map(|o| o.uri.clone())
+            .collect()
+    };
+    let mut tasks = Vec::with_capacity(threads);
+    for t in 0..threads {
+        let engine = configured(Engine::partial(cfg.clone()), s, baselines);
+        let gt = if s.problem_type.is_some() {
+            share(&inputs.ground_truth, t)
+        } else {
+            Vec::new()
+        };
+        let capture = share(&inputs.capture, t);
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let (engine, a) =
+                stream_objects(store.clone(), gt, per_thread, engine, |engine, uri, r| {
+                    engine
+                        .feed_ground_truth(&uri.to_string(), r)
+                        .map(drop)
+                        .map_err(io_of)
+                })
+                .await?;
+            let (engine, b) =
+                stream_objects(store, capture, per_thread, engine, |engine, uri, r| {
+                    engine
+                        .feed_capture(&uri.to_string(), r, |_| {})
+                        .map(drop)
+                        .map_err(io_of)
+                })
+                .await?;
+            Ok::<_, crate::storage::stream::ReadError>((
+                engine.into_state(),
+                a.vanished + b.vanished,
+            ))
+        }));
+    }
+    let mut engine = configured(Engine::partial(cfg), s, baselines);
+    for (uri, reason) in &inputs.skipped_manifests {
+        engine.count_malformed_capture(uri, &format!("not a batch capture manifest: {reason}"));
+    }
+    let mut vanished = 0;
+    for t in tasks {
+        let (state, v) = t
+            .await
+            .map_err(|e| RunError::Engine(format!("engine thread: {e}")))??;
+        engine
+            .merge_state_owned(state)
+            .map_err(|e| RunError::Engine(e.to_string()))?;
+        vanished += v;
+    }
     let result = engine
         .finish()
         .map_err(|e| RunError::Engine(e.to_string()))?;

@@ -272,7 +272,7 @@ pub async fn evaluate_window_from(
         }
     }
     if let Some(scale) = scale
-        && scale.wants(&inputs)
+        && scale.wants(&inputs, s.problem_type.is_some())
     {
         return super::scaleout::start(store.as_ref(), scale, ctx, w, &inputs, &fp, &run_id).await;
     }

@@ -53,9 +53,11 @@ use crate::storage::{ObjectStore, S3Uri};
 
 /// The version of the plan, slice and partial documents.
 pub const FORMAT_VERSION: u32 = 1;
-/// Default `SCALE_OUT_SLICE_BYTES`: the input of one worker (≈ 8 s of engine time with data
-/// quality at the benchmark's ~135 MB/s, well inside a worker's memory and 15 minutes).
-pub const DEFAULT_SLICE_BYTES: u64 = 1 << 30;
+/// Default `SCALE_OUT_SLICE_BYTES`: the input of one worker, 128 MiB. A partial engine holds a
+/// join row per id it reads: measured (release, 1M benchmark records) 2.6 bytes of peak memory
+/// per capture byte and 6.7 per label byte, so 128 MiB of labels stay under ~900 MB — inside the
+/// 1 GB function with its runtime (docs/scale-out.md, "Capacity plan").
+pub const DEFAULT_SLICE_BYTES: u64 = 128 << 20;
 
 /// The Step Functions port: starting the scale-out state machine.
 #[async_trait]
@@ -85,6 +87,12 @@ pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
     )
 }
 
+/// Peak memory of the reduce step per listed input byte when the window joins labels (model
+/// quality): the merged partial states hold a join row per id. Measured 1.7 (release,
+/// `driftloop-metrics merge` of the states of 1M benchmark records, 500 MB of capture and labels:
+/// 849 MB peak RSS); with headroom.
+pub const REDUCE_MEMORY_PER_INPUT_BYTE: f64 = 2.0;
+
 /// When and how a window is handed to the state machine.
 pub struct ScaleOut<'a> {
     pub executions: &'a dyn Executions,
@@ -96,15 +104,35 @@ pub struct ScaleOut<'a> {
     pub force: bool,
     /// A direct request's overrides (the workers and the reduce apply them too).
     pub overrides: &'a Overrides,
+    /// The memory of the function the reduce runs in (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; None
+    /// outside Lambda: not checked).
+    pub reduce_memory_bytes: Option<u64>,
 }
 
 impl ScaleOut<'_> {
-    /// The rule: forced, or the listed input bytes exceed the threshold.
-    pub fn wants(&self, inputs: &Inputs) -> bool {
-        self.force
+    /// The rule: forced, or the listed input bytes exceed the threshold — and, for a window
+    /// that joins labels (`joins`), its merged join rows fit in the reduce's memory
+    /// ([`REDUCE_MEMORY_PER_INPUT_BYTE`]); otherwise the window is computed in one invocation,
+    /// whose bounded join needs far less (and fails with `GroundTruthTooLarge` and its remedies
+    /// when even that does not fit).
+    pub fn wants(&self, inputs: &Inputs, joins: bool) -> bool {
+        if self.force {
+            return true;
+        }
+        let bytes = input_bytes(inputs);
+        let past = self.threshold_bytes.is_some_and(|t| bytes > t);
+        let fits = !joins
             || self
-                .threshold_bytes
-                .is_some_and(|t| input_bytes(inputs) > t)
+                .reduce_memory_bytes
+                .is_none_or(|m| bytes as f64 * REDUCE_MEMORY_PER_INPUT_BYTE <= m as f64);
+        if past && !fits {
+            tracing::warn!(
+                bytes,
+                reduce_memory = self.reduce_memory_bytes,
+                "past SCALE_OUT_BYTES, but the join rows would not fit in the reduce: computed in one invocation"
+            );
+        }
+        past && fits
     }
 }
 
@@ -505,7 +533,7 @@ pub async fn work(
             run_id: plan.run_id.clone(),
             slice: name.to_owned(),
             vanished,
-            state: engine.snapshot(),
+            state: engine.into_state(),
         };
         let out = dir.join(&format!("partials/{}/{name}", safe_name(execution)));
         put_json(store.as_ref(), &out, &partial).await?;
@@ -597,7 +625,7 @@ pub async fn reduce(
                 )));
             }
             engine
-                .merge_state(&p.state)
+                .merge_state_owned(p.state)
                 .map_err(|e| RunError::Engine(format!("merging {uri}: {e}")))?;
             vanished += p.vanished;
         }
@@ -710,14 +738,21 @@ mod tests {
             slice_bytes: 10,
             force: false,
             overrides: &o,
+            reduce_memory_bytes: None,
         };
-        assert!(!so.wants(&i), "100 bytes is not more than 100");
+        assert!(!so.wants(&i, true), "100 bytes is not more than 100");
         so.threshold_bytes = Some(99);
-        assert!(so.wants(&i));
+        assert!(so.wants(&i, true));
+        // The join rows of 100 bytes need ~200 bytes in the reduce.
+        so.reduce_memory_bytes = Some(150);
+        assert!(!so.wants(&i, true), "the reduce cannot hold the join rows");
+        assert!(so.wants(&i, false), "no labels, no join rows");
+        so.reduce_memory_bytes = Some(250);
+        assert!(so.wants(&i, true));
         so.threshold_bytes = None;
-        assert!(!so.wants(&i));
+        assert!(!so.wants(&i, false));
         so.force = true;
-        assert!(so.wants(&i));
+        assert!(so.wants(&i, true));
     }
 
     #[test]

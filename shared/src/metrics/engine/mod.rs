@@ -606,6 +606,27 @@ impl Engine {
         s
     }
 
+    /// [`Engine::snapshot`] without a copy, consuming the engine.
+    pub fn into_state(self) -> EngineState {
+        let counts = self.counts();
+        let mut s = self.ingest.state;
+        s.counts = counts;
+        s
+    }
+
+    /// [`Engine::merge_state`] taking the state: its join rows are moved, not copied.
+    pub fn merge_state_owned(&mut self, mut other: EngineState) -> Result<(), EngineError> {
+        let rows = other.join.take();
+        self.merge_state(&other)?;
+        if let Some(rows) = rows {
+            match &mut self.ingest.state.join {
+                Some(j) => j.merge_owned(rows),
+                None => self.ingest.state.join = Some(rows),
+            }
+        }
+        Ok(())
+    }
+
     /// Merges a worker's state (from [`Engine::snapshot`]) into this engine.
     pub fn merge_state(&mut self, other: &EngineState) -> Result<(), EngineError> {
         self.ingest

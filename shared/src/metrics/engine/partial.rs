@@ -320,6 +320,24 @@ impl JoinRows {
         }
     }
 
+    /// [`JoinRows::merge`] taking the other's rows (no copies; the smaller side is moved).
+    pub fn merge_owned(&mut self, mut o: JoinRows) {
+        if o.labels.len() + o.captures.len() > self.labels.len() + self.captures.len() {
+            std::mem::swap(self, &mut o);
+        }
+        let remap: Vec<u32> = o.sources.iter().map(|s| self.source(s)).collect();
+        let at = |p: Pos| Pos {
+            src: remap[p.src as usize],
+            line: p.line,
+        };
+        for (k, r) in o.labels {
+            self.put_label(k, at(r.pos), r.count, r.value);
+        }
+        for (k, r) in o.captures {
+            self.put_capture(k, at(r.pos), r.count, r.value);
+        }
+    }
+
     /// The serialized form: rows sorted by id (deterministic files).
     fn wire(&self) -> WireRows {
         fn rows<T: Clone>(m: &Map<T>, sources: &[String]) -> Vec<WireRow<T>> {
