@@ -224,9 +224,9 @@ export interface DriftLoopParameters {
    */
   readonly scaleOutBytes?: number;
   /**
-   * Input bytes of one scale-out worker (one Map item); default 1 GiB.
+   * Input bytes of one scale-out worker (one Map item); default 128 MiB (a worker needs up to ~7 bytes of memory per label byte, docs/scale-out.md).
    *
-   * @default 1073741824
+   * @default 134217728
    */
   readonly scaleOutSliceBytes?: number;
   /**
@@ -450,7 +450,7 @@ export const PARAMETERS: Readonly<Record<string, ParameterDefinition>> = {
   WindowOffsetMinutes: { prop: "windowOffsetMinutes", type: "Number", default: 60, minValue: 0, maxValue: 44640, description: "How far back the scheduled window ends, so late ground truth is in (like Model Monitor's EndTimeOffset); at most 31 days." },
   GroundTruthDelayMinutes: { prop: "groundTruthDelayMinutes", type: "Number", default: 60, minValue: 0, maxValue: 44640, description: "Labels of a window are read from the hour folders up to this long after its end (labels land under their upload hour); usually WindowOffsetMinutes; at most 31 days." },
   ScaleOutBytes: { prop: "scaleOutBytes", type: "Number", default: 8589934592, minValue: 0, description: "A window whose listed input (capture + ground truth) exceeds this many bytes is computed by the scale-out state machine (ScaleOutStateMachine) instead of one custom-metrics invocation; 0 scales out only on request (\"scaleOut\" true in a direct invocation). Default 8 GiB." },
-  ScaleOutSliceBytes: { prop: "scaleOutSliceBytes", type: "Number", default: 1073741824, minValue: 1048576, description: "Input bytes of one scale-out worker (one Map item); default 1 GiB." },
+  ScaleOutSliceBytes: { prop: "scaleOutSliceBytes", type: "Number", default: 134217728, minValue: 1048576, description: "Input bytes of one scale-out worker (one Map item); default 128 MiB (a worker needs up to ~7 bytes of memory per label byte, docs/scale-out.md)." },
   ScaleOutMaxConcurrency: { prop: "scaleOutMaxConcurrency", type: "Number", default: 100, minValue: 1, maxValue: 10000, description: "Workers of one scale-out run at a time (the Distributed Map's MaxConcurrency; they share the account's Lambda concurrency, 1,000 by default)." },
   AlarmNamePrefix: { prop: "alarmNamePrefix", type: "String", default: "churn-", allowedPattern: "^[A-Za-z0-9_.-]{1,100}$", description: "Alarms whose name starts with <stack name>.<this> start retraining when they enter ALARM - this stack's alarm (<stack name>.<prefix>model-quality-<metric>) and any other you name so (Model Monitor's data-quality alarms, ...)." },
   AlarmThreshold: { prop: "alarmThreshold", type: "Number", default: 0.8, description: "Threshold of the model-quality alarm (deploy-on-approval moves it to the deployed package's constraint when AlarmFollowsModel is true)." },
