@@ -223,7 +223,7 @@ FUNCTIONS = ("GetApprovedModelFunction", "DeployOnApprovalFunction", "RetrainOnA
 COMPARED_TYPES = (
     "AWS::Events::Rule", "AWS::Lambda::Permission", "AWS::Lambda::EventInvokeConfig", "AWS::SQS::Queue",
     "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::S3::Bucket",
-    "AWS::S3::BucketPolicy", "AWS::Logs::LogGroup", "AWS::StepFunctions::StateMachine",
+    "AWS::S3::BucketPolicy", "AWS::Logs::LogGroup", "AWS::Events::EventBus", "AWS::StepFunctions::StateMachine",
     # issue 17: notifications
     "AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::SNS::Subscription", "AWS::KMS::Key", "AWS::KMS::Alias",
 )
@@ -268,16 +268,59 @@ def permissions(t: dict, ev: Evaluator, fn: str) -> dict:
     return {"statements": sorted(stmts), "managed": managed, "trust": principals}
 
 
+def _sorted_conditions(doc: Any) -> Any:
+    """A policy document with each condition's value list sorted (a list of values is a set: any matches)."""
+    if not isinstance(doc, dict):
+        return doc
+    out = dict(doc)
+    statements = doc.get("Statement")
+    if isinstance(statements, list):
+        out["Statement"] = []
+        for s in statements:
+            s = dict(s)
+            if isinstance(s.get("Condition"), dict):
+                s["Condition"] = {op: {k: sorted(v) if isinstance(v, list) else v for k, v in kv.items()}
+                                  for op, kv in s["Condition"].items()}
+            out["Statement"].append(s)
+    return out
+
+
+def _canonical(type_: str, raw: dict, props: dict) -> dict:
+    """Spellings that differ between hand-written CloudFormation and CDK's L2 output but mean the same:
+    a function named by Ref or by its ARN (GetAtt Arn), a dashboard body's JSON layout, the order of a
+    condition's values in a resource policy."""
+    props = copy.deepcopy(props)
+    if type_ in ("AWS::Lambda::Permission", "AWS::Lambda::EventInvokeConfig"):
+        name = raw.get("FunctionName")
+        if isinstance(name, dict) and "Fn::GetAtt" in name:
+            att = name["Fn::GetAtt"] if isinstance(name["Fn::GetAtt"], list) else name["Fn::GetAtt"].split(".")
+            if att[1] == "Arn":
+                props["FunctionName"] = f"<ref:{att[0]}>"
+    if type_ == "AWS::CloudWatch::Dashboard" and isinstance(props.get("DashboardBody"), str):
+        props["DashboardBody"] = json.loads(props["DashboardBody"])
+    if type_ == "AWS::StepFunctions::StateMachine" and isinstance(props.get("DefinitionString"), str):
+        # The definition as Step Functions reads it: substitutions applied, JSON parsed.
+        text = props["DefinitionString"]
+        for k, v in (props.get("DefinitionSubstitutions") or {}).items():
+            text = text.replace("${" + k + "}", str(v))
+        props["DefinitionString"] = json.loads(text)
+    for key in ("PolicyDocument", "Policy"):
+        if key in props:
+            props[key] = _sorted_conditions(props[key])
+    return props
+
+
 def loop_model(t: dict, overrides: dict[str, Any] | None = None) -> dict:
     """What must agree between template.yaml (SAM-transformed) and the CDK output."""
     ev = Evaluator(t, parameter_values(t, overrides))
     model: dict[str, Any] = {"resources": {}, "functions": {}}
     for lid, r in t["Resources"].items():
         if (r["Type"] in COMPARED_TYPES or lid in COMPARED_IDS) and ev.resource_enabled(lid):
+            raw = r.get("Properties") or {}
             model["resources"][lid] = {
                 "Type": r["Type"],
-                "Properties": ev.value(r.get("Properties") or {}),
-                "DeletionPolicy": r.get("DeletionPolicy"),
+                "Properties": _canonical(r["Type"], raw, ev.value(raw)),
+                "DeletionPolicy": r.get("DeletionPolicy") or "Delete",  # CloudFormation's default
             }
     for fn in FUNCTIONS:
         if not ev.resource_enabled(fn):

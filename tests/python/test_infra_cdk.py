@@ -1,33 +1,56 @@
 """infra/cdk: synthesizes offline, lint-clean, and defines exactly the loop template.yaml defines.
 
-The no-drift guarantee: the CDK stack builds its rules, queues, alarm, dashboard, parameters,
-conditions, environment and IAM statements from infra/loop.json, which is extracted from
-template.yaml (test_infra_templates checks it is current); and this test compares the synthesized
-template with the SAM-transformed template.yaml resource by resource — every rule (pattern,
+The no-drift guarantee: the DriftLoop construct (infra/cdk/lib/drift-loop.ts, L2 constructs and
+RustFunctions written by hand) takes its props from lib/parameters.generated.ts, generated from
+template.yaml's Parameters (checked current here); and this test compares the synthesized app
+(template.yaml's parameters as CfnParameters, SAM logical IDs) with the SAM-transformed
+template.yaml resource by resource — every rule (pattern,
 schedule, bus, targets, retry policy, dead-letter queue), permission, queue and queue policy, the
 alarm, the dashboard, the bucket, the log groups, each function's runtime, architecture, memory,
 timeout, environment, logging and dead-letter config, and each function's effective permissions
-(action x resource x condition) — under the defaults and with every condition flipped.
+(action x resource x condition), the control bus and its policy — under the defaults and with
+every condition flipped. The construct's own tests (infra/cdk/test, aws-cdk-lib/assertions under
+`node --test`) run here too.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from test_infra_templates import MODES
 from test_infra_support import (
-    CDK, cdk_synth_dir, cdk_synth_output, cdk_template, cdk_template_path, cfn, cfn_lint_bin, checkov, explain, offline_env,
-    run, sam_transformed,
+    CDK, INFRA, cdk_synth_dir, cdk_synth_output, cdk_template, cdk_template_path, cfn, cfn_lint_bin, checkov, explain,
+    offline_env, run, sam_template, sam_transformed,
 )
+
+
+def cdk_params_render(template: dict) -> str:
+    import yaml
+    import cdk_params  # infra/tools
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "template.yaml"
+        path.write_text(yaml.safe_dump(template))
+        return cdk_params.render(path)
 
 VARIANTS = {
     "defaults": {},
     "flipped": {"ProductionEndpointName": "", "RetrainSchedule": "", "AlarmFollowsModel": "false",
                 "MetricsNamespace": "driftloop/quality",
                 "CatalogueS3Uri": "s3://driftloop-config/catalogue/models.json"},
+    # The conditions the others leave at their defaults: staging labels, control principals,
+    # production autoscaling and rollback alarms, a named data bucket, feature names, no staging monitor.
+    "opted-in": {"StagingGroundTruthPrefix": "ground-truth/churn-staging",
+                 "ControlPrincipals": ["arn:aws:iam::123456789012:role/ops", "arn:aws:iam::123456789012:role/ci"],
+                 "ProductionAutoScalingMaxCapacity": "4", "ProductionRollbackAlarms": "churn-prod-5xx,churn-prod-latency",
+                 "DataBucketName": "churn-loop-data", "FeatureNames": "churn,account_length,intl_plan"},
+    "staging-off": {"MonitorStaging": "false", "AlarmPipelinesPattern": "fraud-*", "AlarmPipelines": "fraud-*=fraud-build"},
 }
 VARIANTS.update(MODES)  # Forecast, batch transform (two layouts), data quality only
 
@@ -79,8 +102,8 @@ def test_cdk_functions_are_rust_functions_on_arm64():
         assert p["Runtime"] == "provided.al2023" and p["Architectures"] == ["arm64"] and p["Handler"] == "bootstrap"
         assert "S3Key" in p["Code"], "code is a (cargo lambda) asset"
     # cargo-lambda-cdk's RustFunction is what builds them, from the workspace manifest.
-    src = (CDK / "lib" / "loop-stack.ts").read_text()
-    assert "new RustFunction(" in src and "binaryName: f.binary" in src
+    src = (CDK / "lib" / "drift-loop.ts").read_text()
+    assert "new RustFunction(" in src and "binaryName: o.binary" in src
 
 
 def test_cdk_synth_is_offline_and_deterministic():
@@ -123,3 +146,27 @@ def test_cdk_cli_synth_works_offline(tmp_path):
     cli = json.loads((tmp_path / "out" / "driftloop.template.json").read_text())
     strip = lambda t: json.dumps({k: {**r, "Metadata": None} for k, r in t["Resources"].items()}, sort_keys=True)  # noqa: E731
     assert strip(cli) == strip(cdk_template()), "the CLI synthesizes another template than the app"
+
+
+def test_construct_props_are_generated_from_the_template_parameters():
+    """lib/parameters.generated.ts (the construct's typed props) is current with template.yaml."""
+    p = run([sys.executable, INFRA / "tools" / "cdk_params.py", "--check"])
+    assert p.returncode == 0, "run python infra/tools/cdk_params.py --write\n" + explain(p)
+    text = (CDK / "lib" / "parameters.generated.ts").read_text()
+    for name, param in sam_template()["Parameters"].items():
+        prop = name[0].lower() + name[1:]
+        assert re.search(rf"readonly {prop}{'' if 'Default' not in param else '[?]'}: ", text), prop
+    # A changed default is caught: the generator reads the template, not a copy.
+    t = json.loads(json.dumps(sam_template()))
+    t["Parameters"]["WindowMinutes"]["Default"] = 30
+    assert cdk_params_render(t) != text
+
+
+def test_construct_unit_tests_pass():
+    """infra/cdk/test/*.test.ts: the construct's own tests (aws-cdk-lib/assertions, node --test)."""
+    cdk_synth_dir()  # npm ci + tsc (compiles test/ too)
+    tests = sorted(str(p) for p in (CDK / "dist" / "test").glob("*.test.js"))
+    assert tests, "no compiled construct tests"
+    p = run(["node", "--test", *tests], cwd=CDK, env=offline_env(DRIFTLOOP_SKIP_BUNDLING="1"), timeout=600)
+    assert p.returncode == 0, explain(p)
+    assert re.search(r"^# fail 0$", p.stdout, re.M) and not re.search(r"^# pass 0$", p.stdout, re.M), p.stdout[-3000:]

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The driftloop CDK app: one stack, the whole loop (see lib/loop-stack.ts).
+ * The driftloop CDK app: one stack holding one DriftLoop construct (lib/drift-loop.ts), its props
+ * as CloudFormation parameters (lib/driftloop-stack.ts).
  *
  *   npm ci && npx cdk synth            # builds the four binaries with cargo lambda, then synthesizes
  *   npx cdk deploy --parameters SageMakerExecutionRoleArn=arn:aws:iam::...:role/...
@@ -10,7 +11,7 @@
  * and on any account (account and region stay CloudFormation pseudo parameters).
  */
 import { App } from 'aws-cdk-lib';
-import { LoopStack } from '../lib/loop-stack';
+import { DriftLoopStack } from '../lib/driftloop-stack';
 
 const skipBundling = process.env.DRIFTLOOP_SKIP_BUNDLING === '1';
 const app = new App({
@@ -19,5 +20,5 @@ const app = new App({
 });
 // Set after construction so it also wins over the CLI's own bundling-stacks (`npx cdk synth`).
 if (skipBundling) app.node.setContext('aws:cdk:bundling-stacks', []);
-new LoopStack(app, process.env.DRIFTLOOP_STACK_NAME ?? 'driftloop');
+new DriftLoopStack(app, process.env.DRIFTLOOP_STACK_NAME ?? 'driftloop');
 app.synth();
