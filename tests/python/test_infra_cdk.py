@@ -49,7 +49,8 @@ VARIANTS = {
     "opted-in": {"StagingGroundTruthPrefix": "ground-truth/churn-staging",
                  "ControlPrincipals": ["arn:aws:iam::123456789012:role/ops", "arn:aws:iam::123456789012:role/ci"],
                  "ProductionAutoScalingMaxCapacity": "4", "ProductionRollbackAlarms": "churn-prod-5xx,churn-prod-latency",
-                 "DataBucketName": "churn-loop-data", "FeatureNames": "churn,account_length,intl_plan"},
+                 "DataBucketName": "churn-loop-data", "FeatureNames": "churn,account_length,intl_plan",
+                 "PredictionBaselineKey": "baselines/prediction_statistics.json", "PredictionFeature": "_c0"},
     "staging-off": {"MonitorStaging": "false", "AlarmPipelinesPattern": "fraud-*", "AlarmPipelines": "fraud-*=fraud-build"},
 }
 VARIANTS.update(MODES)  # Forecast, batch transform (two layouts), data quality only
