@@ -73,6 +73,7 @@ fn deps(aws: &driftloop::aws::Aws, bucket: &str, group: &str, endpoint: &str) ->
         events: Arc::new(EventBridge::new(aws.eventbridge())),
         config: Config::from_env(&vars).unwrap(),
         clock: system_clock(),
+        executions: None,
     }
 }
 

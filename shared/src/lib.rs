@@ -38,6 +38,7 @@ pub mod registry;
 pub mod retrain;
 #[cfg(feature = "aws")]
 pub mod retry;
+pub mod spelling;
 #[cfg(feature = "aws")]
 pub mod storage;
 #[cfg(feature = "aws")]

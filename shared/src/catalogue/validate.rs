@@ -340,45 +340,7 @@ pub fn s3_uri(uri: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A pipeline name or ARN (retrain-on-alarm's `PIPELINE_NAME` rule).
-pub fn pipeline(p: &str) -> Result<(), String> {
-    let name = match p.split_once(":pipeline/") {
-        Some((prefix, name)) if prefix.starts_with("arn:aws") => name,
-        _ => p,
-    };
-    sagemaker_name(name, 256).map_err(|_| {
-        format!("{p:?} is not a pipeline name (1-256 letters, digits and hyphens) or pipeline ARN")
-    })
-}
-
-/// retrain-on-alarm's duration spelling: `0`, `90s`, `30m`, `6h`, `7d`, `1w` (at most a year).
-pub fn duration_seconds(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    if s == "0" {
-        return Ok(0);
-    }
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: i64 = digits.parse().map_err(|_| {
-        format!("expected a number with a unit, like \"30m\", \"6h\" or \"7d\" (got {s:?})")
-    })?;
-    let secs = match unit.trim() {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        "" => {
-            return Err(format!(
-                "{s:?} has no unit: write e.g. \"{s}m\" or \"{s}h\""
-            ));
-        }
-        other => return Err(format!("unknown unit {other:?}: use s, m, h, d or w")),
-    };
-    n.checked_mul(secs)
-        .filter(|v| *v <= 366 * 86_400)
-        .ok_or_else(|| format!("{s:?} is longer than a year"))
-}
+pub use crate::spelling::{duration_seconds, pipeline};
 
 fn parameter_name(name: &str) -> Result<(), String> {
     if !name.is_empty()

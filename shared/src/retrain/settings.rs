@@ -8,34 +8,10 @@ use chrono::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-/// A duration written with a unit: `90s`, `30m`, `6h`, `7d`, `1w`; `0` alone is zero.
+/// A duration written with a unit: `90s`, `30m`, `6h`, `7d`, `1w`; `0` alone is zero
+/// ([`crate::spelling::duration_seconds`], which the catalogue's validator shares).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if s == "0" {
-        return Ok(Duration::zero());
-    }
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: i64 = digits.parse().map_err(|_| {
-        format!("expected a number with a unit, like \"30m\", \"6h\" or \"7d\" (got {s:?})")
-    })?;
-    let secs = match unit.trim() {
-        "s" | "sec" | "secs" | "second" | "seconds" => 1,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60,
-        "h" | "hour" | "hours" => 3600,
-        "d" | "day" | "days" => 86_400,
-        "w" | "week" | "weeks" => 604_800,
-        "" => {
-            return Err(format!(
-                "{s:?} has no unit: write e.g. \"{s}m\" or \"{s}h\""
-            ));
-        }
-        other => return Err(format!("unknown unit {other:?}: use s, m, h, d or w")),
-    };
-    n.checked_mul(secs)
-        .filter(|v| *v <= 366 * 86_400)
-        .map(Duration::seconds)
-        .ok_or_else(|| format!("{s:?} is longer than a year"))
+    crate::spelling::duration_seconds(s).map(Duration::seconds)
 }
 
 /// `Duration` as the shortest exact `parse_duration` spelling (`0`, `90s`, `30m`, `6h`, `7d`).
@@ -50,25 +26,10 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
-/// A pipeline name (`[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}`) or a pipeline ARN.
+/// A pipeline name (`[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}`) or a pipeline ARN
+/// ([`crate::spelling::pipeline`]).
 pub fn validate_pipeline(p: &str) -> Result<String, String> {
-    let name = match p.split_once(":pipeline/") {
-        Some((prefix, name)) if prefix.starts_with("arn:aws") => name,
-        _ => p,
-    };
-    let b = name.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= 256
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric();
-    if ok {
-        Ok(p.to_owned())
-    } else {
-        Err(format!(
-            "{p:?} is not a pipeline name (1-256 letters, digits and hyphens) or pipeline ARN"
-        ))
-    }
+    crate::spelling::pipeline(p).map(|()| p.to_owned())
 }
 
 /// Which pipeline a trigger starts: by the trigger's name (alarm name, or schedule rule name),
