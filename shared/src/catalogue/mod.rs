@@ -11,12 +11,19 @@
 //! - [`report`]: what the loop will manage per model (`driftloop-metrics catalogue validate`);
 //! - [`source`]: the port a function reads the document through, its S3 implementation over the
 //!   existing conditional-read adapter, and an in-memory double;
+//! - [`convention`]: the naming convention the stack's IAM grants (name prefixes), checked on
+//!   every read;
+//! - [`alarms`]: the CloudWatch alarm the loop creates and updates per model (`servedPackage`);
+//! - [`dashboard`]: the one loop-managed dashboard of every model;
 //! - [`deploy`]: which group's stages a deploy-on-approval event is for;
 //! - [`retrain`]: which model's pipeline and parameters a retrain-on-alarm trigger starts.
 //!
 //! [`model`], [`validate`] and [`report`] use no AWS SDK crate (the CLI builds them without the
 //! `aws` feature); the rest is behind it.
 
+pub mod alarms;
+pub mod convention;
+pub mod dashboard;
 pub mod model;
 pub mod report;
 pub mod validate;
@@ -24,12 +31,15 @@ pub mod validate;
 #[cfg(feature = "aws")]
 pub mod deploy;
 #[cfg(feature = "aws")]
+pub mod reconcile;
+#[cfg(feature = "aws")]
 pub mod retrain;
 #[cfg(feature = "aws")]
 pub mod source;
 
 pub use model::{Catalogue, Model};
-pub use validate::{FieldError, Invalid, parse};
+pub use convention::Convention;
+pub use validate::{FieldError, Invalid, parse, parse_with};
 
 #[cfg(test)]
 mod tests;
