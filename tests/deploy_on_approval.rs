@@ -57,6 +57,8 @@ async fn setup(extra: &[(&str, String)]) -> Setup {
         scaling: Arc::new(ApplicationAutoScaling::new(aws.application_autoscaling())),
         store: Arc::new(S3::new(aws.s3())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),
+        metrics: Arc::new(CloudWatch::new(aws.cloudwatch())),
+        dashboards: Arc::new(CloudWatch::new(aws.cloudwatch())),
         catalogue: None,
         config: Config::from_env(&vars).unwrap(),
     };
