@@ -499,9 +499,11 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         if let Some(o) = object
             && *o != loaded.location
         {
-            // The rule names the catalogue's key; another object is reconciled against anyway
-            // (idempotent) and said so.
-            tracing::warn!(object = o, catalogue = loaded.location, "an upload of another object triggered the reconcile");
+            // The rule matches the catalogue's bucket and first key folder: another object there.
+            let reason = format!("{o} is not the catalogue {}: nothing to reconcile", loaded.location);
+            tracing::info!(reason, "event ignored");
+            output.ignored = Some(reason);
+            return Ok(output);
         }
         tracing::info!(cause, catalogue = %loaded.describe(), "reconciling alarms and dashboard");
         let (report, errors) = reconcile(

@@ -1338,6 +1338,17 @@ mod managed {
     }
 
     #[tokio::test]
+    async fn an_upload_of_another_object_is_ignored() {
+        let (w, _) = world_with(&doc(&[model("loop-a-churn", "f1", 60)]));
+        let mut e = upload();
+        e["detail"]["object"]["key"] = json!("catalogue.json.bak");
+        let out = handle(e, &w.deps).await.unwrap();
+        assert!(out.ignored.unwrap().contains("is not the catalogue"));
+        assert!(out.reconcile.is_none());
+        assert_eq!(w.dashboards.puts(), 0);
+    }
+
+    #[tokio::test]
     async fn without_a_catalogue_a_reconcile_is_ignored() {
         let w = world(&env());
         let out = handle(daily(), &w.deps).await.unwrap();
