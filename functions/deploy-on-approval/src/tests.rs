@@ -1074,7 +1074,9 @@ mod managed {
             ("CATALOGUE_DATA_S3_URI", "s3://data/loop-a-"),
         ]);
         assert_eq!(w.deps.config.convention, convention());
-        let source = Arc::new(InMemoryCatalogue::new(document).with_convention(convention()));
+        let source = Arc::new(InMemoryCatalogue::new(document)
+                .with_convention(convention())
+                .at("s3://config/catalogue.json"));
         w.deps.catalogue = Some(source.clone());
         (w, source)
     }

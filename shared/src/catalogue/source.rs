@@ -149,6 +149,8 @@ pub struct InMemoryCatalogue {
     document: Mutex<(Vec<u8>, usize)>,
     pub loads: AtomicUsize,
     convention: Convention,
+    /// Default `memory://catalogue.json`.
+    location: Option<String>,
 }
 
 impl InMemoryCatalogue {
@@ -162,6 +164,12 @@ impl InMemoryCatalogue {
     pub fn replace(&self, document: impl Into<Vec<u8>>) {
         let mut d = self.document.lock().unwrap();
         *d = (document.into(), d.1 + 1);
+    }
+
+    /// Where it says it was read from (an `s3://` URI, as the S3 source would).
+    pub fn at(mut self, location: &str) -> Self {
+        self.location = Some(location.to_owned());
+        self
     }
 
     /// As [`S3Catalogue::with_convention`].
@@ -180,7 +188,10 @@ impl CatalogueSource for InMemoryCatalogue {
     async fn load(&self) -> Result<Loaded, CatalogueError> {
         self.loads.fetch_add(1, Ordering::SeqCst);
         let (body, version) = self.document.lock().unwrap().clone();
-        let location = "memory://catalogue.json".to_owned();
+        let location = self
+            .location
+            .clone()
+            .unwrap_or_else(|| "memory://catalogue.json".to_owned());
         let version = format!("\"v{version}\"");
         match parse_with(&body, &self.convention) {
             Ok(catalogue) => Ok(Loaded {
