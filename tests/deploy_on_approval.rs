@@ -642,7 +642,12 @@ async fn a_catalogue_models_alarm_and_the_models_dashboard_through_cloudwatch() 
     let update = out.stages[0].alarm.as_ref().expect("the alarm followed");
     assert_eq!(update.error, None, "{update:?}");
     assert_eq!(update.change, Some(AlarmChange::Created));
-    let described = s.cw.describe_alarms().alarm_names(&alarm).send().await.unwrap();
+    let described =
+        s.cw.describe_alarms()
+            .alarm_names(&alarm)
+            .send()
+            .await
+            .unwrap();
     let a = &described.metric_alarms()[0];
     assert_eq!(a.threshold(), Some(0.66));
     assert_eq!(a.namespace(), Some("aws/sagemaker/Endpoints/model-metrics"));
@@ -654,14 +659,16 @@ async fn a_catalogue_models_alarm_and_the_models_dashboard_through_cloudwatch() 
         .map(|d| (d.name().unwrap(), d.value().unwrap()))
         .collect();
     assert!(dims.contains(&("Endpoint", s.staging.as_str())), "{dims:?}");
-    assert!(dims.contains(&("MonitoringSchedule", "custom-metrics")), "{dims:?}");
-    let tags = s
-        .cw
-        .list_tags_for_resource()
-        .resource_arn(a.alarm_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
+    assert!(
+        dims.contains(&("MonitoringSchedule", "custom-metrics")),
+        "{dims:?}"
+    );
+    let tags =
+        s.cw.list_tags_for_resource()
+            .resource_arn(a.alarm_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
     assert!(
         tags.tags()
             .iter()
@@ -672,22 +679,31 @@ async fn a_catalogue_models_alarm_and_the_models_dashboard_through_cloudwatch() 
     let daily = json!({"version": "0", "id": "d", "detail-type": "Scheduled Event", "source": "aws.events",
         "account": "123456789012", "time": "2026-12-02T03:00:00Z", "region": "us-east-1",
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/x"], "detail": {}});
-    let r = handle(daily.clone(), &s.deps).await.unwrap().reconcile.unwrap();
+    let r = handle(daily.clone(), &s.deps)
+        .await
+        .unwrap()
+        .reconcile
+        .unwrap();
     assert_eq!(
         r.alarms[0].update.as_ref().unwrap().change,
         Some(AlarmChange::Unchanged),
         "{r:?}"
     );
     assert!(r.dashboard.as_ref().unwrap().written, "{r:?}");
-    let body = s
-        .cw
-        .get_dashboard()
-        .dashboard_name(&dashboard)
-        .send()
-        .await
-        .unwrap();
+    let body =
+        s.cw.get_dashboard()
+            .dashboard_name(&dashboard)
+            .send()
+            .await
+            .unwrap();
     let body: Value = serde_json::from_str(body.dashboard_body().unwrap()).unwrap();
-    assert!(body.to_string().contains(&format!("alarm:{alarm}")), "{body}");
+    assert!(
+        body.to_string().contains(&format!("alarm:{alarm}")),
+        "{body}"
+    );
     let r = handle(daily, &s.deps).await.unwrap().reconcile.unwrap();
-    assert!(!r.dashboard.unwrap().written, "unchanged body: no PutDashboard");
+    assert!(
+        !r.dashboard.unwrap().written,
+        "unchanged body: no PutDashboard"
+    );
 }

@@ -158,7 +158,10 @@ fn names_outside_the_stacks_convention_are_errors_naming_model_and_field() {
         let g = m["group"].as_str().unwrap().to_owned();
         m["group"] = json!(format!("loop-{g}"));
         for stage in ["staging", "production"] {
-            let e = m["stages"][stage]["endpointName"].as_str().unwrap().to_owned();
+            let e = m["stages"][stage]["endpointName"]
+                .as_str()
+                .unwrap()
+                .to_owned();
             m["stages"][stage]["endpointName"] = json!(format!("loop-{e}"));
         }
         let p = m["retraining"]["pipeline"].as_str().unwrap().to_owned();
@@ -167,8 +170,10 @@ fn names_outside_the_stacks_convention_are_errors_naming_model_and_field() {
             let n = a["name"].as_str().unwrap().to_owned();
             a["name"] = json!(format!("loop.m-{n}"));
         }
-        m["capture"]["destinationS3Uri"] = json!(format!("s3://my-driftloop-data/loop-{g}/capture"));
-        m["monitoring"]["groundTruthS3Uri"] = json!(format!("s3://my-driftloop-data/loop-{g}/labels"));
+        m["capture"]["destinationS3Uri"] =
+            json!(format!("s3://my-driftloop-data/loop-{g}/capture"));
+        m["monitoring"]["groundTruthS3Uri"] =
+            json!(format!("s3://my-driftloop-data/loop-{g}/labels"));
     }
     let (code, stdout, stderr) = validate_with(&write("conforming", &doc.to_string()), &flags);
     assert_eq!(code, 0, "{stderr}");

@@ -35,7 +35,9 @@
 use std::sync::Arc;
 
 use driftloop::catalogue::Convention;
-use driftloop::catalogue::dashboard::{DEPLOYED_METRIC, DashboardSettings, GROUP_DIMENSION, STAGE_DIMENSION};
+use driftloop::catalogue::dashboard::{
+    DEPLOYED_METRIC, DashboardSettings, GROUP_DIMENSION, STAGE_DIMENSION,
+};
 use driftloop::catalogue::deploy::{Target, target};
 use driftloop::catalogue::reconcile::{
     Dashboards, ReconcileDeps, ReconcileReport, ReconcileSettings, reconcile,
@@ -286,7 +288,10 @@ impl Config {
         let metrics_namespace = env
             .optional("METRICS_NAMESPACE")
             .unwrap_or_else(|| "driftloop".to_owned());
-        let dashboard = match (env.optional("DASHBOARD_NAME"), env.optional("ALARM_ARN_PREFIX")) {
+        let dashboard = match (
+            env.optional("DASHBOARD_NAME"),
+            env.optional("ALARM_ARN_PREFIX"),
+        ) {
             (Some(name), Some(alarm_arn_prefix)) => {
                 if !alarm_arn_prefix.starts_with("arn:") || !alarm_arn_prefix.ends_with(":alarm:") {
                     return Err(ConfigError::Invalid {
@@ -500,7 +505,10 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
             && *o != loaded.location
         {
             // The rule matches the catalogue's bucket and first key folder: another object there.
-            let reason = format!("{o} is not the catalogue {}: nothing to reconcile", loaded.location);
+            let reason = format!(
+                "{o} is not the catalogue {}: nothing to reconcile",
+                loaded.location
+            );
             tracing::info!(reason, "event ignored");
             output.ignored = Some(reason);
             return Ok(output);
@@ -524,7 +532,8 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "reconciled");
         output.settings = Some(format!("catalogue {}", loaded.describe()));
         output.reconcile = Some(report);
-        return match driftloop::error::worst(errors.into_iter().map(Error::Aws).collect::<Vec<_>>()) {
+        return match driftloop::error::worst(errors.into_iter().map(Error::Aws).collect::<Vec<_>>())
+        {
             Some(e) => Err(e),
             None => Ok(output),
         };
@@ -603,7 +612,9 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
                 .await
             {
                 tracing::warn!(error = %e, "the deploy mark (ModelDeployed) was not put");
-                output.metric_errors.push(format!("{}: {e}", e.error_type()));
+                output
+                    .metric_errors
+                    .push(format!("{}: {e}", e.error_type()));
             }
         }
         // A retryable failure wins: redelivery can fix it, and the other stages are idempotent.

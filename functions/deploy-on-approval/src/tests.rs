@@ -1074,9 +1074,11 @@ mod managed {
             ("CATALOGUE_DATA_S3_URI", "s3://data/loop-a-"),
         ]);
         assert_eq!(w.deps.config.convention, convention());
-        let source = Arc::new(InMemoryCatalogue::new(document)
+        let source = Arc::new(
+            InMemoryCatalogue::new(document)
                 .with_convention(convention())
-                .at("s3://config/catalogue.json"));
+                .at("s3://config/catalogue.json"),
+        );
         w.deps.catalogue = Some(source.clone());
         (w, source)
     }
@@ -1105,7 +1107,14 @@ mod managed {
     }
 
     /// A package of `group` whose model-quality constraint on `metric` is `threshold`.
-    fn constrained(w: &World, group: &str, version: i64, minute: i64, metric: &str, threshold: f64) {
+    fn constrained(
+        w: &World,
+        group: &str,
+        version: i64,
+        minute: i64,
+        metric: &str,
+        threshold: f64,
+    ) {
         let uri = format!("s3://baselines/{group}/{version}/mq-constraints.json");
         w.store.insert(
             &uri,
@@ -1128,19 +1137,29 @@ mod managed {
         assert_eq!(update.change, Some(AlarmChange::Created), "{update:?}");
         let name = "loop-a.m-loop-a-churn-f1";
         let a = w.alarms.metric_alarm(name).expect("created");
-        assert_eq!((a.threshold, a.comparison_operator.as_str()), (0.72, "LessThanThreshold"));
+        assert_eq!(
+            (a.threshold, a.comparison_operator.as_str()),
+            (0.72, "LessThanThreshold")
+        );
         assert_eq!(a.namespace, "aws/sagemaker/Endpoints/model-metrics");
         assert_eq!(a.metric, "f1");
         assert_eq!(
             a.dimensions,
             [
                 ("Endpoint".to_owned(), "loop-a-churn-staging".to_owned()),
-                ("MonitoringSchedule".to_owned(), "loop-a-churn-quality".to_owned())
+                (
+                    "MonitoringSchedule".to_owned(),
+                    "loop-a-churn-quality".to_owned()
+                )
             ]
         );
         assert_eq!(a.period_seconds, 86_400, "the model's daily window");
         assert_eq!(a.treat_missing_data, "ignore");
-        assert!(a.description.starts_with(MANAGED_MARKER), "{}", a.description);
+        assert!(
+            a.description.starts_with(MANAGED_MARKER),
+            "{}",
+            a.description
+        );
         assert!(
             w.alarms
                 .tags(name)
@@ -1202,12 +1221,22 @@ mod managed {
             .0 = edited;
         let out = handle(daily(), &w.deps).await.unwrap();
         assert_eq!(
-            out.reconcile.unwrap().alarms[0].update.as_ref().unwrap().change,
+            out.reconcile.unwrap().alarms[0]
+                .update
+                .as_ref()
+                .unwrap()
+                .change,
             Some(AlarmChange::Updated {
                 fields: vec!["period".into()]
             })
         );
-        assert_eq!(w.alarms.metric_alarm("loop-a.m-loop-a-churn-f1").unwrap().period_seconds, 3600);
+        assert_eq!(
+            w.alarms
+                .metric_alarm("loop-a.m-loop-a-churn-f1")
+                .unwrap()
+                .period_seconds,
+            3600
+        );
     }
 
     #[tokio::test]
@@ -1217,9 +1246,16 @@ mod managed {
         handle(approved("loop-a-churn", 1), &w.deps).await.unwrap();
         // A second model, already serving a package deployed before it joined the catalogue.
         constrained(&w, "loop-a-fraud", 1, 0, "auc", 0.9);
-        source.replace(doc(&[model("loop-a-churn", "f1", 60), model("loop-a-fraud", "auc", 60)]));
+        source.replace(doc(&[
+            model("loop-a-churn", "f1", 60),
+            model("loop-a-fraud", "auc", 60),
+        ]));
         handle(approved("loop-a-fraud", 1), &w.deps).await.unwrap();
-        w.alarms.metric.lock().unwrap().remove("loop-a.m-loop-a-fraud-auc");
+        w.alarms
+            .metric
+            .lock()
+            .unwrap()
+            .remove("loop-a.m-loop-a-fraud-auc");
         // The upload of a catalogue without churn and with fraud.
         source.replace(doc(&[model("loop-a-fraud", "auc", 60)]));
         let out = handle(upload(), &w.deps).await.unwrap();
@@ -1230,7 +1266,13 @@ mod managed {
             Some(AlarmChange::Created),
             "{r:?}"
         );
-        assert_eq!(w.alarms.metric_alarm("loop-a.m-loop-a-fraud-auc").unwrap().threshold, 0.9);
+        assert_eq!(
+            w.alarms
+                .metric_alarm("loop-a.m-loop-a-fraud-auc")
+                .unwrap()
+                .threshold,
+            0.9
+        );
         // churn's alarm is left in place and reported.
         assert_eq!(r.orphaned.len(), 1);
         assert_eq!(r.orphaned[0].alarm_name, "loop-a.m-loop-a-churn-f1");
@@ -1238,7 +1280,12 @@ mod managed {
         // The dashboard now shows fraud only.
         let body = w.dashboards.body(DASHBOARD).expect("written");
         let text = body.to_string();
-        assert!(text.contains("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:loop-a.m-loop-a-fraud-auc"), "{text}");
+        assert!(
+            text.contains(
+                "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:loop-a.m-loop-a-fraud-auc"
+            ),
+            "{text}"
+        );
         assert!(!text.contains("loop-a-churn"), "{text}");
         assert!(text.contains("RetrainingStarted") && text.contains("loop-a-fraud-build"));
     }
@@ -1248,12 +1295,26 @@ mod managed {
         let (w, _) = world_with(&doc(&[model("loop-a-churn", "f1", 60)]));
         let out = handle(daily(), &w.deps).await.unwrap();
         let r = out.reconcile.unwrap();
-        assert!(r.alarms[0].waiting.as_deref().unwrap().contains("no package"), "{r:?}");
+        assert!(
+            r.alarms[0]
+                .waiting
+                .as_deref()
+                .unwrap()
+                .contains("no package"),
+            "{r:?}"
+        );
         assert_eq!(w.alarms.puts(), 0);
         // Registered but not deployed: still waiting (nothing to read the threshold from).
         constrained(&w, "loop-a-churn", 1, 0, "f1", 0.72);
         let r = handle(daily(), &w.deps).await.unwrap().reconcile.unwrap();
-        assert!(r.alarms[0].waiting.as_deref().unwrap().contains("does not serve"), "{r:?}");
+        assert!(
+            r.alarms[0]
+                .waiting
+                .as_deref()
+                .unwrap()
+                .contains("does not serve"),
+            "{r:?}"
+        );
         assert_eq!(w.alarms.puts(), 0);
     }
 
@@ -1269,11 +1330,26 @@ mod managed {
             "not authorized",
         ));
         let out = handle(approved("loop-a-churn", 1), &w.deps).await.unwrap();
-        assert_eq!(out.stages[0].action, "created", "the deployment is what matters");
-        assert!(out.stages[0].alarm.as_ref().unwrap().error.as_deref().unwrap().contains("not authorized"));
+        assert_eq!(
+            out.stages[0].action, "created",
+            "the deployment is what matters"
+        );
+        assert!(
+            out.stages[0]
+                .alarm
+                .as_ref()
+                .unwrap()
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("not authorized")
+        );
         assert!(w.alarms.metric_alarm("loop-a.m-loop-a-churn-f1").is_none());
         let r = handle(daily(), &w.deps).await.unwrap().reconcile.unwrap();
-        assert_eq!(r.alarms[0].update.as_ref().unwrap().change, Some(AlarmChange::Created));
+        assert_eq!(
+            r.alarms[0].update.as_ref().unwrap().change,
+            Some(AlarmChange::Created)
+        );
     }
 
     #[tokio::test]
@@ -1284,7 +1360,9 @@ mod managed {
         m["capture"]["destinationS3Uri"] = json!("s3://elsewhere/capture");
         let (w, _) = world_with(&doc(&[m]));
         constrained(&w, "loop-a-churn", 1, 0, "f1", 0.72);
-        let e = handle(approved("loop-a-churn", 1), &w.deps).await.unwrap_err();
+        let e = handle(approved("loop-a-churn", 1), &w.deps)
+            .await
+            .unwrap_err();
         assert_eq!(e.error_type(), "Permanent.InvalidCatalogue");
         let msg = e.to_string();
         for part in [
@@ -1294,7 +1372,10 @@ mod managed {
         ] {
             assert!(msg.contains(part), "{part} not in {msg}");
         }
-        assert!(w.hosting.snapshot().endpoints.is_empty(), "nothing deployed");
+        assert!(
+            w.hosting.snapshot().endpoints.is_empty(),
+            "nothing deployed"
+        );
         // The reconcile refuses it the same way.
         assert_eq!(
             handle(upload(), &w.deps).await.unwrap_err().error_type(),
@@ -1306,7 +1387,10 @@ mod managed {
     fn the_convention_and_dashboard_come_from_the_environment() {
         let base = [
             ("CATALOGUE_S3_URI", "s3://config/catalogue.json"),
-            ("SAGEMAKER_EXECUTION_ROLE_ARN", "arn:aws:iam::123456789012:role/sm"),
+            (
+                "SAGEMAKER_EXECUTION_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/sm",
+            ),
         ];
         let with = |extra: &[(&'static str, &'static str)]| {
             let v: std::collections::HashMap<String, String> = base
@@ -1320,7 +1404,10 @@ mod managed {
             ("CATALOGUE_NAME_PREFIX", "loop-a-"),
             ("CATALOGUE_ALARM_PREFIX", "loop-a.m-"),
             ("DASHBOARD_NAME", DASHBOARD),
-            ("ALARM_ARN_PREFIX", "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:"),
+            (
+                "ALARM_ARN_PREFIX",
+                "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:",
+            ),
         ])
         .unwrap();
         assert_eq!(c.convention.name_prefix.as_deref(), Some("loop-a-"));
@@ -1330,7 +1417,10 @@ mod managed {
         let e = with(&[("CATALOGUE_NAME_PREFIX", "Loop-A-")]).unwrap_err();
         assert_eq!(e.var(), "CATALOGUE_NAME_PREFIX");
         assert!(e.to_string().contains("CatalogueNamePrefix"), "{e}");
-        assert_eq!(with(&[("DASHBOARD_NAME", DASHBOARD)]).unwrap_err().var(), "ALARM_ARN_PREFIX");
+        assert_eq!(
+            with(&[("DASHBOARD_NAME", DASHBOARD)]).unwrap_err().var(),
+            "ALARM_ARN_PREFIX"
+        );
         assert_eq!(
             with(&[("DASHBOARD_NAME", DASHBOARD), ("ALARM_ARN_PREFIX", "nope")])
                 .unwrap_err()

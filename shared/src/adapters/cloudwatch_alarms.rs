@@ -129,10 +129,7 @@ fn spec_of(a: &MetricAlarm) -> MetricAlarmSpec {
 
 #[async_trait]
 impl AlarmThresholds for CloudWatch {
-    async fn describe_metric_alarm(
-        &self,
-        name: &str,
-    ) -> Result<Option<MetricAlarmSpec>, AwsError> {
+    async fn describe_metric_alarm(&self, name: &str) -> Result<Option<MetricAlarmSpec>, AwsError> {
         let out = self
             .client()
             .describe_alarms()

@@ -185,7 +185,12 @@ pub fn templates(m: &Model) -> Vec<AlarmTemplate> {
 
 impl AlarmTemplate {
     /// The complete alarm with the served package's threshold.
-    pub fn spec(&self, threshold: f64, comparison_operator: &str, package: &str) -> MetricAlarmSpec {
+    pub fn spec(
+        &self,
+        threshold: f64,
+        comparison_operator: &str,
+        package: &str,
+    ) -> MetricAlarmSpec {
         let mut description = format!(
             "{MANAGED_MARKER}: {} of model {} ({} endpoint {}) against the model-quality constraint of the served package {package}; created and updated by deploy-on-approval from the catalogue - change the catalogue, not the alarm",
             self.metric, self.group, self.stage, self.endpoint

@@ -143,7 +143,9 @@ pub fn check(catalogue: &Catalogue, convention: &Convention) -> Vec<FieldError> 
                         path.into(),
                         format!(
                             "{uri:?} is not under {d:?}: the stack grants the data bucket under its catalogue name prefix only (e.g. {d}{}/capture)",
-                            m.group.strip_prefix(convention.name_prefix.as_deref().unwrap_or("")).unwrap_or(&m.group)
+                            m.group
+                                .strip_prefix(convention.name_prefix.as_deref().unwrap_or(""))
+                                .unwrap_or(&m.group)
                         ),
                     );
                 }

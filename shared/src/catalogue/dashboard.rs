@@ -84,7 +84,11 @@ fn model_widgets(m: &super::Model, s: &DashboardSettings) -> Vec<Value> {
             {"stat": "Sum", "label": format!("deployed to {}", stage.as_str())}]));
     }
     let used: u64 = alarms.iter().map(|_| alarm_width).sum();
-    let width = if used == 0 || used >= 24 { 24 } else { 24 - used };
+    let width = if used == 0 || used >= 24 {
+        24
+    } else {
+        24 - used
+    };
     widgets.push(json!({
         "type": "metric", "width": width, "height": 6,
         "properties": {
@@ -104,7 +108,12 @@ fn header(catalogue: &str, s: &DashboardSettings) -> Value {
 }
 
 fn overflow(left_off: &[String], total: usize) -> Value {
-    let mut names = left_off.iter().take(40).cloned().collect::<Vec<_>>().join(", ");
+    let mut names = left_off
+        .iter()
+        .take(40)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if left_off.len() > 40 {
         names.push_str(", ...");
     }

@@ -37,8 +37,8 @@ pub mod retrain;
 #[cfg(feature = "aws")]
 pub mod source;
 
-pub use model::{Catalogue, Model};
 pub use convention::Convention;
+pub use model::{Catalogue, Model};
 pub use validate::{FieldError, Invalid, parse, parse_with};
 
 #[cfg(test)]

@@ -128,10 +128,11 @@ pub async fn reconcile(
                 update: None,
                 waiting: None,
             };
-            let Some(stage) = stages
-                .iter()
-                .find(|s| s.follow_alarm.as_ref().is_some_and(|f| f.alarm_name == t.name))
-            else {
+            let Some(stage) = stages.iter().find(|s| {
+                s.follow_alarm
+                    .as_ref()
+                    .is_some_and(|f| f.alarm_name == t.name)
+            }) else {
                 continue;
             };
             let follow = stage.follow_alarm.as_ref().expect("found by its alarm");

@@ -436,7 +436,10 @@ mod dashboard_and_alarms {
         assert_eq!(widgets[2]["properties"]["period"], 3600);
         assert_eq!(widgets[4]["properties"]["period"], 86_400);
         // Same catalogue, same body (a rewrite is decided by comparing bodies).
-        assert_eq!(b.body, body(&c, "s3://config/catalogue.json", &settings()).body);
+        assert_eq!(
+            b.body,
+            body(&c, "s3://config/catalogue.json", &settings()).body
+        );
     }
 
     #[test]
@@ -449,7 +452,8 @@ mod dashboard_and_alarms {
             m["group"] = json!(format!("m{i}"));
             m["stages"]["staging"]["endpointName"] = json!(format!("m{i}-staging"));
             m["stages"]["production"]["endpointName"] = json!(format!("m{i}-prod"));
-            m["alarms"] = json!([{"name": format!("m{i}-f1"), "metric": "f1", "threshold": "servedPackage"}]);
+            m["alarms"] =
+                json!([{"name": format!("m{i}-f1"), "metric": "f1", "threshold": "servedPackage"}]);
             m["retraining"]["pipeline"] = json!(format!("m{i}-build"));
             models.push(m);
         }
@@ -462,8 +466,13 @@ mod dashboard_and_alarms {
         assert_eq!(b.models_shown, 249);
         assert_eq!(b.left_off.len(), 51);
         assert_eq!(b.left_off[0], "m249");
-        let notice = widgets.last().unwrap()["properties"]["markdown"].as_str().unwrap();
-        assert!(notice.contains("51 of 300 models are not shown"), "{notice}");
+        let notice = widgets.last().unwrap()["properties"]["markdown"]
+            .as_str()
+            .unwrap();
+        assert!(
+            notice.contains("51 of 300 models are not shown"),
+            "{notice}"
+        );
         assert!(notice.contains("m249, m250"), "{notice}");
         assert!(b.body.to_string().len() < crate::catalogue::dashboard::MAX_BODY_BYTES);
     }
@@ -476,8 +485,14 @@ mod dashboard_and_alarms {
         assert_eq!(t.namespace, "aws/sagemaker/Endpoints/model-metrics");
         assert_eq!(t.endpoint, "churn-prod");
         assert_eq!(t.statistic, "Average");
-        assert!(template(churn, &churn.alarms[1]).is_none(), "external: not the loop's");
-        assert_eq!(namespace_of("feature_baseline_drift_age"), "aws/sagemaker/Endpoints/data-metrics");
+        assert!(
+            template(churn, &churn.alarms[1]).is_none(),
+            "external: not the loop's"
+        );
+        assert_eq!(
+            namespace_of("feature_baseline_drift_age"),
+            "aws/sagemaker/Endpoints/data-metrics"
+        );
         assert_eq!(period_seconds(churn), 3600);
         assert_eq!(period_seconds(&c.models[1]), 86_400);
         let s = t.spec(0.7, "LessThanThreshold", "arn:pkg/1");
@@ -485,7 +500,10 @@ mod dashboard_and_alarms {
         assert_eq!(other.differences(&s), ["threshold"]);
         other.dimensions.reverse();
         other.threshold = 0.7;
-        assert!(other.differences(&s).is_empty(), "dimension order does not matter");
+        assert!(
+            other.differences(&s).is_empty(),
+            "dimension order does not matter"
+        );
         assert!(s.is_managed());
     }
 }

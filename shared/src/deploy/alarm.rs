@@ -74,8 +74,7 @@ pub trait AlarmThresholds: Send + Sync {
     ) -> Result<Option<f64>, AwsError>;
 
     /// The metric alarm of that name (`DescribeAlarms`), `None` when there is none.
-    async fn describe_metric_alarm(&self, name: &str)
-    -> Result<Option<MetricAlarmSpec>, AwsError>;
+    async fn describe_metric_alarm(&self, name: &str) -> Result<Option<MetricAlarmSpec>, AwsError>;
 
     /// Creates or replaces a metric alarm (`PutMetricAlarm`, no actions: the loop's alarms act
     /// through EventBridge). `tags` apply on creation only (CloudWatch ignores them on an update).

@@ -170,9 +170,7 @@ pub fn parse_trigger(event: Value) -> Result<Trigger, EventError> {
             })
         }
         ("aws.s3", OBJECT_CREATED) => {
-            let bucket = event
-                .pointer("/detail/bucket/name")
-                .and_then(Value::as_str);
+            let bucket = event.pointer("/detail/bucket/name").and_then(Value::as_str);
             let key = event.pointer("/detail/object/key").and_then(Value::as_str);
             match (bucket, key) {
                 (Some(b), Some(k)) => Ok(Trigger::Reconcile {

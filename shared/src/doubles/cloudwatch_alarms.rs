@@ -10,13 +10,16 @@ use async_trait::async_trait;
 use crate::catalogue::alarms::MetricAlarmSpec;
 use crate::error::AwsError;
 
+/// A whole alarm and the tags it was created with.
+pub type StoredAlarm = (MetricAlarmSpec, Vec<(String, String)>);
+
 /// Alarm thresholds in memory: alarm name → (threshold, comparison operator); and whole alarms
 /// as `PutMetricAlarm` left them (`metric`), with the tags they were created with, and the
 /// number of puts.
 #[derive(Default)]
 pub struct InMemoryAlarms {
     pub alarms: Mutex<BTreeMap<String, (f64, String)>>,
-    pub metric: Mutex<BTreeMap<String, (MetricAlarmSpec, Vec<(String, String)>)>>,
+    pub metric: Mutex<BTreeMap<String, StoredAlarm>>,
     pub puts: AtomicUsize,
     /// The next `PutMetricAlarm` fails with this error.
     pub fail_put: Mutex<Option<AwsError>>,
@@ -29,7 +32,11 @@ impl InMemoryAlarms {
 
     /// The whole alarm of that name, if one was put.
     pub fn metric_alarm(&self, name: &str) -> Option<MetricAlarmSpec> {
-        self.metric.lock().unwrap().get(name).map(|(s, _)| s.clone())
+        self.metric
+            .lock()
+            .unwrap()
+            .get(name)
+            .map(|(s, _)| s.clone())
     }
 
     /// The tags the alarm was created with.
@@ -45,10 +52,7 @@ impl InMemoryAlarms {
 
 #[async_trait]
 impl crate::deploy::alarm::AlarmThresholds for InMemoryAlarms {
-    async fn describe_metric_alarm(
-        &self,
-        name: &str,
-    ) -> Result<Option<MetricAlarmSpec>, AwsError> {
+    async fn describe_metric_alarm(&self, name: &str) -> Result<Option<MetricAlarmSpec>, AwsError> {
         Ok(self.metric_alarm(name))
     }
 
