@@ -26,7 +26,7 @@ use super::window::Window;
 use crate::config::{Lookup, ProcessEnv};
 use crate::metrics::{CaptureFormat, Engine, EngineError, JobResult, MonitorConfig, ProblemType};
 use crate::storage::stream::stream_objects;
-use crate::storage::{ObjectInfo, ObjectStore, S3Uri};
+use crate::storage::{ObjectStore, S3Uri};
 
 /// The engine's configuration for the window: the settings, the window's bounds (records outside
 /// are counted and skipped), data quality on as configured or, on `auto`, with a data-quality
@@ -254,10 +254,6 @@ pub async fn feed(
     Ok((engine, vanished))
 }
 
-fn uris_of(objects: &[ObjectInfo]) -> Vec<S3Uri> {
-    objects.iter().map(|o| o.uri.clone()).collect()
-}
-
 /// [`compute`] with an explicit ground-truth limit and number of threads.
 ///
 /// With `threads` > 1 the objects are dealt round-robin to the threads, each streams its share
@@ -303,15 +299,40 @@ pub async fn compute_with(
     }
     // The ground-truth table grows as labels arrive (listed bytes say little about the labels
     // and may be far more than the function's memory).
-    let (engine, vanished) = feed(
-        store,
+    let mut vanished = 0;
+    if s.problem_type.is_some() {
+        let uris = inputs.ground_truth.iter().map(|o| o.uri.clone()).collect();
+        let (e, stats) = stream_objects(
+            store.clone(),
+            uris,
+            read_concurrency,
+            engine,
+            |engine, uri, r| {
+                engine
+                    .feed_ground_truth(&uri.to_string(), r)
+                    .map(drop)
+                    .map_err(io_of)
+            },
+        )
+        .await?;
+        engine = e;
+        vanished += stats.vanished;
+    }
+    let uris = inputs.capture.iter().map(|o| o.uri.clone()).collect();
+    let (engine, stats) = stream_objects(
+        store.clone(),
+        uris,
         read_concurrency,
-        s,
         engine,
-        uris_of(&inputs.ground_truth),
-        uris_of(&inputs.capture),
+        |engine, uri, r| {
+            engine
+                .feed_capture(&uri.to_string(), r, |_| {})
+                .map(drop)
+                .map_err(io_of)
+        },
     )
     .await?;
+    vanished += stats.vanished;
     let result = engine
         .finish()
         .map_err(|e| RunError::Engine(e.to_string()))?;
@@ -329,7 +350,7 @@ async fn compute_threads(
     threads: usize,
 ) -> Result<(JobResult, usize), RunError> {
     let per_thread = (read_concurrency / threads).max(1);
-    let share = |objects: &[ObjectInfo], t: usize| -> Vec<_> {
+    let share = |objects: &[crate::storage::ObjectInfo], t: usize| -> Vec<_> {
         objects
             .iter()
             .skip(t)
