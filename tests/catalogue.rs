@@ -164,6 +164,8 @@ async fn world() -> World {
         scaling: Arc::new(ApplicationAutoScaling::new(aws.application_autoscaling())),
         store: Arc::new(S3::new(aws.s3())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),
+        metrics: Arc::new(CloudWatch::new(aws.cloudwatch())),
+        dashboards: Arc::new(CloudWatch::new(aws.cloudwatch())),
         catalogue: source(),
         config: deploy::Config::from_env(&env).expect("deploy config"),
     };

@@ -57,6 +57,8 @@ async fn setup(extra: &[(&str, String)]) -> Setup {
         scaling: Arc::new(ApplicationAutoScaling::new(aws.application_autoscaling())),
         store: Arc::new(S3::new(aws.s3())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),
+        metrics: Arc::new(CloudWatch::new(aws.cloudwatch())),
+        dashboards: Arc::new(CloudWatch::new(aws.cloudwatch())),
         catalogue: None,
         config: Config::from_env(&vars).unwrap(),
     };
@@ -586,4 +588,122 @@ async fn production_autoscaling_is_registered_for_the_served_variant() {
         .unwrap();
     assert_eq!(after.scalable_targets().len(), 1);
     assert_eq!(after.scalable_targets()[0].min_capacity(), 2);
+}
+
+/// Issue 15: a catalogue model's alarm is created whole by its deployment (PutMetricAlarm with
+/// tags, through the real adapter), left alone by a reconcile when unchanged, and the models
+/// dashboard is written once and then only when its body changes (GetDashboard/PutDashboard).
+#[tokio::test]
+async fn a_catalogue_models_alarm_and_the_models_dashboard_through_cloudwatch() {
+    use driftloop::catalogue::source::InMemoryCatalogue;
+    use driftloop::deploy::alarm::AlarmChange;
+    let aws = aws().await;
+    let dashboard = unique("models-dashboard");
+    let mut s = setup(&[
+        ("DASHBOARD_NAME", dashboard.clone()),
+        (
+            "ALARM_ARN_PREFIX",
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:".into(),
+        ),
+    ])
+    .await;
+    let alarm = unique("loop.m-f2");
+    let catalogue = json!({"version": 1, "models": [{
+        "group": s.group, "problem": {"type": "BinaryClassification"},
+        "capture": {"destinationS3Uri": "s3://driftloop-capture/capture"},
+        "stages": {"staging": {"endpointName": s.staging}},
+        "monitoring": {"stages": ["staging"], "groundTruthS3Uri": "s3://driftloop-capture/labels", "windowMinutes": 360},
+        "alarms": [{"name": alarm, "metric": "f2", "stage": "staging", "threshold": "servedPackage", "retrain": false}]
+    }]});
+    s.deps.catalogue = Some(Arc::new(
+        InMemoryCatalogue::new(catalogue.to_string()).at("s3://driftloop-config/catalogue.json"),
+    ));
+    let bucket = "driftloop-baselines";
+    let s3 = aws.s3();
+    let _ = s3.create_bucket().bucket(bucket).send().await;
+    let key = format!("{}/managed-constraints.json", s.group);
+    s3.put_object()
+        .bucket(bucket)
+        .key(&key)
+        .body(br#"{"binary_classification_constraints":{"f2":{"threshold":0.66,"comparison_operator":"LessThanThreshold"}}}"#.to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let pkg = driftloop_tests::seed::create_package_with_model_quality(
+        &s.sm,
+        &s.group,
+        1,
+        &format!("s3://{bucket}/{key}"),
+    )
+    .await;
+    let out = handle(approval_event(&s.group, &pkg, "Approved"), &s.deps)
+        .await
+        .unwrap();
+    let update = out.stages[0].alarm.as_ref().expect("the alarm followed");
+    assert_eq!(update.error, None, "{update:?}");
+    assert_eq!(update.change, Some(AlarmChange::Created));
+    let described =
+        s.cw.describe_alarms()
+            .alarm_names(&alarm)
+            .send()
+            .await
+            .unwrap();
+    let a = &described.metric_alarms()[0];
+    assert_eq!(a.threshold(), Some(0.66));
+    assert_eq!(a.namespace(), Some("aws/sagemaker/Endpoints/model-metrics"));
+    assert_eq!(a.period(), Some(21_600), "the model's 6-hour window");
+    assert_eq!(a.treat_missing_data(), Some("ignore"));
+    let dims: Vec<_> = a
+        .dimensions()
+        .iter()
+        .map(|d| (d.name().unwrap(), d.value().unwrap()))
+        .collect();
+    assert!(dims.contains(&("Endpoint", s.staging.as_str())), "{dims:?}");
+    assert!(
+        dims.contains(&("MonitoringSchedule", "custom-metrics")),
+        "{dims:?}"
+    );
+    let tags =
+        s.cw.list_tags_for_resource()
+            .resource_arn(a.alarm_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == Some("driftloop:model") && t.value() == Some(s.group.as_str())),
+        "{tags:?}"
+    );
+    // The daily reconcile: the alarm is as it should be; the dashboard is written once.
+    let daily = json!({"version": "0", "id": "d", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-12-02T03:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/x"], "detail": {}});
+    let r = handle(daily.clone(), &s.deps)
+        .await
+        .unwrap()
+        .reconcile
+        .unwrap();
+    assert_eq!(
+        r.alarms[0].update.as_ref().unwrap().change,
+        Some(AlarmChange::Unchanged),
+        "{r:?}"
+    );
+    assert!(r.dashboard.as_ref().unwrap().written, "{r:?}");
+    let body =
+        s.cw.get_dashboard()
+            .dashboard_name(&dashboard)
+            .send()
+            .await
+            .unwrap();
+    let body: Value = serde_json::from_str(body.dashboard_body().unwrap()).unwrap();
+    assert!(
+        body.to_string().contains(&format!("alarm:{alarm}")),
+        "{body}"
+    );
+    let r = handle(daily, &s.deps).await.unwrap().reconcile.unwrap();
+    assert!(
+        !r.dashboard.unwrap().written,
+        "unchanged body: no PutDashboard"
+    );
 }

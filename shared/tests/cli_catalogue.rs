@@ -116,3 +116,70 @@ fn an_unreadable_file_exits_2() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("not a JSON document"), "{stderr}");
 }
+
+fn validate_with(path: &PathBuf, flags: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_driftloop-metrics"))
+        .args(["catalogue", "validate"])
+        .arg(path)
+        .args(flags)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn names_outside_the_stacks_convention_are_errors_naming_model_and_field() {
+    let flags = [
+        "--name-prefix",
+        "loop-",
+        "--alarm-prefix",
+        "loop.m-",
+        "--data-s3-uri",
+        "s3://my-driftloop-data/loop-",
+    ];
+    let (code, stdout, stderr) = validate_with(&write("convention", EXAMPLE), &flags);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    for e in [
+        r#"models[0] (group "churn").group: "churn" does not start with "loop-""#,
+        r#"models[1] (group "house-prices").stages.production.endpointName: "house-prices-prod" does not start with "loop-""#,
+        r#"models[1] (group "house-prices").retraining.pipeline: "house-prices-build" does not start with "loop-""#,
+        r#"models[2] (group "support-topics").alarms[0].name: "support-topics-prod-accuracy" does not start with "loop.m-""#,
+        r#"models[0] (group "churn").capture.destinationS3Uri: "s3://my-driftloop-data/capture" is not under "s3://my-driftloop-data/loop-""#,
+    ] {
+        assert!(stderr.contains(e), "missing {e:?} in\n{stderr}");
+    }
+    // The same models, renamed into the convention: valid.
+    let mut doc: Value = serde_json::from_str(EXAMPLE).unwrap();
+    for m in doc["models"].as_array_mut().unwrap() {
+        let g = m["group"].as_str().unwrap().to_owned();
+        m["group"] = json!(format!("loop-{g}"));
+        for stage in ["staging", "production"] {
+            let e = m["stages"][stage]["endpointName"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            m["stages"][stage]["endpointName"] = json!(format!("loop-{e}"));
+        }
+        let p = m["retraining"]["pipeline"].as_str().unwrap().to_owned();
+        m["retraining"]["pipeline"] = json!(format!("loop-{p}"));
+        for a in m["alarms"].as_array_mut().unwrap() {
+            let n = a["name"].as_str().unwrap().to_owned();
+            a["name"] = json!(format!("loop.m-{n}"));
+        }
+        m["capture"]["destinationS3Uri"] =
+            json!(format!("s3://my-driftloop-data/loop-{g}/capture"));
+        m["monitoring"]["groundTruthS3Uri"] =
+            json!(format!("s3://my-driftloop-data/loop-{g}/labels"));
+    }
+    let (code, stdout, stderr) = validate_with(&write("conforming", &doc.to_string()), &flags);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("model loop-churn"), "{stdout}");
+    // A prefix IAM could not match against lower-case SageMaker ARNs is refused.
+    let (code, _, stderr) = validate_with(&write("upper", EXAMPLE), &["--name-prefix", "Loop-"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("lower-case"), "{stderr}");
+}

@@ -5,7 +5,7 @@ use driftloop::adapters::{
     cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
     stepfunctions::StepFunctions,
 };
-use driftloop::catalogue::source::{CatalogueSource, S3Catalogue};
+use driftloop::catalogue::source::{CatalogueSource, S3Catalogue, convention_from_env};
 use driftloop::config::report_init_error;
 use driftloop::control::Gate;
 use driftloop::{aws::Aws, config::ProcessEnv};
@@ -18,6 +18,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // (the runtime API's init-error path), not with a bare exit.
     let (config, gate) = Config::from_env(&ProcessEnv)
         .and_then(|config| Ok((config, Gate::from_env(&ProcessEnv)?)))
+        .map_err(report_init_error)?;
+    // The stack's naming convention (`CATALOGUE_NAME_PREFIX`, `CATALOGUE_ALARM_PREFIX`,
+    // `CATALOGUE_DATA_S3_URI`): a catalogue naming an endpoint or data path outside what the
+    // function's grants admit is invalid, naming the model and field.
+    let convention = convention_from_env(&driftloop::config::Env::new(&ProcessEnv))
         .map_err(report_init_error)?;
     let aws = Aws::from_env().await;
     let sagemaker = SageMaker::new(aws.sagemaker());
@@ -34,7 +39,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .then(|| Arc::new(StepFunctions::new(aws.stepfunctions())) as _),
         // Read per invocation through the S3 adapter's conditional-read port (with its ETag).
         catalogue: config.catalogue.clone().map(|uri| {
-            Arc::new(S3Catalogue::new(Arc::new(S3::new(aws.s3())), uri)) as Arc<dyn CatalogueSource>
+            Arc::new(
+                S3Catalogue::new(Arc::new(S3::new(aws.s3())), uri)
+                    .with_convention(convention.clone()),
+            ) as Arc<dyn CatalogueSource>
         }),
         config,
         clock: system_clock(),

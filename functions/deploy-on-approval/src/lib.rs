@@ -18,14 +18,31 @@
 //! its settings; the environment's model (below) is the single-model special case, served for
 //! its own group when the catalogue does not name it. Other groups are ignored with the reason.
 //!
+//! Alarms and dashboard of the catalogue's models: a deployment of a catalogue model creates or
+//! updates its `servedPackage` alarm whole (metric, dimensions, period, threshold from the
+//! package; [`driftloop::catalogue::alarms`]); the catalogue object's `Object Created` event and a
+//! daily `Scheduled Event` reconcile every model's alarm and the one loop-managed dashboard
+//! ([`driftloop::catalogue::reconcile`]). Every deployment (created or updated endpoint) puts a
+//! `ModelDeployed` count (dimensions `ModelPackageGroup`, `Stage`) in `METRICS_NAMESPACE`: the
+//! dashboard's deploy marks. The catalogue is read under the stack's naming convention
+//! (`CATALOGUE_NAME_PREFIX`, `CATALOGUE_ALARM_PREFIX`, `CATALOGUE_DATA_S3_URI`): a name outside it
+//! makes the document invalid, naming the model and the field.
+//!
 //! See [`driftloop::deploy`] for the rules ([`driftloop::deploy::trigger`] for the events,
 //! [`driftloop::deploy::promote`] and [`driftloop::deploy::converge`] for what is done), and
 //! [`Config`] for the environment.
 
 use std::sync::Arc;
 
+use driftloop::catalogue::Convention;
+use driftloop::catalogue::dashboard::{
+    DEPLOYED_METRIC, DashboardSettings, GROUP_DIMENSION, STAGE_DIMENSION,
+};
 use driftloop::catalogue::deploy::{Target, target};
-use driftloop::catalogue::source::{CatalogueError, CatalogueSource};
+use driftloop::catalogue::reconcile::{
+    Dashboards, ReconcileDeps, ReconcileReport, ReconcileSettings, reconcile,
+};
+use driftloop::catalogue::source::{CatalogueError, CatalogueSource, convention_from_env};
 use driftloop::config::{ConfigError, Env, Lookup};
 use driftloop::deploy::alarm::AlarmThresholds;
 use driftloop::deploy::converge::{ConvergeContext, outcome_event};
@@ -36,7 +53,7 @@ use driftloop::deploy::{
 };
 use driftloop::error::{AwsError, Classify, ErrorClass};
 use driftloop::events::EventError;
-use driftloop::publish::{EventPublisher, PublishError};
+use driftloop::publish::{EventPublisher, MetricDatum, MetricPublisher, PublishError};
 use driftloop::registry::ModelRegistry;
 use driftloop::storage::{ObjectStore, S3Uri};
 use serde::{Deserialize, Serialize};
@@ -63,6 +80,9 @@ use serde_json::Value;
 /// | `DATA_CAPTURE_SAMPLING_PERCENTAGE` | 1–100 | `100` |
 /// | `DATA_CAPTURE_CSV_CONTENT_TYPES`, `DATA_CAPTURE_JSON_CONTENT_TYPES` | comma-separated | `text/csv`, `application/json` |
 /// | `EVENT_BUS_NAME` | bus for `Model Deployed` / `Model Deployment Skipped` / `Deployment Failed` / `Deployment Rolled Back` | the default bus |
+/// | `METRICS_NAMESPACE` | namespace of the `ModelDeployed` count (the dashboard's deploy marks) | `driftloop` |
+/// | `CATALOGUE_NAME_PREFIX`, `CATALOGUE_ALARM_PREFIX`, `CATALOGUE_DATA_S3_URI` | the naming convention every catalogue name must follow ([`driftloop::catalogue::convention`]) | not enforced |
+/// | `DASHBOARD_NAME`, `ALARM_ARN_PREFIX` | the loop-managed dashboard of every catalogue model, and `arn:...:alarm:` of its alarm annotations; no dashboard unless both are set | — |
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The environment's model; empty (with no stages) when only the catalogue serves models.
@@ -72,6 +92,12 @@ pub struct Config {
     pub event_bus: Option<String>,
     /// `CATALOGUE_S3_URI`.
     pub catalogue: Option<S3Uri>,
+    /// The naming convention the catalogue is read under.
+    pub convention: Convention,
+    /// `METRICS_NAMESPACE`: the deploy marks.
+    pub metrics_namespace: String,
+    /// The loop-managed dashboard.
+    pub dashboard: Option<DashboardSettings>,
 }
 
 fn list(value: Option<String>) -> Vec<String> {
@@ -173,7 +199,11 @@ impl Config {
                 env.optional(&var("ALARM_NAME")),
                 env.optional(&var("ALARM_METRIC")),
             ) {
-                (Some(alarm_name), Some(metric)) => Some(AlarmFollow { alarm_name, metric }),
+                (Some(alarm_name), Some(metric)) => Some(AlarmFollow {
+                    alarm_name,
+                    metric,
+                    managed: None,
+                }),
                 (None, None) => None,
                 (Some(_), None) => {
                     return Err(ConfigError::Missing {
@@ -255,12 +285,57 @@ impl Config {
                 stages.push(stage(Stage::Production, prod)?);
             }
         }
+        let metrics_namespace = env
+            .optional("METRICS_NAMESPACE")
+            .unwrap_or_else(|| "driftloop".to_owned());
+        let dashboard = match (
+            env.optional("DASHBOARD_NAME"),
+            env.optional("ALARM_ARN_PREFIX"),
+        ) {
+            (Some(name), Some(alarm_arn_prefix)) => {
+                if !alarm_arn_prefix.starts_with("arn:") || !alarm_arn_prefix.ends_with(":alarm:") {
+                    return Err(ConfigError::Invalid {
+                        var: "ALARM_ARN_PREFIX".into(),
+                        value: alarm_arn_prefix,
+                        reason: "expected arn:<partition>:cloudwatch:<region>:<account>:alarm:"
+                            .into(),
+                    });
+                }
+                let region = alarm_arn_prefix
+                    .split(':')
+                    .nth(3)
+                    .unwrap_or_default()
+                    .to_owned();
+                Some(DashboardSettings {
+                    name,
+                    region,
+                    alarm_arn_prefix,
+                    loop_namespace: metrics_namespace.clone(),
+                })
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    var: "ALARM_ARN_PREFIX".into(),
+                    hint: Some("set with DASHBOARD_NAME"),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Missing {
+                    var: "DASHBOARD_NAME".into(),
+                    hint: Some("set with ALARM_ARN_PREFIX"),
+                });
+            }
+        };
         Ok(Config {
             group,
             role_arn,
             stages,
             event_bus: env.optional("EVENT_BUS_NAME"),
             catalogue,
+            convention: convention_from_env(&env)?,
+            metrics_namespace,
+            dashboard,
         })
     }
 
@@ -282,6 +357,10 @@ pub struct Deps {
     pub scaling: Arc<dyn Scaling>,
     pub store: Arc<dyn ObjectStore>,
     pub events: Arc<dyn EventPublisher>,
+    /// The deploy marks (`ModelDeployed`).
+    pub metrics: Arc<dyn MetricPublisher>,
+    /// The loop-managed dashboard.
+    pub dashboards: Arc<dyn Dashboards>,
     /// The catalogue (`config.catalogue`'s object); `None`: the environment's model only.
     pub catalogue: Option<Arc<dyn CatalogueSource>>,
     pub config: Config,
@@ -377,6 +456,12 @@ pub struct Output {
     /// Where the group's settings came from: `catalogue s3://...@"etag"` or `environment`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<String>,
+    /// A reconcile's alarms, orphans and dashboard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile: Option<ReconcileReport>,
+    /// Deploy marks that could not be put (`<errorType>: <message>`); never fatal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_errors: Vec<String>,
 }
 
 pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
@@ -406,7 +491,53 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
         promoted: None,
         stages: Vec::new(),
         settings: None,
+        reconcile: None,
+        metric_errors: Vec::new(),
     };
+    if let Trigger::Reconcile { cause, object } = &trigger {
+        let Some(loaded) = &loaded else {
+            let reason = "no catalogue (CATALOGUE_S3_URI): nothing to reconcile".to_owned();
+            tracing::info!(reason, "event ignored");
+            output.ignored = Some(reason);
+            return Ok(output);
+        };
+        if let Some(o) = object
+            && *o != loaded.location
+        {
+            // The rule matches the catalogue's bucket and first key folder: another object there.
+            let reason = format!(
+                "{o} is not the catalogue {}: nothing to reconcile",
+                loaded.location
+            );
+            tracing::info!(reason, "event ignored");
+            output.ignored = Some(reason);
+            return Ok(output);
+        }
+        tracing::info!(cause, catalogue = %loaded.describe(), "reconciling alarms and dashboard");
+        let (report, errors) = reconcile(
+            loaded,
+            &ReconcileDeps {
+                registry: deps.registry.as_ref(),
+                hosting: deps.hosting.as_ref(),
+                store: deps.store.as_ref(),
+                alarms: deps.alarms.as_ref(),
+                dashboards: deps.dashboards.as_ref(),
+            },
+            &ReconcileSettings {
+                alarm_prefix: deps.config.convention.alarm_prefix.clone(),
+                dashboard: deps.config.dashboard.clone(),
+            },
+        )
+        .await;
+        tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "reconciled");
+        output.settings = Some(format!("catalogue {}", loaded.describe()));
+        output.reconcile = Some(report);
+        return match driftloop::error::worst(errors.into_iter().map(Error::Aws).collect::<Vec<_>>())
+        {
+            Some(e) => Err(e),
+            None => Ok(output),
+        };
+    }
     let target = match target(
         &trigger,
         loaded.as_ref(),
@@ -469,6 +600,21 @@ pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
             if let Err(e) = deps.events.publish(&event).await {
                 tracing::warn!(stage = stage.stage.as_str(), error = %e, detail_type = event.detail_type, "outcome event not published");
                 errors.push(Error::Publish(e));
+            }
+        }
+        if outcome.action.deployed() {
+            let mark = MetricDatum::count(DEPLOYED_METRIC, 1.0)
+                .dimension(GROUP_DIMENSION, &group)
+                .dimension(STAGE_DIMENSION, stage.stage.as_str());
+            if let Err(e) = deps
+                .metrics
+                .put_metrics(&deps.config.metrics_namespace, vec![mark])
+                .await
+            {
+                tracing::warn!(error = %e, "the deploy mark (ModelDeployed) was not put");
+                output
+                    .metric_errors
+                    .push(format!("{}: {e}", e.error_type()));
             }
         }
         // A retryable failure wins: redelivery can fix it, and the other stages are idempotent.

@@ -21,16 +21,23 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .map_err(report_init_error)?;
     let aws = Aws::from_env().await;
     let sagemaker = Arc::new(SageMaker::new(aws.sagemaker()));
+    let cloudwatch = Arc::new(CloudWatch::new(aws.cloudwatch()));
     let deps = Deps {
         registry: sagemaker.clone(),
         hosting: sagemaker,
-        alarms: Arc::new(CloudWatch::new(aws.cloudwatch())),
+        alarms: cloudwatch.clone(),
+        metrics: cloudwatch.clone(),
+        dashboards: cloudwatch,
         scaling: Arc::new(ApplicationAutoScaling::new(aws.application_autoscaling())),
         store: Arc::new(S3::new(aws.s3())),
         events: Arc::new(EventBridge::new(aws.eventbridge())),
         // Read per invocation through the S3 adapter's conditional-read port (with its ETag).
+        // Every read also checks the stack's naming convention (CATALOGUE_NAME_PREFIX, ...).
         catalogue: config.catalogue.clone().map(|uri| {
-            Arc::new(S3Catalogue::new(Arc::new(S3::new(aws.s3())), uri)) as Arc<dyn CatalogueSource>
+            Arc::new(
+                S3Catalogue::new(Arc::new(S3::new(aws.s3())), uri)
+                    .with_convention(config.convention.clone()),
+            ) as Arc<dyn CatalogueSource>
         }),
         config,
     };

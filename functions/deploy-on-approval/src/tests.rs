@@ -2,8 +2,8 @@ use super::*;
 use driftloop::deploy::converge::{DEPLOYMENT_SKIPPED, MODEL_DEPLOYED};
 use driftloop::doubles::RecordingEvents;
 use driftloop::doubles::{
-    InMemoryAlarms, InMemoryHosting, InMemoryRegistry, InMemoryScaling, InMemoryStore,
-    LaggingRegistry, package,
+    InMemoryAlarms, InMemoryDashboards, InMemoryHosting, InMemoryRegistry, InMemoryScaling,
+    InMemoryStore, LaggingRegistry, RecordingMetrics, package,
 };
 use driftloop::registry::{ApprovalStatus::*, Baseline};
 use serde_json::json;
@@ -28,6 +28,8 @@ struct World {
     store: Arc<InMemoryStore>,
     events: Arc<RecordingEvents>,
     scaling: Arc<InMemoryScaling>,
+    metrics: Arc<RecordingMetrics>,
+    dashboards: Arc<InMemoryDashboards>,
     deps: Deps,
 }
 
@@ -65,6 +67,8 @@ fn world(vars: &[(&str, &str)]) -> World {
         Arc::new(RecordingEvents::default()),
     );
     let scaling = Arc::new(InMemoryScaling::default());
+    let metrics = Arc::new(RecordingMetrics::default());
+    let dashboards = Arc::new(InMemoryDashboards::default());
     let deps = Deps {
         registry: registry.clone(),
         hosting: hosting.clone(),
@@ -72,6 +76,8 @@ fn world(vars: &[(&str, &str)]) -> World {
         scaling: scaling.clone(),
         store: store.clone(),
         events: events.clone(),
+        metrics: metrics.clone(),
+        dashboards: dashboards.clone(),
         catalogue: None,
         config,
     };
@@ -82,6 +88,8 @@ fn world(vars: &[(&str, &str)]) -> World {
         store,
         events,
         scaling,
+        metrics,
+        dashboards,
         deps,
     }
 }
@@ -276,7 +284,7 @@ async fn other_groups_and_other_events() {
     assert!(out.ignored.unwrap().contains("someone-else"));
     assert!(out.stages.is_empty());
     let err = handle(
-        json!({"source": "aws.s3", "detail-type": "Object Created", "detail": {}}),
+        json!({"source": "aws.s3", "detail-type": "Object Deleted", "detail": {}}),
         &w.deps,
     )
     .await
@@ -286,6 +294,15 @@ async fn other_groups_and_other_events() {
         err.to_string().contains("Model Promotion Requested"),
         "{err}"
     );
+    // An S3 Object Created (the catalogue's reconcile trigger) must name its object.
+    let err = handle(
+        json!({"source": "aws.s3", "detail-type": "Object Created", "detail": {}}),
+        &w.deps,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "Permanent.BadEvent");
+    assert!(err.to_string().contains("detail.object.key"), "{err}");
 }
 
 #[tokio::test]
@@ -998,5 +1015,436 @@ mod catalogue {
             Config::from_env(&vars).unwrap_err().var(),
             "CATALOGUE_S3_URI"
         );
+    }
+}
+
+/// Loop-managed alarms and dashboard of catalogue models (issue 15, item 2), and the naming
+/// convention the catalogue is read under (item 3).
+mod managed {
+    use super::*;
+    use driftloop::catalogue::Convention;
+    use driftloop::catalogue::alarms::MANAGED_MARKER;
+    use driftloop::catalogue::source::InMemoryCatalogue;
+    use driftloop::deploy::alarm::AlarmChange;
+    use driftloop::error::Classify;
+
+    const DASHBOARD: &str = "loop-a-driftloop-models";
+
+    fn model(group: &str, metric: &str, window: u32) -> Value {
+        json!({
+            "group": group,
+            "problem": {"type": "BinaryClassification"},
+            "capture": {"destinationS3Uri": format!("s3://data/{group}/capture")},
+            "stages": {"staging": {"endpointName": format!("{group}-staging")}},
+            "monitoring": {"stages": ["staging"], "groundTruthS3Uri": format!("s3://data/{group}/labels"),
+                           "windowMinutes": window, "scheduleName": format!("{group}-quality")},
+            "alarms": [{"name": format!("loop-a.m-{group}-{metric}"), "metric": metric, "stage": "staging",
+                        "threshold": "servedPackage"}],
+            "retraining": {"pipeline": format!("{group}-build")}
+        })
+    }
+
+    fn doc(models: &[Value]) -> String {
+        json!({"version": 1, "models": models}).to_string()
+    }
+
+    fn convention() -> Convention {
+        Convention {
+            name_prefix: Some("loop-a-".into()),
+            alarm_prefix: Some("loop-a.m-".into()),
+            data_s3_uri: Some("s3://data/loop-a-".into()),
+        }
+    }
+
+    fn world_with(document: &str) -> (World, Arc<InMemoryCatalogue>) {
+        let mut w = world(&[
+            (
+                "SAGEMAKER_EXECUTION_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/sm",
+            ),
+            ("CATALOGUE_S3_URI", "s3://config/catalogue.json"),
+            ("DASHBOARD_NAME", DASHBOARD),
+            (
+                "ALARM_ARN_PREFIX",
+                "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:",
+            ),
+            ("METRICS_NAMESPACE", "driftloop-a"),
+            ("CATALOGUE_NAME_PREFIX", "loop-a-"),
+            ("CATALOGUE_ALARM_PREFIX", "loop-a.m-"),
+            ("CATALOGUE_DATA_S3_URI", "s3://data/loop-a-"),
+        ]);
+        assert_eq!(w.deps.config.convention, convention());
+        let source = Arc::new(
+            InMemoryCatalogue::new(document)
+                .with_convention(convention())
+                .at("s3://config/catalogue.json"),
+        );
+        w.deps.catalogue = Some(source.clone());
+        (w, source)
+    }
+
+    fn approved(group: &str, version: i64) -> Value {
+        let mut e = ev(APPROVED);
+        e["detail"]["ModelPackageGroupName"] = json!(group);
+        e["detail"]["ModelPackageArn"] = json!(format!(
+            "arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/{version}"
+        ));
+        e
+    }
+
+    fn upload() -> Value {
+        json!({"version": "0", "id": "1", "detail-type": "Object Created", "source": "aws.s3",
+               "account": "123456789012", "time": "2026-12-02T10:00:00Z", "region": "eu-west-1",
+               "resources": ["arn:aws:s3:::config"],
+               "detail": {"bucket": {"name": "config"}, "object": {"key": "catalogue.json"}}})
+    }
+
+    fn daily() -> Value {
+        json!({"version": "0", "id": "2", "detail-type": "Scheduled Event", "source": "aws.events",
+               "account": "123456789012", "time": "2026-12-02T03:00:00Z", "region": "eu-west-1",
+               "resources": ["arn:aws:events:eu-west-1:123456789012:rule/loop-a-catalogue-reconcile"],
+               "detail": {}})
+    }
+
+    /// A package of `group` whose model-quality constraint on `metric` is `threshold`.
+    fn constrained(
+        w: &World,
+        group: &str,
+        version: i64,
+        minute: i64,
+        metric: &str,
+        threshold: f64,
+    ) {
+        let uri = format!("s3://baselines/{group}/{version}/mq-constraints.json");
+        w.store.insert(
+            &uri,
+            json!({"binary_classification_constraints": {metric: {"threshold": threshold, "comparison_operator": "LessThanThreshold"}}})
+                .to_string(),
+        );
+        w.registry.add(with_model_quality(
+            package(group, version, minute, Approved),
+            &uri,
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_deployment_creates_the_models_alarm_with_the_packages_threshold_then_updates_it() {
+        let (w, _) = world_with(&doc(&[model("loop-a-churn", "f1", 1440)]));
+        constrained(&w, "loop-a-churn", 1, 0, "f1", 0.72);
+        let out = handle(approved("loop-a-churn", 1), &w.deps).await.unwrap();
+        assert_eq!(out.stages[0].action, "created");
+        let update = out.stages[0].alarm.as_ref().expect("the alarm followed");
+        assert_eq!(update.change, Some(AlarmChange::Created), "{update:?}");
+        let name = "loop-a.m-loop-a-churn-f1";
+        let a = w.alarms.metric_alarm(name).expect("created");
+        assert_eq!(
+            (a.threshold, a.comparison_operator.as_str()),
+            (0.72, "LessThanThreshold")
+        );
+        assert_eq!(a.namespace, "aws/sagemaker/Endpoints/model-metrics");
+        assert_eq!(a.metric, "f1");
+        assert_eq!(
+            a.dimensions,
+            [
+                ("Endpoint".to_owned(), "loop-a-churn-staging".to_owned()),
+                (
+                    "MonitoringSchedule".to_owned(),
+                    "loop-a-churn-quality".to_owned()
+                )
+            ]
+        );
+        assert_eq!(a.period_seconds, 86_400, "the model's daily window");
+        assert_eq!(a.treat_missing_data, "ignore");
+        assert!(
+            a.description.starts_with(MANAGED_MARKER),
+            "{}",
+            a.description
+        );
+        assert!(
+            w.alarms
+                .tags(name)
+                .contains(&("driftloop:model".to_owned(), "loop-a-churn".to_owned()))
+        );
+        // The deploy mark of the dashboard.
+        let marks = w.metrics.named("ModelDeployed");
+        assert_eq!(marks.len(), 1);
+        assert!(
+            marks[0]
+                .dimensions
+                .contains(&("ModelPackageGroup".to_owned(), "loop-a-churn".to_owned()))
+        );
+        assert_eq!(w.metrics.datums()[0].0, "driftloop-a");
+        // A new package with another constraint: the same alarm, updated.
+        constrained(&w, "loop-a-churn", 2, 10, "f1", 0.64);
+        let out = handle(approved("loop-a-churn", 2), &w.deps).await.unwrap();
+        assert_eq!(out.stages[0].action, "updated");
+        let update = out.stages[0].alarm.as_ref().unwrap();
+        assert_eq!(update.previous_threshold, Some(0.72));
+        match &update.change {
+            Some(AlarmChange::Updated { fields }) => {
+                assert!(fields.contains(&"threshold".to_owned()), "{fields:?}")
+            }
+            other => panic!("expected an update, got {other:?}"),
+        }
+        assert_eq!(w.alarms.metric_alarm(name).unwrap().threshold, 0.64);
+        assert_eq!(w.alarms.puts(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_reconcile_changes_nothing_when_nothing_differs() {
+        let (w, _) = world_with(&doc(&[model("loop-a-churn", "f1", 60)]));
+        constrained(&w, "loop-a-churn", 1, 0, "f1", 0.72);
+        handle(approved("loop-a-churn", 1), &w.deps).await.unwrap();
+        assert_eq!(w.alarms.puts(), 1);
+        let out = handle(daily(), &w.deps).await.unwrap();
+        let r = out.reconcile.expect("a reconcile report");
+        assert_eq!(
+            r.alarms[0].update.as_ref().unwrap().change,
+            Some(AlarmChange::Unchanged)
+        );
+        assert_eq!(w.alarms.puts(), 1, "unchanged: no PutMetricAlarm");
+        assert!(r.dashboard.as_ref().unwrap().written);
+        assert_eq!(w.dashboards.puts(), 1);
+        // Again: neither the alarm nor the dashboard is written.
+        let out = handle(daily(), &w.deps).await.unwrap();
+        assert!(!out.reconcile.unwrap().dashboard.unwrap().written);
+        assert_eq!((w.alarms.puts(), w.dashboards.puts()), (1, 1));
+        // An alarm edited outside the loop is put back.
+        let mut edited = w.alarms.metric_alarm("loop-a.m-loop-a-churn-f1").unwrap();
+        edited.period_seconds = 300;
+        w.alarms
+            .metric
+            .lock()
+            .unwrap()
+            .get_mut("loop-a.m-loop-a-churn-f1")
+            .unwrap()
+            .0 = edited;
+        let out = handle(daily(), &w.deps).await.unwrap();
+        assert_eq!(
+            out.reconcile.unwrap().alarms[0]
+                .update
+                .as_ref()
+                .unwrap()
+                .change,
+            Some(AlarmChange::Updated {
+                fields: vec!["period".into()]
+            })
+        );
+        assert_eq!(
+            w.alarms
+                .metric_alarm("loop-a.m-loop-a-churn-f1")
+                .unwrap()
+                .period_seconds,
+            3600
+        );
+    }
+
+    #[tokio::test]
+    async fn a_catalogue_upload_reconciles_a_new_model_and_reports_the_one_that_left() {
+        let (w, source) = world_with(&doc(&[model("loop-a-churn", "f1", 60)]));
+        constrained(&w, "loop-a-churn", 1, 0, "f1", 0.72);
+        handle(approved("loop-a-churn", 1), &w.deps).await.unwrap();
+        // A second model, already serving a package deployed before it joined the catalogue.
+        constrained(&w, "loop-a-fraud", 1, 0, "auc", 0.9);
+        source.replace(doc(&[
+            model("loop-a-churn", "f1", 60),
+            model("loop-a-fraud", "auc", 60),
+        ]));
+        handle(approved("loop-a-fraud", 1), &w.deps).await.unwrap();
+        w.alarms
+            .metric
+            .lock()
+            .unwrap()
+            .remove("loop-a.m-loop-a-fraud-auc");
+        // The upload of a catalogue without churn and with fraud.
+        source.replace(doc(&[model("loop-a-fraud", "auc", 60)]));
+        let out = handle(upload(), &w.deps).await.unwrap();
+        let r = out.reconcile.expect("a reconcile");
+        assert_eq!(r.alarms.len(), 1);
+        assert_eq!(
+            r.alarms[0].update.as_ref().unwrap().change,
+            Some(AlarmChange::Created),
+            "{r:?}"
+        );
+        assert_eq!(
+            w.alarms
+                .metric_alarm("loop-a.m-loop-a-fraud-auc")
+                .unwrap()
+                .threshold,
+            0.9
+        );
+        // churn's alarm is left in place and reported.
+        assert_eq!(r.orphaned.len(), 1);
+        assert_eq!(r.orphaned[0].alarm_name, "loop-a.m-loop-a-churn-f1");
+        assert!(w.alarms.metric_alarm("loop-a.m-loop-a-churn-f1").is_some());
+        // The dashboard now shows fraud only.
+        let body = w.dashboards.body(DASHBOARD).expect("written");
+        let text = body.to_string();
+        assert!(
+            text.contains(
+                "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:loop-a.m-loop-a-fraud-auc"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("loop-a-churn"), "{text}");
+        assert!(text.contains("RetrainingStarted") && text.contains("loop-a-fraud-build"));
+    }
+
+    #[tokio::test]
+    async fn a_model_not_serving_yet_waits_for_its_deployment() {
+        let (w, _) = world_with(&doc(&[model("loop-a-churn", "f1", 60)]));
+        let out = handle(daily(), &w.deps).await.unwrap();
+        let r = out.reconcile.unwrap();
+        assert!(
+            r.alarms[0]
+                .waiting
+                .as_deref()
+                .unwrap()
+                .contains("no package"),
+            "{r:?}"
+        );
+        assert_eq!(w.alarms.puts(), 0);
+        // Registered but not deployed: still waiting (nothing to read the threshold from).
+        constrained(&w, "loop-a-churn", 1, 0, "f1", 0.72);
+        let r = handle(daily(), &w.deps).await.unwrap().reconcile.unwrap();
+        assert!(
+            r.alarms[0]
+                .waiting
+                .as_deref()
+                .unwrap()
+                .contains("does not serve"),
+            "{r:?}"
+        );
+        assert_eq!(w.alarms.puts(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_put_is_reported_and_the_next_reconcile_creates_it() {
+        let (w, _) = world_with(&doc(&[model("loop-a-churn", "f1", 60)]));
+        constrained(&w, "loop-a-churn", 1, 0, "f1", 0.72);
+        *w.alarms.fail_put.lock().unwrap() = Some(driftloop::error::AwsError::classify(
+            "cloudwatch",
+            "PutMetricAlarm",
+            Some("AccessDenied"),
+            Some(403),
+            "not authorized",
+        ));
+        let out = handle(approved("loop-a-churn", 1), &w.deps).await.unwrap();
+        assert_eq!(
+            out.stages[0].action, "created",
+            "the deployment is what matters"
+        );
+        assert!(
+            out.stages[0]
+                .alarm
+                .as_ref()
+                .unwrap()
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("not authorized")
+        );
+        assert!(w.alarms.metric_alarm("loop-a.m-loop-a-churn-f1").is_none());
+        let r = handle(daily(), &w.deps).await.unwrap().reconcile.unwrap();
+        assert_eq!(
+            r.alarms[0].update.as_ref().unwrap().change,
+            Some(AlarmChange::Created)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_name_outside_the_convention_makes_the_catalogue_invalid_naming_model_and_field() {
+        let mut m = model("loop-a-churn", "f1", 60);
+        m["stages"]["staging"]["endpointName"] = json!("churn-staging");
+        m["alarms"][0]["name"] = json!("churn-f1");
+        m["capture"]["destinationS3Uri"] = json!("s3://elsewhere/capture");
+        let (w, _) = world_with(&doc(&[m]));
+        constrained(&w, "loop-a-churn", 1, 0, "f1", 0.72);
+        let e = handle(approved("loop-a-churn", 1), &w.deps)
+            .await
+            .unwrap_err();
+        assert_eq!(e.error_type(), "Permanent.InvalidCatalogue");
+        let msg = e.to_string();
+        for part in [
+            r#"models[0] (group "loop-a-churn").stages.staging.endpointName: "churn-staging" does not start with "loop-a-""#,
+            r#"models[0] (group "loop-a-churn").alarms[0].name: "churn-f1" does not start with "loop-a.m-""#,
+            r#"models[0] (group "loop-a-churn").capture.destinationS3Uri"#,
+        ] {
+            assert!(msg.contains(part), "{part} not in {msg}");
+        }
+        assert!(
+            w.hosting.snapshot().endpoints.is_empty(),
+            "nothing deployed"
+        );
+        // The reconcile refuses it the same way.
+        assert_eq!(
+            handle(upload(), &w.deps).await.unwrap_err().error_type(),
+            "Permanent.InvalidCatalogue"
+        );
+    }
+
+    #[test]
+    fn the_convention_and_dashboard_come_from_the_environment() {
+        let base = [
+            ("CATALOGUE_S3_URI", "s3://config/catalogue.json"),
+            (
+                "SAGEMAKER_EXECUTION_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/sm",
+            ),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let v: std::collections::HashMap<String, String> = base
+                .iter()
+                .chain(extra)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Config::from_env(&v)
+        };
+        let c = with(&[
+            ("CATALOGUE_NAME_PREFIX", "loop-a-"),
+            ("CATALOGUE_ALARM_PREFIX", "loop-a.m-"),
+            ("DASHBOARD_NAME", DASHBOARD),
+            (
+                "ALARM_ARN_PREFIX",
+                "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.convention.name_prefix.as_deref(), Some("loop-a-"));
+        assert_eq!(c.dashboard.as_ref().unwrap().region, "eu-west-1");
+        assert_eq!(c.metrics_namespace, "driftloop");
+        // A stack name with capitals as the prefix: refused at start, naming the parameter.
+        let e = with(&[("CATALOGUE_NAME_PREFIX", "Loop-A-")]).unwrap_err();
+        assert_eq!(e.var(), "CATALOGUE_NAME_PREFIX");
+        assert!(e.to_string().contains("CatalogueNamePrefix"), "{e}");
+        assert_eq!(
+            with(&[("DASHBOARD_NAME", DASHBOARD)]).unwrap_err().var(),
+            "ALARM_ARN_PREFIX"
+        );
+        assert_eq!(
+            with(&[("DASHBOARD_NAME", DASHBOARD), ("ALARM_ARN_PREFIX", "nope")])
+                .unwrap_err()
+                .var(),
+            "ALARM_ARN_PREFIX"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_upload_of_another_object_is_ignored() {
+        let (w, _) = world_with(&doc(&[model("loop-a-churn", "f1", 60)]));
+        let mut e = upload();
+        e["detail"]["object"]["key"] = json!("catalogue.json.bak");
+        let out = handle(e, &w.deps).await.unwrap();
+        assert!(out.ignored.unwrap().contains("is not the catalogue"));
+        assert!(out.reconcile.is_none());
+        assert_eq!(w.dashboards.puts(), 0);
+    }
+
+    #[tokio::test]
+    async fn without_a_catalogue_a_reconcile_is_ignored() {
+        let w = world(&env());
+        let out = handle(daily(), &w.deps).await.unwrap();
+        assert!(out.ignored.unwrap().contains("nothing to reconcile"));
+        assert_eq!(w.dashboards.puts(), 0);
     }
 }

@@ -51,6 +51,9 @@
 //!   any other trigger keeps the settings above, so `PIPELINE_NAME` / `ALARM_PIPELINES` are the
 //!   single-model special case (optional with a catalogue). The recheck schedule uses the
 //!   settings above only.
+//! - `CATALOGUE_NAME_PREFIX`, `CATALOGUE_ALARM_PREFIX`: the stack's naming convention
+//!   ([`driftloop::catalogue::convention`]); the catalogue is read under it (main.rs), so a
+//!   pipeline or alarm the stack's IAM does not grant makes it invalid, naming the model and field.
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use driftloop::adapters::{
     cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
 };
-use driftloop::catalogue::source::{CatalogueSource, S3Catalogue};
+use driftloop::catalogue::source::{CatalogueSource, S3Catalogue, convention_from_env};
 use driftloop::config::report_init_error;
 use driftloop::control::Gate;
 use driftloop::{aws::Aws, config::ProcessEnv};
@@ -23,6 +23,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             "{LEASE_VAR} is not set: two different triggers deciding at once can each start an execution"
         );
     }
+    // The stack's naming convention (`CATALOGUE_NAME_PREFIX`, `CATALOGUE_ALARM_PREFIX`): a
+    // catalogue naming a pipeline or alarm outside it is invalid, naming the model and field.
+    let convention = convention_from_env(&driftloop::config::Env::new(&ProcessEnv))
+        .map_err(report_init_error)?;
     let aws = Aws::from_env().await;
     let cloudwatch = CloudWatch::new(aws.cloudwatch());
     let deps = Deps {
@@ -33,7 +37,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         metrics: Arc::new(cloudwatch),
         // Read per invocation through the S3 adapter's conditional-read port (with its ETag).
         catalogue: config.catalogue.clone().map(|uri| {
-            Arc::new(S3Catalogue::new(Arc::new(S3::new(aws.s3())), uri)) as Arc<dyn CatalogueSource>
+            Arc::new(
+                S3Catalogue::new(Arc::new(S3::new(aws.s3())), uri)
+                    .with_convention(convention.clone()),
+            ) as Arc<dyn CatalogueSource>
         }),
         config,
         clock: system_clock(),

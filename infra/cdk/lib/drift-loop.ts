@@ -198,6 +198,9 @@ export class DriftLoop extends Construct {
     cond('HasPredictionBaselineKey', not(eq(p.PredictionBaselineKey, '')));
     cond('HasPredictionFeature', not(eq(p.PredictionFeature, '')));
     cond('HasCatalogue', not(eq(p.CatalogueS3Uri, '')));
+    // ---- catalogue naming convention (issue 15)
+    cond('HasCatalogueNamePrefix', not(eq(p.CatalogueNamePrefix, '')));
+    cond('HasRollbackAlarmsOrCatalogue', Fn.conditionOr(c.HasRollbackAlarms, c.HasCatalogue));
     const iff = (name: string, yes: unknown, no: unknown): Str => Fn.conditionIf(c[name].logicalId, yes, no).toString();
     const NONE = Aws.NO_VALUE;
 
@@ -400,6 +403,11 @@ export class DriftLoop extends Construct {
     const readCatalogue = () => stmt('ReadCatalogue', ['s3:GetObject'],
       [`arn:${Aws.PARTITION}:s3:::${Fn.select(1, Fn.split('s3://', `${p.CatalogueS3Uri}s3://`))}`]);
     const asyncRetries = { retryAttempts: 2, maxEventAge: Duration.hours(6) };
+    // ---- catalogue naming convention (issue 15): every catalogue SageMaker name and data path starts
+    // with it (CatalogueNamePrefix, default <loop name>-); alarms with <loop name>.<AlarmNamePrefix>.
+    const catPrefix = iff('HasCatalogueNamePrefix', p.CatalogueNamePrefix, `${loopName}-`);
+    const onCatalogue = (v: Str) => iff('HasCatalogue', v, NONE);
+    const catalogueDashboard = `${loopName}-driftloop-models`;
 
     const getApprovedModel = mkFunction('GetApprovedModelFunction', {
       binary: 'get-approved-model', logName: 'get-approved-model',
@@ -435,9 +443,18 @@ export class DriftLoop extends Construct {
         DATA_CAPTURE_SAMPLING_PERCENTAGE: p.CaptureSamplingPercentage,
         ...controlBusEnv,
         CATALOGUE_S3_URI: p.CatalogueS3Uri,
+        // ---- catalogue alarms, dashboard and naming convention (issue 15)
+        METRICS_NAMESPACE: p.LoopMetricsNamespace,
+        CATALOGUE_NAME_PREFIX: onCatalogue(catPrefix),
+        CATALOGUE_ALARM_PREFIX: onCatalogue(alarmPrefix),
+        CATALOGUE_DATA_S3_URI: onCatalogue(`s3://${bucketName}/${catPrefix}`),
+        DASHBOARD_NAME: onCatalogue(catalogueDashboard),
+        ALARM_ARN_PREFIX: onCatalogue(arn('cloudwatch', 'alarm:')),
       },
       statements: [
         listPackages,
+        // PutMetricData has no resource type; the namespace condition is its scope.
+        stmt('DeployMarks', ['cloudwatch:PutMetricData'], ['*'], { StringEquals: { 'cloudwatch:namespace': p.LoopMetricsNamespace } }),
         stmt('ReadAndPromotePackages', ['sagemaker:DescribeModelPackage', 'sagemaker:UpdateModelPackage'], [packages]),
         stmt('CreateModels', ['sagemaker:CreateModel'], [models]),
         stmt('CreateEndpointConfigs', ['sagemaker:CreateEndpointConfig'], [
@@ -456,11 +473,31 @@ export class DriftLoop extends Construct {
         publish(['Model Deployed', 'Model Deployment Skipped', 'Deployment Failed', 'Deployment Rolled Back']),
       ],
       conditionalStatements: {
-        HasCatalogue: [readCatalogue()],
+        HasCatalogue: [
+          readCatalogue(),
+          // ---- catalogue alarms, dashboard and naming convention (issue 15)
+          stmt('CatalogueReadAndPromotePackages', ['sagemaker:DescribeModelPackage', 'sagemaker:UpdateModelPackage'],
+            [sagemaker(`model-package/${catPrefix}*/*`)]),
+          stmt('CatalogueHosting', ['sagemaker:CreateModel', 'sagemaker:CreateEndpointConfig', 'sagemaker:DescribeEndpoint',
+            'sagemaker:CreateEndpoint', 'sagemaker:UpdateEndpoint', 'sagemaker:UpdateEndpointWeightsAndCapacities'],
+          [sagemaker(`model/${catPrefix}*`), sagemaker(`endpoint-config/${catPrefix}*`), sagemaker(`endpoint/${catPrefix}*`)]),
+          stmt('CataloguePassModelRoles', ['iam:PassRole'], [`arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role/${catPrefix}*`],
+            { StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' } }),
+          stmt('CatalogueAlarms', ['cloudwatch:DescribeAlarms', 'cloudwatch:PutMetricAlarm', 'cloudwatch:TagResource'],
+            [arn('cloudwatch', `alarm:${alarmPrefix}*`)]),
+          stmt('CatalogueDashboard', ['cloudwatch:GetDashboard', 'cloudwatch:PutDashboard'],
+            [`arn:${Aws.PARTITION}:cloudwatch::${Aws.ACCOUNT_ID}:dashboard/${catalogueDashboard}`]),
+          // Scalable-target ARNs carry no endpoint name; the namespace condition scopes it.
+          stmt('CatalogueScaleVariants', [
+            'application-autoscaling:RegisterScalableTarget', 'application-autoscaling:DeregisterScalableTarget',
+            'application-autoscaling:PutScalingPolicy',
+          ], [arn('application-autoscaling', 'scalable-target/*')],
+          { StringEquals: { 'application-autoscaling:service-namespace': 'sagemaker' } }),
+        ],
         FollowAlarm: [stmt('AlarmFollowsModel', ['cloudwatch:DescribeAlarms', 'cloudwatch:PutMetricAlarm'],
           [this.modelQualityAlarm.alarmArn])],
         // SageMaker reads the rollback alarms with the caller's rights; DescribeAlarms only reads.
-        HasRollbackAlarms: [stmt('RollbackAlarms', ['cloudwatch:DescribeAlarms'], [arn('cloudwatch', 'alarm:*')])],
+        HasRollbackAlarmsOrCatalogue: [stmt('RollbackAlarms', ['cloudwatch:DescribeAlarms'], [arn('cloudwatch', 'alarm:*')])],
         HasProductionAutoScaling: [
           stmt('ScaleProductionVariant', [
             'application-autoscaling:RegisterScalableTarget', 'application-autoscaling:DeregisterScalableTarget',
@@ -494,6 +531,9 @@ export class DriftLoop extends Construct {
         RECHECK_RULE: `${loopName}-retrain-recheck`,
         RECHECK_ALARM_PREFIX: alarmPrefix,
         CATALOGUE_S3_URI: p.CatalogueS3Uri,
+        // ---- catalogue naming convention (issue 15)
+        CATALOGUE_NAME_PREFIX: onCatalogue(catPrefix),
+        CATALOGUE_ALARM_PREFIX: onCatalogue(alarmPrefix),
       },
       conditionalStatements: { HasCatalogue: [readCatalogue()] },
       statements: [
@@ -505,6 +545,7 @@ export class DriftLoop extends Construct {
         stmt('StartPipeline', ['sagemaker:StartPipelineExecution', 'sagemaker:ListPipelineExecutions'], [
           sagemaker(`pipeline/${p.PipelineName}`),
           iff('HasAlarmPipelines', sagemaker(`pipeline/${p.AlarmPipelinesPattern}`), NONE),
+          onCatalogue(sagemaker(`pipeline/${catPrefix}*`)), // the catalogue's pipelines (issue 15)
         ]),
         // PutMetricData has no resource type; the namespace condition is its scope.
         stmt('RetrainCounts', ['cloudwatch:PutMetricData'], ['*'],
@@ -582,6 +623,9 @@ export class DriftLoop extends Construct {
         SCALE_OUT_SLICE_BYTES: p.ScaleOutSliceBytes,
         // The catalogue (issue 15): the schedule fans out over every monitored endpoint of every model.
         CATALOGUE_S3_URI: p.CatalogueS3Uri,
+        CATALOGUE_NAME_PREFIX: onCatalogue(catPrefix),
+        CATALOGUE_ALARM_PREFIX: onCatalogue(alarmPrefix),
+        CATALOGUE_DATA_S3_URI: onCatalogue(`s3://${bucketName}/${catPrefix}`),
       },
       statements: [
         ...monitoringStatements({ condition: 'HasProblemType', prefix: p.GroundTruthPrefix }, true),
@@ -599,7 +643,16 @@ export class DriftLoop extends Construct {
         ],
         // The package the endpoint serves (endpoint -> endpoint config -> model -> ModelPackageName).
         IsRealtimeCapture: [describeServing(monitoredEndpoint)],
-        HasCatalogue: [readCatalogue()],
+        // ---- catalogue naming convention (issue 15): every catalogue model's packages, serving
+        // endpoint and data (s3://<data bucket>/<CatalogueNamePrefix>...)
+        HasCatalogue: [
+          readCatalogue(),
+          stmt('CatalogueDescribePackages', ['sagemaker:DescribeModelPackage'], [sagemaker(`model-package/${catPrefix}*/*`)]),
+          stmt('CatalogueDescribeServing', ['sagemaker:DescribeEndpoint', 'sagemaker:DescribeEndpointConfig', 'sagemaker:DescribeModel'],
+            [sagemaker(`endpoint/${catPrefix}*`), sagemaker(`endpoint-config/${catPrefix}*`), sagemaker(`model/${catPrefix}*`)]),
+          stmt('CatalogueListData', ['s3:ListBucket'], [bucketArn], { StringLike: { 's3:prefix': [`${catPrefix}*`] } }),
+          stmt('CatalogueReadAndReportData', ['s3:GetObject', 's3:PutObject'], [`${bucketArn}/${catPrefix}*`]),
+        ],
       },
     });
 
@@ -743,7 +796,11 @@ export class DriftLoop extends Construct {
       ...deploy, description: 'Approval or rejection of a package of the group -> deploy-on-approval (converge, roll back).',
       pattern: {
         source: ['aws.sagemaker'], detailType: ['SageMaker Model Package State Change'],
-        detail: { ModelPackageGroupName: [p.ModelPackageGroupName], ModelApprovalStatus: ['Approved', 'Rejected'] },
+        detail: {
+          // ---- catalogue naming convention (issue 15): and every catalogue group
+          ModelPackageGroupName: Fn.conditionIf(c.HasCatalogue.logicalId, [p.ModelPackageGroupName, { prefix: catPrefix }], [p.ModelPackageGroupName]),
+          ModelApprovalStatus: ['Approved', 'Rejected'],
+        },
       },
     });
     rule('DeployOnApprovalEndpointRule', {
@@ -751,7 +808,9 @@ export class DriftLoop extends Construct {
       pattern: {
         source: ['aws.sagemaker'], detailType: ['SageMaker Endpoint State Change'],
         detail: {
-          EndpointName: Fn.conditionIf(c.HasProduction.logicalId, [p.StagingEndpointName, p.ProductionEndpointName], [p.StagingEndpointName]),
+          // ---- catalogue naming convention (issue 15): and every catalogue endpoint
+          EndpointName: Fn.conditionIf(c.HasCatalogue.logicalId, [p.StagingEndpointName, p.ProductionEndpointName, { prefix: catPrefix }],
+            Fn.conditionIf(c.HasProduction.logicalId, [p.StagingEndpointName, p.ProductionEndpointName], [p.StagingEndpointName])),
           EndpointStatus: ['IN_SERVICE'],
         },
       },
@@ -759,7 +818,29 @@ export class DriftLoop extends Construct {
     rule('DeployOnApprovalPromotionRule', {
       ...deploy, bus: this.controlBus, input: control,
       description: 'driftloop Model Promotion Requested (staging -> production) for the group -> deploy-on-approval.',
-      pattern: { source: ['driftloop'], detailType: ['Model Promotion Requested'], detail: { ModelPackageGroupName: [p.ModelPackageGroupName] } },
+      pattern: {
+        source: ['driftloop'], detailType: ['Model Promotion Requested'],
+        // ---- catalogue naming convention (issue 15): and every catalogue group
+        detail: { ModelPackageGroupName: Fn.conditionIf(c.HasCatalogue.logicalId, [p.ModelPackageGroupName, { prefix: catPrefix }], [p.ModelPackageGroupName]) },
+      },
+    });
+    // ---- catalogue alarms and dashboard (issue 15): reconcile on the catalogue's upload (its bucket
+    // and the first folder of its key; deploy-on-approval ignores other objects) and daily.
+    const catalogueObject = Fn.select(1, Fn.split('s3://', `${p.CatalogueS3Uri}s3://`));
+    rule('DeployOnApprovalCatalogueRule', {
+      ...deploy, condition: 'HasCatalogue',
+      description: 'The catalogue object uploaded -> deploy-on-approval reconciles every model\'s alarm and the models dashboard.',
+      pattern: {
+        source: ['aws.s3'], detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [Fn.select(0, Fn.split('/', catalogueObject))] },
+          object: { key: [{ prefix: Fn.select(1, Fn.split('/', catalogueObject)) }] },
+        },
+      },
+    });
+    rule('DeployOnApprovalReconcileRule', {
+      ...deploy, condition: 'HasCatalogue', schedule: 'rate(1 day)',
+      description: 'Daily reconcile of the catalogue\'s alarms and the models dashboard -> deploy-on-approval.',
     });
     // The stack's name and a dot (which stack names cannot contain) lead the prefix: no other stack's alarm matches.
     rule('RetrainOnAlarmRule', {

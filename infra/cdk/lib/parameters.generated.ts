@@ -380,6 +380,12 @@ export interface DriftLoopParameters {
    */
   readonly catalogueS3Uri?: string;
   /**
+   * With a catalogue - every catalogue group, endpoint, pipeline and execution role name starts with this (the models and endpoint configs derived from them follow), and capture, ground-truth and report URIs lie under s3://<data bucket>/<this>; alarm names start with <stack name>.<AlarmNamePrefix>. The IAM grants exactly these names. Empty for <stack name>- (the stack name must then be lower case). Check a catalogue with driftloop-metrics catalogue validate --name-prefix.
+   *
+   * @default ""
+   */
+  readonly catalogueNamePrefix?: string;
+  /**
    * Retention of the functions' log groups.
    *
    * @default 30
@@ -494,6 +500,7 @@ export const PARAMETERS: Readonly<Record<string, ParameterDefinition>> = {
   LogLevel: { prop: "logLevel", type: "String", default: "INFO", allowedValues: ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], description: "Application log level of the functions (JSON logs)." },
   ControlPrincipals: { prop: "controlPrincipals", type: "CommaDelimitedList", default: "", description: "IAM principal ARNs (roles, users; comma-separated) that may put the loop's requests (Model Promotion Requested, Retrain Requested, Model Monitoring Requested) on the stack's control bus; empty for nobody (the loop then takes no requests)." },
   CatalogueS3Uri: { prop: "catalogueS3Uri", type: "String", default: "", allowedPattern: "^$|^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^*?]+$", description: "The model catalogue, one JSON document (s3://bucket/key.json, README \"Many models (catalogue)\"; check it with driftloop-metrics catalogue validate) that deploy-on-approval, retrain-on-alarm and custom-metrics (its schedule monitors every model's monitored endpoints) read on every invocation - an upload takes effect on the next event, without a stack update. Empty for the one model of these parameters." },
+  CatalogueNamePrefix: { prop: "catalogueNamePrefix", type: "String", default: "", allowedPattern: "^$|^[a-z0-9][a-z0-9-]{0,39}$", description: "With a catalogue - every catalogue group, endpoint, pipeline and execution role name starts with this (the models and endpoint configs derived from them follow), and capture, ground-truth and report URIs lie under s3://<data bucket>/<this>; alarm names start with <stack name>.<AlarmNamePrefix>. The IAM grants exactly these names. Empty for <stack name>- (the stack name must then be lower case). Check a catalogue with driftloop-metrics catalogue validate --name-prefix." },
   LogRetentionDays: { prop: "logRetentionDays", type: "Number", default: 30, allowedValues: [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], description: "Retention of the functions' log groups." },
   NotificationEmail: { prop: "notificationEmail", type: "String", default: "", allowedPattern: "^$|^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", description: "An email address subscribed to the notifications topic (violations, retraining started/skipped, deployments done/failed/rolled back, operational alarms); empty for no subscription (subscribe to the topic yourself - output NotificationTopicArn). The address receives a confirmation mail first." },
   ProductionRollbackAlarms: { prop: "productionRollbackAlarms", type: "String", default: "", allowedPattern: "^$|^[^,]{1,255}(,[^,]{1,255}){0,9}$", description: "Comma-separated CloudWatch alarms (at most 10) that roll a production update back (UpdateEndpoint DeploymentConfig.AutoRollbackConfiguration; blue/green per ProductionDeployment, SageMaker's all-at-once when empty). A failed or rolled-back update is recorded on the package and not retried until a new approval or a promotion request. Empty for none." },

@@ -32,11 +32,11 @@ function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }
 }
 
 describe('DriftLoop', () => {
-  it('builds five arm64 Rust functions, six dead-letter queues, seventeen rules', () => {
+  it('builds five arm64 Rust functions, six dead-letter queues, nineteen rules (two under HasCatalogue)', () => {
     const { t } = synth();
     t.resourceCountIs('AWS::Lambda::Function', 5);
     t.resourceCountIs('AWS::SQS::Queue', 6);
-    t.resourceCountIs('AWS::Events::Rule', 17);
+    t.resourceCountIs('AWS::Events::Rule', 19); // the catalogue's reconcile rules exist under HasCatalogue
     t.resourceCountIs('AWS::CloudWatch::Alarm', 6 + 18); // model quality, 5 drift slots; operational (errors, throttles, durations, queue depths)
     t.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'provided.al2023', Architectures: ['arm64'], Handler: 'bootstrap',
@@ -63,7 +63,7 @@ describe('DriftLoop', () => {
     const named = policies.flatMap((p) => p.Properties.PolicyDocument.Statement[0].Condition.ArnEquals['aws:SourceArn']);
     assert.equal(named.length, Object.keys(rules).length, 'each rule named by exactly one queue policy');
     // One Lambda permission per rule, for events.amazonaws.com from that rule.
-    t.resourceCountIs('AWS::Lambda::Permission', 12); // the five notification rules target the topic
+    t.resourceCountIs('AWS::Lambda::Permission', 14); // the five notification rules target the topic
     t.allResourcesProperties('AWS::Lambda::Permission', { Principal: 'events.amazonaws.com', Action: 'lambda:InvokeFunction' });
   });
 
@@ -131,7 +131,8 @@ describe('DriftLoop', () => {
     t.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
         source: ['aws.sagemaker'], 'detail-type': ['SageMaker Model Package State Change'],
-        detail: { ModelPackageGroupName: ['fraud'], ModelApprovalStatus: ['Approved', 'Rejected'] },
+        // With a catalogue, also every group under CatalogueNamePrefix (issue 15).
+        detail: { ModelPackageGroupName: { 'Fn::If': [Match.anyValue(), ['fraud', Match.objectLike({ prefix: Match.anyValue() })], ['fraud']] }, ModelApprovalStatus: ['Approved', 'Rejected'] },
       },
       Targets: [Match.objectLike({ Id: 'deploy-on-approval', RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 } })],
     });

@@ -69,6 +69,16 @@ enum CatalogueCommand {
     Validate {
         /// The catalogue JSON document.
         file: PathBuf,
+        /// The stack's catalogue name prefix (stack parameter CatalogueNamePrefix, default
+        /// `<stack name>-`): groups, endpoints, pipelines and execution roles must start with it.
+        #[arg(long)]
+        name_prefix: Option<String>,
+        /// The stack's alarm prefix, `<stack name>.<AlarmNamePrefix>`: alarm names must start with it.
+        #[arg(long)]
+        alarm_prefix: Option<String>,
+        /// `s3://<data bucket>/<name prefix>`: capture, ground-truth and report URIs must lie under it.
+        #[arg(long)]
+        data_s3_uri: Option<String>,
     },
 }
 
@@ -870,9 +880,16 @@ fn prediction_baseline(
 }
 
 /// `catalogue validate FILE`: the report on stdout, or every error on stderr.
-fn validate_catalogue(file: &Path) -> Result<ExitCode, String> {
+fn validate_catalogue(
+    file: &Path,
+    convention: &driftloop::catalogue::Convention,
+) -> Result<ExitCode, String> {
+    if let Some(p) = &convention.name_prefix {
+        driftloop::catalogue::Convention::check_name_prefix(p)
+            .map_err(|e| format!("--name-prefix: {e}"))?;
+    }
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    match driftloop::catalogue::parse(&bytes) {
+    match driftloop::catalogue::parse_with(&bytes, convention) {
         Ok(catalogue) => {
             print!("{}", driftloop::catalogue::report::render(&catalogue));
             Ok(ExitCode::SUCCESS)
@@ -911,7 +928,19 @@ fn main() -> ExitCode {
         }),
         Command::SuggestBaseline(a) => suggest(a).map(|_| ExitCode::SUCCESS),
         Command::Calibrate(a) => calibrate(a).map(|_| ExitCode::SUCCESS),
-        Command::Catalogue(CatalogueCommand::Validate { file }) => validate_catalogue(&file),
+        Command::Catalogue(CatalogueCommand::Validate {
+            file,
+            name_prefix,
+            alarm_prefix,
+            data_s3_uri,
+        }) => validate_catalogue(
+            &file,
+            &driftloop::catalogue::Convention {
+                name_prefix,
+                alarm_prefix,
+                data_s3_uri,
+            },
+        ),
     };
     match res {
         Ok(c) => c,

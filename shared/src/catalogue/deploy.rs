@@ -68,6 +68,7 @@ fn stage_config(m: &Model, name: StageName, s: &StageSpec) -> StageConfig {
             .map(|a| AlarmFollow {
                 alarm_name: a.name.clone(),
                 metric: a.metric.clone(),
+                managed: super::alarms::template(m, a),
             }),
         autoscaling: s.autoscaling.as_ref().map(|a| AutoScaling {
             min_capacity: a.min_capacity,

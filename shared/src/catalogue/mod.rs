@@ -11,6 +11,10 @@
 //! - [`report`]: what the loop will manage per model (`driftloop-metrics catalogue validate`);
 //! - [`source`]: the port a function reads the document through, its S3 implementation over the
 //!   existing conditional-read adapter, and an in-memory double;
+//! - [`convention`]: the naming convention the stack's IAM grants (name prefixes), checked on
+//!   every read;
+//! - [`alarms`]: the CloudWatch alarm the loop creates and updates per model (`servedPackage`);
+//! - [`dashboard`]: the one loop-managed dashboard of every model;
 //! - [`deploy`]: which group's stages a deploy-on-approval event is for;
 //! - [`monitoring`]: a model's monitored stage as custom-metrics' settings and window rule, and
 //!   which model a label upload is for;
@@ -19,6 +23,9 @@
 //! [`model`], [`validate`] and [`report`] use no AWS SDK crate (the CLI builds them without the
 //! `aws` feature); the rest is behind it.
 
+pub mod alarms;
+pub mod convention;
+pub mod dashboard;
 pub mod model;
 pub mod report;
 pub mod validate;
@@ -27,13 +34,15 @@ pub mod validate;
 pub mod deploy;
 #[cfg(feature = "aws")]
 pub mod monitoring;
+pub mod reconcile;
 #[cfg(feature = "aws")]
 pub mod retrain;
 #[cfg(feature = "aws")]
 pub mod source;
 
+pub use convention::Convention;
 pub use model::{Catalogue, Model};
-pub use validate::{FieldError, Invalid, parse};
+pub use validate::{FieldError, Invalid, parse, parse_with};
 
 #[cfg(test)]
 mod tests;

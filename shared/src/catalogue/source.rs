@@ -12,8 +12,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use super::convention::Convention;
 use super::model::Catalogue;
-use super::validate::{Invalid, parse};
+use super::validate::{Invalid, parse_with};
+use crate::config::{ConfigError, Env};
 use crate::error::{AwsError, Classify, ErrorClass};
 use crate::retrain::lease::ConditionalStore;
 use crate::storage::S3Uri;
@@ -75,12 +77,47 @@ pub trait CatalogueSource: Send + Sync {
 pub struct S3Catalogue {
     store: Arc<dyn ConditionalStore>,
     uri: S3Uri,
+    convention: Convention,
 }
 
 impl S3Catalogue {
     pub fn new(store: Arc<dyn ConditionalStore>, uri: S3Uri) -> Self {
-        S3Catalogue { store, uri }
+        S3Catalogue {
+            store,
+            uri,
+            convention: Convention::default(),
+        }
     }
+
+    /// Every read also checks the stack's naming convention: a name outside it makes the
+    /// document invalid (`Permanent.InvalidCatalogue`, naming the model and the field).
+    pub fn with_convention(mut self, convention: Convention) -> Self {
+        self.convention = convention;
+        self
+    }
+}
+
+/// The naming convention of the functions' environment: `CATALOGUE_NAME_PREFIX`,
+/// `CATALOGUE_ALARM_PREFIX`, `CATALOGUE_DATA_S3_URI` (each optional; unset is not enforced).
+pub fn convention_from_env(env: &Env) -> Result<Convention, ConfigError> {
+    let name_prefix = env.validated("CATALOGUE_NAME_PREFIX", |v| {
+        Convention::check_name_prefix(v).map(|()| v.to_owned())
+    })?;
+    let alarm_prefix = env.validated("CATALOGUE_ALARM_PREFIX", |v| {
+        if v.len() > 200 {
+            Err("at most 200 characters".to_owned())
+        } else {
+            Ok(v.to_owned())
+        }
+    })?;
+    let data_s3_uri = env.validated("CATALOGUE_DATA_S3_URI", |v| {
+        S3Uri::parse(v).map(|_| v.to_owned())
+    })?;
+    Ok(Convention {
+        name_prefix,
+        alarm_prefix,
+        data_s3_uri,
+    })
 }
 
 #[async_trait]
@@ -90,7 +127,7 @@ impl CatalogueSource for S3Catalogue {
         let Some(object) = self.store.read(&self.uri).await? else {
             return Err(CatalogueError::Missing { location });
         };
-        match parse(&object.body) {
+        match parse_with(&object.body, &self.convention) {
             Ok(catalogue) => Ok(Loaded {
                 catalogue,
                 location,
@@ -111,6 +148,9 @@ impl CatalogueSource for S3Catalogue {
 pub struct InMemoryCatalogue {
     document: Mutex<(Vec<u8>, usize)>,
     pub loads: AtomicUsize,
+    convention: Convention,
+    /// Default `memory://catalogue.json`.
+    location: Option<String>,
 }
 
 impl InMemoryCatalogue {
@@ -126,6 +166,18 @@ impl InMemoryCatalogue {
         *d = (document.into(), d.1 + 1);
     }
 
+    /// Where it says it was read from (an `s3://` URI, as the S3 source would).
+    pub fn at(mut self, location: &str) -> Self {
+        self.location = Some(location.to_owned());
+        self
+    }
+
+    /// As [`S3Catalogue::with_convention`].
+    pub fn with_convention(mut self, convention: Convention) -> Self {
+        self.convention = convention;
+        self
+    }
+
     pub fn loads(&self) -> usize {
         self.loads.load(Ordering::SeqCst)
     }
@@ -136,9 +188,12 @@ impl CatalogueSource for InMemoryCatalogue {
     async fn load(&self) -> Result<Loaded, CatalogueError> {
         self.loads.fetch_add(1, Ordering::SeqCst);
         let (body, version) = self.document.lock().unwrap().clone();
-        let location = "memory://catalogue.json".to_owned();
+        let location = self
+            .location
+            .clone()
+            .unwrap_or_else(|| "memory://catalogue.json".to_owned());
         let version = format!("\"v{version}\"");
-        match parse(&body) {
+        match parse_with(&body, &self.convention) {
             Ok(catalogue) => Ok(Loaded {
                 catalogue,
                 location,

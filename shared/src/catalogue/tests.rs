@@ -392,3 +392,118 @@ fn the_readme_example_is_the_example_file() {
     assert_eq!(serde_json::from_str::<Value>(json).unwrap(), example());
     assert!(parse(json.as_bytes()).is_ok());
 }
+
+mod dashboard_and_alarms {
+    use crate::catalogue::alarms::{namespace_of, period_seconds, template};
+    use crate::catalogue::dashboard::{DashboardSettings, MAX_WIDGETS, body};
+    use serde_json::{Value, json};
+
+    const EXAMPLE: &str = include_str!("../../../infra/catalogue.example.json");
+
+    fn settings() -> DashboardSettings {
+        DashboardSettings {
+            name: "s-driftloop-models".into(),
+            region: "eu-west-1".into(),
+            alarm_arn_prefix: "arn:aws:cloudwatch:eu-west-1:1:alarm:".into(),
+            loop_namespace: "driftloop".into(),
+        }
+    }
+
+    #[test]
+    fn one_alarm_graph_per_managed_alarm_and_one_marks_graph_per_model() {
+        let c = crate::catalogue::parse(EXAMPLE.as_bytes()).unwrap();
+        let b = body(&c, "s3://config/catalogue.json", &settings());
+        let widgets = b.body["widgets"].as_array().unwrap();
+        // header + churn (1 managed alarm + marks) + house-prices (1 + marks) + support-topics
+        // (external alarm only: marks).
+        assert_eq!(widgets.len(), 1 + 2 + 2 + 1, "{widgets:#?}");
+        assert_eq!((b.models_shown, b.left_off.len()), (3, 0));
+        let annotations: Vec<&Value> = widgets
+            .iter()
+            .filter_map(|w| w.pointer("/properties/annotations/alarms/0"))
+            .collect();
+        assert_eq!(
+            annotations,
+            [
+                &json!("arn:aws:cloudwatch:eu-west-1:1:alarm:churn-prod-f1"),
+                &json!("arn:aws:cloudwatch:eu-west-1:1:alarm:house-prices-prod-rmse")
+            ]
+        );
+        let marks = widgets[2]["properties"]["metrics"].as_array().unwrap();
+        assert_eq!(marks[0][1], "RetrainingStarted");
+        assert_eq!(marks[0][3], "churn-build");
+        assert_eq!(marks[1][1], "ModelDeployed");
+        assert_eq!(widgets[2]["properties"]["period"], 3600);
+        assert_eq!(widgets[4]["properties"]["period"], 86_400);
+        // Same catalogue, same body (a rewrite is decided by comparing bodies).
+        assert_eq!(
+            b.body,
+            body(&c, "s3://config/catalogue.json", &settings()).body
+        );
+    }
+
+    #[test]
+    fn more_models_than_a_dashboard_holds_are_left_off_and_said_so() {
+        let mut doc: Value = serde_json::from_str(EXAMPLE).unwrap();
+        let churn = doc["models"][0].clone();
+        let mut models = Vec::new();
+        for i in 0..300 {
+            let mut m = churn.clone();
+            m["group"] = json!(format!("m{i}"));
+            m["stages"]["staging"]["endpointName"] = json!(format!("m{i}-staging"));
+            m["stages"]["production"]["endpointName"] = json!(format!("m{i}-prod"));
+            m["alarms"] =
+                json!([{"name": format!("m{i}-f1"), "metric": "f1", "threshold": "servedPackage"}]);
+            m["retraining"]["pipeline"] = json!(format!("m{i}-build"));
+            models.push(m);
+        }
+        doc["models"] = json!(models);
+        let c = crate::catalogue::parse(doc.to_string().as_bytes()).unwrap();
+        let b = body(&c, "s3://c/k.json", &settings());
+        let widgets = b.body["widgets"].as_array().unwrap();
+        assert!(widgets.len() <= MAX_WIDGETS, "{}", widgets.len());
+        // 1 header + 249 models x 2 + the notice = 500.
+        assert_eq!(b.models_shown, 249);
+        assert_eq!(b.left_off.len(), 51);
+        assert_eq!(b.left_off[0], "m249");
+        let notice = widgets.last().unwrap()["properties"]["markdown"]
+            .as_str()
+            .unwrap();
+        assert!(
+            notice.contains("51 of 300 models are not shown"),
+            "{notice}"
+        );
+        assert!(notice.contains("m249, m250"), "{notice}");
+        assert!(b.body.to_string().len() < crate::catalogue::dashboard::MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn an_alarm_takes_model_monitors_namespace_and_the_models_window() {
+        let c = crate::catalogue::parse(EXAMPLE.as_bytes()).unwrap();
+        let churn = &c.models[0];
+        let t = template(churn, &churn.alarms[0]).unwrap();
+        assert_eq!(t.namespace, "aws/sagemaker/Endpoints/model-metrics");
+        assert_eq!(t.endpoint, "churn-prod");
+        assert_eq!(t.statistic, "Average");
+        assert!(
+            template(churn, &churn.alarms[1]).is_none(),
+            "external: not the loop's"
+        );
+        assert_eq!(
+            namespace_of("feature_baseline_drift_age"),
+            "aws/sagemaker/Endpoints/data-metrics"
+        );
+        assert_eq!(period_seconds(churn), 3600);
+        assert_eq!(period_seconds(&c.models[1]), 86_400);
+        let s = t.spec(0.7, "LessThanThreshold", "arn:pkg/1");
+        let mut other = t.spec(0.6, "LessThanThreshold", "arn:pkg/1");
+        assert_eq!(other.differences(&s), ["threshold"]);
+        other.dimensions.reverse();
+        other.threshold = 0.7;
+        assert!(
+            other.differences(&s).is_empty(),
+            "dimension order does not matter"
+        );
+        assert!(s.is_managed());
+    }
+}

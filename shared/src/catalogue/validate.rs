@@ -168,6 +168,21 @@ pub fn parse(bytes: &[u8]) -> Result<Catalogue, Invalid> {
     }
 }
 
+/// Reads and checks a catalogue document, and that its names follow the stack's naming
+/// convention ([`super::convention`]); all errors at once.
+pub fn parse_with(
+    bytes: &[u8],
+    convention: &super::convention::Convention,
+) -> Result<Catalogue, Invalid> {
+    let catalogue = parse(bytes)?;
+    let errors = super::convention::check(&catalogue, convention);
+    if errors.is_empty() {
+        Ok(catalogue)
+    } else {
+        Err(Invalid { errors })
+    }
+}
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::catalogue::alarms::MetricAlarmSpec;
 use crate::error::AwsError;
 
 /// A threshold read from a model-quality `constraints.json`.
@@ -71,6 +72,60 @@ pub trait AlarmThresholds: Send + Sync {
         threshold: f64,
         comparison_operator: &str,
     ) -> Result<Option<f64>, AwsError>;
+
+    /// The metric alarm of that name (`DescribeAlarms`), `None` when there is none.
+    async fn describe_metric_alarm(&self, name: &str) -> Result<Option<MetricAlarmSpec>, AwsError>;
+
+    /// Creates or replaces a metric alarm (`PutMetricAlarm`, no actions: the loop's alarms act
+    /// through EventBridge). `tags` apply on creation only (CloudWatch ignores them on an update).
+    async fn put_metric_alarm(
+        &self,
+        spec: &MetricAlarmSpec,
+        tags: &[(String, String)],
+    ) -> Result<(), AwsError>;
+
+    /// The metric alarms whose name starts with `prefix`.
+    async fn metric_alarms(&self, prefix: &str) -> Result<Vec<MetricAlarmSpec>, AwsError>;
+}
+
+/// What [`ensure_alarm`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", tag = "change")]
+pub enum AlarmChange {
+    Created,
+    /// The fields that differed.
+    Updated {
+        fields: Vec<String>,
+    },
+    Unchanged,
+}
+
+/// Creates the alarm if missing, replaces it when it differs from `desired`, and otherwise makes
+/// no call but the describe. Returns what it did and the previous threshold.
+pub async fn ensure_alarm(
+    alarms: &dyn AlarmThresholds,
+    desired: &MetricAlarmSpec,
+    tags: &[(String, String)],
+) -> Result<(AlarmChange, Option<f64>), AwsError> {
+    match alarms.describe_metric_alarm(&desired.name).await? {
+        None => {
+            alarms.put_metric_alarm(desired, tags).await?;
+            Ok((AlarmChange::Created, None))
+        }
+        Some(current) => {
+            let fields = current.differences(desired);
+            if fields.is_empty() {
+                return Ok((AlarmChange::Unchanged, Some(current.threshold)));
+            }
+            alarms.put_metric_alarm(desired, tags).await?;
+            Ok((
+                AlarmChange::Updated {
+                    fields: fields.into_iter().map(str::to_owned).collect(),
+                },
+                Some(current.threshold),
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

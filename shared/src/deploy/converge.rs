@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use chrono::Utc;
 
-use super::alarm::{AlarmThresholds, threshold_from_constraints};
+use super::alarm::{AlarmThresholds, ensure_alarm, threshold_from_constraints};
 use super::record::{DeployRecord, DeploymentFailure, RecordState, deploy_key, failed_update};
 use super::scaling::{self, Scaling, ScalingUpdate};
 use super::trigger::{EventBound, SOURCE, Trigger};
@@ -99,6 +99,9 @@ pub struct AlarmUpdate {
     pub comparison_operator: Option<String>,
     pub previous_threshold: Option<f64>,
     pub error: Option<String>,
+    /// A loop-managed (catalogue) alarm: created, updated (which fields) or unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<super::alarm::AlarmChange>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,6 +172,7 @@ pub async fn follow_alarm(
         comparison_operator: None,
         previous_threshold: None,
         error: None,
+        change: None,
     };
     let result: Result<(), String> = async {
         let uri = package
@@ -179,10 +183,23 @@ pub async fn follow_alarm(
         let body = store.get(&uri).await.map_err(|e| e.to_string())?;
         let json: Value = serde_json::from_slice(&body).map_err(|e| format!("{uri}: {e}"))?;
         let t = threshold_from_constraints(&json, &follow.metric)?;
-        update.previous_threshold = alarms
-            .set_threshold(&follow.alarm_name, t.threshold, &t.comparison_operator)
-            .await
-            .map_err(|e| e.to_string())?;
+        match &follow.managed {
+            // The catalogue's alarm: the loop owns all of it, creates it when missing.
+            Some(template) => {
+                let spec = template.spec(t.threshold, &t.comparison_operator, &package.summary.arn);
+                let (change, previous) = ensure_alarm(alarms, &spec, &template.tags)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                update.previous_threshold = previous;
+                update.change = Some(change);
+            }
+            None => {
+                update.previous_threshold = alarms
+                    .set_threshold(&follow.alarm_name, t.threshold, &t.comparison_operator)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
         update.threshold = Some(t.threshold);
         update.comparison_operator = Some(t.comparison_operator);
         Ok(())

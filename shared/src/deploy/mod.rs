@@ -104,6 +104,10 @@ pub struct BlueGreen {
 pub struct AlarmFollow {
     pub alarm_name: String,
     pub metric: String,
+    /// A catalogue alarm the loop owns: the whole alarm is created or updated from this template
+    /// (and the threshold), instead of re-putting an existing alarm with a new threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<crate::catalogue::alarms::AlarmTemplate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

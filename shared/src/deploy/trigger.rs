@@ -1,5 +1,6 @@
 //! What starts a convergence — a package's state change, a promotion request, an endpoint back in
-//! service — and which of those events this deployment ignores ([`ignore_reason`]).
+//! service — or a reconcile of the catalogue's alarms and dashboard (the catalogue's upload, the
+//! daily schedule; [`crate::catalogue::reconcile`]), and which of those events this deployment ignores ([`ignore_reason`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,9 @@ use crate::registry::{ApprovalStatus, ModelPackage};
 /// The source of driftloop's own events (the promotion request, and the outcomes it publishes).
 pub use crate::contract::SOURCE;
 pub const PROMOTION_REQUESTED: &str = DetailType::PromotionRequested.as_str();
+/// The reconcile triggers: the catalogue object's upload, and the daily schedule.
+pub const OBJECT_CREATED: &str = "Object Created";
+pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 
 /// What triggered the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +41,13 @@ pub enum Trigger {
     },
     /// An endpoint changed state; it names no group (the configured one is meant).
     EndpointStateChange { endpoint: String, status: String },
+    /// Reconcile the catalogue's alarms and dashboard: an upload of the catalogue object (S3
+    /// `Object Created`, `object` is `s3://bucket/key`) or the daily schedule (`Scheduled Event`).
+    Reconcile {
+        cause: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        object: Option<String>,
+    },
 }
 
 impl Trigger {
@@ -63,7 +74,7 @@ impl Trigger {
             Trigger::PackageStateChange { group, .. } | Trigger::Promotion { group, .. } => {
                 Some(group)
             }
-            Trigger::EndpointStateChange { .. } => None,
+            Trigger::EndpointStateChange { .. } | Trigger::Reconcile { .. } => None,
         }
     }
 }
@@ -158,9 +169,33 @@ pub fn parse_trigger(event: Value) -> Result<Trigger, EventError> {
                 stage,
             })
         }
+        ("aws.s3", OBJECT_CREATED) => {
+            let bucket = event.pointer("/detail/bucket/name").and_then(Value::as_str);
+            let key = event.pointer("/detail/object/key").and_then(Value::as_str);
+            match (bucket, key) {
+                (Some(b), Some(k)) => Ok(Trigger::Reconcile {
+                    cause: "catalogue upload".into(),
+                    object: Some(format!("s3://{b}/{k}")),
+                }),
+                _ => Err(EventError::Invalid {
+                    what: format!("{OBJECT_CREATED:?} detail"),
+                    reason: "expected detail.bucket.name and detail.object.key".into(),
+                }),
+            }
+        }
+        ("aws.events", SCHEDULED_EVENT) => Ok(Trigger::Reconcile {
+            cause: format!(
+                "schedule {}",
+                event
+                    .pointer("/resources/0")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(no rule named)")
+            ),
+            object: None,
+        }),
         _ => Err(EventError::UnexpectedShape {
             expected: format!(
-                "an EventBridge event {SAGEMAKER_SOURCE:?}/{MODEL_PACKAGE_STATE_CHANGE:?}, {SAGEMAKER_SOURCE:?}/{ENDPOINT_STATE_CHANGE:?} or {SOURCE:?}/{PROMOTION_REQUESTED:?}"
+                "an EventBridge event {SAGEMAKER_SOURCE:?}/{MODEL_PACKAGE_STATE_CHANGE:?}, {SAGEMAKER_SOURCE:?}/{ENDPOINT_STATE_CHANGE:?}, {SOURCE:?}/{PROMOTION_REQUESTED:?}, \"aws.s3\"/{OBJECT_CREATED:?} (the catalogue) or \"aws.events\"/{SCHEDULED_EVENT:?} (reconcile)"
             ),
             got: describe_shape(&event),
         }),

@@ -17,7 +17,7 @@ pub mod stepfunctions;
 
 pub use application_autoscaling::{InMemoryScaling, ScalingState};
 pub use cloudwatch::RecordingMetrics;
-pub use cloudwatch_alarms::{InMemoryAlarmStates, InMemoryAlarms};
+pub use cloudwatch_alarms::{InMemoryAlarmStates, InMemoryAlarms, InMemoryDashboards};
 pub use eventbridge::RecordingEvents;
 pub use lagging_registry::LaggingRegistry;
 
