@@ -50,8 +50,13 @@ export { DriftLoopParameters, PARAMETERS } from './parameters.generated';
 export interface DriftLoopProps extends DriftLoopParameters {
   /** The Cargo workspace manifest the functions are built from. @default the repository's Cargo.toml */
   readonly manifestPath?: string;
-  /** cargo-lambda-cdk bundling options, shared by the functions (the architecture is arm64). */
+  /** cargo-lambda-cdk bundling options, shared by the functions. */
   readonly bundling?: BundlingOptions;
+  /**
+   * The functions' architecture, and what `cargo lambda build` builds for (`--arm64` / `--x86-64`).
+   * @default lambda.Architecture.ARM_64 (Graviton, as template.yaml's Architectures)
+   */
+  readonly architecture?: lambda.Architecture;
   /**
    * The name the loop's named resources and alarm prefixes start with (log groups
    * /driftloop/<name>/..., the control bus <name>-control, alarms <name>.<AlarmNamePrefix>...).
@@ -356,7 +361,7 @@ export class DriftLoop extends Construct {
         manifestPath,
         binaryName: o.binary,
         bundling: props.bundling,
-        architecture: lambda.Architecture.ARM_64,
+        architecture: props.architecture ?? lambda.Architecture.ARM_64,
         description: o.description,
         memorySize: o.memorySize,
         timeout: Duration.seconds(o.timeout),
