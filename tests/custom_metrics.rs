@@ -152,6 +152,7 @@ async fn setup(extra: &[(&str, &str)]) -> Setup {
         config: Config::from_env(&vars).unwrap(),
         clock: system_clock(),
         executions: None,
+        catalogue: None,
     };
     Setup {
         deps,

@@ -101,6 +101,7 @@ async fn make_deps(bucket: &str, endpoint: &str) -> (Deps, aws_sdk_s3::Client) {
         config: Config::from_env(&vars).unwrap(),
         clock: system_clock(),
         executions: None,
+        catalogue: None,
     };
     (deps, s3)
 }

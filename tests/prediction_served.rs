@@ -74,6 +74,7 @@ fn deps(aws: &driftloop::aws::Aws, bucket: &str, group: &str, endpoint: &str) ->
         config: Config::from_env(&vars).unwrap(),
         clock: system_clock(),
         executions: None,
+        catalogue: None,
     }
 }
 

@@ -215,6 +215,7 @@ impl Setup {
             config: Config::from_env(&vars).unwrap(),
             clock: system_clock(),
             executions: None,
+            catalogue: None,
         }
     }
 }

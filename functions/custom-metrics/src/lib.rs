@@ -102,20 +102,27 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use driftloop::catalogue::model::StageName;
+use driftloop::catalogue::monitoring as catalogue_monitoring;
+use driftloop::catalogue::source::{CatalogueError, CatalogueSource};
+use driftloop::catalogue::validate::FieldError;
 use driftloop::config::{ConfigError, Env, Lookup};
 use driftloop::error::{AwsError, Classify, ErrorClass};
 use driftloop::events::EventError;
 use driftloop::metrics::CaptureFormat;
-use driftloop::monitoring::dedup::Decision;
+use driftloop::monitoring::fanout::{
+    self, Limits, MonitorTarget, Ports, TargetError, TargetId, TargetOutcome, TargetStatus,
+    fan_out, run_target,
+};
+use driftloop::monitoring::layout::is_under;
 use driftloop::monitoring::scaleout::{self, Executions, ScaleOut};
 use driftloop::monitoring::settings::{
     MAX_FORECAST_SEASONALITY, parse_batch_format, parse_dimensions, parse_feature_names,
     parse_problem, parse_quantiles,
 };
 use driftloop::monitoring::{
-    Baselines, CaptureMode, InvalidSetting, Planned, RunContext, RunError, ServingReads, Settings,
-    Source, Trigger, WindowOutcome, WindowRule, evaluate_window_from, parse_trigger, plan_windows,
-    resolve_prediction_baseline, resolve_served_baselines,
+    CaptureMode, InvalidSetting, RunError, ServingReads, Settings, Trigger, WindowOutcome,
+    WindowRule, parse_trigger,
 };
 use driftloop::publish::{EventPublisher, MetricPublisher, PublishError};
 use driftloop::registry::ModelRegistry;
@@ -172,6 +179,10 @@ pub struct Config {
     pub read_concurrency: usize,
     pub capture_lookback_minutes: u32,
     pub scale_out: ScaleOutConfig,
+    /// `CATALOGUE_S3_URI`.
+    pub catalogue: Option<S3Uri>,
+    /// `FANOUT_CONCURRENCY`: catalogue targets run at the same time.
+    pub fanout_concurrency: usize,
 }
 
 /// The scale-out mode's configuration (`SCALE_OUT_*`).
@@ -320,6 +331,13 @@ impl Config {
             read_concurrency: concurrency,
             capture_lookback_minutes: lookback,
             scale_out,
+            catalogue: uri("CATALOGUE_S3_URI")?,
+            fanout_concurrency: env.parse_checked(
+                "FANOUT_CONCURRENCY",
+                fanout::DEFAULT_CONCURRENCY,
+                |v| (1..=fanout::MAX_CONCURRENCY).contains(v),
+                "must be 1-64",
+            )?,
         })
     }
 }
@@ -335,6 +353,57 @@ pub struct Deps {
     pub clock: Clock,
     /// Step Functions, for the scale-out mode (None: windows are always computed here).
     pub executions: Option<Arc<dyn Executions>>,
+    /// The catalogue (`config.catalogue`'s object, read once per invocation); None: the
+    /// environment's endpoint only.
+    pub catalogue: Option<Arc<dyn CatalogueSource>>,
+}
+
+impl Deps {
+    /// The dependencies without scale-out and without a catalogue (add them with
+    /// [`Deps::with_executions`] and [`Deps::with_catalogue`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        registry: Arc<dyn ModelRegistry>,
+        serving: Arc<dyn ServingReads>,
+        store: Arc<dyn ObjectStore>,
+        metrics: Arc<dyn MetricPublisher>,
+        events: Arc<dyn EventPublisher>,
+        config: Config,
+        clock: Clock,
+    ) -> Deps {
+        Deps {
+            registry,
+            serving,
+            store,
+            metrics,
+            events,
+            config,
+            clock,
+            executions: None,
+            catalogue: None,
+        }
+    }
+
+    pub fn with_catalogue(mut self, catalogue: Arc<dyn CatalogueSource>) -> Deps {
+        self.catalogue = Some(catalogue);
+        self
+    }
+
+    pub fn with_executions(mut self, executions: Arc<dyn Executions>) -> Deps {
+        self.executions = Some(executions);
+        self
+    }
+
+    fn ports(&self) -> Ports<'_> {
+        Ports {
+            registry: self.registry.as_ref(),
+            serving: self.serving.as_ref(),
+            store: &self.store,
+            metrics: self.metrics.as_ref(),
+            events: self.events.as_ref(),
+            clock: &self.clock,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -358,6 +427,20 @@ pub enum Error {
     /// a missing partial state, a scale-out request without the state machine).
     #[error("{0}")]
     ScaleOut(String),
+    /// The catalogue cannot be read or is invalid (`CatalogueMissing`, `InvalidCatalogue`, or
+    /// the S3 error's class).
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+    /// Targets of a fan-out failed; the others ran to their end. Class and code are the worst
+    /// target error's (a retryable one first).
+    #[error("{failed} of {total} monitored endpoints failed (the others ran): {details}")]
+    Targets {
+        failed: usize,
+        total: usize,
+        details: String,
+        class: ErrorClass,
+        code: &'static str,
+    },
 }
 
 impl From<RunError> for Error {
@@ -378,6 +461,8 @@ impl Classify for Error {
         match self {
             Error::Aws(e) => e.class(),
             Error::Publish(e) => e.class(),
+            Error::Catalogue(e) => e.class(),
+            Error::Targets { class, .. } => *class,
             _ => ErrorClass::Permanent,
         }
     }
@@ -391,21 +476,31 @@ impl Classify for Error {
             Error::Publish(e) => e.code(),
             Error::Engine(_) => "Engine",
             Error::ScaleOut(_) => "ScaleOut",
+            Error::Catalogue(e) => e.code(),
+            Error::Targets { code, .. } => code,
         }
     }
 }
 
 driftloop::impl_diagnostic!(Error);
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What an invocation did. The environment's endpoint: its `windows` (and `baseline`). A
+/// catalogue fan-out: `targets`, one entry per monitored endpoint with its own windows,
+/// baseline and, when it failed, `errorType` and `error`; `windows` is then empty.
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Output {
     pub trigger: Trigger,
+    /// The catalogue read for this invocation (`s3://bucket/key@"etag"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalogue: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ignored: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Value>,
     pub windows: Vec<WindowOutcome>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetOutcome>,
 }
 
 /// The Step Functions steps of the scale-out mode, as the state machine sends them:
@@ -472,97 +567,397 @@ pub async fn handle_any(event: Value, deps: &Deps) -> Result<Value, Error> {
     }
 }
 
-pub async fn handle(mut event: Value, deps: &Deps) -> Result<Output, Error> {
+/// A direct request's choice of catalogue targets (`group`, `stage`; `endpointName` is an
+/// override and selects too).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Selection {
+    group: Option<String>,
+    stage: Option<StageName>,
+}
+
+fn bad_request(reason: String) -> Error {
+    Error::BadEvent(EventError::Invalid {
+        what: "monitoring request".into(),
+        reason,
+    })
+}
+
+/// Takes a direct request's `group` and `stage` out of the event (or of a `Model Monitoring
+/// Requested` event's `detail`), so the request's other fields parse as before.
+fn take_selection(event: &mut Value) -> Result<Selection, Error> {
+    let request = if driftloop::events::is_eventbridge(event) {
+        if event["source"] != driftloop::monitoring::trigger::DRIFTLOOP_SOURCE {
+            return Ok(Selection::default());
+        }
+        event.get_mut("detail")
+    } else {
+        Some(event)
+    };
+    let Some(Value::Object(m)) = request else {
+        return Ok(Selection::default());
+    };
+    let text = |v: Value, field: &str| match v {
+        Value::String(s) if !s.trim().is_empty() => Ok(s),
+        other => Err(bad_request(format!(
+            "{field:?} must be a non-empty string, got {other}"
+        ))),
+    };
+    let group = m.remove("group").map(|v| text(v, "group")).transpose()?;
+    let stage = match m.remove("stage").map(|v| text(v, "stage")).transpose()? {
+        None => None,
+        Some(s) => Some(match s.as_str() {
+            "staging" => StageName::Staging,
+            "production" => StageName::Production,
+            _ => {
+                return Err(bad_request(format!(
+                    "\"stage\" {s:?}: expected staging or production"
+                )));
+            }
+        }),
+    };
+    if stage.is_some() && group.is_none() {
+        return Err(bad_request(
+            "\"stage\" needs the model's \"group\" (or select the endpoint with \"endpointName\")"
+                .into(),
+        ));
+    }
+    Ok(Selection { group, stage })
+}
+
+/// What an invocation did, and the failure it ends with (the worst window or target error),
+/// if any: [`handle`] returns the failure, after logging the output.
+pub struct Evaluated {
+    pub output: Output,
+    pub failure: Option<Error>,
+}
+
+pub async fn handle(event: Value, deps: &Deps) -> Result<Output, Error> {
+    let Evaluated { output, failure } = evaluate(event, deps).await?;
+    match failure {
+        None => Ok(output),
+        Some(e) => {
+            // A failed invocation returns only its error: the outcomes of the windows and
+            // targets that ran are in this log line (and in their reports and events).
+            tracing::error!(
+                output = %serde_json::to_string(&output).unwrap_or_default(),
+                error = %e,
+                error_type = e.error_type(),
+                "the invocation failed"
+            );
+            Err(e)
+        }
+    }
+}
+
+/// [`handle`], with the output kept when a window or target failed.
+pub async fn evaluate(mut event: Value, deps: &Deps) -> Result<Evaluated, Error> {
     // A direct request's `"scaleOut": true` hands its windows to the state machine whatever
     // their size.
     let force = match event.as_object_mut().and_then(|m| m.remove("scaleOut")) {
         None => false,
         Some(Value::Bool(b)) => b,
         Some(other) => {
-            return Err(Error::BadEvent(EventError::Invalid {
-                what: "monitoring request".into(),
-                reason: format!("\"scaleOut\" must be true or false, got {other}"),
-            }));
+            return Err(bad_request(format!(
+                "\"scaleOut\" must be true or false, got {other}"
+            )));
         }
     };
+    let Some(source) = &deps.catalogue else {
+        let trigger = parse_trigger(event)?;
+        return single(trigger, force, deps, None).await;
+    };
+    let selection = take_selection(&mut event)?;
     let trigger = parse_trigger(event)?;
+    // The catalogue, read once for this invocation (a new upload counts from the next one).
+    let loaded = source
+        .load()
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "the catalogue cannot be read"))?;
+    tracing::info!(catalogue = loaded.describe(), "catalogue read");
+    let env = &deps.config.settings;
+    // The environment's model is the single-model special case: monitored when the catalogue
+    // names neither its group nor its endpoint (the catalogue wins for a model named in both).
+    let env_covered = env
+        .model_package_group
+        .as_deref()
+        .is_some_and(|g| loaded.catalogue.model(g).is_some())
+        || env
+            .endpoint_name
+            .as_deref()
+            .is_some_and(|e| loaded.catalogue.model_of_endpoint(e).is_some());
+    let described = loaded.describe();
+    let built = |targets: Vec<Result<MonitorTarget, (TargetId, FieldError)>>| {
+        let mut ok = Vec::new();
+        let mut failed = Vec::new();
+        for t in targets {
+            match t {
+                Ok(t) => ok.push(t),
+                Err((id, e)) => failed.push(TargetOutcome::failed(
+                    id,
+                    TargetError::Invalid(format!("the catalogue {described}: {e}")),
+                )),
+            }
+        }
+        (ok, failed)
+    };
+    let (targets, failed) = match &trigger {
+        Trigger::Schedule { .. } => {
+            let (mut targets, failed) = built(catalogue_monitoring::all_targets(&loaded, env));
+            if !env_covered {
+                targets.push(environment_target(deps));
+            }
+            (targets, failed)
+        }
+        Trigger::GroundTruthUpload { object, .. } => {
+            let found = catalogue_monitoring::model_of_upload(&loaded, object);
+            let env_len = env
+                .ground_truth
+                .as_ref()
+                .filter(|gt| !env_covered && is_under(gt, object))
+                .map(|gt| gt.key.trim_end_matches('/').len());
+            let cat_len = found.and_then(|(_, m)| {
+                let gt = S3Uri::parse(&m.monitoring.as_ref()?.ground_truth_s3_uri).ok()?;
+                Some(gt.key.trim_end_matches('/').len())
+            });
+            match (found, env_len) {
+                (_, Some(e)) if cat_len.is_none_or(|c| e > c) => {
+                    return single(trigger, force, deps, Some(described)).await;
+                }
+                (Some((i, m)), _) => built(catalogue_monitoring::targets(&loaded, [(i, m)], env)),
+                (None, _) => {
+                    let reason = format!(
+                        "{object} is not under the ground truth (monitoring.groundTruthS3Uri) of any monitored model in the catalogue {described}{}",
+                        match (&env.ground_truth, env_covered) {
+                            (Some(gt), false) => format!(", nor under GROUND_TRUTH_S3_URI {gt}"),
+                            _ => String::new(),
+                        }
+                    );
+                    tracing::warn!(reason, "event ignored");
+                    return Ok(Evaluated {
+                        output: Output {
+                            trigger,
+                            catalogue: Some(described),
+                            ignored: Some(reason),
+                            baseline: None,
+                            windows: Vec::new(),
+                            targets: Vec::new(),
+                        },
+                        failure: None,
+                    });
+                }
+            }
+        }
+        Trigger::Direct { request } => {
+            let endpoint = request.overrides.endpoint_name.as_deref();
+            let chosen: Vec<(usize, &driftloop::catalogue::Model, StageName)> = match (
+                &selection.group,
+                endpoint,
+            ) {
+                (Some(g), _) => {
+                    let Some((i, m)) = loaded
+                        .catalogue
+                        .models
+                        .iter()
+                        .enumerate()
+                        .find(|(_, m)| m.group == *g)
+                    else {
+                        return Err(bad_request(format!(
+                            "group {g:?} is not in the catalogue {described}"
+                        )));
+                    };
+                    let Some(mon) = &m.monitoring else {
+                        return Err(bad_request(format!(
+                            "group {g:?} has no monitoring in the catalogue {described}"
+                        )));
+                    };
+                    let stages: Vec<StageName> = mon
+                        .stages
+                        .iter()
+                        .copied()
+                        .filter(|s| selection.stage.is_none_or(|want| want == *s))
+                        .filter(|s| {
+                            endpoint.is_none_or(|e| {
+                                m.stages.get(*s).is_some_and(|sp| sp.endpoint_name == e)
+                            })
+                        })
+                        .collect();
+                    if stages.is_empty() {
+                        return Err(bad_request(format!(
+                            "group {g:?} monitors no stage{}{} (monitoring.stages: {}) in the catalogue {described}",
+                            selection
+                                .stage
+                                .map(|s| format!(" {:?}", s.as_str()))
+                                .unwrap_or_default(),
+                            endpoint
+                                .map(|e| format!(" with endpoint {e:?}"))
+                                .unwrap_or_default(),
+                            mon.stages
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )));
+                    }
+                    stages.into_iter().map(|s| (i, m, s)).collect()
+                }
+                (None, requested) => {
+                    // No selection: the environment's endpoint, as without a catalogue.
+                    let wanted = requested.or(env.endpoint_name.as_deref());
+                    match wanted.and_then(|e| catalogue_monitoring::monitored_stage(&loaded, e)) {
+                        Some(found) => vec![found],
+                        None if !env_covered
+                            && (requested.is_none()
+                                || requested == env.endpoint_name.as_deref()) =>
+                        {
+                            return single(trigger, force, deps, Some(described)).await;
+                        }
+                        None => {
+                            return Err(bad_request(format!(
+                                "endpoint {:?} is not a monitored stage of any model in the catalogue {described}{}",
+                                wanted.unwrap_or_default(),
+                                if env_covered {
+                                    ""
+                                } else {
+                                    " nor the function's ENDPOINT_NAME"
+                                }
+                            )));
+                        }
+                    }
+                }
+            };
+            let mut targets = Vec::new();
+            let mut failed = Vec::new();
+            for (i, m, stage) in chosen {
+                let id = catalogue_monitoring::target_id(m, stage, &loaded);
+                match catalogue_monitoring::stage_settings(i, m, stage, env) {
+                    Ok((settings, window)) => {
+                        // The request's overrides on top of the entry's settings (the endpoint
+                        // and schedule, the metrics' identity, stay the entry's).
+                        let settings = settings
+                            .with_overrides(&request.overrides)
+                            .map_err(Error::InvalidOverride)?;
+                        targets.push(MonitorTarget {
+                            id,
+                            settings,
+                            window,
+                        });
+                    }
+                    Err(e) => failed.push(TargetOutcome::failed(
+                        id,
+                        TargetError::Invalid(format!("the catalogue {described}: {e}")),
+                    )),
+                }
+            }
+            (targets, failed)
+        }
+    };
+    if force {
+        return Err(Error::ScaleOut(
+            "\"scaleOut\": true is for the environment's endpoint: catalogue targets are computed in this invocation (their scale-out is not supported yet)".into(),
+        ));
+    }
+    let limits = limits(&deps.config);
+    let mut outcomes = fan_out(
+        deps.ports(),
+        &limits,
+        &trigger,
+        targets,
+        deps.config.fanout_concurrency,
+    )
+    .await;
+    outcomes.extend(failed);
+    let (completed, failed, ignored) = fanout::tally(&outcomes);
+    tracing::info!(
+        catalogue = described,
+        targets = outcomes.len(),
+        completed,
+        failed,
+        ignored,
+        "fan-out done"
+    );
+    let failure = targets_failure(&outcomes);
+    Ok(Evaluated {
+        output: Output {
+            trigger,
+            catalogue: Some(described),
+            ignored: None,
+            baseline: None,
+            windows: Vec::new(),
+            targets: outcomes,
+        },
+        failure,
+    })
+}
+
+/// The failure of a fan-out with failed targets: the worst target error's class and code (a
+/// retryable one first, [`driftloop::error::worst`]'s rule), naming every failed target.
+fn targets_failure(outcomes: &[TargetOutcome]) -> Option<Error> {
+    let failed: Vec<&TargetOutcome> = outcomes
+        .iter()
+        .filter(|o| o.status == TargetStatus::Failed)
+        .collect();
+    let worst = failed
+        .iter()
+        .flat_map(|o| o.errors.iter())
+        .find(|e| e.is_retryable())
+        .or_else(|| failed.iter().flat_map(|o| o.errors.iter()).next())?;
+    let details = failed
+        .iter()
+        .map(|o| {
+            format!(
+                "{}: {}: {}",
+                fanout::describe(&o.target),
+                o.error_type.as_deref().unwrap_or_default(),
+                o.error.as_deref().unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some(Error::Targets {
+        failed: failed.len(),
+        total: outcomes.len(),
+        details,
+        class: worst.class(),
+        code: worst.code(),
+    })
+}
+
+fn limits(c: &Config) -> Limits {
+    Limits {
+        capture_lookback: Duration::minutes(i64::from(c.capture_lookback_minutes)),
+        read_concurrency: c.read_concurrency,
+        dedup_quiet: std::time::Duration::from_secs(c.dedup_quiet_seconds),
+    }
+}
+
+/// The environment's model as a fan-out target.
+fn environment_target(deps: &Deps) -> MonitorTarget {
+    let s = &deps.config.settings;
+    MonitorTarget {
+        id: TargetId {
+            endpoint_name: s.endpoint_name.clone().unwrap_or_default(),
+            group: s.model_package_group.clone(),
+            stage: None,
+            source: "environment".into(),
+        },
+        settings: s.clone(),
+        window: deps.config.window,
+    }
+}
+
+/// The environment's one endpoint (the function without a catalogue, and the catalogue's
+/// single-model special case): its windows, with the scale-out mode.
+async fn single(
+    trigger: Trigger,
+    force: bool,
+    deps: &Deps,
+    catalogue: Option<String>,
+) -> Result<Evaluated, Error> {
     let settings = deps
         .config
         .settings
         .with_overrides(&trigger.overrides())
         .map_err(Error::InvalidOverride)?;
-    let now = (deps.clock)();
-    let mut output = Output {
-        trigger: trigger.clone(),
-        ignored: None,
-        baseline: None,
-        windows: Vec::new(),
-    };
-    let planned = match plan_windows(
-        &trigger,
-        &deps.config.window,
-        settings.ground_truth.as_ref(),
-        now,
-    )? {
-        Ok(p) => p,
-        Err(reason) => {
-            tracing::warn!(reason, "event ignored");
-            output.ignored = Some(reason);
-            return Ok(output);
-        }
-    };
-    let s3_object = match &trigger {
-        Trigger::GroundTruthUpload { object, .. } => Some(object.clone()),
-        _ => None,
-    };
-    let open =
-        |p: Planned| WindowOutcome::skipped(p.window, &Decision::Open, p.skip.unwrap_or_default());
-    if planned.iter().all(|p| p.skip.is_some()) {
-        output.windows = planned.into_iter().map(open).collect();
-        return Ok(output);
-    }
-    if s3_object.is_some() && deps.config.dedup_quiet_seconds > 0 {
-        tokio::time::sleep(std::time::Duration::from_secs(
-            deps.config.dedup_quiet_seconds,
-        ))
-        .await;
-    }
-    let mut baselines = match &settings.model_package_group {
-        Some(g) => {
-            resolve_served_baselines(
-                deps.registry.as_ref(),
-                deps.serving.as_ref(),
-                deps.store.as_ref(),
-                g,
-                &settings.target(),
-            )
-            .await?
-        }
-        None => Baselines::default(),
-    };
-    resolve_prediction_baseline(
-        deps.store.as_ref(),
-        &mut baselines,
-        settings
-            .prediction_baseline
-            .as_ref()
-            .map(ToString::to_string)
-            .as_deref(),
-        settings.prediction_feature.as_deref(),
-    )
-    .await?;
-    let baseline_info = (settings.model_package_group.is_some() || baselines.prediction.is_some())
-        .then(|| baselines.describe(settings.model_package_group.as_deref()));
-    output.baseline = baseline_info.clone();
-    let ctx = RunContext {
-        trigger: trigger.kind(),
-        settings: &settings,
-        baselines: &baselines,
-        baseline_info: baseline_info.as_ref(),
-        window_rule: &deps.config.window,
-        capture_lookback: Duration::minutes(i64::from(deps.config.capture_lookback_minutes)),
-        read_concurrency: deps.config.read_concurrency,
-    };
     let sc = &deps.config.scale_out;
     let overrides = trigger.overrides();
     let scale = match (&deps.executions, &sc.state_machine_arn) {
@@ -586,42 +981,37 @@ pub async fn handle(mut event: Value, deps: &Deps) -> Result<Output, Error> {
         }
         _ => None,
     };
-    let mut errors = Vec::new();
-    for p in planned {
-        let w = p.window;
-        if p.skip.is_some() {
-            output.windows.push(open(p));
-            continue;
-        }
-        let source = match &scale {
-            Some(scale) => Source::ScaleOut(scale),
-            None => Source::Stream,
-        };
-        let evaluated = evaluate_window_from(
-            &deps.store,
-            deps.metrics.as_ref(),
-            deps.events.as_ref(),
-            &deps.clock,
-            &ctx,
-            w,
-            s3_object.as_ref(),
-            source,
-        )
-        .await;
-        match evaluated.map_err(Error::from) {
-            Ok(o) => output.windows.push(o),
-            Err(e) => {
-                tracing::error!(window = %w, error = %e, error_type = e.error_type(), "window failed");
-                output.windows.push(WindowOutcome::failed(w, e.to_string()));
-                errors.push(e);
-            }
-        }
+    let run = run_target(
+        deps.ports(),
+        &limits(&deps.config),
+        &trigger,
+        &settings,
+        &deps.config.window,
+        scale.as_ref(),
+        1,
+    )
+    .await
+    .map_err(|e| match e {
+        TargetError::Event(e) => Error::BadEvent(e),
+        TargetError::Run(e) => Error::from(e),
+        TargetError::Invalid(m) => Error::InvalidSetting(m),
+    })?;
+    if let Some(reason) = &run.ignored {
+        tracing::warn!(reason, "event ignored");
     }
     // A retryable failure wins: redelivery can fix it, and completed windows are idempotent.
-    match driftloop::error::worst(errors) {
-        Some(e) => Err(e),
-        None => Ok(output),
-    }
+    let failure = driftloop::error::worst(run.errors).map(Error::from);
+    Ok(Evaluated {
+        output: Output {
+            trigger,
+            catalogue,
+            ignored: run.ignored,
+            baseline: run.baseline,
+            windows: run.windows,
+            targets: Vec::new(),
+        },
+        failure,
+    })
 }
 
 #[cfg(test)]

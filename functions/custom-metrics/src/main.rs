@@ -5,6 +5,7 @@ use driftloop::adapters::{
     cloudwatch::CloudWatch, eventbridge::EventBridge, s3::S3, sagemaker::SageMaker,
     stepfunctions::StepFunctions,
 };
+use driftloop::catalogue::source::{CatalogueSource, S3Catalogue};
 use driftloop::config::report_init_error;
 use driftloop::control::Gate;
 use driftloop::{aws::Aws, config::ProcessEnv};
@@ -31,6 +32,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .state_machine_arn
             .is_some()
             .then(|| Arc::new(StepFunctions::new(aws.stepfunctions())) as _),
+        // Read per invocation through the S3 adapter's conditional-read port (with its ETag).
+        catalogue: config.catalogue.clone().map(|uri| {
+            Arc::new(S3Catalogue::new(Arc::new(S3::new(aws.s3())), uri)) as Arc<dyn CatalogueSource>
+        }),
         config,
         clock: system_clock(),
     };

@@ -4,6 +4,7 @@ use driftloop::doubles::{InMemoryHosting, InMemoryRegistry, InMemoryStore, packa
 use driftloop::doubles::{RecordingEvents, RecordingMetrics};
 use driftloop::metrics::dq::suggest::suggest_constraints;
 use driftloop::metrics::{Engine, MonitorConfig};
+use driftloop::monitoring::Baselines;
 use driftloop::monitoring::Publication;
 use driftloop::monitoring::Window;
 use driftloop::monitoring::report::{
@@ -13,6 +14,7 @@ use driftloop::monitoring::run::{PUBLISH_ATTEMPTS, SOURCE};
 use driftloop::registry::{ApprovalStatus, Baseline};
 use serde_json::json;
 
+mod catalogue;
 mod estimate;
 mod prediction;
 mod scaleout;
@@ -79,6 +81,7 @@ fn world_with(config: Config, now: &str) -> World {
         config,
         clock: Arc::new(move || now),
         executions: None,
+        catalogue: None,
     };
     World {
         store,

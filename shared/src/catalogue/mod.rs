@@ -12,6 +12,8 @@
 //! - [`source`]: the port a function reads the document through, its S3 implementation over the
 //!   existing conditional-read adapter, and an in-memory double;
 //! - [`deploy`]: which group's stages a deploy-on-approval event is for;
+//! - [`monitoring`]: a model's monitored stage as custom-metrics' settings and window rule, and
+//!   which model a label upload is for;
 //! - [`retrain`]: which model's pipeline and parameters a retrain-on-alarm trigger starts.
 //!
 //! [`model`], [`validate`] and [`report`] use no AWS SDK crate (the CLI builds them without the
@@ -23,6 +25,8 @@ pub mod validate;
 
 #[cfg(feature = "aws")]
 pub mod deploy;
+#[cfg(feature = "aws")]
+pub mod monitoring;
 #[cfg(feature = "aws")]
 pub mod retrain;
 #[cfg(feature = "aws")]

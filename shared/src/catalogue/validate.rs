@@ -45,7 +45,8 @@ pub struct Invalid {
     pub errors: Vec<FieldError>,
 }
 
-fn label(index: usize, group: Option<&str>) -> String {
+/// `models[1] (group "churn")`: how an error names the entry.
+pub fn label(index: usize, group: Option<&str>) -> String {
     match group {
         Some(g) => format!("models[{index}] (group {g:?})"),
         None => format!("models[{index}]"),

@@ -14,6 +14,9 @@ pub struct InMemoryStore {
     /// Answer `403 AccessDenied` instead of `404 NoSuchKey` for a missing key, as S3 does for a
     /// caller without `s3:ListBucket` on the key's prefix ([`InMemoryStore::deny_missing`]).
     missing_denied: AtomicBool,
+    /// Reads and listings under these prefixes fail with `(code, status)`
+    /// ([`InMemoryStore::fail_under`]).
+    faults: Mutex<Vec<(String, String, u16)>>,
 }
 
 impl InMemoryStore {
@@ -29,6 +32,35 @@ impl InMemoryStore {
         self.missing_denied.store(on, Ordering::SeqCst);
     }
 
+    /// Every `GetObject` and `ListObjectsV2` under `prefix` (an `s3://` URI prefix) fails with S3's
+    /// `code` and HTTP `status` from now on (`SlowDown`/503 is retryable, `AccessDenied`/403
+    /// permanent), as a store fault on one model's data.
+    pub fn fail_under(&self, prefix: &str, code: &str, status: u16) {
+        self.faults
+            .lock()
+            .unwrap()
+            .push((prefix.to_owned(), code.to_owned(), status));
+    }
+
+    fn fault(&self, operation: &'static str, uri: &str) -> Result<(), AwsError> {
+        match self
+            .faults
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(p, _, _)| uri.starts_with(p.as_str()))
+        {
+            Some((_, code, status)) => Err(AwsError::classify(
+                "s3",
+                operation,
+                Some(code),
+                Some(*status),
+                format!("injected fault on {uri}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     pub fn text(&self, uri: &str) -> Option<String> {
         self.objects
             .lock()
@@ -41,6 +73,7 @@ impl InMemoryStore {
 #[async_trait]
 impl crate::storage::ObjectStore for InMemoryStore {
     async fn get(&self, uri: &crate::storage::S3Uri) -> Result<Vec<u8>, AwsError> {
+        self.fault("GetObject", &uri.to_string())?;
         self.objects
             .lock()
             .unwrap()
@@ -99,6 +132,7 @@ impl crate::storage::ObjectStore for InMemoryStore {
         prefix: &crate::storage::S3Uri,
     ) -> Result<Vec<crate::storage::ObjectInfo>, AwsError> {
         let p = prefix.to_string();
+        self.fault("ListObjectsV2", &p)?;
         Ok(self
             .objects
             .lock()

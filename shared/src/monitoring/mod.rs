@@ -16,12 +16,15 @@
 //! * [`publication`]: provisional and final figures, one datum set per window and stream.
 //! * [`report`]: CloudWatch datums and the EventBridge event of a run.
 //! * [`run`]: one window end to end — reports, metrics and event, each publication retried.
+//! * [`fanout`]: many endpoints in one invocation (the catalogue's schedule), each target's windows
+//!   through the same steps, concurrently within a bound, one failure not stopping the others.
 //! * [`scaleout`]: the Step Functions mode — a window's slices computed by workers, merged once.
 //! * [`error`]: what can fail a window's evaluation.
 
 pub mod baselines;
 pub mod dedup;
 pub mod error;
+pub mod fanout;
 pub mod feed;
 pub mod inputs;
 pub mod layout;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::baselines::Baselines;
 use super::dedup::{self, Decision};
 use super::error::RunError;
-use super::feed::compute;
+use super::feed::{compute, compute_with, engine_threads, ground_truth_limit};
 use super::inputs::{Inputs, list_ground_truth, list_inputs};
 use super::layout::{self, ReportUris};
 use super::outcome::{OutcomeStatus, WindowOutcome, WindowStatus, no_data};
@@ -20,6 +20,7 @@ use super::report::{self, MetricTarget};
 use super::settings::Settings;
 use super::trigger::TriggerKind;
 use super::window::{Window, WindowRule, iso};
+use crate::config::ProcessEnv;
 use crate::error::{AwsError, Classify};
 use crate::metrics::MetricKind;
 use crate::publish::{EventPublisher, MetricDatum, MetricPublisher, OutgoingEvent, PublishError};
@@ -56,6 +57,10 @@ pub struct RunContext<'a> {
     pub capture_lookback: Duration,
     /// Objects downloaded ahead of the engine.
     pub read_concurrency: usize,
+    /// Windows this process evaluates at the same time (1, or a fan-out's concurrency:
+    /// [`super::fanout`]): each window's ground truth may take this share of the limit
+    /// ([`super::feed::ground_truth_limit`] divided by it), so the windows together stay in it.
+    pub concurrent_windows: usize,
 }
 
 /// The fingerprint of everything a window's report is computed from (burst rule 3).
@@ -278,6 +283,22 @@ pub async fn evaluate_window_from(
     }
     let (result, vanished) = match merged {
         Some(m) => m,
+        None if ctx.concurrent_windows > 1 => {
+            let limit =
+                ground_truth_limit(&ProcessEnv)?.map(|bytes| bytes / ctx.concurrent_windows as u64);
+            let threads = engine_threads(&ProcessEnv)?;
+            compute_with(
+                store,
+                ctx.read_concurrency,
+                s,
+                &w,
+                ctx.baselines,
+                &inputs,
+                limit,
+                threads,
+            )
+            .await?
+        }
         None => compute(store, ctx.read_concurrency, s, &w, ctx.baselines, &inputs).await?,
     };
     let mut ledger = read_ledger(store.as_ref(), &uris).await?;

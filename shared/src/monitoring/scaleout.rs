@@ -679,6 +679,7 @@ pub async fn reduce(
         window_rule: rc.window_rule,
         capture_lookback: rc.capture_lookback,
         read_concurrency: rc.read_concurrency,
+        concurrent_windows: 1,
     };
     let source = Source::Merged {
         inputs,
