@@ -514,19 +514,15 @@ def summarize(binary: str, ok: bool, out: Any) -> str:
 
 
 def windows_of(out: Any) -> list[tuple[str | None, dict[str, Any]]]:
-    """Each window a custom-metrics invocation evaluated, with the endpoint it was for."""
+    """Each window a custom-metrics invocation evaluated, with its endpoint: the catalogue
+    fan-out's `targets` (one per monitored endpoint), else the environment's endpoint's `windows`."""
     if not isinstance(out, dict):
         return []
-    found: list[tuple[str | None, dict[str, Any]]] = []
-    for win in out.get("windows", []) or []:
-        found.append((win.get("endpoint") or win.get("endpointName") or out.get("endpoint"), win))
-    for target in out.get("targets", []) or out.get("endpoints", []) or out.get("models", []) or []:
-        if isinstance(target, dict):
-            endpoint = target.get("endpoint") or target.get("endpointName")
-            for win in target.get("windows", []) or []:
-                found.append((win.get("endpoint") or endpoint, win))
+    found: list[tuple[str | None, dict[str, Any]]] = [(STAGING, win) for win in out.get("windows") or []]
+    for target in out.get("targets") or []:
+        endpoint = (target.get("target") or {}).get("endpointName")
+        found += [(endpoint, win) for win in target.get("windows") or []]
     return found
-
 
 
 def metrics_cli(story: Story) -> Path:

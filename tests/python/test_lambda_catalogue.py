@@ -134,13 +134,15 @@ def call(w: Watch, event: dict) -> dict:
 
 
 def windows(out: dict) -> dict[str, list[dict]]:
-    """custom-metrics' windows by endpoint."""
+    """custom-metrics' windows by endpoint: its catalogue fan-out's `targets` (the environment's
+    model is in the catalogue, so no top-level `windows`)."""
+    assert out.get("windows") == [], out
     found: dict[str, list[dict]] = {}
-    for win in out.get("windows", []) or []:
-        found.setdefault(win.get("endpoint") or win.get("endpointName") or out.get("endpoint"), []).append(win)
-    for target in out.get("targets", []) or out.get("endpoints", []) or out.get("models", []) or []:
-        for win in target.get("windows", []) or []:
-            found.setdefault(win.get("endpoint") or target.get("endpoint") or target.get("endpointName"), []).append(win)
+    for target in out.get("targets") or []:
+        assert target["status"] != "Failed", target
+        if target["status"] == "Ignored":
+            continue
+        found.setdefault(target["target"]["endpointName"], []).extend(target["windows"])
     return found
 
 
@@ -240,16 +242,19 @@ def test_three_models_one_stack_and_a_fourth_without_a_stack_change(env, aws):
             EvaluationPeriods=1, Threshold=m.threshold, ComparisonOperator=m.comparison, TreatMissingData="ignore",
             Dimensions=[{"Name": "Endpoint", "Value": m.endpoint}, {"Name": "MonitoringSchedule", "Value": m.schedule}])
 
-    # One stack: the functions' environment names the catalogue and the stack-wide settings, no model.
+    # One stack: every function's environment names the catalogue, and (as the template's
+    # parameters do) the stack's own model — A, which the catalogue names too, so its entry wins.
     stack = {
         "CATALOGUE_S3_URI": f"s3://{BUCKET}/{catalogue_key}",
+        "MODEL_PACKAGE_GROUP_NAME": a.group,
         "EVENT_BUS_NAME": run,
         "AWS_LAMBDA_LOG_LEVEL": "info",
     }
-    deploy_env = {**stack, "SAGEMAKER_EXECUTION_ROLE_ARN": ROLE, "MAX_TRIGGER_AGE": "0"}
-    retrain_env = {**stack, "COOLDOWN": "0", "MAX_TRIGGER_AGE": "0", "METRICS_NAMESPACE": "driftloop"}
+    deploy_env = {**stack, "SAGEMAKER_EXECUTION_ROLE_ARN": ROLE, "STAGING_ENDPOINT_NAME": a.endpoint, "MAX_TRIGGER_AGE": "0"}
+    retrain_env = {**stack, "PIPELINE_NAME": a.pipeline, "COOLDOWN": "0", "MAX_TRIGGER_AGE": "0", "METRICS_NAMESPACE": "driftloop"}
     metrics_env = {**stack, "CAPTURE_S3_URI": a.capture_uri, "REPORT_S3_URI": f"s3://{BUCKET}/{run}/reports",
-                   "METRICS_NAMESPACE": NAMESPACE, "DEDUP_QUIET_SECONDS": "0"}
+                   "ENDPOINT_NAME": a.endpoint, "PROBLEM_TYPE": a.problem, "GROUND_TRUTH_S3_URI": f"s3://{BUCKET}/{a.labels_prefix}",
+                   "MONITORING_SCHEDULE_NAME": a.schedule, "METRICS_NAMESPACE": NAMESPACE, "DEDUP_QUIET_SECONDS": "0"}
     watches = [Watch("deploy-on-approval", env, deploy_env), Watch("retrain-on-alarm", env, retrain_env),
                Watch("custom-metrics", env, metrics_env)]
     for w in watches:
