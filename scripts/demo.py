@@ -1060,7 +1060,8 @@ def render_svg(story: Story) -> str:
     """The dashboard: one panel per model on one time axis — its metric per hourly window (red
     where it breaches), the threshold, its deployment, drift and retraining marks (and, for the
     classifier, estimated_accuracy dashed)."""
-    W, L, R, HEAD, PH, PT, PB = 900, 70, 30, 44, 330, 56, 44
+    # Per panel: title and subtitle, a band of mark labels (3 rows), the plot, the time axis.
+    W, L, R, HEAD, PH, PT, PB, ROW = 900, 70, 30, 56, 370, 100, 44, 13
     series = [p for m in SPECS for p in story.points[m.key]] + story.estimate_points
     marks = [mk for m in SPECS for mk in story.marks[m.key]]
     H = HEAD + PH * len(SPECS) + 24
@@ -1073,24 +1074,27 @@ def render_svg(story: Story) -> str:
     mid = lambda t: x(t + dt.timedelta(minutes=30))
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
              f'<rect width="{W}" height="{H}" fill="white"/>',
-             f'<text x="{L}" y="26" font-size="16" font-weight="bold">driftloop demo · {len(SPECS)} models, one stack (catalogue {CATALOGUE_URI})</text>']
+             f'<text x="{L}" y="24" font-size="16" font-weight="bold">driftloop demo · {len(SPECS)} models, one stack</text>',
+             f'<text x="{L}" y="42" fill="#555">the model catalogue {CATALOGUE_URI}: each model its own endpoint, alarm and pipeline</text>']
     colors = {"retrain": "#9467bd", "deployed": "#2ca02c", "drift": "#ff7f0e", "alarm": "#d62728", "unlabelled": "#8c564b"}
     for n, m in enumerate(SPECS):
         top = HEAD + n * PH
         bottom = top + PH - PB
         pts = story.points[m.key]
-        if m.problem == "Regression":
-            lo, hi = 0.0, max([m.threshold * 1.5] + [v * 1.1 for _, v in pts])
+        if m.problem == "Regression":  # an error metric: from 0 to a round value above the threshold and every point
+            raw = max([m.threshold * 1.5] + [v * 1.1 for _, v in pts])
+            lo, hi = 0.0, 4 * math.ceil(raw / 4 / 0.1) * 0.1
         else:
             lo, hi = 0.0, 1.0
         y = lambda v, top=top, bottom=bottom, lo=lo, hi=hi: top + PT + (bottom - top - PT) * (1 - (v - lo) / (hi - lo))
         est = story.estimate_points if m is DRIFTING else []
-        title = f"{m.staging} · {m.metric}{' and ' + ESTIMATE_METRIC if est else ''} · group {m.group} ({m.problem}) — {m.part}"
         parts.append(f'<rect x="4" y="{top + 4}" width="{W - 8}" height="{PH - 8}" fill="none" stroke="#ddd"/>')
-        parts.append(f'<text x="{L}" y="{top + 26}" font-size="14" font-weight="bold">{title}</text>')
-        parts.append(f'<text x="{W - R}" y="{top + 44}" text-anchor="end" fill="#1f77b4">— {m.metric}</text>')
+        parts.append(f'<text x="{L}" y="{top + 24}" font-size="14" font-weight="bold">{m.staging} · group {m.group} ({m.problem})</text>')
+        parts.append(f'<text x="{L}" y="{top + 42}" fill="#555">{m.metric}{" and " + ESTIMATE_METRIC if est else ""} (model-metrics) · {m.part}</text>')
+        legend = f'<tspan fill="#1f77b4">— {m.metric}</tspan>'
         if est:
-            parts.append(f'<text x="{W - R - 90}" y="{top + 44}" text-anchor="end" fill="#8c564b">- - {ESTIMATE_METRIC} (no labels needed)</text>')
+            legend = f'<tspan fill="#8c564b">- - {ESTIMATE_METRIC} (no labels needed)</tspan>   ' + legend
+        parts.append(f'<text x="{W - R}" y="{top + 42}" text-anchor="end">{legend}</text>')
         for i in range(5):
             v = lo + (hi - lo) * i / 4
             parts.append(f'<line x1="{L}" x2="{W - R}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#eee"/>'
@@ -1101,8 +1105,11 @@ def render_svg(story: Story) -> str:
         for i, (t, label) in enumerate(sorted(story.marks[m.key])):
             color = next((c for k, c in colors.items() if k in label), "#555")
             dash = ' stroke-dasharray="3,3"' if "drift" in label else ""
-            parts.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top + PT}" y2="{bottom}" stroke="{color}" stroke-width="2"{dash}/>'
-                         f'<text x="{x(t) + 4:.1f}" y="{top + PT + 12 + 14 * (i % 3)}" fill="{color}">{label}</text>')
+            # A label near the right edge ends at its line instead of starting there.
+            anchor, tx = ("end", x(t) - 4) if x(t) > W - R - 160 else ("start", x(t) + 4)
+            row_y = top + PT - 6 - ROW * (2 - i % 3)
+            parts.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{row_y - ROW + 2}" y2="{bottom}" stroke="{color}" stroke-width="2"{dash}/>'
+                         f'<text x="{tx:.1f}" y="{row_y}" text-anchor="{anchor}" fill="{color}">{label}</text>')
         if pts:
             path = " ".join(f"{'M' if i == 0 else 'L'}{mid(t):.1f},{y(v):.1f}" for i, (t, v) in enumerate(pts))
             parts.append(f'<path d="{path}" fill="none" stroke="#1f77b4" stroke-width="2.5"/>')
