@@ -10,10 +10,11 @@ invoked with `cargo lambda invoke`, as the other test_lambda_* tests do.
 * drift on A's endpoint — its accuracy, published by the scheduled custom-metrics run, below its
   alarm's threshold; the alarm's state change delivered twice — starts A's pipeline once, and
   neither B's nor C's;
-* C's windows are evaluated by every scheduled run through both, and a label upload under C's
-  ground-truth prefix recomputes C's window only;
+* C's windows are evaluated by every scheduled run through both (and B's, before B serves, as
+  NoData), and a label upload under C's ground-truth prefix recomputes C's window only;
 * a fourth model added to the catalogue (an S3 upload: no function restarted, no environment
-  changed) is monitored by the next scheduled run.
+  changed) is monitored by the next scheduled run; a broken upload fails the run with the model
+  and the field, and the fixed one is served again.
 
 The windows are real recent hours (the functions publish no metric older than CloudWatch's two
 weeks); every name carries the run's id, so runs do not see each other's models.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
 import uuid
 
 import boto3
@@ -273,6 +275,17 @@ def test_three_models_one_stack_and_a_fourth_without_a_stack_change(env, aws):
         configs = {m.key: endpoint_config(aws, m) for m in (a, c)}
         assert endpoint_config(aws, b) is None
 
+        now = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+        h0, h1, h2, h3 = (now - dt.timedelta(hours=k) for k in (4, 3, 2, 1))
+
+        # Hour 0, before B serves: one scheduled run evaluates every catalogue endpoint's window —
+        # A's and C's with their traffic, B's (no capture yet) as NoData, not a failure.
+        for m in (a, c):
+            seed(aws, m, h0, 30, 10, rng)
+        by = windows(call(metrics, scheduled(h0 + dt.timedelta(hours=1))))
+        assert [by[m.endpoint][0]["status"] for m in (a, b, c)] == ["Completed", "NoData", "Completed"], by
+        assert by[c.endpoint][0]["counts"]["records_matched"] == 30, by
+
         # Approving B's package deploys B's endpoint only.
         out = approve(aws, deploy, b, register(aws, b, 1))
         assert out["group"] == b.group and out.get("ignored") is None, out
@@ -281,9 +294,6 @@ def test_three_models_one_stack_and_a_fourth_without_a_stack_change(env, aws):
         assert endpoint_config(aws, b) is not None
         assert {m.key: endpoint_config(aws, m) for m in (a, c)} == configs, "B's approval redeployed A's or C's endpoint"
         configs[b.key] = endpoint_config(aws, b)
-
-        now = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
-        h1, h2, h3 = (now - dt.timedelta(hours=k) for k in (3, 2, 1))
 
         # Hour 1: every model healthy; one scheduled run evaluates each endpoint's window.
         for m in (a, b, c):
@@ -343,6 +353,19 @@ def test_three_models_one_stack_and_a_fourth_without_a_stack_change(env, aws):
         assert metric(aws, d, h3) == pytest.approx(0.9)
         assert by[c.endpoint][0]["status"] in ("Completed",), out
         assert metric(aws, c, h3) is not None
+
+        # A broken upload (D's window does not divide a day) fails the next run with the model and
+        # the field; the fixed upload is served again.
+        broken = {"version": 1, "models": [m.entry() for m in (a, b, c, d)]}
+        broken["models"][3]["monitoring"]["windowMinutes"] = 7
+        aws["s3"].put_object(Bucket=BUCKET, Key=catalogue_key, Body=json.dumps(broken).encode())
+        rc, out, err = metrics.invoke(metrics.package, data=scheduled(now), timeout=240)
+        assert rc != 0, out
+        flat = re.sub(r"[\s│]+", "", out + err)  # cargo lambda wraps the message in a box
+        assert "Permanent.InvalidCatalogue" in flat, out + err
+        assert re.sub(r"\s+", "", f'models[3] (group "{d.group}").monitoring.windowMinutes: 7: a window divides a day') in flat, out + err
+        upload([a, b, c, d])
+        assert set(windows(call(metrics, scheduled(h3 + dt.timedelta(hours=1))))) == {a.endpoint, b.endpoint, c.endpoint, d.endpoint}
 
         # Through it all: C monitored in every run, never redeployed, never retrained; the same
         # processes, the same environment.
