@@ -235,3 +235,278 @@ pub fn monitored_stage<'a>(
                 .map(|s| (i, m, *s))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::catalogue::parse;
+    use crate::metrics::{CaptureFormat, ProblemType};
+
+    fn env() -> Settings {
+        Settings {
+            capture_mode: CaptureMode::Realtime,
+            endpoint_name: Some("env-endpoint".into()),
+            variant_name: "Blue".into(),
+            capture: S3Uri::parse("s3://env-bucket/capture").unwrap(),
+            ground_truth: Some(S3Uri::parse("s3://env-bucket/gt").unwrap()),
+            report: S3Uri::parse("s3://env-bucket/reports").unwrap(),
+            batch_format: CaptureFormat::BatchCsv,
+            problem_type: Some(ProblemType::Regression),
+            inference_attribute: Some("env.prediction".into()),
+            probability_attribute: None,
+            probability_threshold: 0.9,
+            ground_truth_attribute: None,
+            positive_label: "yes".into(),
+            negative_label: "no".into(),
+            forecast_quantiles: vec![0.5],
+            forecast_seasonality: 7,
+            data_quality: Some(false),
+            model_package_group: Some("env-group".into()),
+            metrics_namespace: Some("Custom/Models".into()),
+            metrics_dimensions: vec![("Team".into(), "ml".into())],
+            schedule_name: "env-schedule".into(),
+            event_bus: Some("loop-bus".into()),
+            feature_names: Some(vec!["x".into()]),
+            prediction_baseline: Some(S3Uri::parse("s3://env-bucket/p.json").unwrap()),
+            prediction_feature: Some("p".into()),
+        }
+    }
+
+    fn entry(group: &str, labels: &str) -> Value {
+        json!({
+            "group": group,
+            "problem": {"type": "BinaryClassification"},
+            "capture": {"destinationS3Uri": "s3://data/capture"},
+            "stages": {"staging": {"endpointName": format!("{group}-staging")},
+                       "production": {"endpointName": format!("{group}-prod")}},
+            "monitoring": {"stages": ["production"], "groundTruthS3Uri": format!("s3://data/{labels}")}
+        })
+    }
+
+    fn loaded(models: Vec<Value>) -> Loaded {
+        let doc = serde_json::to_vec(&json!({"version": 1, "models": models})).unwrap();
+        Loaded {
+            catalogue: parse(&doc).unwrap(),
+            location: "s3://cfg/catalogue.json".into(),
+            version: "\"e1\"".into(),
+        }
+    }
+
+    /// A model read without the document's validation (what [`stage_settings`] must still
+    /// refuse on its own).
+    fn model(v: Value) -> Model {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_entry_gives_the_models_settings_and_the_environment_the_deployments() {
+        let mut v = entry("churn", "labels/churn");
+        v["problem"] = json!({"type": "BinaryClassification", "probabilityAttribute": "score",
+            "probabilityThreshold": 0.7, "positiveLabel": "churned", "featureNames": ["prediction", "age"]});
+        v["monitoring"] = json!({"stages": ["staging", "production"], "groundTruthS3Uri": "s3://data/labels/churn",
+            "windowMinutes": 360, "windowOffsetMinutes": 120, "dataQuality": "on", "scheduleName": "churn-quality"});
+        let m = model(v);
+        let (s, rule) = stage_settings(0, &m, StageName::Staging, &env()).unwrap();
+        assert_eq!(s.endpoint_name.as_deref(), Some("churn-staging"));
+        assert_eq!(s.capture.to_string(), "s3://data/capture");
+        assert_eq!(
+            s.ground_truth.unwrap().to_string(),
+            "s3://data/labels/churn"
+        );
+        assert_eq!(s.problem_type, Some(ProblemType::BinaryClassification));
+        assert_eq!(s.probability_attribute.as_deref(), Some("score"));
+        assert_eq!(s.probability_threshold, 0.7);
+        assert_eq!(
+            (s.positive_label.as_str(), s.negative_label.as_str()),
+            ("churned", "0")
+        );
+        assert_eq!(
+            s.inference_attribute, None,
+            "the environment's model's attribute is not inherited"
+        );
+        assert_eq!(s.feature_names.unwrap(), ["prediction", "age"]);
+        assert_eq!(s.data_quality, Some(true));
+        assert_eq!(s.schedule_name, "churn-quality");
+        assert_eq!(s.model_package_group.as_deref(), Some("churn"));
+        assert_eq!((s.prediction_baseline, s.prediction_feature), (None, None));
+        assert_eq!(s.forecast_seasonality, 1);
+        // The deployment's: report folder, variant, namespace, dimensions, bus.
+        assert_eq!(s.report.to_string(), "s3://env-bucket/reports");
+        assert_eq!(s.variant_name, "Blue");
+        assert_eq!(s.metrics_namespace.as_deref(), Some("Custom/Models"));
+        assert_eq!(s.metrics_dimensions, [("Team".to_owned(), "ml".to_owned())]);
+        assert_eq!(s.event_bus.as_deref(), Some("loop-bus"));
+        assert_eq!(
+            (
+                rule.minutes,
+                rule.offset_minutes,
+                rule.ground_truth_delay_minutes
+            ),
+            (360, 120, 120)
+        );
+        // The entry's report folder and baselines policy when set.
+        let mut v = entry("b", "labels/b");
+        v["monitoring"]["reportS3Uri"] = json!("s3://data/reports/b");
+        v["monitoring"]["groundTruthDelayMinutes"] = json!(30);
+        v["baselines"] = json!({"policy": "none"});
+        let (s, rule) = stage_settings(0, &model(v), StageName::Production, &env()).unwrap();
+        assert_eq!(s.report.to_string(), "s3://data/reports/b");
+        assert_eq!(s.model_package_group, None);
+        assert_eq!(s.data_quality, None);
+        assert_eq!(rule.ground_truth_delay_minutes, 30);
+    }
+
+    #[test]
+    fn what_the_monitoring_cannot_run_names_the_model_and_the_field() {
+        let cases: Vec<(Box<dyn Fn(&mut Value)>, StageName, &str)> = vec![
+            (
+                Box::new(|v| v["monitoring"]["windowOffsetMinutes"] = json!(50_000)),
+                StageName::Production,
+                "monitoring.windowOffsetMinutes",
+            ),
+            (
+                Box::new(|v| v["monitoring"]["groundTruthDelayMinutes"] = json!(50_000)),
+                StageName::Production,
+                "monitoring.groundTruthDelayMinutes",
+            ),
+            (
+                Box::new(|v| v["monitoring"]["windowMinutes"] = json!(7)),
+                StageName::Production,
+                "monitoring.windowMinutes",
+            ),
+            (
+                Box::new(|v| v["monitoring"]["groundTruthS3Uri"] = json!("labels")),
+                StageName::Production,
+                "monitoring.groundTruthS3Uri",
+            ),
+            (
+                Box::new(|v| v["monitoring"]["reportS3Uri"] = json!("https://x")),
+                StageName::Production,
+                "monitoring.reportS3Uri",
+            ),
+            (
+                Box::new(|v| v["capture"]["destinationS3Uri"] = json!("s3://B/x")),
+                StageName::Production,
+                "capture.destinationS3Uri",
+            ),
+            (
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("capture");
+                }),
+                StageName::Production,
+                "monitoring",
+            ),
+            (
+                Box::new(|v| v["stages"]["production"]["endpointName"] = json!("a/b")),
+                StageName::Production,
+                "stages.production.endpointName",
+            ),
+            (
+                Box::new(|v| v["monitoring"]["scheduleName"] = json!("")),
+                StageName::Production,
+                "monitoring.scheduleName",
+            ),
+            (
+                Box::new(|v| {
+                    v["stages"].as_object_mut().unwrap().remove("production");
+                }),
+                StageName::Production,
+                "monitoring.stages",
+            ),
+        ];
+        for (change, stage, path) in cases {
+            let mut v = entry("m", "labels/m");
+            change(&mut v);
+            let e = stage_settings(2, &model(v), stage, &env()).unwrap_err();
+            assert_eq!(e.model, "models[2] (group \"m\")", "{path}");
+            assert_eq!(e.path, path, "{e}");
+            assert!(!e.message.is_empty());
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("models[2] (group \"m\").{path}: ")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_monitored_stage_of_every_model_is_a_target_in_the_documents_order() {
+        let mut two = entry("two", "labels/two");
+        two["monitoring"]["stages"] = json!(["production", "staging"]);
+        let mut unmonitored = entry("quiet", "labels/quiet");
+        unmonitored.as_object_mut().unwrap().remove("monitoring");
+        let l = loaded(vec![entry("one", "labels/one"), unmonitored, two]);
+        let ts = all_targets(&l, &env());
+        let names: Vec<_> = ts
+            .iter()
+            .map(|t| t.as_ref().unwrap().id.endpoint_name.as_str())
+            .collect();
+        assert_eq!(names, ["one-prod", "two-prod", "two-staging"]);
+        let id = &ts[2].as_ref().unwrap().id;
+        assert_eq!(
+            (id.group.as_deref(), id.stage.as_deref()),
+            (Some("two"), Some("staging"))
+        );
+        assert_eq!(id.source, "catalogue s3://cfg/catalogue.json@\"e1\"");
+        // An entry the monitoring cannot run is its target's error, the others stay.
+        let mut l = loaded(vec![entry("one", "labels/one"), entry("bad", "labels/bad")]);
+        l.catalogue.models[1]
+            .monitoring
+            .as_mut()
+            .unwrap()
+            .window_offset_minutes = 99_999;
+        let ts = all_targets(&l, &env());
+        assert!(ts[0].is_ok());
+        let (id, e) = ts[1].as_ref().unwrap_err();
+        assert_eq!(id.endpoint_name, "bad-prod");
+        assert_eq!(e.model, "models[1] (group \"bad\")");
+    }
+
+    #[test]
+    fn a_label_upload_belongs_to_the_longest_ground_truth_prefix() {
+        let l = loaded(vec![
+            entry("a", "labels/a"),
+            entry("nested", "labels/a/special"),
+            entry("sibling", "labels/ab"),
+            entry("slash", "labels/c/"),
+        ]);
+        let of = |key: &str| {
+            model_of_upload(&l, &S3Uri::parse(&format!("s3://data/{key}")).unwrap())
+                .map(|(i, m)| (i, m.group.as_str()))
+        };
+        assert_eq!(of("labels/a/2024/05/01/09/x.jsonl"), Some((0, "a")));
+        assert_eq!(
+            of("labels/a/special/2024/05/01/09/x.jsonl"),
+            Some((1, "nested"))
+        );
+        assert_eq!(
+            of("labels/a/specialist/2024/05/01/09/x.jsonl"),
+            Some((0, "a"))
+        );
+        assert_eq!(of("labels/ab/2024/05/01/09/x.jsonl"), Some((2, "sibling")));
+        assert_eq!(of("labels/c/2024/x.jsonl"), Some((3, "slash")));
+        assert_eq!(of("labels/abc/2024/x.jsonl"), None);
+        assert_eq!(
+            of("labels/a"),
+            None,
+            "the prefix itself is no upload under it"
+        );
+        assert_eq!(of("other/a/x.jsonl"), None);
+        let other_bucket = S3Uri::parse("s3://elsewhere/labels/a/x.jsonl").unwrap();
+        assert!(model_of_upload(&l, &other_bucket).is_none());
+    }
+
+    #[test]
+    fn an_endpoint_is_found_only_among_monitored_stages() {
+        let l = loaded(vec![entry("a", "labels/a")]);
+        let (i, m, stage) = monitored_stage(&l, "a-prod").unwrap();
+        assert_eq!(
+            (i, m.group.as_str(), stage),
+            (0, "a", StageName::Production)
+        );
+        assert!(monitored_stage(&l, "a-staging").is_none());
+        assert!(monitored_stage(&l, "b-prod").is_none());
+    }
+}
