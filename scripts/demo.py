@@ -472,7 +472,10 @@ def drain(story: Story, w: World, expect_at_least: dict[str, int] | None = None,
 
 
 def record_deployments(story: Story, out: dict[str, Any]) -> None:
-    """Every stage deploy-on-approval created or updated, by the model owning its endpoint."""
+    """Every stage deploy-on-approval created or updated, by the model owning its endpoint; each
+    model's settings came from the catalogue."""
+    expect(str(out.get("settings", "")).startswith(f"catalogue {CATALOGUE_URI}"),
+           f"deploy-on-approval served {out.get('group')} from {out.get('settings')}, not the catalogue")
     for stage in out.get("stages", []):
         if stage.get("action") in ("created", "updated"):
             m = spec_of_endpoint(stage.get("endpoint")) or spec_of_group(out.get("group"))
@@ -490,7 +493,7 @@ def summarize(binary: str, ok: bool, out: Any) -> str:
         return f"{out.get('group')} {stages}" + (f" (ignored: {out['ignored']})" if out.get("ignored") else "")
     if binary == "retrain-on-alarm":
         if out.get("outcome") == "Started":
-            return f"Started {out.get('displayName')}"
+            return f"Started {out.get('displayName')} (model {(out.get('model') or {}).get('group')}, pipeline {out.get('pipelineName')})"
         return f"Skipped ({(out.get('skip') or {}).get('code')})"
     if binary == "custom-metrics":
         parts = []
@@ -999,6 +1002,9 @@ def on_alarm(story: Story, w: World, outputs: dict[str, list[Any]], when: dt.dat
     tl.log("pipeline", f"{len(executions)} execution(s) of {PIPELINE} after {len(outputs.get('retrain-on-alarm', []))} deliveries")
     expect(len(outputs.get("retrain-on-alarm", [])) >= 2, "the alarm event was not delivered twice to retrain-on-alarm")
     expect(len(executions) == 1, f"expected exactly one pipeline execution, got {len(executions)}")
+    started = [o for o in outputs.get("retrain-on-alarm", []) if isinstance(o, dict) and o.get("outcome") == "Started"]
+    expect(len(started) == 1 and (started[0].get("model") or {}).get("group") == GROUP and started[0].get("pipelineName") == PIPELINE,
+           f"the alarm of {GROUP} was not served by its catalogue entry: {started}")
     others = w.sm.list_pipeline_executions(PipelineName=HEALTHY.pipeline)["PipelineExecutionSummaries"]
     expect(not others, f"the alarm of {GROUP} started {HEALTHY.pipeline} too")
     tl.log("pipeline", f"0 executions of {HEALTHY.pipeline} (the other model's)")
@@ -1026,7 +1032,8 @@ def on_estimate_alarm(story: Story, w: World, outputs: dict[str, list[Any]], whe
     tl.log("pipeline", f"{len(executions)} execution(s) of {PIPELINE} after {len(deliveries)} deliveries of the {ESTIMATE_METRIC} alarm, "
                        f"{len(started)} started by it")
     expect(len(deliveries) >= 2, f"the {ESTIMATE_METRIC} alarm event was not delivered twice to retrain-on-alarm")
-    expect(len(started) == 1 and started[0].get("pipelineName") == PIPELINE, f"expected one start of {PIPELINE}: {deliveries}")
+    expect(len(started) == 1 and started[0].get("pipelineName") == PIPELINE and (started[0].get("model") or {}).get("group") == GROUP,
+           f"expected one start of {PIPELINE} for the catalogue's {GROUP}: {deliveries}")
     story.marks[DRIFTING.key].append((when, "estimate alarm → retrain started"))
 
 
