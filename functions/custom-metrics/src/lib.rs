@@ -47,6 +47,25 @@
 //! (`{"scaleOut": {"mode": "reduce", ...}}`: the merged window, published as below, once). The
 //! window's entry is then `ScaledOut` with the execution's ARN ([`handle_any`]).
 //!
+//! **Many models** ([`driftloop::catalogue`], README "Many models (catalogue)"): with
+//! `CATALOGUE_S3_URI`, the catalogue is read once per invocation (one `GetObject`, its ETag in
+//! the output's `catalogue`), and each monitored stage of each model (`monitoring.stages`) is a
+//! target with the entry's settings ([`driftloop::catalogue::monitoring`]: its endpoint,
+//! capture, problem, windows, schedule name and baselines policy; this environment's
+//! `REPORT_S3_URI`, `VARIANT_NAME`, `METRICS_NAMESPACE`, `METRICS_DIMENSIONS`, `EVENT_BUS_NAME`
+//! as defaults). A `Scheduled Event` fans out over every target — and the environment's own
+//! endpoint when the catalogue names neither its group nor its endpoint — each window of each
+//! endpoint once, at most `FANOUT_CONCURRENCY` at a time, one failure not stopping the others
+//! ([`driftloop::monitoring::fanout`]); the output's `targets` lists each one's outcome. A label
+//! upload goes to the model whose `monitoring.groundTruthS3Uri` is the longest folder prefix of
+//! the key (each of its monitored stages), or to the environment's endpoint under
+//! `GROUND_TRUTH_S3_URI` when that prefix is longer; under neither it is ignored with the reason.
+//! A direct request selects with `endpointName`, or `group` (+ `stage`); without either, the
+//! environment's endpoint as before. A failed target fails the invocation with the worst target
+//! error's class and code, naming every failed target ([`Error::Targets`]; the reasoning about
+//! retries in [`driftloop::monitoring::fanout`]). Catalogue targets are computed in the
+//! invocation (no scale-out yet). Adding a model is an upload: the next tick monitors it.
+//!
 //! A window without capture or without ground truth is the explicit status `NoData`
 //! ([`driftloop::monitoring::outcome`]): its reports, its record counts with `window_empty = 1`,
 //! and its event are published as for any other window.
@@ -95,7 +114,8 @@
 //!   falls back to the latest approved package and says so (`fallbackReason`: access denied).
 //! * Staging and production: one function per monitored endpoint (as Model Monitor has one
 //!   schedule per endpoint), each with its own `ENDPOINT_NAME`; the `Endpoint` dimension, the
-//!   report folder and the baselines (each the package its endpoint serves) follow from it.
+//!   report folder and the baselines (each the package its endpoint serves) follow from it. With
+//!   a catalogue, one function monitors every model's stages (`monitoring.stages`).
 //! * Subscribe to results with `{"source": ["driftloop"], "detail-type": ["Model Monitoring
 //!   Violations"]}` (or `Completed`, whose `detail.status` is `Completed` or `NoData`).
 
@@ -171,6 +191,8 @@ pub use driftloop::monitoring::{Clock, system_clock};
 /// | `SCALE_OUT_STATE_MACHINE_ARN` | the scale-out state machine ([`driftloop::monitoring::scaleout`]); unset: every window is computed here | — |
 /// | `SCALE_OUT_BYTES` | with the state machine: a window whose listed input (capture + ground truth) exceeds this many bytes is handed to it instead of computed here; `0` or unset: only on a direct request's `"scaleOut": true` | — |
 /// | `SCALE_OUT_SLICE_BYTES` | the input bytes of one scale-out worker (at least 1) | `134217728` (128 MiB) |
+/// | `CATALOGUE_S3_URI` | the model catalogue (`s3://bucket/key.json`), read once per invocation: the schedule monitors every monitored stage of every model, label uploads go to the model of their prefix, direct requests select with `endpointName` or `group`/`stage` (see the module doc); the variables above stay the environment's own endpoint (monitored too when the catalogue names neither its group nor its endpoint) and give the catalogue models `REPORT_S3_URI`, `VARIANT_NAME`, `METRICS_NAMESPACE`, `METRICS_DIMENSIONS`, `EVENT_BUS_NAME` | — (the environment's endpoint only) |
+/// | `FANOUT_CONCURRENCY` | catalogue targets evaluated at the same time (1-64); each running window's ground truth gets `1/n` of `GROUND_TRUTH_MEMORY_MB`'s share | `8` |
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub settings: Settings,

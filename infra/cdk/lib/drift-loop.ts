@@ -580,6 +580,8 @@ export class DriftLoop extends Construct {
         SCALE_OUT_STATE_MACHINE_ARN: scaleOutArn,
         SCALE_OUT_BYTES: p.ScaleOutBytes,
         SCALE_OUT_SLICE_BYTES: p.ScaleOutSliceBytes,
+        // The catalogue (issue 15): the schedule fans out over every monitored endpoint of every model.
+        CATALOGUE_S3_URI: p.CatalogueS3Uri,
       },
       statements: [
         ...monitoringStatements({ condition: 'HasProblemType', prefix: p.GroundTruthPrefix }, true),
@@ -597,6 +599,7 @@ export class DriftLoop extends Construct {
         ],
         // The package the endpoint serves (endpoint -> endpoint config -> model -> ModelPackageName).
         IsRealtimeCapture: [describeServing(monitoredEndpoint)],
+        HasCatalogue: [readCatalogue()],
       },
     });
 

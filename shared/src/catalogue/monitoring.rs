@@ -360,7 +360,8 @@ mod tests {
 
     #[test]
     fn what_the_monitoring_cannot_run_names_the_model_and_the_field() {
-        let cases: Vec<(Box<dyn Fn(&mut Value)>, StageName, &str)> = vec![
+        type Change = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(Change, StageName, &str)> = vec![
             (
                 Box::new(|v| v["monitoring"]["windowOffsetMinutes"] = json!(50_000)),
                 StageName::Production,

@@ -25,8 +25,10 @@
 //! `Permanent.<Code>`), and a retryable failure (throttling, a 5xx) is redelivered. A Lambda
 //! asynchronous retry re-runs the *whole* invocation; that is safe because a window run again is
 //! idempotent: its reports are overwritten with the same content, its `runId` is the same for the
-//! same inputs, and the publication ledger makes the second run of an already-published window a
-//! `revision`, which puts no datum in either CloudWatch stream ([`super::publication`]). What a
+//! same inputs, and the publication ledger makes that same run resume after the `PutMetricData`
+//! calls already sent — none when it had completed — while a run from other inputs is a
+//! `revision`, which puts no datum in either stream ([`super::publication`]); events are sent
+//! again with the same `runId`, for consumers to drop. What a
 //! retry costs is the recomputation of the targets that had completed; with a permanent failure
 //! (a broken capture file of one model) that is two more runs of every target before the event
 //! goes to the `OnFailure` destination — set the function's `MaximumRetryAttempts` lower when the
