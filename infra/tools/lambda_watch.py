@@ -100,15 +100,17 @@ class Watch:
         self.wait_ready()
         return self
 
-    def invoke(self, function: str, data_file: Path | None = None, data: dict | None = None) -> tuple[int, str, str]:
-        """`cargo lambda invoke`: (exit code, stdout, stderr)."""
+    def invoke(self, function: str, data_file: Path | None = None, data: dict | None = None,
+               timeout: float = 600) -> tuple[int, str, str]:
+        """`cargo lambda invoke`: (exit code, stdout, stderr); raises subprocess.TimeoutExpired
+        after `timeout` seconds (a function that failed its init never answers)."""
         cmd = cargo_lambda() + ["invoke", function, "-A", "127.0.0.1", "-P", str(self.port), "--output-format", "json"]
         if data_file is not None:
             cmd += ["--data-file", str(data_file)]
         else:
             cmd += ["--data-ascii", json.dumps(data)]
         started = time.monotonic()
-        p = subprocess.run(cmd, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=600)
+        p = subprocess.run(cmd, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout)
         self.last_latency = time.monotonic() - started
         return p.returncode, p.stdout, p.stderr
 

@@ -1,6 +1,8 @@
-"""The short version of the README's demo, end to end: drift → alarm → retrain → approve → deploy
-→ recovery, then an unlabelled window whose estimated_accuracy alarm retrains before any label lands;
-every event through the template's EventBridge rules to the real function binaries."""
+"""The short version of the README's demo, end to end: two models from one stack (the model
+catalogue); for the first, drift → alarm → retrain → approve → deploy → recovery, then an unlabelled
+window whose estimated_accuracy alarm retrains before any label lands; the second stays healthy,
+monitored every hour, never retrained or redeployed; every event through the template's EventBridge
+rules to the real function binaries."""
 
 import json
 import os
@@ -42,6 +44,23 @@ def test_short_story_closes_the_loop(tmp_path):
     # latencies were measured, cold ones marked
     assert any(e["cold"] for e in timeline if e["latency_ms"] is not None)
 
+    # the second model: deployed once, every scheduled run monitored both endpoints, its label
+    # uploads routed to it by their prefix, its pipeline never started
+    assert sum("driftloop-demo-prices staging: created v1" in m for m in messages) == 1, messages
+    assert not any("driftloop-demo-prices staging: updated" in m for m in messages), messages
+    scheduled = [m for m in messages if m.startswith("Scheduled Event → custom-metrics:")]
+    assert len(scheduled) == 7 and all("churn " in m and "; prices " in m and "prices" in m.split(";")[1] for m in scheduled), scheduled
+    assert all("rmse" in m.split(";")[1] and "Completed" in m.split(";")[1] for m in scheduled), scheduled
+    assert sum("Object Created → custom-metrics: prices " in m for m in messages) == 7, messages
+    assert any("driftloop-demo-prices-build: 0 executions" in m and "7 of 7 windows monitored" in m for m in messages), messages
+    assert not any("→ ALARM" in m and "driftloop-demo-prices" in m for e, m in zip(timeline, messages) if e["kind"] == "alarm"), messages
+    catalogue = json.loads((tmp_path / "catalogue.json").read_text())
+    assert [m["group"] for m in catalogue["models"]] == ["driftloop-demo", "driftloop-demo-prices"]
+
     svg = (tmp_path / "dashboard.svg").read_text()
     assert svg.startswith("<svg") and "<path d=\"M" in svg and "threshold 0.7" in svg and "retrain started" in svg
     assert "estimated_accuracy" in svg and "estimate alarm → retrain started" in svg
+    # one panel per model
+    assert "driftloop-demo-staging · group driftloop-demo (BinaryClassification)" in svg
+    assert "driftloop-demo-prices-staging · group driftloop-demo-prices (Regression)" in svg
+    assert "threshold 1.0" in svg and "7 of 7 windows monitored" in svg
