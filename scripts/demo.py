@@ -227,6 +227,9 @@ TEMPLATE_PARAMS = {
     "SageMakerExecutionRoleArn": ROLE,
     "EventBusName": "default",
     "CatalogueS3Uri": CATALOGUE_URI,
+    # Every catalogue name starts with it (group, endpoint, pipeline): the template's deploy rules
+    # then admit both models by prefix.
+    "CatalogueNamePrefix": "driftloop-demo",
 }
 
 
