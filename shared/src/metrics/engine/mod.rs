@@ -41,6 +41,7 @@
 //! * The UUID table asks Linux for huge pages (`madvise`), as its random probes otherwise miss the
 //!   TLB nearly every time.
 
+pub mod broadcast;
 mod ingest;
 mod join;
 mod lines;
@@ -50,6 +51,7 @@ mod result;
 #[cfg(test)]
 mod tests;
 
+pub use broadcast::{CollectedLabels, ProbeState, SharedLabels};
 pub use lines::LineAssembler;
 pub use result::{
     CloudWatchMetric, Counts, EngineError, EngineState, ErrorSample, JobResult, MetricKind,
