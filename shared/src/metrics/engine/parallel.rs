@@ -185,21 +185,80 @@ where
         engine.absorb_labels(collected).map_err(&engine_error)?;
     }
     let labels = engine.share_labels().map_err(&engine_error)?;
-    let probes = on_threads(
-        threads,
-        capture,
-        || make().probing(labels.clone()),
-        |w, t| feed(w, &Input::Capture(t)),
-        Engine::into_probe,
-    );
+    let mut applier = engine.applier();
+    let probes = probe_capture(threads, &make, capture, &feed, &labels, &mut applier);
     // The probes are gone (their table shares with them): take the table back either way.
     match probes {
-        Ok(p) => engine.absorb_probes(labels, p).map_err(&engine_error),
+        Ok(p) => engine
+            .absorb_applied(labels, p, applier)
+            .map_err(&engine_error),
         Err(e) => {
             let _ = engine.absorb_probes(labels, Vec::new());
             Err(e)
         }
     }
+}
+
+/// The capture phase of [`feed_broadcast`]: `threads` probes take the next input in turn and
+/// hand each finished input's contributions to this thread, which walks them in input order
+/// (`applier`) while the probes read on.
+fn probe_capture<T, E>(
+    threads: usize,
+    make: &(impl Fn() -> Engine + Sync),
+    capture: &[T],
+    feed: &(impl Fn(&mut Engine, &Input<&T>) -> Result<(), E> + Sync),
+    labels: &std::sync::Arc<super::SharedLabels>,
+    applier: &mut super::broadcast::Applier,
+) -> Result<Vec<super::ProbeState>, E>
+where
+    T: Sync,
+    E: Send,
+{
+    let threads = threads.clamp(1, capture.len().max(1));
+    let next = AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, super::broadcast::Contributions)>();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let tx = tx.clone();
+                let (next, failed) = (&next, &failed);
+                s.spawn(move || -> Result<super::ProbeState, E> {
+                    let mut w = make().probing(labels.clone());
+                    while !failed.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = capture.get(i) else { break };
+                        if let Err(e) = feed(&mut w, &Input::Capture(item)) {
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                        // The receiver lives until every probe is done.
+                        let _ = tx.send((i, w.take_contributions()));
+                    }
+                    Ok(w.into_probe())
+                })
+            })
+            .collect();
+        drop(tx);
+        // Walk the inputs in input order as they come.
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut want = 0usize;
+        for (i, c) in rx {
+            waiting.insert(i, c);
+            while let Some(c) = waiting.remove(&want) {
+                applier.push(labels, c);
+                want += 1;
+            }
+        }
+        // Inputs after a failed one: whatever order, the applier sorts them out at the end.
+        for (_, c) in waiting {
+            applier.push(labels, c);
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 #[cfg(test)]

@@ -123,6 +123,10 @@ struct MergeDesc<'a> {
 
 impl<'a> Iterator for MergeDesc<'a> {
     type Item = &'a ScoreEntry;
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.a.len() + self.b.len();
+        (n, Some(n))
+    }
     #[inline]
     fn next(&mut self) -> Option<&'a ScoreEntry> {
         let take_a = match (self.a.last(), self.b.last()) {
@@ -234,8 +238,11 @@ impl BinaryState {
         let mut desc = desc.peekable();
         let p: [u64; REPS] = std::array::from_fn(|r| self.counts[r][TP] + self.counts[r][FN]);
         let n: [u64; REPS] = std::array::from_fn(|r| self.counts[r][FP] + self.counts[r][TN]);
-        let mut roc = vec![(0.0, 0.0)];
-        let mut pr = Vec::new();
+        // At most one point per entry (no regrowth of curves as long as the score list).
+        let (lo, hi) = desc.size_hint();
+        let mut roc = Vec::with_capacity(hi.unwrap_or(lo) + 1);
+        roc.push((0.0, 0.0));
+        let mut pr = Vec::with_capacity(hi.unwrap_or(lo));
         let (mut tp, mut fp) = ([0u64; REPS], [0u64; REPS]);
         let mut area = [0.0f64; REPS]; // twice the area, in count units
         while let Some(first) = desc.peek() {

@@ -10,9 +10,10 @@
 //! message) goes to a side list with its line, for the error sample. The prediction is read only
 //! when the label is usable, as the single pass reads it only then.
 
-use super::super::ingest::{CAPTURE_PIPELINE, Ingest, LabelRef, Pred, apply};
+use super::super::ingest::{CAPTURE_PIPELINE, Ingest, Pred};
 use super::super::join::{GroundTruthStore, GtLabel, UKey, unpack_label, uuid_key};
-use super::super::result::{EngineState, keep_sample};
+use super::super::result::EngineState;
+use super::apply::Applier;
 use super::super::{Engine, EngineError};
 use crate::metrics::parse::record::CaptureRecord;
 use crate::metrics::quality::{QualityState, subsample_mask};
@@ -33,38 +34,41 @@ impl SharedLabels {
 }
 
 /// The kinds of [`Contribution`] (low two bits of `meta`).
-const KIND_NEGATIVE: u64 = 0;
-const KIND_POSITIVE: u64 = 1;
+pub(super) const KIND_NEGATIVE: u64 = 0;
+pub(super) const KIND_POSITIVE: u64 = 1;
 /// A regression value, or no prediction (the label is invalid or already matched).
-const KIND_VALUE: u64 = 2;
+pub(super) const KIND_VALUE: u64 = 2;
 /// `value` indexes the segment's `extras`.
-const KIND_EXTRA: u64 = 3;
-const MASK_SHIFT: u32 = 2;
-const SLOT_SHIFT: u32 = 10;
+pub(super) const KIND_EXTRA: u64 = 3;
+pub(super) const MASK_SHIFT: u32 = 2;
+pub(super) const SLOT_SHIFT: u32 = 10;
 
 /// A matched capture record: `meta` = slot << 10 | subsample mask << 2 | kind; `label` the
 /// packed label the table held; `value` the score's or predicted value's bits (binary /
 /// regression) or an index into the segment's extras.
 #[derive(Debug, Clone, Copy)]
-struct Contribution {
-    meta: u64,
-    label: u64,
-    value: u64,
+pub(super) struct Contribution {
+    pub(super) meta: u64,
+    pub(super) label: u64,
+    pub(super) value: u64,
 }
 
 /// A prediction that does not fit a [`Contribution`]: a class, a forecast, or the error message
 /// of an unreadable one; with its line (for the error sample).
-struct Extra {
-    line: u64,
-    pred: Result<Pred, String>,
+pub(super) struct Extra {
+    pub(super) line: u64,
+    pub(super) pred: Result<Pred, String>,
 }
 
 /// One source's contributions, in line order.
-struct Segment {
-    source: String,
-    contribs: Vec<Contribution>,
-    extras: Vec<Extra>,
+pub(super) struct Segment {
+    pub(super) source: String,
+    pub(super) contribs: Vec<Contribution>,
+    pub(super) extras: Vec<Extra>,
 }
+
+/// Contributions taken from a probe ([`Engine::take_contributions`]), for [`Applier::push`].
+pub struct Contributions(pub(super) Vec<Segment>);
 
 /// A record waiting for its prefetched slot.
 struct Pending {
@@ -230,102 +234,6 @@ impl Ingest {
             });
         }
     }
-
-    /// Applies probes' segments (sorted by source name) in order: the first record of an id
-    /// wins its label, later ones are duplicates; winners go into the model-quality state as
-    /// the single pass puts them. Marks the won labels matched.
-    fn apply_segments(&mut self, segments: &[&Segment]) {
-        let mut claimed = vec![0u64; self.gt.slots().div_ceil(64)];
-        let max = self.cfg.max_error_samples;
-        let counts = &mut self.state.counts;
-        for seg in segments {
-            for c in &seg.contribs {
-                let Some(label) = unpack_label(c.label, &self.gt) else {
-                    counts.duplicate_capture_ids += 1;
-                    continue;
-                };
-                let slot = (c.meta >> SLOT_SHIFT) as usize;
-                let Some(word) = claimed.get_mut(slot / 64) else {
-                    // A slot outside the table: not from this table's probes.
-                    counts.unmatched_predictions += 1;
-                    continue;
-                };
-                let bit = 1u64 << (slot % 64);
-                if *word & bit != 0 {
-                    counts.duplicate_capture_ids += 1;
-                    continue;
-                }
-                *word |= bit;
-                counts.matched += 1;
-                let actuals;
-                let label = match label {
-                    GtLabel::Invalid => {
-                        counts.invalid_labels += 1;
-                        continue;
-                    }
-                    GtLabel::Num(y) => LabelRef::Num(y),
-                    GtLabel::Class(i) => LabelRef::Class(self.gt.class(i)),
-                    GtLabel::Series(off, len) => {
-                        actuals = self.gt.actuals(off, len);
-                        LabelRef::Series(&actuals)
-                    }
-                };
-                let mask = ((c.meta >> MASK_SHIFT) & 0xFF) as u8;
-                let local;
-                let (pred, line) = match c.meta & 3 {
-                    KIND_NEGATIVE | KIND_POSITIVE => {
-                        local = Pred::Binary(f64::from_bits(c.value), c.meta & 3 == KIND_POSITIVE);
-                        (&local, None)
-                    }
-                    KIND_VALUE => {
-                        local = Pred::Regression(f64::from_bits(c.value));
-                        (&local, None)
-                    }
-                    _ => match seg.extras.get(c.value as usize) {
-                        Some(Extra { line, pred: Ok(p) }) => (p, Some(*line)),
-                        Some(Extra {
-                            line,
-                            pred: Err(msg),
-                        }) => {
-                            counts.invalid_predictions += 1;
-                            keep_sample(&mut self.state.error_samples, max, &seg.source, *line, || {
-                                msg.clone()
-                            });
-                            continue;
-                        }
-                        None => {
-                            counts.invalid_predictions += 1;
-                            continue;
-                        }
-                    },
-                };
-                let ok = self
-                    .state
-                    .quality
-                    .as_mut()
-                    .is_some_and(|q| apply(q, pred, label, mask));
-                if ok {
-                    counts.evaluated += 1;
-                } else {
-                    counts.invalid_labels += 1;
-                    // Binary and regression labels are numbers, which always fit: only class
-                    // and forecast records (with their line) get here.
-                    if let Some(line) = line {
-                        keep_sample(&mut self.state.error_samples, max, &seg.source, line, || {
-                            "label or prediction outside the class limit".into()
-                        });
-                    }
-                }
-            }
-        }
-        for (w, bits) in claimed.iter().enumerate() {
-            let mut b = *bits;
-            while b != 0 {
-                self.gt.mark_matched(w * 64 + b.trailing_zeros() as usize);
-                b &= b - 1;
-            }
-        }
-    }
 }
 
 impl Engine {
@@ -361,19 +269,32 @@ impl Engine {
         self.ingest.probe.is_some()
     }
 
-    /// A probe's state and contributions (its share of the table is let go).
-    pub fn into_probe(mut self) -> ProbeState {
+    /// The contributions found since the last call (pending lookups resolved), for an
+    /// [`Applier`] that applies them while the probes go on.
+    pub fn take_contributions(&mut self) -> Contributions {
         self.ingest.resolve_probes("", 0);
-        let segments = self
-            .ingest
-            .probe
-            .take()
-            .map(|p| p.segments)
-            .unwrap_or_default();
+        Contributions(
+            self.ingest
+                .probe
+                .as_mut()
+                .map(|p| std::mem::take(&mut p.segments))
+                .unwrap_or_default(),
+        )
+    }
+
+    /// A probe's state and its contributions not yet taken (its share of the table is let go).
+    pub fn into_probe(mut self) -> ProbeState {
+        let rest = self.take_contributions();
+        self.ingest.probe = None;
         ProbeState {
             state: self.into_state(),
-            segments,
+            segments: rest.0,
         }
+    }
+
+    /// An applier of this engine's job ([`Applier`]).
+    pub fn applier(&self) -> Applier {
+        Applier::new(&self.ingest.cfg)
     }
 
     /// Takes the label table back from the probes (each must have been turned into its
@@ -384,17 +305,43 @@ impl Engine {
         labels: Arc<SharedLabels>,
         probes: Vec<ProbeState>,
     ) -> Result<(), EngineError> {
+        let applier = self.applier();
+        self.absorb_applied(labels, probes, applier)
+    }
+
+    /// [`Engine::absorb_probes`] with an applier that already applied contributions taken
+    /// while the probes ran ([`Engine::take_contributions`], [`Applier::push`]); the probes'
+    /// remaining contributions are applied after them. Sources that reached the applier out of
+    /// name order are all applied again, in order.
+    pub fn absorb_applied(
+        &mut self,
+        labels: Arc<SharedLabels>,
+        mut probes: Vec<ProbeState>,
+        mut applier: Applier,
+    ) -> Result<(), EngineError> {
+        let rest: Vec<Segment> = probes
+            .iter_mut()
+            .flat_map(|p| std::mem::take(&mut p.segments))
+            .collect();
+        applier.push(&labels, Contributions(rest));
         let store = Arc::try_unwrap(labels).map_err(|_| {
-            EngineError::Merge("the label table is still shared: turn every probe into its state first".into())
+            EngineError::Merge(
+                "the label table is still shared: turn every probe into its state first".into(),
+            )
         })?;
         self.ingest.gt = store.0;
-        let mut segments: Vec<&Segment> = Vec::new();
         for p in &probes {
             self.merge_state(&p.state)?;
-            segments.extend(p.segments.iter());
         }
-        segments.sort_by(|a, b| a.source.cmp(&b.source));
-        self.ingest.apply_segments(&segments);
+        if !applier.in_order {
+            let mut all = std::mem::take(&mut applier.kept);
+            all.sort_by(|a, b| a.source.cmp(&b.source));
+            applier = self.applier();
+            for seg in &all {
+                applier.apply(&self.ingest.gt, seg);
+            }
+        }
+        applier.finish(&mut self.ingest.gt, &mut self.ingest.state)?;
         self.capture_started = true;
         Ok(())
     }
