@@ -189,9 +189,13 @@ where
     let probes = probe_capture(threads, &make, capture, &feed, &labels, &mut applier);
     // The probes are gone (their table shares with them): take the table back either way.
     match probes {
-        Ok(p) => engine
-            .absorb_applied(labels, p, applier)
-            .map_err(&engine_error),
+        Ok(p) => {
+            engine
+                .absorb_applied(labels, p, applier)
+                .map_err(&engine_error)?;
+            engine.set_finish_threads(threads);
+            Ok(())
+        }
         Err(e) => {
             let _ = engine.absorb_probes(labels, Vec::new());
             Err(e)

@@ -42,6 +42,10 @@ pub struct BinaryState {
     /// rest needs sorting at the next compaction.
     #[serde(skip)]
     sorted_len: usize,
+    /// Threads the report may sort the score list on (0 or 1: the calling thread only). Set by
+    /// the engine's threaded join ([`crate::metrics::engine::parallel::feed_broadcast`]).
+    #[serde(skip)]
+    pub sort_threads: usize,
 }
 
 /// The compaction order: by score (total order), then replica mask, then label.
@@ -119,6 +123,32 @@ fn radix_sort(v: &mut [ScoreEntry]) {
     if in_buf {
         v.copy_from_slice(&buf);
     }
+}
+
+/// [`radix_sort`] on two threads: each half sorted on its own, then merged (entries equal in
+/// [`entry_order`] differ at most in their count, which the curves add up either way).
+fn sort_in_two(mut v: Vec<ScoreEntry>) -> Vec<ScoreEntry> {
+    let mid = v.len() / 2;
+    let (a, b) = v.split_at_mut(mid);
+    std::thread::scope(|s| {
+        s.spawn(|| radix_sort(a));
+        radix_sort(b);
+    });
+    let (a, b) = v.split_at(mid);
+    let mut out = Vec::with_capacity(v.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if entry_order(&a[i], &b[j]).is_le() {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 /// A count as a float: through `i64` (one instruction) while it fits, which is always in
@@ -296,7 +326,11 @@ impl BinaryState {
         // Compacted order is score order: only a copy of the newest entries needs sorting.
         let head = self.sorted_prefix();
         let mut tail = self.scores[head..].to_vec();
-        radix_sort(&mut tail);
+        if self.sort_threads > 1 && tail.len() >= 1 << 15 {
+            tail = sort_in_two(tail);
+        } else {
+            radix_sort(&mut tail);
+        }
         let sorted = MergeDesc {
             a: &self.scores[..head],
             b: &tail,
@@ -441,6 +475,16 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn sorting_on_two_threads_equals_one() {
+        for (seed, n) in [(8, 40_000), (9, 70_001)] {
+            let mut want = entries(seed, n);
+            let got = sort_in_two(want.clone());
+            want.sort_by(entry_order);
+            assert_eq!(view(&got), view(&want), "seed {seed} n {n}");
+        }
     }
 
     #[test]
