@@ -11,7 +11,7 @@ use driftloop::metrics::{Engine, EngineError, JobResult, MonitorConfig, ProblemT
 use proptest::prelude::*;
 
 fn key(id: u8) -> String {
-    if id % 2 == 0 {
+    if id.is_multiple_of(2) {
         format!("{:08x}-0000-4000-8000-{:012x}", u32::from(id) * 7919, id)
     } else {
         format!("id-{id}")
@@ -68,7 +68,7 @@ fn cap_line(problem: Option<ProblemType>, id: u8, v: u8, kind: u8) -> String {
     };
     let meta = if kind == 8 {
         format!(r#"{{"inferenceTime":"{time}"}}"#)
-    } else if v % 3 == 0 {
+    } else if v.is_multiple_of(3) {
         // The join key is the inference id when there is one.
         format!(
             r#"{{"eventId":"e-{v}","inferenceId":"{}","inferenceTime":"{time}"}}"#,
@@ -387,11 +387,61 @@ fn the_label_limit_applies_to_collected_labels() {
         matches!(err, EngineError::GroundTruthTooLarge { limit_bytes, .. } if limit_bytes == limit),
         "{err}"
     );
-    assert!(e.ground_truth_bytes() as u64 <= limit, "{}", e.ground_truth_bytes());
+    assert!(
+        e.ground_truth_bytes() as u64 <= limit,
+        "{}",
+        e.ground_truth_bytes()
+    );
     // Within a large enough limit, the labels are all there.
     let make = || Engine::new(cfg.clone()).with_ground_truth_limit(64 << 20);
     let mut e = make();
     feed_broadcast(&mut e, 2, make, &gts, &[], feed, |e| e).unwrap();
     let r = e.finish().unwrap();
     assert_eq!(r.counts.unmatched_labels, 8000);
+}
+
+/// The problem type `exercise_broadcast` reads from its first byte.
+fn exercised_problem(head: u8) -> Option<ProblemType> {
+    match head % 5 {
+        0 => None,
+        1 => Some(ProblemType::Regression),
+        2 => Some(ProblemType::BinaryClassification),
+        3 => Some(ProblemType::MulticlassClassification),
+        _ => Some(ProblemType::Forecast),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// The fuzz target `broadcast_join`'s function on raw bytes.
+    #[test]
+    fn broadcast_exercise_on_raw_bytes(data in prop::collection::vec(any::<u8>(), 0..2048)) {
+        driftloop::metrics::engine::broadcast::exercise_broadcast(&data);
+    }
+
+    /// ... and on records, so that the join takes part.
+    #[test]
+    fn broadcast_exercise_on_records(
+        head in any::<u8>(),
+        labels in prop::collection::vec((0u8..30, any::<u8>(), prop::sample::select(vec![0u8, 0, 0, 1, 2]), any::<bool>()), 0..80),
+        captures in prop::collection::vec((0u8..30, any::<u8>(), 0u8..10, any::<bool>()), 0..120),
+    ) {
+        let problem = exercised_problem(head);
+        let mut data = vec![head];
+        for (id, v, k, cut) in &labels {
+            data.extend_from_slice(gt_line(problem, *id, *v, *k).as_bytes());
+            data.push(if *cut { 1 } else { b'\n' });
+        }
+        data.push(0);
+        for (id, v, k, cut) in &captures {
+            data.extend_from_slice(cap_line(problem, *id, *v, *k).as_bytes());
+            data.push(if *cut { 1 } else { b'\n' });
+        }
+        let counts = driftloop::metrics::engine::broadcast::exercise_broadcast(&data);
+        prop_assert_eq!(counts.capture_lines as usize >= captures.len(), true);
+        if problem.is_some() && !labels.is_empty() && !captures.is_empty() {
+            prop_assert!(counts.ground_truth_lines > 0);
+        }
+    }
 }

@@ -652,7 +652,8 @@ fn print_case(case: Case, rows: &[serde_json::Value], runs: usize) {
         );
     }
     if let Some(one) = get("engine-1t").filter(|_| get("engine").is_some()) {
-        let r = |k: &str| one[k].as_f64().unwrap_or(f64::NAN) / engine[k].as_f64().unwrap_or(f64::NAN);
+        let r =
+            |k: &str| one[k].as_f64().unwrap_or(f64::NAN) / engine[k].as_f64().unwrap_or(f64::NAN);
         println!(
             "  engine on {} threads: {:.2}x faster (wall) than one thread, cpu {:.2}x, peak RSS {:.2}x",
             engine["threads"],

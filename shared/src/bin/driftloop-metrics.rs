@@ -117,9 +117,10 @@ struct RunArgs {
     state_out: Option<PathBuf>,
     /// Threads reading and parsing the files (the same files as one thread): labels read into
     /// one shared table, capture joined against it (the broadcast join; with --state-out, one
-    /// partial engine per thread, states merged). 0 = every available core (the default).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    /// partial engine per thread, states merged). 0 = every available core. Default: every
+    /// core, or 1 with --state-out (partial states cost ~2x the CPU on more threads).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Output folder.
     #[arg(long, short)]
     output: PathBuf,
@@ -477,8 +478,9 @@ fn run(a: RunArgs) -> Result<bool, String> {
     }
     let problem = cfg.problem_type;
     let threads = match a.threads {
-        0 => driftloop::metrics::engine::parallel::available_threads(),
-        n => n,
+        None if a.state_out.is_some() => 1,
+        None | Some(0) => driftloop::metrics::engine::parallel::available_threads(),
+        Some(n) => n,
     };
     // With --state-out the engine is partial: its state adds up with other runs' (`merge`).
     let partial = a.state_out.is_some();

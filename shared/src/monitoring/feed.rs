@@ -443,9 +443,7 @@ async fn compute_threads(
     if let Some(e) = failure {
         return Err(e);
     }
-    engine
-        .absorb_probes(labels, probes)
-        .map_err(engine_error)?;
+    engine.absorb_probes(labels, probes).map_err(engine_error)?;
     let result = engine
         .finish()
         .map_err(|e| RunError::Engine(e.to_string()))?;

@@ -440,9 +440,7 @@ impl GroundTruthStore {
                     0
                 }
             }
-            None => {
-                self.insert_other(key, pack(label))
-            }
+            None => self.insert_other(key, pack(label)),
         }
     }
 

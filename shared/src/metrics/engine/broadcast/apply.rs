@@ -14,8 +14,8 @@ use super::super::result::{
     Counts, EngineError, EngineState, ErrorSample, keep_sample, sort_samples,
 };
 use super::probe::{
-    Contributions, Extra, KIND_NEGATIVE, KIND_POSITIVE, KIND_VALUE, MASK_SHIFT, SLOT_SHIFT, Segment,
-    SharedLabels,
+    Contributions, Extra, KIND_NEGATIVE, KIND_POSITIVE, KIND_VALUE, MASK_SHIFT, SLOT_SHIFT,
+    Segment, SharedLabels,
 };
 use crate::metrics::config::MonitorConfig;
 use crate::metrics::quality::QualityState;

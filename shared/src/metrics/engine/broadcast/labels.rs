@@ -202,8 +202,7 @@ impl Engine {
         Ok(match self.ingest.store_label_value(value) {
             Ok(l) => pack_label(l),
             Err(e) => {
-                self.ingest
-                    .sample(source, line, || format!("label: {e}"));
+                self.ingest.sample(source, line, || format!("label: {e}"));
                 pack_label(GtLabel::Invalid)
             }
         })

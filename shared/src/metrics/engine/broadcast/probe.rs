@@ -13,8 +13,8 @@
 use super::super::ingest::{CAPTURE_PIPELINE, Ingest, Pred};
 use super::super::join::{GroundTruthStore, GtLabel, UKey, unpack_label, uuid_key};
 use super::super::result::EngineState;
-use super::apply::Applier;
 use super::super::{Engine, EngineError};
+use super::apply::Applier;
 use crate::metrics::parse::record::CaptureRecord;
 use crate::metrics::quality::{QualityState, subsample_mask};
 use std::collections::VecDeque;
@@ -141,7 +141,8 @@ impl Ingest {
             self.state.counts.unmatched_predictions += 1;
             return;
         };
-        let usable = matches!(unpack_label(label, store), Some(l) if !matches!(l, GtLabel::Invalid));
+        let usable =
+            matches!(unpack_label(label, store), Some(l) if !matches!(l, GtLabel::Invalid));
         let mask = u64::from(subsample_mask(self.cfg.seed, key)) << MASK_SHIFT;
         let (kind, value, extra) = if usable {
             match self.predict(rec) {
