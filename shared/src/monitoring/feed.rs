@@ -356,6 +356,7 @@ pub async fn compute_with(
 /// `threads` blocking threads into one table (the window's engine, with its ground-truth limit),
 /// then probes read the capture objects on `threads` blocking threads against that shared table,
 /// and the window's engine applies their contributions in `(object, line)` order.
+#[allow(clippy::too_many_arguments)]
 async fn compute_threads(
     store: &Arc<dyn ObjectStore>,
     read_concurrency: usize,
