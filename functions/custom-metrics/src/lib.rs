@@ -185,7 +185,7 @@ pub use driftloop::monitoring::{Clock, system_clock};
 /// | `GROUND_TRUTH_DELAY_MINUTES` | labels are read from folders up to this long after the window's end | `WINDOW_OFFSET_MINUTES` |
 /// | `DEDUP_QUIET_SECONDS` | S3-event runs wait this long so a burst of uploads settles (0-600) | `20` |
 /// | `READ_CONCURRENCY` | objects downloaded ahead of the engine (1-64) | `8` |
-/// | `ENGINE_THREADS` | threads parsing objects, one partial engine state each, merged (the one-thread result; used while the partial states fit in the ground-truth memory, see `driftloop::monitoring::feed::compute_with`); `0`/`all` = every available core (a 10 GB function has 6 vCPUs) | `1` (the partial states cost ~6x the CPU, `docs/scale-out.md`) |
+/// | `ENGINE_THREADS` | threads parsing objects with the broadcast join: labels into one shared table, capture joined against it on every thread (the one-thread result; used while the threads' extra memory fits in half the ground-truth memory, see `driftloop::monitoring::feed::compute_with`); `0`/`all` = every available core (a 10 GB function has 6 vCPUs) | `1` (two threads: ~4% more instructions, 1.5–1.8x less wall time on idle cores, `docs/scale-out.md`) |
 /// | `GROUND_TRUTH_MEMORY_MB` | memory the buffered ground truth may take; past it a window fails with `Permanent.GroundTruthTooLarge` (read at run time, see `driftloop::monitoring::feed`) | half of `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; unlimited outside Lambda |
 /// | `CAPTURE_FILE_LOOKBACK_MINUTES` | real-time capture files started this long before a window are read too (a file holds records after its start time; 0-60) | `5` |
 /// | `SCALE_OUT_STATE_MACHINE_ARN` | the scale-out state machine ([`driftloop::monitoring::scaleout`]); unset: every window is computed here | — |

@@ -1998,7 +1998,7 @@ async fn feature_names_override_the_baselines_names() {
     }
 }
 
-/// `ENGINE_THREADS`: objects parsed on several threads into partial states, merged — the same
+/// `ENGINE_THREADS`: objects parsed on several threads by the broadcast join — the same
 /// result as one thread (ids captured twice across objects, re-labelled, unmatched on both
 /// sides, data quality on); and the setting is validated.
 #[test]

@@ -82,6 +82,9 @@ enum Cmd {
         data_quality: bool,
         #[arg(long, value_enum, default_value_t = Case::Csv)]
         case: Case,
+        /// Threads (the broadcast join); 0 = every available core.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
     },
     /// (b) Bare serde_json IgnoredAny parse of the same bytes.
     Bare {
@@ -323,7 +326,11 @@ fn bytes_of(fs: &[PathBuf]) -> u64 {
         .sum()
 }
 
-fn run_engine(dir: &Path, dq: bool, case: Case) -> serde_json::Value {
+fn run_engine(dir: &Path, dq: bool, case: Case, threads: usize) -> serde_json::Value {
+    let threads = match threads {
+        0 => driftloop::metrics::engine::parallel::available_threads(),
+        n => n,
+    };
     let gt = if case == Case::Dq {
         Vec::new()
     } else {
@@ -339,25 +346,54 @@ fn run_engine(dir: &Path, dq: bool, case: Case) -> serde_json::Value {
         dq_include_output: case != Case::Dq,
         ..Default::default()
     };
-    let mut e = Engine::new(cfg);
-    e.reserve_ground_truth((bytes_of(&gt) / 120) as usize);
-    for f in &gt {
-        e.feed_ground_truth(
-            &f.display().to_string(),
-            BufReader::with_capacity(1 << 20, std::fs::File::open(f).unwrap()),
+    let mut e = Engine::new(cfg.clone());
+    let (t_gt, t_cap);
+    if threads > 1 {
+        use driftloop::metrics::engine::parallel::{Input, feed_broadcast};
+        feed_broadcast(
+            &mut e,
+            threads,
+            || Engine::new(cfg.clone()),
+            &gt,
+            &cap,
+            |e, input| {
+                let (f, is_gt) = match input {
+                    Input::GroundTruth(f) => (*f, true),
+                    Input::Capture(f) => (*f, false),
+                };
+                let r = BufReader::with_capacity(1 << 20, std::fs::File::open(f).unwrap());
+                let name = f.display().to_string();
+                if is_gt {
+                    e.feed_ground_truth(&name, r).map(drop)
+                } else {
+                    e.feed_capture(&name, r, |_| {}).map(drop)
+                }
+            },
+            |e| e,
         )
         .unwrap();
+        t_gt = f64::NAN;
+        t_cap = start.elapsed().as_secs_f64();
+    } else {
+        e.reserve_ground_truth((bytes_of(&gt) / 120) as usize);
+        for f in &gt {
+            e.feed_ground_truth(
+                &f.display().to_string(),
+                BufReader::with_capacity(1 << 20, std::fs::File::open(f).unwrap()),
+            )
+            .unwrap();
+        }
+        t_gt = start.elapsed().as_secs_f64();
+        for f in &cap {
+            e.feed_capture(
+                &f.display().to_string(),
+                BufReader::with_capacity(1 << 20, std::fs::File::open(f).unwrap()),
+                |_| {},
+            )
+            .unwrap();
+        }
+        t_cap = start.elapsed().as_secs_f64();
     }
-    let t_gt = start.elapsed().as_secs_f64();
-    for f in &cap {
-        e.feed_capture(
-            &f.display().to_string(),
-            BufReader::with_capacity(1 << 20, std::fs::File::open(f).unwrap()),
-            |_| {},
-        )
-        .unwrap();
-    }
-    let t_cap = start.elapsed().as_secs_f64();
     let r = e.finish().unwrap();
     let secs = start.elapsed().as_secs_f64();
     let metrics = match (&r.quality, &r.data_quality) {
@@ -391,7 +427,8 @@ fn run_engine(dir: &Path, dq: bool, case: Case) -> serde_json::Value {
         _ => serde_json::Value::Null,
     };
     serde_json::json!({
-        "name": if dq { "engine+dq" } else { "engine" }, "case": case.name(),
+        "name": if threads > 1 { "engine" } else { "engine-1t" }, "case": case.name(),
+        "threads": threads,
         "records": r.counts.capture_lines, "bytes": bytes, "seconds": secs,
         "peak_rss_kb": peak_rss_kb(), "cpu_seconds": cpu_seconds(),
         "duplicates": r.counts.duplicate_capture_ids + r.counts.duplicate_ground_truth_ids,
@@ -568,7 +605,7 @@ fn check_metrics(want: &serde_json::Value, got: &serde_json::Value) -> Result<()
 
 fn print_case(case: Case, rows: &[serde_json::Value], runs: usize) {
     let get = |n: &str| rows.iter().find(|r| r["name"] == n);
-    let Some(engine) = get("engine") else {
+    let Some(engine) = get("engine").or_else(|| get("engine-1t")) else {
         println!("case {}: no engine result", case.name());
         return;
     };
@@ -588,6 +625,11 @@ fn print_case(case: Case, rows: &[serde_json::Value], runs: usize) {
         let cpu = r["cpu_seconds"].as_f64().unwrap_or(f64::NAN);
         let check = match r["name"].as_str() {
             Some("engine") => "reference".to_string(),
+            Some("engine-1t") => match check_metrics(&engine["metrics"], &r["metrics"]) {
+                Ok(()) if engine["metrics"] == r["metrics"] => "identical".to_string(),
+                Ok(()) => "equal".to_string(),
+                Err(e) => format!("DIFFER {e}"),
+            },
             Some("bare-parse") => "-".to_string(),
             _ => match check_metrics(&engine["metrics"], &r["metrics"]) {
                 Ok(()) => "equal".to_string(),
@@ -607,6 +649,17 @@ fn print_case(case: Case, rows: &[serde_json::Value], runs: usize) {
             } else {
                 String::new()
             }
+        );
+    }
+    if let Some(one) = get("engine-1t").filter(|_| get("engine").is_some()) {
+        let r =
+            |k: &str| one[k].as_f64().unwrap_or(f64::NAN) / engine[k].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "  engine on {} threads: {:.2}x faster (wall) than one thread, cpu {:.2}x, peak RSS {:.2}x",
+            engine["threads"],
+            r("seconds"),
+            1.0 / r("cpu_seconds"),
+            1.0 / r("peak_rss_kb")
         );
     }
     for other in ["duckdb", "polars", "pandas"] {
@@ -642,7 +695,8 @@ fn main() {
             dir,
             data_quality,
             case,
-        } => println!("{}", run_engine(&dir, data_quality, case)),
+            threads,
+        } => println!("{}", run_engine(&dir, data_quality, case, threads)),
         Cmd::Bare { dir } => println!("{}", run_bare(&dir)),
         Cmd::All {
             dir,
@@ -679,13 +733,16 @@ fn main() {
                 for &case in &cases {
                     let d = dir.join(case.name());
                     for _ in 0..repeat.max(1) {
-                        let eng = child(
-                            Proc::new(&me)
-                                .args(["engine", "--dir"])
-                                .arg(&d)
-                                .args(case_args(case)),
-                        );
-                        all_rows.extend(eng.map(|r| (case, r)));
+                        // Every core, then one thread (the single pass).
+                        for threads in ["0", "1"] {
+                            let eng = child(
+                                Proc::new(&me)
+                                    .args(["engine", "--threads", threads, "--dir"])
+                                    .arg(&d)
+                                    .args(case_args(case)),
+                            );
+                            all_rows.extend(eng.map(|r| (case, r)));
+                        }
                         all_rows.extend(
                             child(Proc::new(&me).args(["bare", "--dir"]).arg(&d))
                                 .map(|r| (case, r)),
@@ -706,7 +763,7 @@ fn main() {
             }
             println!(
                 "medians over {runs} round(s): engine and bare parse {} runs each, the others {runs}; \
-                 one thread for the engine, all cores for DuckDB and polars; cpu ns/rec = CPU per capture record",
+                 engine on every core (engine-1t: one thread), all cores for DuckDB and polars; cpu ns/rec = CPU per capture record",
                 runs.max(1) * repeat.max(1)
             );
             for &case in &cases {

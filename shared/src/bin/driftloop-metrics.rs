@@ -125,11 +125,12 @@ struct RunArgs {
     /// With it, --ground-truth may be left out (a run over capture only, or labels only).
     #[arg(long)]
     state_out: Option<PathBuf>,
-    /// Threads reading and parsing the files (one partial engine each, states merged; the same
-    /// files as one thread). 0 = every available core. Default 1, the single-pass engine: the
-    /// partial states cost ~6x the CPU on the benchmark (docs/scale-out.md).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Threads reading and parsing the files (the same files as one thread): labels read into
+    /// one shared table, capture joined against it (the broadcast join; with --state-out, one
+    /// partial engine per thread, states merged). 0 = every available core. Default: every
+    /// core, or 1 with --state-out (partial states cost ~2x the CPU on more threads).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Output folder.
     #[arg(long, short)]
     output: PathBuf,
@@ -487,13 +488,13 @@ fn run(a: RunArgs) -> Result<bool, String> {
     }
     let problem = cfg.problem_type;
     let threads = match a.threads {
-        0 => driftloop::metrics::engine::parallel::available_threads(),
-        n => n,
+        None if a.state_out.is_some() => 1,
+        None | Some(0) => driftloop::metrics::engine::parallel::available_threads(),
+        Some(n) => n,
     };
-    // With --state-out (or several threads) the engine is partial: its state adds up with
-    // other runs' (`merge`).
-    let (mut engine, calibration) =
-        configured_engine(cfg.clone(), &a.checks, a.state_out.is_some() || threads > 1)?;
+    // With --state-out the engine is partial: its state adds up with other runs' (`merge`).
+    let partial = a.state_out.is_some();
+    let (mut engine, calibration) = configured_engine(cfg.clone(), &a.checks, partial)?;
     let show = a.progress || std::io::stderr().is_terminal();
     let start = Instant::now();
     let gt_files = if problem.is_some() {
@@ -502,7 +503,17 @@ fn run(a: RunArgs) -> Result<bool, String> {
         Vec::new()
     };
     let cap_files = list_files(&a.capture).map_err(|e| e.to_string())?;
-    if threads > 1 {
+    if threads > 1 && !partial {
+        feed_broadcast(&mut engine, &cfg, &a.checks, &gt_files, &cap_files, threads)?;
+        if show {
+            eprintln!(
+                "{} ground-truth and {} capture files on {threads} threads in {:.1}s",
+                gt_files.len(),
+                cap_files.len(),
+                start.elapsed().as_secs_f64()
+            );
+        }
+    } else if threads > 1 {
         let state = feed_threads(&cfg, &a.checks, &gt_files, &cap_files, threads)?;
         engine.merge_state_owned(state).map_err(|e| e.to_string())?;
         if show {
@@ -527,6 +538,48 @@ fn run(a: RunArgs) -> Result<bool, String> {
     let ok = summary.1;
     let _ = std::io::stdout().write_all(summary.0.as_bytes());
     Ok(ok)
+}
+
+/// The broadcast join on `threads` threads (see `driftloop::metrics::engine::broadcast`): the
+/// ground-truth files into `engine`'s one label table, the capture files joined against it.
+fn feed_broadcast(
+    engine: &mut Engine,
+    cfg: &MonitorConfig,
+    checks: &CheckArgs,
+    gt_files: &[PathBuf],
+    cap_files: &[PathBuf],
+    threads: usize,
+) -> Result<(), String> {
+    use driftloop::metrics::engine::parallel::{Input, feed_broadcast};
+    feed_broadcast(
+        engine,
+        threads,
+        // Every worker with the baselines too (they name the data-quality columns).
+        || {
+            configured_engine(cfg.clone(), checks, false)
+                .map(|(e, _)| e)
+                .unwrap_or_else(|_| Engine::new(cfg.clone()))
+        },
+        gt_files,
+        cap_files,
+        |engine, input| {
+            let (f, gt) = match input {
+                Input::GroundTruth(f) => (*f, true),
+                Input::Capture(f) => (*f, false),
+            };
+            let file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let reader = BufReader::with_capacity(1 << 20, file);
+            let name = f.display().to_string();
+            if gt {
+                engine.feed_ground_truth(&name, reader)
+            } else {
+                engine.feed_capture(&name, reader, |_| {})
+            }
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        },
+        |e| e.to_string(),
+    )
 }
 
 /// `threads` partial engines over the files (each takes the next file until none is left),

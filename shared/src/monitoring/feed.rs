@@ -115,10 +115,12 @@ pub async fn compute(
     .await
 }
 
-/// Bytes of partial-state join rows per byte of listed input, at most (measured on the
-/// benchmark's capture and labels, 0.17, with headroom): what decides whether the threads'
-/// partial states fit in the ground-truth limit (see [`compute_with`]).
-pub const PARTIAL_ROWS_PER_INPUT_BYTE: f64 = 0.35;
+/// Bytes the threads hold besides the label table, per byte of listed input, at most: labels
+/// read but not yet stored (24 bytes per UUID-keyed label, one label per ~130 bytes on the
+/// benchmark: 0.18) and per matched capture record one 24-byte contribution (one record per ~500
+/// bytes: 0.05); with headroom. What decides whether the threads fit in the ground-truth limit
+/// next to the table itself (see [`compute_with`]).
+pub const THREAD_BYTES_PER_INPUT_BYTE: f64 = 0.25;
 
 /// The engine's threads: `ENGINE_THREADS` (a whole number >= 1; `0` or `all`: every available
 /// core, `std::thread::available_parallelism` — a 10 GB Lambda has 6 vCPUs), else 1.
@@ -260,14 +262,14 @@ fn uris_of(objects: &[ObjectInfo]) -> Vec<S3Uri> {
 
 /// [`compute`] with an explicit ground-truth limit and number of threads.
 ///
-/// With `threads` > 1 the objects are dealt round-robin to the threads, each streams its share
-/// (ground truth, then capture; `read_concurrency` downloads split between them, at least one
-/// each) into its own partial engine ([`Engine::partial`]) on its own blocking thread, and the
-/// partial states are merged and finished: the same result as one thread (partial states add
-/// up, see [`crate::metrics::engine::partial`]). The partial states hold join rows for every id
-/// read, so the threads are used only while the listed input's rows
-/// ([`PARTIAL_ROWS_PER_INPUT_BYTE`] × listed bytes) fit in the ground-truth limit; beyond it,
-/// one thread with the bounded single-pass join.
+/// With `threads` > 1 the objects are dealt round-robin to the threads (`read_concurrency`
+/// downloads split between them, at least one each) and joined by the broadcast join
+/// ([`crate::metrics::engine::broadcast`]): ground-truth objects read on every thread into the
+/// window engine's one label table (with its limit), capture objects read on every thread
+/// against it; the same result as one thread. Besides the table, the threads hold the labels
+/// read but not yet stored and one contribution per matched record, so they are used only
+/// while [`THREAD_BYTES_PER_INPUT_BYTE`] × listed bytes fit in half the ground-truth limit;
+/// beyond it, one thread.
 #[allow(clippy::too_many_arguments)]
 pub async fn compute_with(
     store: &Arc<dyn ObjectStore>,
@@ -287,11 +289,21 @@ pub async fn compute_with(
         .map(|o| o.size)
         .sum();
     let rows_fit = ground_truth_limit
-        .is_none_or(|l| (listed as f64) * PARTIAL_ROWS_PER_INPUT_BYTE <= l as f64);
+        .is_none_or(|l| (listed as f64) * THREAD_BYTES_PER_INPUT_BYTE <= l as f64 / 2.0);
     let objects = inputs.capture.len() + inputs.ground_truth.len();
     let threads = if rows_fit { threads.min(objects) } else { 1 };
     if threads > 1 {
-        return compute_threads(store, read_concurrency, s, baselines, inputs, cfg, threads).await;
+        return compute_threads(
+            store,
+            read_concurrency,
+            s,
+            baselines,
+            inputs,
+            cfg,
+            ground_truth_limit,
+            threads,
+        )
+        .await;
     }
     let mut engine = configured(Engine::new(cfg), s, baselines);
     if let Some(limit) = ground_truth_limit {
@@ -318,7 +330,12 @@ pub async fn compute_with(
     Ok((result, vanished))
 }
 
-/// The threaded path of [`compute_with`].
+/// The threaded path of [`compute_with`]: the broadcast join
+/// ([`crate::metrics::engine::broadcast`]). Label collectors read the ground-truth objects on
+/// `threads` blocking threads into one table (the window's engine, with its ground-truth limit),
+/// then probes read the capture objects on `threads` blocking threads against that shared table,
+/// and the window's engine applies their contributions in `(object, line)` order.
+#[allow(clippy::too_many_arguments)]
 async fn compute_threads(
     store: &Arc<dyn ObjectStore>,
     read_concurrency: usize,
@@ -326,6 +343,7 @@ async fn compute_threads(
     baselines: &Baselines,
     inputs: &Inputs,
     cfg: MonitorConfig,
+    ground_truth_limit: Option<u64>,
     threads: usize,
 ) -> Result<(JobResult, usize), RunError> {
     let per_thread = (read_concurrency / threads).max(1);
@@ -337,57 +355,91 @@ async fn compute_threads(
             .map(|o| o.uri.clone())
             .collect()
     };
-    let mut tasks = Vec::with_capacity(threads);
-    for t in 0..threads {
-        let engine = configured(Engine::partial(cfg.clone()), s, baselines);
-        let gt = if s.problem_type.is_some() {
-            share(&inputs.ground_truth, t)
-        } else {
-            Vec::new()
-        };
-        let capture = share(&inputs.capture, t);
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let (engine, a) =
-                stream_objects(store.clone(), gt, per_thread, engine, |engine, uri, r| {
-                    engine
-                        .feed_ground_truth(&uri.to_string(), r)
-                        .map(drop)
-                        .map_err(io_of)
-                })
-                .await?;
-            let (engine, b) =
-                stream_objects(store, capture, per_thread, engine, |engine, uri, r| {
-                    engine
-                        .feed_capture(&uri.to_string(), r, |_| {})
-                        .map(drop)
-                        .map_err(io_of)
-                })
-                .await?;
-            Ok::<_, crate::storage::stream::ReadError>((
-                engine.into_state(),
-                a.vanished + b.vanished,
-            ))
-        }));
+    let mut engine = configured(Engine::new(cfg.clone()), s, baselines);
+    if let Some(limit) = ground_truth_limit {
+        engine = engine.with_ground_truth_limit(limit);
     }
-    let mut engine = configured(Engine::partial(cfg), s, baselines);
     for (uri, reason) in &inputs.skipped_manifests {
         engine.count_malformed_capture(uri, &format!("not a batch capture manifest: {reason}"));
     }
     let mut vanished = 0;
-    for t in tasks {
-        let (state, v) = t
-            .await
-            .map_err(|e| RunError::Engine(format!("engine thread: {e}")))??;
-        engine
-            .merge_state_owned(state)
-            .map_err(|e| RunError::Engine(e.to_string()))?;
-        vanished += v;
+    if s.problem_type.is_some() {
+        let mut tasks = Vec::with_capacity(threads);
+        for t in 0..threads {
+            let collector = configured(Engine::new(cfg.clone()), s, baselines).collecting();
+            let uris = share(&inputs.ground_truth, t);
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let (c, stats) =
+                    stream_objects(store, uris, per_thread, collector, |engine, uri, r| {
+                        engine
+                            .feed_ground_truth(&uri.to_string(), r)
+                            .map(drop)
+                            .map_err(io_of)
+                    })
+                    .await?;
+                Ok::<_, crate::storage::stream::ReadError>((c.into_labels(), stats.vanished))
+            }));
+        }
+        let mut collected = Vec::with_capacity(threads);
+        for t in tasks {
+            let (labels, v) = t
+                .await
+                .map_err(|e| RunError::Engine(format!("engine thread: {e}")))??;
+            collected.push(labels);
+            vanished += v;
+        }
+        engine.absorb_labels(collected).map_err(engine_error)?;
     }
+    let labels = engine.share_labels().map_err(engine_error)?;
+    let mut tasks = Vec::with_capacity(threads);
+    for t in 0..threads {
+        let probe = configured(Engine::new(cfg.clone()), s, baselines).probing(labels.clone());
+        let uris = share(&inputs.capture, t);
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let (p, stats) = stream_objects(store, uris, per_thread, probe, |engine, uri, r| {
+                engine
+                    .feed_capture(&uri.to_string(), r, |_| {})
+                    .map(drop)
+                    .map_err(io_of)
+            })
+            .await?;
+            Ok::<_, crate::storage::stream::ReadError>((p.into_probe(), stats.vanished))
+        }));
+    }
+    let mut probes = Vec::with_capacity(threads);
+    let mut failure = None;
+    for t in tasks {
+        match t.await {
+            Ok(Ok((p, v))) => {
+                probes.push(p);
+                vanished += v;
+            }
+            Ok(Err(e)) => failure = failure.or(Some(RunError::from(e))),
+            Err(e) => failure = failure.or(Some(RunError::Engine(format!("engine thread: {e}")))),
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    engine.absorb_probes(labels, probes).map_err(engine_error)?;
     let result = engine
         .finish()
         .map_err(|e| RunError::Engine(e.to_string()))?;
     Ok((result, vanished))
+}
+
+/// An engine error of the threaded path as the single pass reports it (the label limit as
+/// `GroundTruthTooLarge`).
+fn engine_error(e: EngineError) -> RunError {
+    match &e {
+        EngineError::GroundTruthTooLarge { limit_bytes, .. } => RunError::GroundTruthTooLarge {
+            limit_bytes: *limit_bytes,
+            detail: e.to_string(),
+        },
+        _ => RunError::Engine(e.to_string()),
+    }
 }
 
 #[cfg(test)]

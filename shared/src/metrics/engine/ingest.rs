@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 
 /// Capture joins kept in flight between the slot prefetch and the lookup.
-const CAPTURE_PIPELINE: usize = 4;
+pub(super) const CAPTURE_PIPELINE: usize = 4;
 
 /// A capture record whose join waits for its prefetched slot: everything its evaluation needs.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +72,11 @@ pub(super) struct Ingest {
     pub(super) calibration: Option<(Calibration, Attr)>,
     /// Partial mode ([`super::Engine::partial`]): join rows instead of the join.
     pub(super) partial: bool,
+    /// Label-collector mode ([`super::Engine::label_collector`]): labels kept per source for
+    /// one shared table instead of stored here.
+    pub(super) collect: Option<Vec<super::broadcast::LabelSegment>>,
+    /// Probe mode ([`super::Engine::probing`]): capture joined against a shared table.
+    pub(super) probe: Option<super::broadcast::Probe>,
 }
 
 impl Ingest {
@@ -95,6 +100,8 @@ impl Ingest {
             names: ColumnNames::resolve(cfg.feature_names.as_deref(), None, None),
             calibration: None,
             partial: false,
+            collect: None,
+            probe: None,
             cfg,
         }
     }
@@ -117,6 +124,10 @@ impl Ingest {
         source: &str,
         line_no: u64,
     ) {
+        if self.collect.is_some() {
+            self.collect_label(rec, source, line_no);
+            return;
+        }
         if self.partial {
             let label = match self.label_value(&rec.data) {
                 Ok(l) => l,
@@ -146,7 +157,13 @@ impl Ingest {
     }
 
     fn decode_label(&mut self, p: &Payload<'_>) -> Result<GtLabel, RecordError> {
-        match self.label_value(p)? {
+        let v = self.label_value(p)?;
+        self.store_label_value(v)
+    }
+
+    /// A read label as the store holds it (class names interned, actuals in the arena).
+    pub(super) fn store_label_value(&mut self, v: LabelValue) -> Result<GtLabel, RecordError> {
+        match v {
             LabelValue::Num(v) => Ok(GtLabel::Num(v)),
             LabelValue::Class(c) => Ok(GtLabel::Class(self.gt.intern(&c))),
             LabelValue::Series(series) => self
@@ -158,7 +175,7 @@ impl Ingest {
     }
 
     /// A label as the problem type reads it.
-    fn label_value(&self, p: &Payload<'_>) -> Result<LabelValue, RecordError> {
+    pub(super) fn label_value(&self, p: &Payload<'_>) -> Result<LabelValue, RecordError> {
         let Some(problem) = self.cfg.problem_type else {
             return Ok(LabelValue::Invalid);
         };
@@ -225,6 +242,8 @@ impl Ingest {
         }
         if self.partial && self.state.quality.is_some() {
             self.push_partial_capture(rec, source, line_no);
+        } else if self.probe.is_some() && self.state.quality.is_some() {
+            self.probe_capture(rec, source, line_no, defer);
         } else if self.state.quality.is_some() && !(defer && self.try_defer(rec, source, line_no)) {
             // Joins stay in input order: resolve the queue first.
             self.resolve_deferred(source, 0);
@@ -325,6 +344,10 @@ impl Ingest {
     /// [`Engine::push_model_quality`] on the record: the prediction was already read without error,
     /// so only the label decides.
     pub(super) fn resolve_deferred(&mut self, source: &str, keep: usize) {
+        if self.probe.is_some() {
+            self.resolve_probes(source, keep);
+            return;
+        }
         while self.cap_pending.len() > keep {
             let Some(d) = self.cap_pending.pop_front() else {
                 return;
@@ -404,13 +427,13 @@ impl Ingest {
     }
 
     /// The predicted value of a regression record.
-    fn regression_prediction(&self, d: &Decoded<'_>) -> Result<f64, RecordError> {
+    pub(super) fn regression_prediction(&self, d: &Decoded<'_>) -> Result<f64, RecordError> {
         let attr = self.inference_attr.as_ref().unwrap_or(&Attr::Whole);
         finite_number(&d.text(attr)?)
     }
 
     /// The score and predicted label of a binary-classification record.
-    fn binary_prediction(&self, d: &Decoded<'_>) -> Result<(f64, bool), RecordError> {
+    pub(super) fn binary_prediction(&self, d: &Decoded<'_>) -> Result<(f64, bool), RecordError> {
         let pred_label = match &self.inference_attr {
             Some(a) => {
                 let t = d.text(a)?;
@@ -461,7 +484,7 @@ impl Ingest {
     }
 
     /// A capture record's prediction as the problem type reads it.
-    fn predict(&self, rec: &CaptureRecord<'_>) -> Result<Pred, RecordError> {
+    pub(super) fn predict(&self, rec: &CaptureRecord<'_>) -> Result<Pred, RecordError> {
         let out = rec
             .output
             .as_ref()
@@ -688,7 +711,7 @@ impl Ingest {
 }
 
 /// A label as read, before it is stored.
-enum LabelValue {
+pub(super) enum LabelValue {
     Num(f64),
     Class(String),
     Series(Vec<Vec<f64>>),

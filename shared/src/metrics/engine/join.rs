@@ -27,6 +27,24 @@ const TAG_INVALID: u64 = 3;
 const TAG_MATCHED: u64 = 4;
 const MATCHED: u64 = BOX | (TAG_MATCHED << TAG_SHIFT);
 
+/// A label packed for the store (see [`GroundTruthStore::insert_packed`]).
+pub(super) fn pack_label(label: GtLabel) -> u64 {
+    pack(label)
+}
+
+/// A packed label as stored (None: already matched).
+pub(super) fn unpack_label(v: u64, store: &GroundTruthStore) -> Option<GtLabel> {
+    unpack(v, &store.series)
+}
+
+/// The class index of a packed class label (label collectors use it as an index of their own).
+pub(super) fn packed_class(v: u64) -> Option<u32> {
+    match unpack(v, &[]) {
+        Some(GtLabel::Class(c)) => Some(c),
+        _ => None,
+    }
+}
+
 fn pack(label: GtLabel) -> u64 {
     match label {
         GtLabel::Num(v) if v.is_finite() => v.to_bits(),
@@ -312,6 +330,22 @@ impl UuidTable {
             i = (i + 1) & mask;
         }
     }
+    /// The slot index and value of `k`.
+    #[inline]
+    fn find(&self, k: UKey) -> Option<(usize, u64)> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot_of(k);
+        loop {
+            let s = self.slots[i];
+            if s.2 == EMPTY {
+                return None;
+            }
+            if s.0 == k.0 && s.1 == k.1 {
+                return Some((i, s.2));
+            }
+            i = (i + 1) & mask;
+        }
+    }
     fn get(&self, k: UKey) -> Option<u64> {
         let mask = self.slots.len() - 1;
         let mut i = self.slot_of(k);
@@ -360,7 +394,9 @@ pub(super) enum Join {
 #[derive(Default)]
 pub(super) struct GroundTruthStore {
     uuid: UuidTable,
-    other: HashMap<Box<str>, u64, KeyBuild>,
+    /// Other ids -> their index in `other_labels` (a stable slot: see [`GroundTruthStore::find`]).
+    other: HashMap<Box<str>, u32, KeyBuild>,
+    other_labels: Vec<u64>,
     classes: Vec<Box<str>>,
     class_index: HashMap<Box<str>, u32, KeyBuild>,
     /// Forecast actuals: at each label's offset `[len, n_series, len_1, v.., len_2, v..]`.
@@ -404,13 +440,7 @@ impl GroundTruthStore {
                     0
                 }
             }
-            None => {
-                let replaced = self.other.insert(key.into(), pack(label)).is_some();
-                if !replaced {
-                    self.key_bytes += key.len();
-                }
-                u64::from(replaced)
-            }
+            None => self.insert_other(key, pack(label)),
         }
     }
 
@@ -418,6 +448,7 @@ impl GroundTruthStore {
     pub(super) fn footprint(&self) -> usize {
         self.uuid.slots.len() * SLOT
             + self.other.capacity() * OTHER_ENTRY
+            + self.other_labels.capacity() * 8
             + self.key_bytes
             + (self.classes.capacity() + self.class_index.capacity()) * OTHER_ENTRY
             + self.series.capacity() * 8
@@ -435,7 +466,7 @@ impl GroundTruthStore {
             peak += 2 * self.uuid.slots.len() * SLOT;
         }
         if self.other.len() >= self.other.capacity() {
-            peak += 2 * self.other.capacity().max(4) * OTHER_ENTRY;
+            peak += 2 * self.other.capacity().max(4) * (OTHER_ENTRY + 8);
         }
         if self.classes.len() >= self.classes.capacity() {
             peak += 4 * self.classes.capacity().max(4) * OTHER_ENTRY;
@@ -488,7 +519,10 @@ impl GroundTruthStore {
     pub(super) fn take(&mut self, key: &str) -> Join {
         let entry = match uuid_key(key) {
             Some(u) => self.uuid.get_mut(u),
-            None => self.other.get_mut(key),
+            None => self
+                .other
+                .get(key)
+                .map(|&i| &mut self.other_labels[i as usize]),
         };
         match entry {
             Some(e) => take_entry(e, &self.series),
@@ -561,7 +595,88 @@ impl GroundTruthStore {
     /// Stored labels no capture record has taken.
     pub(super) fn unmatched(&self) -> u64 {
         (self.uuid.values().filter(|&&e| e != MATCHED).count()
-            + self.other.values().filter(|&&e| e != MATCHED).count()) as u64
+            + self.other_labels.iter().filter(|&&e| e != MATCHED).count()) as u64
+    }
+
+    /// Stores a packed label under a non-UUID key (the last wins); 1 when it replaced one.
+    fn insert_other(&mut self, key: &str, packed: u64) -> u64 {
+        match self.other.get(key) {
+            Some(&i) => {
+                self.other_labels[i as usize] = packed;
+                1
+            }
+            None => {
+                let i = self.other_labels.len() as u32;
+                self.other_labels.push(packed);
+                self.other.insert(key.into(), i);
+                self.key_bytes += key.len();
+                0
+            }
+        }
+    }
+
+    /// Stores a packed label (see [`pack_label`]) under `key` at once, without the pipeline;
+    /// 1 when it replaced one (a duplicate id).
+    pub(super) fn insert_packed(&mut self, key: &str, packed: u64) -> u64 {
+        match uuid_key(key) {
+            Some(k) => self.insert_uuid_packed(k, packed),
+            None => self.insert_other(key, packed),
+        }
+    }
+
+    /// [`Self::insert_uuid_packed`] for many labels in order, each slot prefetched a few labels
+    /// ahead; returns the duplicates.
+    pub(super) fn insert_uuid_batch(&mut self, labels: &[(UKey, u64)]) -> u64 {
+        const AHEAD: usize = 8;
+        let mut dups = self.flush();
+        for (i, &(k, v)) in labels.iter().enumerate() {
+            if let Some(&(next, _)) = labels.get(i + AHEAD) {
+                self.uuid.prefetch(next);
+            }
+            dups += u64::from(self.uuid.insert(k, v));
+        }
+        dups
+    }
+
+    /// [`Self::insert_packed`] for a canonical UUID key.
+    #[inline]
+    pub(super) fn insert_uuid_packed(&mut self, k: UKey, packed: u64) -> u64 {
+        u64::from(self.uuid.insert(k, packed))
+    }
+
+    /// Number of stable slots ([`Self::find`]): the UUID table's, then one per other id.
+    pub(super) fn slots(&self) -> usize {
+        self.uuid.slots.len() + self.other_labels.len()
+    }
+
+    /// The stable slot of `key`'s label and the packed label in it (None: no label). Reads only:
+    /// threads share a store behind an `Arc` while capture is joined against it. Slots are
+    /// stable until the next insert.
+    #[inline]
+    pub(super) fn find(&self, key: &str) -> Option<(usize, u64)> {
+        match uuid_key(key) {
+            Some(k) => self.find_uuid(k),
+            None => {
+                let i = *self.other.get(key)? as usize;
+                Some((self.uuid.slots.len() + i, self.other_labels[i]))
+            }
+        }
+    }
+
+    /// [`Self::find`] for a canonical UUID key.
+    #[inline]
+    pub(super) fn find_uuid(&self, k: UKey) -> Option<(usize, u64)> {
+        self.uuid.find(k)
+    }
+
+    /// Marks the label in `slot` ([`Self::find`]) as matched.
+    pub(super) fn mark_matched(&mut self, slot: usize) {
+        let n = self.uuid.slots.len();
+        if slot < n {
+            self.uuid.slots[slot].2 = MATCHED;
+        } else if let Some(v) = self.other_labels.get_mut(slot - n) {
+            *v = MATCHED;
+        }
     }
 
     /// Stored ids (without the pipeline).

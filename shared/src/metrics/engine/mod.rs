@@ -41,6 +41,7 @@
 //! * The UUID table asks Linux for huge pages (`madvise`), as its random probes otherwise miss the
 //!   TLB nearly every time.
 
+pub mod broadcast;
 mod ingest;
 mod join;
 mod lines;
@@ -50,6 +51,7 @@ mod result;
 #[cfg(test)]
 mod tests;
 
+pub use broadcast::{CollectedLabels, ProbeState, SharedLabels};
 pub use lines::LineAssembler;
 pub use result::{
     CloudWatchMetric, Counts, EngineError, EngineState, ErrorSample, JobResult, MetricKind,
@@ -64,6 +66,7 @@ use super::dq::naming::ColumnNames;
 use super::dq::stats::ColumnState;
 use super::parse::record::Attr;
 use super::parse::{CaptureRecord, GroundTruthRecord, LineParser, Skip};
+use super::quality::QualityState;
 use super::quality::calibration::Calibration;
 use super::quality::estimate::{ScoreHistogram, estimate};
 use super::util::format_time_millis;
@@ -154,6 +157,14 @@ impl Engine {
         self.ingest.state.estimation = Some(ScoreHistogram::new(&cal));
         self.ingest.calibration = Some((cal, Attr::parse(attr.as_deref())));
         self
+    }
+
+    /// Lets [`Engine::finish`] sort the binary-classification score list on up to `threads`
+    /// threads (the AUC's sort; the same result). Default: the calling thread only.
+    pub fn set_finish_threads(&mut self, threads: usize) {
+        if let Some(QualityState::Binary(b)) = &mut self.ingest.state.quality {
+            b.sort_threads = threads;
+        }
     }
 
     /// Lines longer than `bytes` are counted as malformed and skipped (default

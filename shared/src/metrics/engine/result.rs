@@ -70,7 +70,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn merge(&mut self, o: &Counts) {
+    pub(super) fn merge(&mut self, o: &Counts) {
         self.capture_lines += o.capture_lines;
         self.ground_truth_lines += o.ground_truth_lines;
         self.blank_lines += o.blank_lines;

@@ -42,6 +42,10 @@ pub struct BinaryState {
     /// rest needs sorting at the next compaction.
     #[serde(skip)]
     sorted_len: usize,
+    /// Threads the report may sort the score list on (0 or 1: the calling thread only). Set by
+    /// the engine's threaded join ([`crate::metrics::engine::parallel::feed_broadcast`]).
+    #[serde(skip)]
+    pub sort_threads: usize,
 }
 
 /// The compaction order: by score (total order), then replica mask, then label.
@@ -60,42 +64,48 @@ fn score_key(x: f64) -> u64 {
     b ^ ((((b as i64) >> 63) as u64) | (1 << 63))
 }
 
-/// Sorts `v` in [`entry_order`] by a least-significant-digit radix sort: the label, the mask,
-/// then the eight bytes of [`score_key`], skipping digits that never vary. Linear time, one
-/// scratch copy.
+/// Sorts `v` in [`entry_order`] by a least-significant-digit radix sort: the mask and label
+/// as one digit, then the 64 bits of [`score_key`] in six 11-bit digits, skipping digits that
+/// never vary. Linear time (seven passes at most), one scratch copy.
 fn radix_sort(v: &mut [ScoreEntry]) {
-    const DIGITS: usize = 10;
+    const BITS: usize = 11;
+    const BUCKETS: usize = 1 << BITS;
+    const DIGITS: usize = 7;
     let n = v.len();
     if n < 512 {
         v.sort_unstable_by(entry_order);
         return;
     }
+    /// Mask, then label: the two lowest keys of the order in one digit (< 512).
+    #[inline]
+    fn low(e: &ScoreEntry) -> usize {
+        (usize::from(e.mask) << 1) | usize::from(e.positive)
+    }
     #[inline]
     fn digit(e: &ScoreEntry, d: usize) -> usize {
-        match d {
-            0 => usize::from(e.positive),
-            1 => usize::from(e.mask),
-            _ => (score_key(e.score) >> (8 * (d - 2))) as usize & 0xff,
+        if d == 0 {
+            low(e)
+        } else {
+            (score_key(e.score) >> (BITS * (d - 1))) as usize & (BUCKETS - 1)
         }
     }
-    let mut hist = vec![[0usize; 256]; DIGITS];
+    let mut hist = vec![[0usize; BUCKETS]; DIGITS];
     for e in v.iter() {
-        hist[0][usize::from(e.positive)] += 1;
-        hist[1][usize::from(e.mask)] += 1;
+        hist[0][low(e)] += 1;
         let k = score_key(e.score);
-        for (b, h) in hist[2..].iter_mut().enumerate() {
-            h[(k >> (8 * b)) as usize & 0xff] += 1;
+        for (d, h) in hist[1..].iter_mut().enumerate() {
+            h[(k >> (BITS * d)) as usize & (BUCKETS - 1)] += 1;
         }
     }
     let mut buf = v.to_vec();
     let mut in_buf = false;
     {
         let (mut src, mut dst): (&mut [ScoreEntry], &mut [ScoreEntry]) = (v, &mut buf);
+        let mut pos = vec![0usize; BUCKETS];
         for (d, h) in hist.iter().enumerate() {
             if h.contains(&n) {
                 continue;
             }
-            let mut pos = [0usize; 256];
             let mut sum = 0;
             for (p, c) in pos.iter_mut().zip(h.iter()) {
                 *p = sum;
@@ -115,6 +125,43 @@ fn radix_sort(v: &mut [ScoreEntry]) {
     }
 }
 
+/// [`radix_sort`] on two threads: each half sorted on its own, then merged (entries equal in
+/// [`entry_order`] differ at most in their count, which the curves add up either way).
+fn sort_in_two(mut v: Vec<ScoreEntry>) -> Vec<ScoreEntry> {
+    let mid = v.len() / 2;
+    let (a, b) = v.split_at_mut(mid);
+    std::thread::scope(|s| {
+        s.spawn(|| radix_sort(a));
+        radix_sort(b);
+    });
+    let (a, b) = v.split_at(mid);
+    let mut out = Vec::with_capacity(v.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if entry_order(&a[i], &b[j]).is_le() {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+/// A count as a float: through `i64` (one instruction) while it fits, which is always in
+/// practice; the same value as `x as f64`.
+#[inline]
+fn count_f64(x: u64) -> f64 {
+    if x <= i64::MAX as u64 {
+        x as i64 as f64
+    } else {
+        x as f64
+    }
+}
+
 /// Entries of two slices sorted in [`entry_order`], merged, from the highest score down.
 struct MergeDesc<'a> {
     a: &'a [ScoreEntry],
@@ -123,6 +170,10 @@ struct MergeDesc<'a> {
 
 impl<'a> Iterator for MergeDesc<'a> {
     type Item = &'a ScoreEntry;
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.a.len() + self.b.len();
+        (n, Some(n))
+    }
     #[inline]
     fn next(&mut self) -> Option<&'a ScoreEntry> {
         let take_a = match (self.a.last(), self.b.last()) {
@@ -234,8 +285,11 @@ impl BinaryState {
         let mut desc = desc.peekable();
         let p: [u64; REPS] = std::array::from_fn(|r| self.counts[r][TP] + self.counts[r][FN]);
         let n: [u64; REPS] = std::array::from_fn(|r| self.counts[r][FP] + self.counts[r][TN]);
-        let mut roc = vec![(0.0, 0.0)];
-        let mut pr = Vec::new();
+        // At most one point per entry (no regrowth of curves as long as the score list).
+        let (lo, hi) = desc.size_hint();
+        let mut roc = Vec::with_capacity(hi.unwrap_or(lo) + 1);
+        roc.push((0.0, 0.0));
+        let mut pr = Vec::with_capacity(hi.unwrap_or(lo));
         let (mut tp, mut fp) = ([0u64; REPS], [0u64; REPS]);
         let mut area = [0.0f64; REPS]; // twice the area, in count units
         while let Some(first) = desc.peek() {
@@ -248,17 +302,13 @@ impl BinaryState {
                 }
             }
             for r in 0..REPS {
-                area[r] += (fp[r] - fp0[r]) as f64 * (tp[r] + tp0[r]) as f64;
+                area[r] += count_f64(fp[r] - fp0[r]) * count_f64(tp[r] + tp0[r]);
             }
             if tp[0] != tp0[0] || fp[0] != fp0[0] {
-                roc.push((
-                    ratio(fp[0] as f64, n[0] as f64),
-                    ratio(tp[0] as f64, p[0] as f64),
-                ));
-                pr.push((
-                    ratio(tp[0] as f64, (tp[0] + fp[0]) as f64),
-                    ratio(tp[0] as f64, p[0] as f64),
-                ));
+                let (t, f) = (count_f64(tp[0]), count_f64(fp[0]));
+                let tpr = ratio(t, count_f64(p[0]));
+                roc.push((ratio(f, count_f64(n[0])), tpr));
+                pr.push((ratio(t, count_f64(tp[0] + fp[0])), tpr));
             }
         }
         let auc = std::array::from_fn(|r| {
@@ -276,7 +326,11 @@ impl BinaryState {
         // Compacted order is score order: only a copy of the newest entries needs sorting.
         let head = self.sorted_prefix();
         let mut tail = self.scores[head..].to_vec();
-        radix_sort(&mut tail);
+        if self.sort_threads > 1 && tail.len() >= 1 << 15 {
+            tail = sort_in_two(tail);
+        } else {
+            radix_sort(&mut tail);
+        }
         let sorted = MergeDesc {
             a: &self.scores[..head],
             b: &tail,
@@ -421,6 +475,16 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn sorting_on_two_threads_equals_one() {
+        for (seed, n) in [(8, 40_000), (9, 70_001)] {
+            let mut want = entries(seed, n);
+            let got = sort_in_two(want.clone());
+            want.sort_by(entry_order);
+            assert_eq!(view(&got), view(&want), "seed {seed} n {n}");
+        }
     }
 
     #[test]
