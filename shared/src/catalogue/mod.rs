@@ -34,6 +34,7 @@ pub mod validate;
 pub mod deploy;
 #[cfg(feature = "aws")]
 pub mod monitoring;
+#[cfg(feature = "aws")]
 pub mod reconcile;
 #[cfg(feature = "aws")]
 pub mod retrain;
