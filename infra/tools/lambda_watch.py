@@ -49,6 +49,15 @@ def emulator_env() -> dict[str, str]:
     return env
 
 
+def emulator_clients(env: dict[str, str], names) -> dict:
+    """boto3 clients for `names` against the emulator of `env` (as [`emulator_env`] gives it)."""
+    import boto3  # the emulator venv's; imported here so the harness itself needs only the stdlib
+
+    kw = dict(endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+              aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    return {name: boto3.client(name, **kw) for name in names}
+
+
 def cargo_lambda() -> list[str]:
     exe = shutil.which("cargo-lambda")
     if exe is None:

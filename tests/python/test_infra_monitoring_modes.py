@@ -22,10 +22,9 @@ import subprocess
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 
-from lambda_watch import Watch, emulator_env
+from lambda_watch import emulator_clients, Watch, emulator_env
 from test_infra_support import REPO, cfn, cfn_lint_bin, checkov, explain, run, sam_template
 
 FORECAST = {"ProblemType": "Forecast", "ForecastQuantiles": "0.2,0.5,0.8", "ForecastSeasonality": "24",
@@ -228,9 +227,7 @@ def env():
 
 @pytest.fixture(scope="module")
 def aws(env):
-    kw = dict(endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
-              aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    return {n: boto3.client(n, **kw) for n in ("s3", "cloudwatch", "sagemaker")}
+    return emulator_clients(env, ("s3", "cloudwatch", "sagemaker"))
 
 
 def window_of_the_real_clock() -> tuple[dt.datetime, dt.datetime]:

@@ -28,10 +28,9 @@ import random
 import re
 import uuid
 
-import boto3
 import pytest
 
-from lambda_watch import REPO, Watch, emulator_env
+from lambda_watch import emulator_clients, REPO, Watch, emulator_env
 
 BUCKET = "driftloop-catalogue-e2e"
 EVENTS = REPO / "events"
@@ -47,9 +46,7 @@ def env():
 
 @pytest.fixture(scope="module")
 def aws(env):
-    kw = dict(endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
-              aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    clients = {n: boto3.client(n, **kw) for n in ("s3", "sagemaker", "cloudwatch", "events", "sqs")}
+    clients = emulator_clients(env, ("s3", "sagemaker", "cloudwatch", "events", "sqs"))
     try:
         clients["s3"].create_bucket(Bucket=BUCKET)
     except clients["s3"].exceptions.BucketAlreadyOwnedByYou:

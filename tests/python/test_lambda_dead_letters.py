@@ -17,12 +17,11 @@ import time
 import uuid
 import zipfile
 
-import boto3
 import pytest
 import requests
 
 import cfn
-from lambda_watch import REPO, Watch, emulator_env
+from lambda_watch import emulator_clients, REPO, Watch, emulator_env
 
 BUCKET = "driftloop-monitoring"
 BAD_WINDOW = {"window": {"start": "2024-05-01T10:00:00Z", "end": "2024-05-01T09:00:00Z"}}
@@ -35,9 +34,7 @@ def env():
 
 @pytest.fixture(scope="module")
 def aws(env):
-    kw = dict(endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
-              aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    return {name: boto3.client(name, **kw) for name in ("iam", "lambda", "sqs", "events", "s3")}
+    return emulator_clients(env, ("iam", "lambda", "sqs", "events", "s3"))
 
 
 def template_invoke_config() -> dict:

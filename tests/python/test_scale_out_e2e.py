@@ -16,11 +16,10 @@ import json
 import time
 import uuid
 
-import boto3
 import pytest
 import requests
 
-from lambda_watch import REPO, Watch, emulator_env
+from lambda_watch import emulator_clients, REPO, Watch, emulator_env
 
 BUCKET = "driftloop-scaleout"
 ENDPOINT = "churn"
@@ -58,9 +57,7 @@ def env():
 
 @pytest.fixture(scope="module")
 def aws(env):
-    kw = dict(endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
-              aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    clients = {n: boto3.client(n, **kw) for n in ("s3", "events", "sqs", "stepfunctions")}
+    clients = emulator_clients(env, ("s3", "events", "sqs", "stepfunctions"))
     try:
         clients["s3"].create_bucket(Bucket=BUCKET)
     except clients["s3"].exceptions.BucketAlreadyOwnedByYou:
