@@ -11,6 +11,7 @@ use driftloop::monitoring::report::{
     COMPLETED, ENDPOINT_DATA_NAMESPACE, ENDPOINT_MODEL_NAMESPACE, VIOLATIONS,
 };
 use driftloop::monitoring::run::{PUBLISH_ATTEMPTS, SOURCE};
+use driftloop::monitoring::{CaptureMode, WindowRule};
 use driftloop::registry::{ApprovalStatus, Baseline};
 use serde_json::json;
 

@@ -254,7 +254,7 @@ fn feed_broadcast(
     cap_files: &[PathBuf],
     threads: usize,
 ) -> Result<(), String> {
-    use driftloop::metrics::engine::parallel::{Input, feed_broadcast};
+    use driftloop::metrics::engine::parallel::feed_broadcast;
     feed_broadcast(
         engine,
         threads,
@@ -266,24 +266,31 @@ fn feed_broadcast(
         },
         gt_files,
         cap_files,
-        |engine, input| {
-            let (f, gt) = match input {
-                Input::GroundTruth(f) => (*f, true),
-                Input::Capture(f) => (*f, false),
-            };
-            let file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
-            let reader = BufReader::with_capacity(1 << 20, file);
-            let name = f.display().to_string();
-            if gt {
-                engine.feed_ground_truth(&name, reader)
-            } else {
-                engine.feed_capture(&name, reader, |_| {})
-            }
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-        },
+        feed_input,
         |e| e.to_string(),
     )
+}
+
+/// One input file of the threaded paths into `engine` (ground truth or capture).
+fn feed_input(
+    engine: &mut Engine,
+    input: &driftloop::metrics::engine::parallel::Input<&PathBuf>,
+) -> Result<(), String> {
+    use driftloop::metrics::engine::parallel::Input;
+    let (f, gt) = match input {
+        Input::GroundTruth(f) => (*f, true),
+        Input::Capture(f) => (*f, false),
+    };
+    let file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
+    let reader = BufReader::with_capacity(1 << 20, file);
+    let name = f.display().to_string();
+    if gt {
+        engine.feed_ground_truth(&name, reader)
+    } else {
+        engine.feed_capture(&name, reader, |_| {})
+    }
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }
 
 /// `threads` partial engines over the files (each takes the next file until none is left),
@@ -310,22 +317,7 @@ fn feed_threads(
                 .unwrap_or_else(|_| Engine::partial(cfg.clone()))
         },
         &inputs,
-        |engine, input| {
-            let (f, gt) = match input {
-                Input::GroundTruth(f) => (*f, true),
-                Input::Capture(f) => (*f, false),
-            };
-            let file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
-            let reader = BufReader::with_capacity(1 << 20, file);
-            let name = f.display().to_string();
-            if gt {
-                engine.feed_ground_truth(&name, reader)
-            } else {
-                engine.feed_capture(&name, reader, |_| {})
-            }
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-        },
+        feed_input,
     )
 }
 
