@@ -184,16 +184,22 @@ fn metric(out: &Output, endpoint: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{endpoint}: no {name} in {:?}", t.windows[0].metrics))
 }
 
-#[tokio::test]
-async fn three_models_on_one_schedule_and_a_fourth_monitored_on_the_next_run() {
-    let mut w = world(None).await;
-    let now = Utc::now();
-    let window = WindowRule {
+/// The last complete hour before `now`: the window a scheduled run of the stack's defaults
+/// (hourly, no offset) evaluates.
+fn last_hour(now: DateTime<Utc>) -> Window {
+    WindowRule {
         minutes: 60,
         offset_minutes: 0,
         ground_truth_delay_minutes: 0,
     }
-    .last_complete(now);
+    .last_complete(now)
+}
+
+#[tokio::test]
+async fn three_models_on_one_schedule_and_a_fourth_monitored_on_the_next_run() {
+    let mut w = world(None).await;
+    let now = Utc::now();
+    let window = last_hour(now);
     let tag = unique("g");
     let (a, b, c, d) = (
         format!("{tag}-a"),
@@ -354,12 +360,7 @@ async fn timed_run(n: usize) -> (std::time::Duration, Output) {
         .map(|c| c.parse().expect("DRIFTLOOP_FANOUT_CONCURRENCY: a number"));
     let mut w = world(concurrency).await;
     let now = Utc::now();
-    let window = WindowRule {
-        minutes: 60,
-        offset_minutes: 0,
-        ground_truth_delay_minutes: 0,
-    }
-    .last_complete(now);
+    let window = last_hour(now);
     let tag = unique("s");
     let groups: Vec<String> = (0..n).map(|i| format!("{tag}-{i:03}")).collect();
     for (i, g) in groups.iter().enumerate() {
