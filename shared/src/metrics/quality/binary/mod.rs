@@ -15,12 +15,14 @@
 //! * Best constant classifier: always predicts the positive class => precision = prevalence,
 //!   recall = 1, accuracy = prevalence, F-scores from those.
 
+mod curves;
+mod sort;
+
 use super::{Metric, QualityReport, REPS, f_beta, ratio};
 use crate::metrics::config::MonitorConfig;
+use curves::count_f64;
 use serde::{Deserialize, Serialize};
-
-/// Curve points.
-type Curve = Vec<(f64, f64)>;
+use sort::{entry_order, radix_sort};
 
 /// One run-length entry of the score list.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -48,145 +50,8 @@ pub struct BinaryState {
     pub sort_threads: usize,
 }
 
-/// The compaction order: by score (total order), then replica mask, then label.
-fn entry_order(a: &ScoreEntry, b: &ScoreEntry) -> std::cmp::Ordering {
-    a.score
-        .total_cmp(&b.score)
-        .then(a.mask.cmp(&b.mask))
-        .then(a.positive.cmp(&b.positive))
-}
-
-/// An unsigned key whose order is `f64::total_cmp`'s.
-#[inline]
-fn score_key(x: f64) -> u64 {
-    let b = x.to_bits();
-    // Negative numbers: all bits flipped; others: the sign bit set.
-    b ^ ((((b as i64) >> 63) as u64) | (1 << 63))
-}
-
-/// Sorts `v` in [`entry_order`] by a least-significant-digit radix sort: the mask and label
-/// as one digit, then the 64 bits of [`score_key`] in six 11-bit digits, skipping digits that
-/// never vary. Linear time (seven passes at most), one scratch copy.
-fn radix_sort(v: &mut [ScoreEntry]) {
-    const BITS: usize = 11;
-    const BUCKETS: usize = 1 << BITS;
-    const DIGITS: usize = 7;
-    let n = v.len();
-    if n < 512 {
-        v.sort_unstable_by(entry_order);
-        return;
-    }
-    /// Mask, then label: the two lowest keys of the order in one digit (< 512).
-    #[inline]
-    fn low(e: &ScoreEntry) -> usize {
-        (usize::from(e.mask) << 1) | usize::from(e.positive)
-    }
-    #[inline]
-    fn digit(e: &ScoreEntry, d: usize) -> usize {
-        if d == 0 {
-            low(e)
-        } else {
-            (score_key(e.score) >> (BITS * (d - 1))) as usize & (BUCKETS - 1)
-        }
-    }
-    let mut hist = vec![[0usize; BUCKETS]; DIGITS];
-    for e in v.iter() {
-        hist[0][low(e)] += 1;
-        let k = score_key(e.score);
-        for (d, h) in hist[1..].iter_mut().enumerate() {
-            h[(k >> (BITS * d)) as usize & (BUCKETS - 1)] += 1;
-        }
-    }
-    let mut buf = v.to_vec();
-    let mut in_buf = false;
-    {
-        let (mut src, mut dst): (&mut [ScoreEntry], &mut [ScoreEntry]) = (v, &mut buf);
-        let mut pos = vec![0usize; BUCKETS];
-        for (d, h) in hist.iter().enumerate() {
-            if h.contains(&n) {
-                continue;
-            }
-            let mut sum = 0;
-            for (p, c) in pos.iter_mut().zip(h.iter()) {
-                *p = sum;
-                sum += c;
-            }
-            for e in src.iter() {
-                let b = digit(e, d);
-                dst[pos[b]] = *e;
-                pos[b] += 1;
-            }
-            std::mem::swap(&mut src, &mut dst);
-            in_buf = !in_buf;
-        }
-    }
-    if in_buf {
-        v.copy_from_slice(&buf);
-    }
-}
-
-/// [`radix_sort`] on two threads: each half sorted on its own, then merged (entries equal in
-/// [`entry_order`] differ at most in their count, which the curves add up either way).
-fn sort_in_two(mut v: Vec<ScoreEntry>) -> Vec<ScoreEntry> {
-    let mid = v.len() / 2;
-    let (a, b) = v.split_at_mut(mid);
-    std::thread::scope(|s| {
-        s.spawn(|| radix_sort(a));
-        radix_sort(b);
-    });
-    let (a, b) = v.split_at(mid);
-    let mut out = Vec::with_capacity(v.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if entry_order(&a[i], &b[j]).is_le() {
-            out.push(a[i]);
-            i += 1;
-        } else {
-            out.push(b[j]);
-            j += 1;
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
-}
-
-/// A count as a float: through `i64` (one instruction) while it fits, which is always in
-/// practice; the same value as `x as f64`.
-#[inline]
-fn count_f64(x: u64) -> f64 {
-    if x <= i64::MAX as u64 {
-        x as i64 as f64
-    } else {
-        x as f64
-    }
-}
-
-/// Entries of two slices sorted in [`entry_order`], merged, from the highest score down.
-struct MergeDesc<'a> {
-    a: &'a [ScoreEntry],
-    b: &'a [ScoreEntry],
-}
-
-impl<'a> Iterator for MergeDesc<'a> {
-    type Item = &'a ScoreEntry;
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.a.len() + self.b.len();
-        (n, Some(n))
-    }
-    #[inline]
-    fn next(&mut self) -> Option<&'a ScoreEntry> {
-        let take_a = match (self.a.last(), self.b.last()) {
-            (Some(x), Some(y)) => entry_order(x, y).is_ge(),
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        let side = if take_a { &mut self.a } else { &mut self.b };
-        let (last, rest) = side.split_last()?;
-        *side = rest;
-        Some(last)
-    }
-}
+/// Score lists shorter than this are sorted and walked on the calling thread only.
+const PARALLEL_MIN: usize = 1 << 15;
 
 const TP: usize = 0;
 const FP: usize = 1;
@@ -275,66 +140,20 @@ impl BinaryState {
         }
     }
 
-    /// One pass over the score list from the highest score down: the exact AUC of every replica,
-    /// and the full-data ROC points (fpr, tpr) and PR points (precision, recall) at every distinct
-    /// threshold, from the highest threshold down.
-    fn curves<'e>(
-        &self,
-        desc: impl Iterator<Item = &'e ScoreEntry>,
-    ) -> ([f64; REPS], Curve, Curve) {
-        let mut desc = desc.peekable();
-        let p: [u64; REPS] = std::array::from_fn(|r| self.counts[r][TP] + self.counts[r][FN]);
-        let n: [u64; REPS] = std::array::from_fn(|r| self.counts[r][FP] + self.counts[r][TN]);
-        // At most one point per entry (no regrowth of curves as long as the score list).
-        let (lo, hi) = desc.size_hint();
-        let mut roc = Vec::with_capacity(hi.unwrap_or(lo) + 1);
-        roc.push((0.0, 0.0));
-        let mut pr = Vec::with_capacity(hi.unwrap_or(lo));
-        let (mut tp, mut fp) = ([0u64; REPS], [0u64; REPS]);
-        let mut area = [0.0f64; REPS]; // twice the area, in count units
-        while let Some(first) = desc.peek() {
-            let s = first.score.to_bits();
-            let (tp0, fp0) = (tp, fp);
-            while let Some(e) = desc.next_if(|e| e.score.to_bits() == s) {
-                let acc = if e.positive { &mut tp } else { &mut fp };
-                for (r, a) in acc.iter_mut().enumerate() {
-                    *a += ((e.mask >> r) & 1) as u64 * e.count;
-                }
-            }
-            for r in 0..REPS {
-                area[r] += count_f64(fp[r] - fp0[r]) * count_f64(tp[r] + tp0[r]);
-            }
-            if tp[0] != tp0[0] || fp[0] != fp0[0] {
-                let (t, f) = (count_f64(tp[0]), count_f64(fp[0]));
-                let tpr = ratio(t, count_f64(p[0]));
-                roc.push((ratio(f, count_f64(n[0])), tpr));
-                pr.push((ratio(t, count_f64(tp[0] + fp[0])), tpr));
-            }
-        }
-        let auc = std::array::from_fn(|r| {
-            if p[r] == 0 || n[r] == 0 {
-                f64::NAN
-            } else {
-                area[r] / (2.0 * p[r] as f64 * n[r] as f64)
-            }
-        });
-        (auc, roc, pr)
-    }
-
     #[allow(clippy::needless_range_loop)] // replica-indexed arrays
     pub fn report(&self, cfg: &MonitorConfig) -> QualityReport {
-        // Compacted order is score order: only a copy of the newest entries needs sorting.
+        // Compacted order is score order: only a copy of the newest entries needs sorting, on
+        // the threads the engine allows (one chunk each); the walk reads the sorted runs together.
         let head = self.sorted_prefix();
         let mut tail = self.scores[head..].to_vec();
-        if self.sort_threads > 1 && tail.len() >= 1 << 15 {
-            tail = sort_in_two(tail);
+        let threads = if self.scores.len() >= PARALLEL_MIN {
+            self.sort_threads.max(1)
         } else {
-            radix_sort(&mut tail);
-        }
-        let sorted = MergeDesc {
-            a: &self.scores[..head],
-            b: &tail,
+            1
         };
+        let mut runs = vec![&self.scores[..head]];
+        runs.extend(sort::sort_chunks(&mut tail, threads));
+        let walk = curves::walk(&runs, threads);
         let n0: u64 = self.counts[0].iter().sum();
         let mut rep = QualityReport {
             item_count: n0,
@@ -395,13 +214,34 @@ impl BinaryState {
                 vals[i][r] = *x;
             }
         }
-        let (auc, roc, pr) = self.curves(sorted);
+        let p: [u64; REPS] = std::array::from_fn(|r| self.counts[r][TP] + self.counts[r][FN]);
+        let n: [u64; REPS] = std::array::from_fn(|r| self.counts[r][FP] + self.counts[r][TN]);
+        let auc: [f64; REPS] = std::array::from_fn(|r| {
+            if p[r] == 0 || n[r] == 0 {
+                f64::NAN
+            } else {
+                walk.area2[r] as f64 / (2.0 * p[r] as f64 * n[r] as f64)
+            }
+        });
         for (i, name) in names.iter().enumerate() {
             rep.push(name, Metric::from_reps(&vals[i], n0));
         }
         rep.push("auc", Metric::from_reps(&auc, n0));
-        let roc = thin(&roc, cfg.max_curve_points);
-        let pr = thin(&pr, cfg.max_curve_points);
+        // Replica 0's curves at the kept points: ROC from (0, 0), then (fpr, tpr) per point;
+        // PR (precision, recall) per point.
+        let (pos0, neg0) = (count_f64(p[0]), count_f64(n[0]));
+        let roc = curves::thin(walk.len() + 1, cfg.max_curve_points, |i| match i {
+            0 => (0.0, 0.0),
+            _ => {
+                let (t, f) = walk.point(i - 1);
+                (ratio(count_f64(f), neg0), ratio(count_f64(t), pos0))
+            }
+        });
+        let pr = curves::thin(walk.len(), cfg.max_curve_points, |i| {
+            let (t, f) = walk.point(i);
+            let tf = count_f64(t);
+            (ratio(tf, count_f64(t + f)), ratio(tf, pos0))
+        });
         rep.metrics_json.insert(
             "receiver_operating_characteristic_curve".into(),
             serde_json::json!({
@@ -420,28 +260,18 @@ impl BinaryState {
     }
 }
 
-/// Keeps at most `max` points, evenly spaced by index, always keeping the first and last.
-pub fn thin(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
-    let max = max.max(2);
-    if points.len() <= max {
-        return points.to_vec();
-    }
-    let last = points.len() - 1;
-    (0..max).map(|i| points[i * last / (max - 1)]).collect()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod testdata {
+    use super::ScoreEntry;
 
-    fn view(v: &[ScoreEntry]) -> Vec<(u64, u8, bool, u64)> {
+    pub(super) fn view(v: &[ScoreEntry]) -> Vec<(u64, u8, bool, u64)> {
         v.iter()
             .map(|e| (e.score.to_bits(), e.mask, e.positive, e.count))
             .collect()
     }
 
     /// Random entries with the awkward values of the total order among ordinary scores.
-    fn entries(seed: u64, n: usize) -> Vec<ScoreEntry> {
+    pub(super) fn entries(seed: u64, n: usize) -> Vec<ScoreEntry> {
         let mut rng = crate::metrics::util::SplitMix64(seed);
         let special = [
             0.0,
@@ -476,49 +306,11 @@ mod tests {
             })
             .collect()
     }
+}
 
-    #[test]
-    fn sorting_on_two_threads_equals_one() {
-        for (seed, n) in [(8, 40_000), (9, 70_001)] {
-            let mut want = entries(seed, n);
-            let got = sort_in_two(want.clone());
-            want.sort_by(entry_order);
-            assert_eq!(view(&got), view(&want), "seed {seed} n {n}");
-        }
-    }
-
-    #[test]
-    fn radix_sort_equals_comparison_sort() {
-        for (seed, n) in [(1, 0), (2, 5), (3, 511), (4, 512), (5, 3000), (6, 70_000)] {
-            let mut want = entries(seed, n);
-            let mut got = want.clone();
-            want.sort_by(entry_order);
-            radix_sort(&mut got);
-            assert_eq!(view(&got), view(&want), "seed {seed} n {n}");
-        }
-        // Constant digits are skipped: scores all equal, only labels vary.
-        let mut same: Vec<ScoreEntry> = entries(7, 2000)
-            .into_iter()
-            .map(|e| ScoreEntry { score: 0.5, ..e })
-            .collect();
-        let mut want = same.clone();
-        want.sort_by(entry_order);
-        radix_sort(&mut same);
-        assert_eq!(view(&same), view(&want));
-    }
-
-    #[test]
-    fn merged_descending_iterator_equals_sorted_reverse() {
-        let mut a = entries(8, 900);
-        let mut b = entries(9, 1300);
-        a.sort_by(entry_order);
-        b.sort_by(entry_order);
-        let merged: Vec<ScoreEntry> = MergeDesc { a: &a, b: &b }.copied().collect();
-        let mut want = [a, b].concat();
-        want.sort_by(entry_order);
-        want.reverse();
-        assert_eq!(view(&merged), view(&want));
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     fn state(data: &[(f64, bool)], thr: f64) -> BinaryState {
         let mut s = BinaryState::default();
@@ -630,7 +422,11 @@ mod tests {
         }
         let mut sorted = full.scores.clone();
         sorted.sort_unstable_by(|a, b| a.score.total_cmp(&b.score));
-        let (aucs, _, _) = full.curves(sorted.iter().rev());
+        let w = curves::walk(&[&sorted], 1);
+        let aucs: [f64; REPS] = std::array::from_fn(|r| {
+            let (p, n) = (w.tp[r] as f64, w.fp[r] as f64);
+            w.area2[r] as f64 / (2.0 * p * n)
+        });
         for r in 0..REPS {
             let mut sub = BinaryState::default();
             for &(s, y, m) in &rows {
@@ -667,6 +463,31 @@ mod tests {
         assert_eq!(fpr.len(), 100);
         assert_eq!(fpr[0], 0.0);
         assert_eq!(fpr[99], 1.0);
-        assert_eq!(thin(&[(0.0, 0.0), (1.0, 1.0)], 1000).len(), 2);
+    }
+
+    /// The report sorted and walked on several threads is the one-thread report, bit for bit,
+    /// with a compacted prefix and a long unsorted tail.
+    #[test]
+    fn threads_give_the_one_thread_report() {
+        let mut rng = crate::metrics::util::SplitMix64(21);
+        let mut s = BinaryState::default();
+        for i in 0..(5 * PARALLEL_MIN) {
+            let score = match i % 3 {
+                0 => (rng.next_u64() % 1000) as f64 / 1000.0,
+                _ => rng.next_f64(),
+            };
+            let y = rng.next_f64() < score;
+            s.push(score, y, score > 0.5, rng.next_u64() as u8);
+        }
+        assert!(s.sorted_prefix() > 0 && s.sorted_prefix() < s.scores.len());
+        let cfg = MonitorConfig::default();
+        let view = |r: QualityReport| format!("{:?} {:?}", r.metrics_json, r.scalars);
+        let one = view(s.report(&cfg));
+        assert!(one.contains("auc"), "{one}");
+        for threads in [2, 3, 6] {
+            s.sort_threads = threads;
+            let many = view(s.report(&cfg));
+            assert_eq!(many, one, "{threads} threads");
+        }
     }
 }
