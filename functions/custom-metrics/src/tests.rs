@@ -2001,7 +2001,7 @@ async fn feature_names_override_the_baselines_names() {
 
 /// `ENGINE_THREADS`: objects parsed on several threads by the broadcast join — the same
 /// result as one thread (ids captured twice across objects, re-labelled, unmatched on both
-/// sides, data quality on); and the setting is validated.
+/// sides, an object vanished after listing, data quality on); and the setting is validated.
 #[test]
 fn threads_give_the_one_thread_result() {
     use driftloop::monitoring::feed::{compute_with, engine_threads};
@@ -2032,6 +2032,18 @@ fn threads_give_the_one_thread_result() {
             last_modified: None,
         });
     }
+    // Listed, then gone before it is read: skipped as vanished on any thread.
+    capture.insert(
+        3,
+        ObjectInfo {
+            uri: S3Uri::parse(&format!(
+                "{CAPTURE}/churn/AllTraffic/2024/05/01/09/part-gone.jsonl"
+            ))
+            .unwrap(),
+            size: 1,
+            last_modified: None,
+        },
+    );
     for f in 0..3 {
         let lines: Vec<String> = (0..200)
             .map(|i| gt(&format!("id-{}", 20 + f * 120 + i), ((i + f) % 2) as u8))
@@ -2071,7 +2083,7 @@ fn threads_give_the_one_thread_result() {
                 threads,
             ))
             .unwrap();
-        assert_eq!(vanished, 0);
+        assert_eq!(vanished, 1, "{threads} threads");
         let mut stats = r.statistics_json();
         stats["dataset"]["evaluation_time"] = json!(null);
         (

@@ -350,7 +350,7 @@ fn run_engine(dir: &Path, dq: bool, case: Case, threads: usize) -> serde_json::V
     let (t_gt, t_cap);
     if threads > 1 {
         use driftloop::metrics::engine::parallel::{Input, feed_broadcast};
-        feed_broadcast(
+        let phases = feed_broadcast(
             &mut e,
             threads,
             || Engine::new(cfg.clone()),
@@ -372,7 +372,7 @@ fn run_engine(dir: &Path, dq: bool, case: Case, threads: usize) -> serde_json::V
             |e| e,
         )
         .unwrap();
-        t_gt = f64::NAN;
+        t_gt = phases.labels.as_secs_f64();
         t_cap = start.elapsed().as_secs_f64();
     } else {
         e.reserve_ground_truth((bytes_of(&gt) / 120) as usize);

@@ -334,7 +334,8 @@ pub async fn compute_with(
 /// ([`crate::metrics::engine::broadcast`]). Label collectors read the ground-truth objects on
 /// `threads` blocking threads into one table (the window's engine, with its ground-truth limit),
 /// then probes read the capture objects on `threads` blocking threads against that shared table,
-/// and the window's engine applies their contributions in `(object, line)` order.
+/// and a walk applies their contributions in `(object, line)` order on a thread of its own as
+/// the objects are read; the report sorts and walks the AUC's score list on `threads` threads.
 #[allow(clippy::too_many_arguments)]
 async fn compute_threads(
     store: &Arc<dyn ObjectStore>,
@@ -392,22 +393,60 @@ async fn compute_threads(
         engine.absorb_labels(collected).map_err(engine_error)?;
     }
     let labels = engine.share_labels().map_err(engine_error)?;
+    // Each object's contributions go to the walk as soon as the object is read: the walk runs
+    // in listing order on a thread of its own while the probes read on (as in
+    // `metrics::engine::parallel::feed_broadcast`); objects out of order wait for their turn.
+    let order: Arc<std::collections::HashMap<String, usize>> = Arc::new(
+        inputs
+            .capture
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.uri.to_string(), i))
+            .collect(),
+    );
+    let (contributed, walk_rx) =
+        std::sync::mpsc::channel::<(usize, crate::metrics::engine::broadcast::Contributions)>();
+    let walker = {
+        let labels = labels.clone();
+        let mut applier = engine.applier();
+        tokio::task::spawn_blocking(move || {
+            let mut waiting = std::collections::BTreeMap::new();
+            let mut want = 0usize;
+            for (i, c) in walk_rx {
+                waiting.insert(i, c);
+                while let Some(c) = waiting.remove(&want) {
+                    applier.push(&labels, c);
+                    want += 1;
+                }
+            }
+            for (_, c) in waiting {
+                applier.push(&labels, c);
+            }
+            applier
+        })
+    };
     let mut tasks = Vec::with_capacity(threads);
     for t in 0..threads {
         let probe = configured(Engine::new(cfg.clone()), s, baselines).probing(labels.clone());
         let uris = share(&inputs.capture, t);
         let store = store.clone();
+        let (order, contributed) = (order.clone(), contributed.clone());
         tasks.push(tokio::spawn(async move {
-            let (p, stats) = stream_objects(store, uris, per_thread, probe, |engine, uri, r| {
-                engine
-                    .feed_capture(&uri.to_string(), r, |_| {})
-                    .map(drop)
-                    .map_err(io_of)
-            })
-            .await?;
+            let (p, stats) =
+                stream_objects(store, uris, per_thread, probe, move |engine, uri, r| {
+                    let read = engine.feed_capture(&uri.to_string(), r, |_| {});
+                    // Whatever was read of it (a vanished object's lines too) goes to the walk.
+                    let name = uri.to_string();
+                    let i = order.get(&name).copied().unwrap_or(usize::MAX);
+                    // The walk lives until every probe's sender is gone.
+                    let _ = contributed.send((i, engine.take_contributions()));
+                    read.map(drop).map_err(io_of)
+                })
+                .await?;
             Ok::<_, crate::storage::stream::ReadError>((p.into_probe(), stats.vanished))
         }));
     }
+    drop(contributed);
     let mut probes = Vec::with_capacity(threads);
     let mut failure = None;
     for t in tasks {
@@ -423,7 +462,14 @@ async fn compute_threads(
     if let Some(e) = failure {
         return Err(e);
     }
-    engine.absorb_probes(labels, probes).map_err(engine_error)?;
+    let applier = walker
+        .await
+        .map_err(|e| RunError::Engine(format!("engine thread: {e}")))?;
+    engine
+        .absorb_applied(labels, probes, applier)
+        .map_err(engine_error)?;
+    // The report's sort and curve walk on the same threads.
+    engine.set_finish_threads(threads);
     let result = engine
         .finish()
         .map_err(|e| RunError::Engine(e.to_string()))?;

@@ -269,6 +269,7 @@ fn feed_broadcast(
         feed_input,
         |e| e.to_string(),
     )
+    .map(drop)
 }
 
 /// One input file of the threaded paths into `engine` (ground truth or capture).

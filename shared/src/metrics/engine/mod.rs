@@ -159,8 +159,9 @@ impl Engine {
         self
     }
 
-    /// Lets [`Engine::finish`] sort the binary-classification score list on up to `threads`
-    /// threads (the AUC's sort; the same result). Default: the calling thread only.
+    /// Lets [`Engine::finish`] sort and walk the binary-classification score list on up to
+    /// `threads` threads (the AUC's sort and the curves; the same result). Default: the calling
+    /// thread only.
     pub fn set_finish_threads(&mut self, threads: usize) {
         if let Some(QualityState::Binary(b)) = &mut self.ingest.state.quality {
             b.sort_threads = threads;

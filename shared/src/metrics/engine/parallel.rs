@@ -13,6 +13,16 @@
 
 use super::{Engine, EngineError, EngineState};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Wall time of the two phases of [`feed_broadcast`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Phases {
+    /// Reading the ground truth and storing it in the one table.
+    pub labels: Duration,
+    /// Reading and joining the capture, and the walk over the contributions.
+    pub capture: Duration,
+}
 
 /// One input of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +162,7 @@ where
 /// `engine_error`. Afterwards `engine` finishes exactly as if it had read every input itself in
 /// name order (data-quality sketches: as merged states). List the inputs in name order: one
 /// thread is the single pass, which reads them as listed (more threads rank them by name).
+/// Returns the phases' wall times.
 pub fn feed_broadcast<T, E>(
     engine: &mut Engine,
     threads: usize,
@@ -160,19 +171,24 @@ pub fn feed_broadcast<T, E>(
     capture: &[T],
     feed: impl Fn(&mut Engine, &Input<&T>) -> Result<(), E> + Sync,
     engine_error: impl Fn(EngineError) -> E,
-) -> Result<(), E>
+) -> Result<Phases, E>
 where
     T: Sync,
     E: Send,
 {
+    let start = Instant::now();
     if threads <= 1 {
         for t in ground_truth {
             feed(engine, &Input::GroundTruth(t))?;
         }
+        let labels = start.elapsed();
         for t in capture {
             feed(engine, &Input::Capture(t))?;
         }
-        return Ok(());
+        return Ok(Phases {
+            labels,
+            capture: start.elapsed() - labels,
+        });
     }
     if ground_truth.len() <= 1 {
         for t in ground_truth {
@@ -188,6 +204,7 @@ where
         )?;
         engine.absorb_labels(collected).map_err(&engine_error)?;
     }
+    let labelled = start.elapsed();
     let labels = engine.share_labels().map_err(&engine_error)?;
     let mut applier = engine.applier();
     let probes = probe_capture(threads, &make, capture, &feed, &labels, &mut applier);
@@ -198,7 +215,10 @@ where
                 .absorb_applied(labels, p, applier)
                 .map_err(&engine_error)?;
             engine.set_finish_threads(threads);
-            Ok(())
+            Ok(Phases {
+                labels: labelled,
+                capture: start.elapsed() - labelled,
+            })
         }
         Err(e) => {
             let _ = engine.absorb_probes(labels, Vec::new());

@@ -88,14 +88,12 @@ fn walk_serial(mut runs: Vec<&[ScoreEntry]>) -> Walk {
     let mut w = Walk::empty();
     let mut points = Vec::with_capacity(total);
     runs.retain(|r| !r.is_empty());
-    loop {
-        let Some(top) = runs
-            .iter()
-            .filter_map(|r| r.last().map(|e| score_key(e.score)))
-            .max()
-        else {
-            break;
-        };
+    // The highest score left, then its group in every run.
+    while let Some(top) = runs
+        .iter()
+        .filter_map(|r| r.last().map(|e| score_key(e.score)))
+        .max()
+    {
         let (tp0, fp0) = (w.tp, w.fp);
         for run in runs.iter_mut() {
             while let Some((e, rest)) = run.split_last() {

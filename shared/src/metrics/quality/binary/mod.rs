@@ -44,7 +44,7 @@ pub struct BinaryState {
     /// rest needs sorting at the next compaction.
     #[serde(skip)]
     sorted_len: usize,
-    /// Threads the report may sort the score list on (0 or 1: the calling thread only). Set by
+    /// Threads the report may sort and walk the score list on (0 or 1: the calling thread only). Set by
     /// the engine's threaded join ([`crate::metrics::engine::parallel::feed_broadcast`]).
     #[serde(skip)]
     pub sort_threads: usize,
