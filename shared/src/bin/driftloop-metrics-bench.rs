@@ -471,8 +471,9 @@ fn run_bare(dir: &Path) -> serde_json::Value {
     serde_json::json!({ "name": "bare-parse", "records": cap_records, "bytes": bytes, "seconds": secs, "cpu_seconds": cpu, "peak_rss_kb": peak_rss_kb() })
 }
 
-/// One row per contender (in first-seen order) with the medians of `seconds`, `cpu_seconds` and
-/// `peak_rss_kb` over its runs; `cpu_runs` lists every run's CPU seconds.
+/// One row per contender (in first-seen order) with the medians of `seconds`, `cpu_seconds`,
+/// `peak_rss_kb` and the engine's `phases` over its runs; `cpu_runs` and `wall_runs` list every
+/// run's CPU and wall seconds.
 fn median_rows(all: &[serde_json::Value]) -> Vec<serde_json::Value> {
     let mut names: Vec<&str> = Vec::new();
     for r in all {
@@ -499,6 +500,17 @@ fn median_rows(all: &[serde_json::Value]) -> Vec<serde_json::Value> {
                 row[k] = serde_json::json!(median(vals));
             }
             row["cpu_runs"] = runs.iter().map(|r| r["cpu_seconds"].clone()).collect();
+            row["wall_runs"] = runs.iter().map(|r| r["seconds"].clone()).collect();
+            // The engine's phases (labels, capture, finish): medians too.
+            for k in ["ground_truth", "capture", "finish"] {
+                let vals: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|r| r["phases"][k].as_f64())
+                    .collect();
+                if !vals.is_empty() {
+                    row["phases"][k] = serde_json::json!(median(vals));
+                }
+            }
             row
         })
         .collect()
@@ -660,6 +672,17 @@ fn print_case(case: Case, rows: &[serde_json::Value], runs: usize) {
             r("seconds"),
             1.0 / r("cpu_seconds"),
             1.0 / r("peak_rss_kb")
+        );
+    }
+    for r in rows.iter().filter(|r| r["phases"].is_object()) {
+        let p = |k: &str| r["phases"][k].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "  {} phases (wall s, medians): labels {:.3}, capture {:.3}, finish {:.3}; wall runs {}",
+            r["name"].as_str().unwrap_or("?"),
+            p("ground_truth"),
+            p("capture"),
+            p("finish"),
+            r["wall_runs"]
         );
     }
     for other in ["duckdb", "polars", "pandas"] {
