@@ -1,23 +1,30 @@
 //! Per-record rules: what a ground-truth label or a capture record contributes, by problem type
 //! (model quality: the prediction and the join; data quality: the payload's rows; forecasts: the
 //! series), with the capture joins deferred behind a prefetch on the hot path.
+//!
+//! Here: labels, the join and its deferral, and where a record goes by mode (single pass,
+//! partial, collector, probe); [`predict`]: a record's prediction and its evaluation;
+//! [`data_quality`]: a record's rows into the data-quality state.
 
 use super::join::{GroundTruthStore, GtLabel, Join, UKey, uuid_key};
 use super::partial::{F, RowLabel, RowPred, WireInstance, to_f};
 use super::result::{EngineState, keep_sample, opt_max, opt_min};
-use crate::metrics::config::{MonitorConfig, OutputColumnsPosition, ProblemType};
-use crate::metrics::dq::naming::{ColumnNames, NamesSource};
+use crate::metrics::config::{MonitorConfig, ProblemType};
+use crate::metrics::dq::naming::ColumnNames;
 use crate::metrics::dq::stats::DqValue;
 use crate::metrics::parse::record::{
-    Attr, CaptureRecord, Decoded, GroundTruthRecord, Payload, RecordError, csv_rows, finite_number,
-    truncate,
+    Attr, CaptureRecord, Decoded, GroundTruthRecord, Payload, RecordError, finite_number, truncate,
 };
 use crate::metrics::quality::calibration::Calibration;
-use crate::metrics::quality::forecast::ForecastInstance;
 use crate::metrics::quality::{QualityState, subsample_mask};
 use crate::metrics::util::{canonical_label, parse_f64, parse_time_millis, split_csv, value_f64};
 use std::borrow::Cow;
 use std::collections::VecDeque;
+
+mod data_quality;
+mod predict;
+
+pub(super) use predict::{LabelRef, Pred, apply};
 
 /// Capture joins kept in flight between the slot prefetch and the lookup.
 pub(super) const CAPTURE_PIPELINE: usize = 4;
@@ -426,103 +433,6 @@ impl Ingest {
         }
     }
 
-    /// The predicted value of a regression record.
-    pub(super) fn regression_prediction(&self, d: &Decoded<'_>) -> Result<f64, RecordError> {
-        let attr = self.inference_attr.as_ref().unwrap_or(&Attr::Whole);
-        finite_number(&d.text(attr)?)
-    }
-
-    /// The score and predicted label of a binary-classification record.
-    pub(super) fn binary_prediction(&self, d: &Decoded<'_>) -> Result<(f64, bool), RecordError> {
-        let pred_label = match &self.inference_attr {
-            Some(a) => {
-                let t = d.text(a)?;
-                let c = canonical_label(&t);
-                if *c == *self.positive {
-                    Some(true)
-                } else if *c == *self.negative {
-                    Some(false)
-                } else {
-                    return Err(RecordError::InvalidLabel(truncate(&c, 40)));
-                }
-            }
-            None => None,
-        };
-        let score = match (&self.probability_attr, pred_label) {
-            (Some(a), _) => finite_number(&d.text(a)?)?,
-            (None, None) => finite_number(&d.text(&Attr::Whole)?)?,
-            (None, Some(p)) => f64::from(u8::from(p)),
-        };
-        Ok((
-            score,
-            pred_label.unwrap_or(score > self.cfg.probability_threshold),
-        ))
-    }
-
-    /// Ok(false): record skipped for its label (counted as invalid label).
-    fn evaluate(
-        &mut self,
-        rec: &CaptureRecord<'_>,
-        label: GtLabel,
-        mask: u8,
-    ) -> Result<bool, RecordError> {
-        let pred = self.predict(rec)?;
-        let Some(q) = self.state.quality.as_mut() else {
-            return Ok(false);
-        };
-        let actuals;
-        let label = match label {
-            GtLabel::Num(y) => LabelRef::Num(y),
-            GtLabel::Class(c) => LabelRef::Class(self.gt.class(c)),
-            GtLabel::Series(off, len) => {
-                actuals = self.gt.actuals(off, len);
-                LabelRef::Series(&actuals)
-            }
-            GtLabel::Invalid => return Ok(false),
-        };
-        Ok(apply(q, &pred, label, mask))
-    }
-
-    /// A capture record's prediction as the problem type reads it.
-    pub(super) fn predict(&self, rec: &CaptureRecord<'_>) -> Result<Pred, RecordError> {
-        let out = rec
-            .output
-            .as_ref()
-            .ok_or(RecordError::Missing("endpointOutput"))?;
-        let d = out.decode()?;
-        match &self.state.quality {
-            Some(QualityState::Regression(_)) => {
-                Ok(Pred::Regression(self.regression_prediction(&d)?))
-            }
-            Some(QualityState::Binary(_)) => {
-                let (score, pred) = self.binary_prediction(&d)?;
-                Ok(Pred::Binary(score, pred))
-            }
-            Some(QualityState::Multiclass(_)) => {
-                let pred: String = match (&self.inference_attr, &self.probability_attr) {
-                    (Some(a), _) => canonical_label(&d.text(a)?).into_owned(),
-                    (None, Some(p)) => {
-                        let v = d
-                            .value(p)
-                            .ok_or_else(|| RecordError::Attribute(format!("{p:?}")))?;
-                        argmax_label(&v)?
-                    }
-                    (None, None) => canonical_label(&d.text(&Attr::Whole)?).into_owned(),
-                };
-                Ok(Pred::Class(pred))
-            }
-            Some(QualityState::Forecast(s)) => {
-                let input = rec.input.as_ref().and_then(|p| p.decode().ok());
-                let instances = forecast_instances(&d, input.as_ref(), &s.quantiles)?;
-                if instances.is_empty() {
-                    return Err(RecordError::Forecast("no predictions".into()));
-                }
-                Ok(Pred::Forecast(instances))
-            }
-            None => Err(RecordError::Missing("problem type")),
-        }
-    }
-
     /// Partial mode: the record's join row (its prediction read now, evaluated when the rows are
     /// resolved, see [`super::partial`]).
     fn push_partial_capture(&mut self, rec: &CaptureRecord<'_>, source: &str, line_no: u64) {
@@ -546,168 +456,6 @@ impl Ingest {
         let rows = self.state.join.get_or_insert_with(Default::default);
         rows.capture(key, source, line_no, pred);
     }
-
-    fn push_data_quality(&mut self, rec: &CaptureRecord<'_>, source: &str, line_no: u64) {
-        let out = if self.cfg.dq_include_output {
-            rec.output.as_ref().map(|p| p.decode())
-        } else {
-            None
-        };
-        let inp = rec.input.as_ref().map(|p| p.decode());
-        let out = match out.transpose() {
-            Ok(o) => o,
-            Err(e) => {
-                self.sample(source, line_no, || format!("data quality output: {e}"));
-                None
-            }
-        };
-        let inp = match inp.transpose() {
-            Ok(o) => o,
-            Err(e) => {
-                self.sample(source, line_no, || format!("data quality input: {e}"));
-                None
-            }
-        };
-        let start = self.cfg.output_columns_position == OutputColumnsPosition::Start;
-        // The usual case without the row vectors below: output and input each absent or one row
-        // of unquoted CSV (which `csv_rows` reads as `split(',')`; blank text is no row).
-        fn one_row<'d>(d: &'d Option<Decoded<'_>>) -> Option<Option<&'d str>> {
-            match d {
-                None => Some(None),
-                Some(Decoded::Csv(s)) if !s.bytes().any(|c| matches!(c, b'"' | b'\n' | b'\r')) => {
-                    Some((!s.trim().is_empty()).then_some(&**s))
-                }
-                Some(_) => None,
-            }
-        }
-        if let (Some(mut o), Some(i)) = (one_row(&out), one_row(&inp)) {
-            if o.is_none() && i.is_none() {
-                return;
-            }
-            let mut mismatch = None;
-            if let Some(n) = &self.names {
-                let count = |r: Option<&str>| {
-                    r.map_or(0, |r| memchr::memchr_iter(b',', r.as_bytes()).count() + 1)
-                };
-                let (k, ni) = (count(o), count(i));
-                if !n.include_output(ni, k) {
-                    o = None;
-                }
-                let total = ni + if o.is_some() { k } else { 0 };
-                if total != n.expected() {
-                    mismatch = Some((total, k, ni));
-                }
-            }
-            let (a, b) = if start { (o, i) } else { (i, o) };
-            let fields = a.into_iter().chain(b).flat_map(|r| r.split(','));
-            let dq = self.state.data_quality.as_mut().expect("dq state");
-            dq.push_csv_fields(fields, self.names.as_ref().map(ColumnNames::as_slice));
-            self.state.counts.data_quality_records += 1;
-            if let Some(m) = mismatch {
-                self.column_mismatch(m, source, line_no);
-            }
-            return;
-        }
-        let out_rows = decoded_rows(out.as_ref());
-        let in_rows = decoded_rows(inp.as_ref());
-        let n = out_rows.len().max(in_rows.len());
-        for r in 0..n {
-            let mut o = out_rows.get(r).or(out_rows.first());
-            let i = in_rows.get(r);
-            let mut mismatch = None;
-            if let Some(names) = &self.names {
-                let (k, ni) = (
-                    o.map_or(Some(0), Row::positional_len),
-                    i.map_or(Some(0), Row::positional_len),
-                );
-                if let (Some(k), Some(ni)) = (k, ni) {
-                    if !names.include_output(ni, k) {
-                        o = None;
-                    }
-                    let total = ni + if o.is_some() { k } else { 0 };
-                    if total != names.expected() {
-                        mismatch = Some((total, k, ni));
-                    }
-                }
-            }
-            let (a, b) = if start { (o, i) } else { (i, o) };
-            let names = self.names.as_ref().map(ColumnNames::as_slice);
-            let dq = self.state.data_quality.as_mut().expect("dq state");
-            let all_positional = a.is_none_or(|x| matches!(x, Row::Csv(_)))
-                && b.is_none_or(|x| matches!(x, Row::Csv(_)));
-            if all_positional {
-                let mut fields: Vec<Cow<'_, str>> = Vec::new();
-                for row in [a, b].into_iter().flatten() {
-                    if let Row::Csv(f) = row {
-                        fields.extend(f.iter().cloned());
-                    }
-                }
-                dq.push_csv_row(&fields, names);
-            } else {
-                let mut pairs: Vec<(String, DqOwned)> = Vec::new();
-                let mut pos = 0usize;
-                let name_of = |pos: usize| {
-                    names
-                        .and_then(|n| n.get(pos).cloned())
-                        .unwrap_or_else(|| format!("_c{pos}"))
-                };
-                for row in [a, b].into_iter().flatten() {
-                    match row {
-                        Row::Csv(f) => {
-                            for v in f {
-                                pairs.push((name_of(pos), DqOwned::Text(v.to_string())));
-                                pos += 1;
-                            }
-                        }
-                        Row::Json(serde_json::Value::Object(m)) => {
-                            for (k, v) in m {
-                                pairs.push((k.clone(), DqOwned::Json(v.clone())));
-                            }
-                        }
-                        Row::Json(serde_json::Value::Array(a)) => {
-                            for v in a {
-                                pairs.push((name_of(pos), DqOwned::Json(v.clone())));
-                                pos += 1;
-                            }
-                        }
-                        Row::Json(v) => {
-                            pairs.push((name_of(pos), DqOwned::Json(v.clone())));
-                            pos += 1;
-                        }
-                    }
-                }
-                dq.push_named(pairs.iter().map(|(k, v)| {
-                    (
-                        k.as_str(),
-                        match v {
-                            DqOwned::Text(s) => DqValue::Text(s),
-                            DqOwned::Json(j) => DqValue::Json(j),
-                        },
-                    )
-                }));
-            }
-            self.state.counts.data_quality_records += 1;
-            if let Some(m) = mismatch {
-                self.column_mismatch(m, source, line_no);
-            }
-        }
-    }
-
-    /// Counts and samples a record whose positional column count disagrees with the names
-    /// (`(columns, output columns, input columns)`).
-    fn column_mismatch(&mut self, (total, k, ni): (usize, usize, usize), source: &str, line: u64) {
-        self.state.counts.data_quality_column_mismatch += 1;
-        let expected = self.names.as_ref().map_or(0, ColumnNames::expected);
-        let from = match self.names.as_ref().map(|n| n.source) {
-            Some(NamesSource::Explicit) => "feature names",
-            _ => "baseline features",
-        };
-        self.sample(source, line, || {
-            format!(
-                "data quality: record has {total} columns ({k} output + {ni} input), the {expected} {from} need {expected}"
-            )
-        });
-    }
 }
 
 /// A label as read, before it is stored.
@@ -716,104 +464,6 @@ pub(super) enum LabelValue {
     Class(String),
     Series(Vec<Vec<f64>>),
     Invalid,
-}
-
-/// A prediction as read.
-pub(super) enum Pred {
-    Binary(f64, bool),
-    Regression(f64),
-    Class(String),
-    Forecast(Vec<ForecastInstance>),
-}
-
-/// A (valid) label for [`apply`].
-pub(super) enum LabelRef<'a> {
-    Num(f64),
-    Class(&'a str),
-    Series(&'a [Vec<f64>]),
-}
-
-/// Adds a matched record to the model-quality state; false when the label or the prediction
-/// does not fit it (outside the class limit, or of another kind).
-pub(super) fn apply(q: &mut QualityState, pred: &Pred, label: LabelRef<'_>, mask: u8) -> bool {
-    match (q, pred, label) {
-        (QualityState::Regression(s), Pred::Regression(p), LabelRef::Num(y)) => {
-            s.push(y, *p, mask);
-            true
-        }
-        (QualityState::Binary(s), Pred::Binary(score, pred), LabelRef::Num(y)) => {
-            s.push(*score, y == 1.0, *pred, mask);
-            true
-        }
-        (QualityState::Multiclass(s), Pred::Class(p), LabelRef::Class(a)) => s.push(a, p, mask),
-        (QualityState::Forecast(s), Pred::Forecast(inst), LabelRef::Series(actuals)) => {
-            s.push(inst, actuals, mask);
-            true
-        }
-        _ => false,
-    }
-}
-
-enum DqOwned {
-    Text(String),
-    Json(serde_json::Value),
-}
-
-enum Row<'a> {
-    Csv(Vec<Cow<'a, str>>),
-    Json(serde_json::Value),
-}
-
-impl Row<'_> {
-    /// Number of positional values (None: a JSON object, matched by key).
-    fn positional_len(&self) -> Option<usize> {
-        match self {
-            Row::Csv(f) => Some(f.len()),
-            Row::Json(serde_json::Value::Object(_)) => None,
-            Row::Json(serde_json::Value::Array(a)) => Some(a.len()),
-            Row::Json(_) => Some(1),
-        }
-    }
-}
-
-fn decoded_rows<'a>(d: Option<&'a Decoded<'a>>) -> Vec<Row<'a>> {
-    match d {
-        None => Vec::new(),
-        Some(Decoded::Csv(s)) => csv_rows(s).map(Row::Csv).collect(),
-        Some(Decoded::Json(v)) => {
-            let inst = v.get("instances").and_then(|i| i.as_array());
-            match (v, inst) {
-                (_, Some(a)) => a
-                    .iter()
-                    .map(|x| Row::Json(x.get("features").cloned().unwrap_or_else(|| x.clone())))
-                    .collect(),
-                (serde_json::Value::Array(a), None)
-                    if a.iter().all(|x| x.is_object() || x.is_array()) && !a.is_empty() =>
-                {
-                    a.iter().map(|x| Row::Json(x.clone())).collect()
-                }
-                (other, None) => vec![Row::Json(other.clone())],
-            }
-        }
-    }
-}
-
-fn argmax_label(v: &serde_json::Value) -> Result<String, RecordError> {
-    let a = v
-        .as_array()
-        .ok_or_else(|| RecordError::Attribute("probability vector".into()))?;
-    let mut best: Option<(usize, f64)> = None;
-    for (i, x) in a.iter().enumerate() {
-        let p = value_f64(x).ok_or_else(|| RecordError::NotANumber(x.to_string()))?;
-        if !p.is_finite() {
-            return Err(RecordError::NonFinite);
-        }
-        if best.is_none_or(|(_, b)| p > b) {
-            best = Some((i, p));
-        }
-    }
-    best.map(|(i, _)| i.to_string())
-        .ok_or_else(|| RecordError::Attribute("empty probability vector".into()))
 }
 
 fn number_array(v: &serde_json::Value) -> Option<Vec<f64>> {
@@ -852,65 +502,6 @@ fn forecast_actuals(d: &Decoded<'_>, attr: &Attr) -> Result<Vec<Vec<f64>>, Recor
             }
         }
     }
-}
-
-fn forecast_instances(
-    out: &Decoded<'_>,
-    input: Option<&Decoded<'_>>,
-    quantiles: &[f64],
-) -> Result<Vec<ForecastInstance>, RecordError> {
-    let Decoded::Json(v) = out else {
-        return Err(RecordError::Forecast("forecast output must be JSON".into()));
-    };
-    let preds: Vec<&serde_json::Value> = match v.get("predictions").and_then(|p| p.as_array()) {
-        Some(a) => a.iter().collect(),
-        None => vec![v],
-    };
-    let histories: Vec<Option<Vec<f64>>> = match input {
-        Some(Decoded::Json(iv)) => match iv.get("instances").and_then(|i| i.as_array()) {
-            Some(a) => a
-                .iter()
-                .map(|x| x.get("target").and_then(number_array))
-                .collect(),
-            None => vec![iv.get("target").and_then(number_array)],
-        },
-        _ => Vec::new(),
-    };
-    let mut out = Vec::new();
-    for (i, p) in preds.iter().enumerate() {
-        let qobj = p.get("quantiles").and_then(|q| q.as_object());
-        let qs: Vec<Vec<f64>> = quantiles
-            .iter()
-            .map(|&q| {
-                qobj.and_then(|o| {
-                    o.iter()
-                        .find(|(k, _)| k.parse::<f64>().is_ok_and(|kq| (kq - q).abs() < 1e-9))
-                        .and_then(|(_, v)| number_array(v))
-                })
-                .unwrap_or_default()
-            })
-            .collect();
-        let point = p
-            .get("mean")
-            .and_then(number_array)
-            .or_else(|| {
-                qobj.and_then(|o| {
-                    o.iter()
-                        .find(|(k, _)| k.parse::<f64>().is_ok_and(|kq| (kq - 0.5).abs() < 1e-9))
-                        .and_then(|(_, v)| number_array(v))
-                })
-            })
-            .or_else(|| qs.get(qs.len() / 2).cloned().filter(|v| !v.is_empty()))
-            .ok_or_else(|| {
-                RecordError::Forecast("prediction has neither mean nor quantiles".into())
-            })?;
-        out.push(ForecastInstance {
-            quantiles: qs,
-            point,
-            history: histories.get(i).cloned().flatten(),
-        });
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
