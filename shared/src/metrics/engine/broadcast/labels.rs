@@ -118,8 +118,8 @@ impl Engine {
     /// Stores collectors' labels in this engine's table, sources in name order, and adds their
     /// counts and samples: as if this engine had read those sources itself, in name order
     /// (with its ground-truth limit, which fails as [`Engine::feed_ground_truth`] would). Uses
-    /// up to `threads` threads (the table's first touch; its UUID-keyed labels, where nothing
-    /// can differ from the serial insert: see [`Engine::absorb_on_threads`]).
+    /// up to `threads` threads: the table's first touch, and its UUID-keyed labels where nothing
+    /// can differ from the serial insert (see `absorb_on_threads`; else one label at a time).
     pub fn absorb_labels(
         &mut self,
         collected: Vec<CollectedLabels>,
