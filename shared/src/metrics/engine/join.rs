@@ -236,16 +236,17 @@ const PARALLEL_FILL_BYTES: usize = 8 << 20;
 /// the TLB (the page walk stalls even a prefetch). The first touch is what costs (page faults,
 /// and the kernel zeroing each page): on several threads they run side by side.
 ///
-/// Measured on the 2-vCPU Firecracker VM (2026-12-02; 48 MiB, the table of 1M labels): with the
-/// advice the first touch takes 3.6–4 ms, but about one run in four 50–150 ms. That slow mode
-/// is the host, not us: the balloon's free page reporting hands free 2 MiB blocks back to the
-/// host every ~2 s, and zeroing such a page faults it in on the host side (`clear_page_erms`; a
-/// C loop of fresh mappings shows it periodically, every ~2 s, with 1 thread as with 2). Without
-/// the advice it is a steady 18–19 ms (1 thread), 18–27 ms (2 threads) — but the capture probes
-/// then pay the TLB misses: `driftloop-metrics-bench engine` on 1M CSV records, 2 threads,
-/// medians of 6 interleaved runs: probe 0.394 s without vs 0.362 s with the advice, wall 0.605
-/// vs 0.555 s. The advice wins even counting its slow runs (+~115 ms one time in four), so it
-/// stays.
+/// Measured on the 2-vCPU Firecracker VM (2026-12-02; 48 MiB, the table of 1M labels; the other
+/// vCPU mostly busy with another job, so per-thread CPU is the figure that carries over): with
+/// the advice the first touch takes 3.6–4 ms (2 threads: ~2 ms of CPU each), but about one run
+/// in four 35–150 ms. That slow mode is the host, not us: the balloon's free page reporting
+/// hands free 2 MiB blocks back to the host every ~2 s, and zeroing such a page faults it in on
+/// the host side (`clear_page_erms`; a C loop of fresh mappings shows it every ~2 s, with one
+/// thread as with two). Without the advice it is a steady 19–20 ms on one thread (two: ~10 ms
+/// of CPU each) — but the capture probes then pay the TLB misses: `driftloop-metrics-bench
+/// engine` on 1M CSV records, 2 threads, medians of 6 interleaved runs: probe 0.394 s without
+/// vs 0.362 s with the advice, wall 0.605 vs 0.555 s. The advice wins even counting its slow
+/// runs (+~100 ms one time in four), so it stays.
 fn empty_slots(cap: usize, threads: usize) -> Vec<Slot> {
     let mut v: Vec<Slot> = Vec::with_capacity(cap);
     let bytes = cap * SLOT;
