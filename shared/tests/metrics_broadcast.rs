@@ -365,7 +365,8 @@ fn many_labels_stored_on_threads_are_bit_for_bit() {
         let mut many = make();
         let mut rotated = gts.clone();
         rotated.rotate_left(1);
-        let many_result = feed_broadcast(&mut many, 2, make, &rotated, &caps, feed, |e| e);
+        let many_result =
+            feed_broadcast(&mut many, 2, make, &rotated, &caps, feed, |e| e).map(drop);
         match (one_result, many_result) {
             (Ok(()), Ok(())) => {
                 for c in &caps {
