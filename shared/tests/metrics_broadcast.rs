@@ -227,7 +227,11 @@ fn large_inputs_are_bit_for_bit() {
                         problem,
                         id,
                         (i * 17 % 253) as u8,
-                        if id % 11 == 0 { 6 } else { (i % 10) as u8 % 6 },
+                        if id.is_multiple_of(11) {
+                            6
+                        } else {
+                            (i % 10) as u8 % 6
+                        },
                     ),
                 )
             })
@@ -255,6 +259,135 @@ fn large_inputs_are_bit_for_bit() {
             same(&s, &broadcast(&cfg, &gts, &caps, threads, threads)).unwrap();
         }
     }
+}
+
+/// Enough labels that the job's engine stores them on several threads (more than the serial
+/// cutoff of 65 536), ids repeated within and across ground-truth files (and a few that are not
+/// UUIDs): bit for bit the single pass, without a limit, within one, and past one (which fails
+/// as the single pass does).
+#[test]
+fn many_labels_stored_on_threads_are_bit_for_bit() {
+    let p = Some(ProblemType::BinaryClassification);
+    let cfg = config(p, 8);
+    let uuid = |i: u32| {
+        format!(
+            "{:08x}-{:04x}-4000-8000-{:012x}",
+            i.wrapping_mul(2_654_435_761),
+            i % 65_536,
+            i
+        )
+    };
+    let gt = |id: &str, v: u32| {
+        format!(
+            r#"{{"groundTruthData":{{"data":"{}","encoding":"CSV"}},"eventMetadata":{{"eventId":"{id}"}},"eventVersion":"0"}}"#,
+            v % 2
+        )
+    };
+    // Four files of 25 000 labels: file f holds ids f * 20 000 .. f * 20 000 + 25 000 (5 000
+    // shared with the next file's), every 50th label repeats an id of its own file, every
+    // 1000th id is not a UUID.
+    let mut gts: Vec<Source> = Vec::new();
+    let mut unique = std::collections::HashSet::new();
+    for f in 0..4u32 {
+        let mut b = Vec::new();
+        for j in 0..25_000u32 {
+            let i = if j % 50 == 49 {
+                f * 20_000 + j / 3
+            } else {
+                f * 20_000 + j
+            };
+            let id = if i % 1000 == 7 {
+                format!("id-{i}")
+            } else {
+                uuid(i)
+            };
+            unique.insert(id.clone());
+            b.extend_from_slice(gt(&id, (i.wrapping_mul(2_654_435_761) >> 13) ^ j).as_bytes());
+            b.push(b'\n');
+        }
+        gts.push((format!("gt/{}.jsonl", ["m", "c", "x", "a"][f as usize]), b));
+    }
+    gts.sort();
+    let mut caps: Vec<Source> = Vec::new();
+    for f in 0..2u32 {
+        let mut b = Vec::new();
+        for j in 0..15_000u32 {
+            let i = (j * 13 + f * 7) % 95_000;
+            let id = if i % 1000 == 7 {
+                format!("id-{i}")
+            } else {
+                uuid(i)
+            };
+            b.extend_from_slice(
+                cap_line(p, 0, (i % 256) as u8, 0)
+                    .replacen(&key(0), &id, 1)
+                    .as_bytes(),
+            );
+            b.push(b'\n');
+        }
+        caps.push((format!("cap/{f}.jsonl"), b));
+    }
+    let s = single(&cfg, &gts, &caps);
+    assert!(s.counts.duplicate_ground_truth_ids >= 100_000 - unique.len() as u64);
+    assert!(s.counts.matched > 20_000, "{:?}", s.counts);
+    for threads in [2, 3] {
+        same(&s, &broadcast(&cfg, &gts, &caps, threads, threads)).unwrap();
+    }
+    // With a limit: room enough for every label, and (UUIDs only) as in the single pass.
+    let only_uuids: Vec<Source> = gts
+        .iter()
+        .map(|(n, b)| {
+            let lines = b
+                .split(|&c| c == b'\n')
+                .filter(|l| !l.is_empty() && !l.windows(4).any(|w| w == b"\"id-"));
+            (
+                n.clone(),
+                lines
+                    .flat_map(|l| l.iter().copied().chain([b'\n']))
+                    .collect(),
+            )
+        })
+        .collect();
+    // 64 MiB: the table is reserved for every label (stored on threads with UUID keys only);
+    // 8 MiB: reserved smaller, it grows (serially); 3 MiB: the 2^17 slots the ids need do not fit.
+    let mut failed = 0;
+    for (gts, limit) in [
+        (&gts, 64 << 20),
+        (&only_uuids, 64 << 20),
+        (&only_uuids, 8 << 20),
+        (&only_uuids, 3 << 20),
+    ] {
+        let make = || Engine::new(cfg.clone()).with_ground_truth_limit(limit);
+        let mut one = make();
+        let one_result = gts
+            .iter()
+            .try_for_each(|g| feed(&mut one, &Input::GroundTruth(g)));
+        let mut many = make();
+        let mut rotated = gts.clone();
+        rotated.rotate_left(1);
+        let many_result =
+            feed_broadcast(&mut many, 2, make, &rotated, &caps, feed, |e| e).map(drop);
+        match (one_result, many_result) {
+            (Ok(()), Ok(())) => {
+                for c in &caps {
+                    feed(&mut one, &Input::Capture(c)).unwrap();
+                }
+                same(&one.finish().unwrap(), &many.finish().unwrap()).unwrap();
+            }
+            // (Where it fails differs: the broadcast's table is reserved, the single pass's grows.)
+            (Err(a), Err(b)) => {
+                failed += 1;
+                assert!(
+                    [&a, &b]
+                        .iter()
+                        .all(|e| matches!(e, EngineError::GroundTruthTooLarge { .. })),
+                    "limit {limit}: {a} / {b}"
+                )
+            }
+            (a, b) => panic!("limit {limit}: {a:?} vs {b:?}"),
+        }
+    }
+    assert_eq!(failed, 1);
 }
 
 /// The first capture record of an id by (source, line) wins, whichever thread read it; the

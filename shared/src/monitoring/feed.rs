@@ -390,7 +390,9 @@ async fn compute_threads(
             collected.push(labels);
             vanished += v;
         }
-        engine.absorb_labels(collected).map_err(engine_error)?;
+        engine
+            .absorb_labels(collected, threads)
+            .map_err(engine_error)?;
     }
     let labels = engine.share_labels().map_err(engine_error)?;
     // Each object's contributions go to the walk as soon as the object is read: the walk runs

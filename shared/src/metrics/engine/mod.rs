@@ -313,13 +313,19 @@ impl Engine {
     /// most 2^26 labels, and at most a third of the limit ([`Engine::with_ground_truth_limit`]),
     /// so growing it later still fits. Only a speed hint: the table grows as labels arrive.
     pub fn reserve_ground_truth(&mut self, n: usize) {
+        self.reserve_ground_truth_on(n, 1);
+    }
+
+    /// [`Engine::reserve_ground_truth`], the new table's slots written on up to `threads`
+    /// threads.
+    fn reserve_ground_truth_on(&mut self, n: usize, threads: usize) {
         let mut n = n.min(1 << 26);
         if let Some(limit) = self.gt_limit {
             while n > 0 && join::GroundTruthStore::reserve_bytes(n) > limit / 3 {
                 n /= 2;
             }
         }
-        self.ingest.gt.reserve(n);
+        self.ingest.gt.reserve(n, threads);
     }
 
     /// Number of buffered ground-truth ids.

@@ -80,7 +80,7 @@ where
         vec![work()]
     } else {
         std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads).map(|_| s.spawn(&work)).collect();
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
@@ -202,7 +202,9 @@ where
             |w, t| feed(w, &Input::GroundTruth(t)),
             Engine::into_labels,
         )?;
-        engine.absorb_labels(collected).map_err(&engine_error)?;
+        engine
+            .absorb_labels(collected, threads)
+            .map_err(&engine_error)?;
     }
     let labelled = start.elapsed();
     let labels = engine.share_labels().map_err(&engine_error)?;

@@ -8,11 +8,14 @@
 //! an id wins and each replaced one counts in `duplicate_ground_truth_ids`, as in one pass.
 
 use super::super::ingest::{Ingest, LabelValue};
-use super::super::join::{GtLabel, UKey, pack_label, packed_class, uuid_key};
+use super::super::join::{GtLabel, PARALLEL_LABELS, UKey, pack_label, packed_class, uuid_key};
 use super::super::result::EngineState;
 use super::super::{Engine, EngineError};
 use crate::metrics::config::MonitorConfig;
 use crate::metrics::parse::record::GroundTruthRecord;
+
+/// Bytes of a canonical UUID's text (a UUID key's length for the limit check).
+const UUID_KEY_LEN: usize = 36;
 
 /// One source's labels as a collector read them, in line order.
 pub(in crate::metrics::engine) struct LabelSegment {
@@ -114,8 +117,14 @@ impl Engine {
 
     /// Stores collectors' labels in this engine's table, sources in name order, and adds their
     /// counts and samples: as if this engine had read those sources itself, in name order
-    /// (with its ground-truth limit, which fails as [`Engine::feed_ground_truth`] would).
-    pub fn absorb_labels(&mut self, collected: Vec<CollectedLabels>) -> Result<(), EngineError> {
+    /// (with its ground-truth limit, which fails as [`Engine::feed_ground_truth`] would). Uses
+    /// up to `threads` threads: the table's first touch, and its UUID-keyed labels where nothing
+    /// can differ from the serial insert (see `absorb_on_threads`; else one label at a time).
+    pub fn absorb_labels(
+        &mut self,
+        collected: Vec<CollectedLabels>,
+        threads: usize,
+    ) -> Result<(), EngineError> {
         if self.ingest.partial {
             return Err(EngineError::Merge(
                 "a partial engine keeps join rows, not a label table".into(),
@@ -132,11 +141,51 @@ impl Engine {
         segments.sort_by(|a, b| a.source.cmp(&b.source));
         let uuids: usize = segments.iter().map(|s| s.uuid.len()).sum();
         self.ingest.state.counts.duplicate_ground_truth_ids += self.ingest.gt.flush();
-        self.reserve_ground_truth(self.ingest.gt.len() + uuids);
+        self.reserve_ground_truth_on(self.ingest.gt.len() + uuids, threads);
+        if self.absorb_on_threads(&segments, uuids, threads) {
+            let lists: Vec<&[(UKey, u64)]> = segments.iter().map(|s| &s.uuid[..]).collect();
+            let mut dups = self.ingest.gt.insert_uuid_lists(&lists, threads);
+            // Other keys live in their own map: whether before or after the UUID table, each
+            // source's labels reach it in the same order.
+            for seg in segments {
+                for (k, packed) in seg.text {
+                    dups += self.ingest.gt.insert_packed(&k, packed);
+                }
+            }
+            self.ingest.state.counts.duplicate_ground_truth_ids += dups;
+            return Ok(());
+        }
         for seg in segments {
             self.store_segment(seg)?;
         }
         Ok(())
+    }
+
+    /// Whether the UUID-keyed labels of `segments` (`uuids` of them) may be inserted on
+    /// `threads` threads before the other keys: the same table for every lookup only if
+    /// nothing depends on the order of the labels across the two kinds of keys nor on when the
+    /// table grows. So: no class or forecast labels (the table interns those in order), enough
+    /// labels to be worth the threads, room for all of them without a rehash (even if no id
+    /// repeats), and either no ground-truth limit or — with UUID keys only — a limit that the
+    /// store's peak while storing any one of them stays within. (With a table that does not
+    /// grow, that peak is the same before every UUID-keyed label: it is what
+    /// [`Engine::store_segment`]'s check sees for each, so none would fail.) Else
+    /// [`Engine::store_segment`] label by label, which fails where the single pass would.
+    fn absorb_on_threads(&self, segments: &[LabelSegment], uuids: usize, threads: usize) -> bool {
+        if threads <= 1
+            || uuids < PARALLEL_LABELS
+            || !self.ingest.gt.uuid_room(uuids)
+            || segments.iter().any(|s| !s.extras.is_empty())
+        {
+            return false;
+        }
+        match self.gt_limit {
+            None => true,
+            Some(limit) => {
+                segments.iter().all(|s| s.text.is_empty())
+                    && self.ingest.gt.footprint_with_next(2 * UUID_KEY_LEN, 0) <= limit
+            }
+        }
     }
 
     fn store_segment(&mut self, seg: LabelSegment) -> Result<(), EngineError> {
@@ -152,7 +201,7 @@ impl Engine {
             dups += self.ingest.gt.insert_uuid_batch(&uuid);
         } else {
             for (k, packed) in uuid {
-                let packed = self.resolve_extra(packed, &mut extras, &source, 36)?;
+                let packed = self.resolve_extra(packed, &mut extras, &source, UUID_KEY_LEN)?;
                 dups += self.ingest.gt.insert_uuid_packed(k, packed);
             }
         }
