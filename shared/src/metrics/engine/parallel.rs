@@ -61,36 +61,10 @@ where
     T: Sync,
     E: Send,
 {
-    let threads = threads.clamp(1, inputs.len().max(1));
-    let next = AtomicUsize::new(0);
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    let work = || -> Result<EngineState, E> {
-        let mut engine = make();
-        while !failed.load(Ordering::Relaxed) {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(input) = inputs.get(i) else { break };
-            if let Err(e) = feed(&mut engine, input) {
-                failed.store(true, Ordering::Relaxed);
-                return Err(e);
-            }
-        }
-        Ok(engine.into_state())
-    };
-    let results: Vec<Result<EngineState, E>> = if threads == 1 {
-        vec![work()]
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        })
-    };
+    let results = on_threads(threads, inputs, &make, &feed, Engine::into_state)?;
     let max_samples = make().config().max_error_samples;
     let mut merged: Option<EngineState> = None;
-    for r in results {
-        let s = r?;
+    for s in results {
         match &mut merged {
             None => merged = Some(s),
             // Partial states of one configuration always merge.
