@@ -436,9 +436,9 @@ async fn compute_threads(
         tasks.push(tokio::spawn(async move {
             let (p, stats) =
                 stream_objects(store, uris, per_thread, probe, move |engine, uri, r| {
-                    let read = engine.feed_capture(&uri.to_string(), r, |_| {});
-                    // Whatever was read of it (a vanished object's lines too) goes to the walk.
                     let name = uri.to_string();
+                    let read = engine.feed_capture(&name, r, |_| {});
+                    // Whatever was read of it (a vanished object's lines too) goes to the walk.
                     let i = order.get(&name).copied().unwrap_or(usize::MAX);
                     // The walk lives until every probe's sender is gone.
                     let _ = contributed.send((i, engine.take_contributions()));
