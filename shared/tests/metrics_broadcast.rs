@@ -6,6 +6,7 @@
 //! data-quality sketches as merged states (exact below the sketch's capacity, float sums to
 //! 1e-12).
 
+use driftloop::metrics::engine::broadcast::{Applier, Contributions, SharedLabels};
 use driftloop::metrics::engine::parallel::{Input, feed_broadcast};
 use driftloop::metrics::{Engine, EngineError, JobResult, MonitorConfig, ProblemType};
 use proptest::prelude::*;
@@ -105,6 +106,11 @@ fn sources(side: &str, recs: &[(usize, String)]) -> Vec<Source> {
     files.into_iter().collect()
 }
 
+/// The name [`feed`] gives a source.
+fn source_name(s: &Source) -> String {
+    s.0.clone()
+}
+
 fn feed(e: &mut Engine, input: &Input<&Source>) -> Result<(), EngineError> {
     match input {
         Input::GroundTruth((name, bytes)) => e.feed_ground_truth(name, &bytes[..]).map(drop),
@@ -151,6 +157,7 @@ fn broadcast(
         || Engine::new(cfg.clone()),
         &gts,
         &caps,
+        source_name,
         feed,
         |e| e,
     )
@@ -365,8 +372,17 @@ fn many_labels_stored_on_threads_are_bit_for_bit() {
         let mut many = make();
         let mut rotated = gts.clone();
         rotated.rotate_left(1);
-        let many_result =
-            feed_broadcast(&mut many, 2, make, &rotated, &caps, feed, |e| e).map(drop);
+        let many_result = feed_broadcast(
+            &mut many,
+            2,
+            make,
+            &rotated,
+            &caps,
+            source_name,
+            feed,
+            |e| e,
+        )
+        .map(drop);
         match (one_result, many_result) {
             (Ok(()), Ok(())) => {
                 for c in &caps {
@@ -473,7 +489,7 @@ fn the_label_limit_applies_to_collected_labels() {
     let limit = 64 << 10;
     let make = || Engine::new(cfg.clone()).with_ground_truth_limit(limit);
     let mut e = make();
-    let err = feed_broadcast(&mut e, 2, make, &gts, &[], feed, |e| e).unwrap_err();
+    let err = feed_broadcast(&mut e, 2, make, &gts, &[], source_name, feed, |e| e).unwrap_err();
     assert!(
         matches!(err, EngineError::GroundTruthTooLarge { limit_bytes, .. } if limit_bytes == limit),
         "{err}"
@@ -486,7 +502,7 @@ fn the_label_limit_applies_to_collected_labels() {
     // Within a large enough limit, the labels are all there.
     let make = || Engine::new(cfg.clone()).with_ground_truth_limit(64 << 20);
     let mut e = make();
-    feed_broadcast(&mut e, 2, make, &gts, &[], feed, |e| e).unwrap();
+    feed_broadcast(&mut e, 2, make, &gts, &[], source_name, feed, |e| e).unwrap();
     let r = e.finish().unwrap();
     assert_eq!(r.counts.unmatched_labels, 8000);
 }
@@ -535,4 +551,103 @@ proptest! {
             prop_assert!(counts.ground_truth_lines > 0);
         }
     }
+}
+
+/// How a test hands sources' contributions to an applier.
+type Walk<'a> = &'a dyn Fn(&std::sync::Arc<SharedLabels>, &mut Applier, Vec<Contributions>);
+
+/// However the sources' contributions reach the walk, it walks them in name order: a keeping
+/// applier (the default) walks late sources again at the end; one told the sources come in name
+/// order ranks them (`walk_ranked`: any arrival order, a rank handed over twice) or, handed a
+/// late source, fails the job naming it instead of giving a result that differs from the
+/// single pass.
+#[test]
+fn the_walk_is_in_name_order_whatever_the_arrival_order() {
+    let p = Some(ProblemType::Regression);
+    let cfg = config(p, 4);
+    // Ids repeat across sources, so which source is walked first decides which record wins.
+    let gt_recs: Vec<(usize, String)> = (0..40u8)
+        .map(|i| (usize::from(i % 3), gt_line(p, i % 17, i, 0)))
+        .collect();
+    let cap_recs: Vec<(usize, String)> = (0..60u8)
+        .map(|i| (usize::from(i % 5), cap_line(p, (i * 7) % 19, i, 0)))
+        .collect();
+    let (gts, caps) = (sources("gt", &gt_recs), sources("cap", &cap_recs));
+    assert_eq!(caps.len(), 5);
+    let want = single(&cfg, &gts, &caps);
+    assert!(want.counts.duplicate_capture_ids > 0, "{:?}", want.counts);
+    // Per source: its contributions, from a probe of its own.
+    let run = |walk: Walk, applier: fn(&Engine) -> Applier| {
+        let mut e = Engine::new(cfg.clone());
+        for s in &gts {
+            feed(&mut e, &Input::GroundTruth(s)).unwrap();
+        }
+        let labels = e.share_labels().unwrap();
+        let mut states = Vec::new();
+        let mut contributions = Vec::new();
+        for s in &caps {
+            let mut probe = Engine::new(cfg.clone()).probing(labels.clone());
+            feed(&mut probe, &Input::Capture(s)).unwrap();
+            contributions.push(probe.take_contributions());
+            states.push(probe.into_probe());
+        }
+        let mut a = applier(&e);
+        walk(&labels, &mut a, contributions);
+        e.absorb_applied(labels, states, a)
+            .map(|()| e.finish().unwrap())
+    };
+    let keeping = |e: &Engine| e.applier();
+    let ranked = |e: &Engine| e.applier().in_name_order();
+    // Handed over in reverse: the keeping applier walks them again, in order.
+    let reversed = run(
+        &|l, a, mut c| {
+            c.reverse();
+            for c in c {
+                a.push(l, c);
+            }
+        },
+        keeping,
+    );
+    same(&want, &reversed.unwrap()).unwrap();
+    // Ranked, arriving in the order 3 1 4 0 2, rank 1 handed over twice (its second part empty).
+    let arrivals = run(
+        &|l, a, c| {
+            let mut c: Vec<_> = c.into_iter().map(Some).collect();
+            let mut handed = Vec::new();
+            for i in [3usize, 1, 4, 0, 2] {
+                handed.push((i, c[i].take().unwrap()));
+                if i == 1 {
+                    handed.push((1, Contributions::default()));
+                }
+            }
+            a.walk_ranked(l, handed);
+        },
+        ranked,
+    );
+    same(&want, &arrivals.unwrap()).unwrap();
+    // In name order, pushed one by one: the same.
+    let pushed = run(
+        &|l, a, c| {
+            for c in c {
+                a.push(l, c);
+            }
+        },
+        ranked,
+    );
+    same(&want, &pushed.unwrap()).unwrap();
+    // Late for an applier that walks as they come: the job fails, naming the late source.
+    let late = run(
+        &|l, a, mut c| {
+            c.swap(0, 1);
+            for c in c {
+                a.push(l, c);
+            }
+        },
+        ranked,
+    );
+    let err = late.unwrap_err().to_string();
+    assert!(
+        err.contains(&caps[0].0) && err.contains("name order"),
+        "{err}"
+    );
 }

@@ -356,6 +356,7 @@ fn run_engine(dir: &Path, dq: bool, case: Case, threads: usize) -> serde_json::V
             || Engine::new(cfg.clone()),
             &gt,
             &cap,
+            |f| f.display().to_string(),
             |e, input| {
                 let (f, is_gt) = match input {
                     Input::GroundTruth(f) => (*f, true),

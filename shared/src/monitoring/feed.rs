@@ -396,34 +396,22 @@ async fn compute_threads(
     }
     let labels = engine.share_labels().map_err(engine_error)?;
     // Each object's contributions go to the walk as soon as the object is read: the walk runs
-    // in listing order on a thread of its own while the probes read on (as in
+    // on a thread of its own while the probes read on (as in
     // `metrics::engine::parallel::feed_broadcast`); objects out of order wait for their turn.
-    let order: Arc<std::collections::HashMap<String, usize>> = Arc::new(
-        inputs
-            .capture
-            .iter()
-            .enumerate()
-            .map(|(i, o)| (o.uri.to_string(), i))
-            .collect(),
-    );
+    // They are walked by rank in name order (the listing's, for S3), so each object's
+    // contributions are dropped once walked.
+    let mut names: Vec<String> = inputs.capture.iter().map(|o| o.uri.to_string()).collect();
+    names.sort();
+    names.dedup();
+    let order: Arc<std::collections::HashMap<String, usize>> =
+        Arc::new(names.into_iter().enumerate().map(|(i, n)| (n, i)).collect());
     let (contributed, walk_rx) =
         std::sync::mpsc::channel::<(usize, crate::metrics::engine::broadcast::Contributions)>();
     let walker = {
         let labels = labels.clone();
-        let mut applier = engine.applier();
+        let mut applier = engine.applier().in_name_order();
         tokio::task::spawn_blocking(move || {
-            let mut waiting = std::collections::BTreeMap::new();
-            let mut want = 0usize;
-            for (i, c) in walk_rx {
-                waiting.insert(i, c);
-                while let Some(c) = waiting.remove(&want) {
-                    applier.push(&labels, c);
-                    want += 1;
-                }
-            }
-            for (_, c) in waiting {
-                applier.push(&labels, c);
-            }
+            applier.walk_ranked(&labels, walk_rx);
             applier
         })
     };

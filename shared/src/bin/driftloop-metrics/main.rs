@@ -266,6 +266,7 @@ fn feed_broadcast(
         },
         gt_files,
         cap_files,
+        |f| f.display().to_string(),
         feed_input,
         |e| e.to_string(),
     )

@@ -132,17 +132,21 @@ where
 /// ground-truth inputs into one label table, probes join the capture inputs against it, and
 /// `engine` applies their contributions in `(source name, line)` order. `make` builds a worker
 /// configured as `engine` is (baselines name data-quality columns; line limits); `feed` reads
-/// one input into a worker (or into `engine`); an engine error (label limit) becomes an `E` by
-/// `engine_error`. Afterwards `engine` finishes exactly as if it had read every input itself in
-/// name order (data-quality sketches: as merged states). List the inputs in name order: one
-/// thread is the single pass, which reads them as listed (more threads rank them by name).
-/// Returns the phases' wall times.
+/// one input into a worker (or into `engine`); `name` is the source name `feed` gives an input
+/// (the probes take the capture inputs ranked by it, so their contributions reach the walk in
+/// name order and are dropped once walked); an engine error (label limit, or a capture source
+/// `feed` named otherwise than `name`) becomes an `E` by `engine_error`. Afterwards `engine`
+/// finishes exactly as if it had read every input itself in name order (data-quality
+/// sketches: as merged states). List the inputs in name order: one thread is the single pass,
+/// which reads them as listed. Returns the phases' wall times.
+#[allow(clippy::too_many_arguments)] // one job's inputs, its workers and its edges
 pub fn feed_broadcast<T, E>(
     engine: &mut Engine,
     threads: usize,
     make: impl Fn() -> Engine + Sync,
     ground_truth: &[T],
     capture: &[T],
+    name: impl Fn(&T) -> String,
     feed: impl Fn(&mut Engine, &Input<&T>) -> Result<(), E> + Sync,
     engine_error: impl Fn(EngineError) -> E,
 ) -> Result<Phases, E>
@@ -182,8 +186,11 @@ where
     }
     let labelled = start.elapsed();
     let labels = engine.share_labels().map_err(&engine_error)?;
-    let mut applier = engine.applier();
-    let probes = probe_capture(threads, &make, capture, &feed, &labels, &mut applier);
+    let mut ranked: Vec<(String, &T)> = capture.iter().map(|t| (name(t), t)).collect();
+    ranked.sort_by(|a, b| a.0.cmp(&b.0));
+    let ranked: Vec<&T> = ranked.into_iter().map(|(_, t)| t).collect();
+    let mut applier = engine.applier().in_name_order();
+    let probes = probe_capture(threads, &make, &ranked, &feed, &labels, &mut applier);
     // The probes are gone (their table shares with them): take the table back either way.
     match probes {
         Ok(p) => {
@@ -209,7 +216,7 @@ where
 fn probe_capture<T, E>(
     threads: usize,
     make: &(impl Fn() -> Engine + Sync),
-    capture: &[T],
+    capture: &[&T],
     feed: &(impl Fn(&mut Engine, &Input<&T>) -> Result<(), E> + Sync),
     labels: &std::sync::Arc<super::SharedLabels>,
     applier: &mut super::broadcast::Applier,
@@ -231,7 +238,7 @@ where
                     let mut w = make().probing(labels.clone());
                     while !failed.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(item) = capture.get(i) else { break };
+                        let Some(&item) = capture.get(i) else { break };
                         if let Err(e) = feed(&mut w, &Input::Capture(item)) {
                             failed.store(true, Ordering::Relaxed);
                             return Err(e);
@@ -244,20 +251,8 @@ where
             })
             .collect();
         drop(tx);
-        // Walk the inputs in input order as they come.
-        let mut waiting = std::collections::BTreeMap::new();
-        let mut want = 0usize;
-        for (i, c) in rx {
-            waiting.insert(i, c);
-            while let Some(c) = waiting.remove(&want) {
-                applier.push(labels, c);
-                want += 1;
-            }
-        }
-        // Inputs after a failed one: whatever order, the applier sorts them out at the end.
-        for (_, c) in waiting {
-            applier.push(labels, c);
-        }
+        // Walk the inputs in input order as they come (inputs after a failed one at the end).
+        applier.walk_ranked(labels, rx);
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))

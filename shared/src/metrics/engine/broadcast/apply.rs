@@ -4,9 +4,12 @@
 //!
 //! An [`Applier`] can run while the probes still read: probes hand over the contributions of
 //! each finished source ([`Engine::take_contributions`](super::super::Engine::take_contributions)),
-//! and when sources arrive in name order (inputs listed in name order, taken in turn by the
-//! threads, reordered by input index) the walk overlaps the reading. A source that arrives out
-//! of name order makes the applier start over at the end, over every source in order.
+//! and when sources arrive in name order (inputs ranked by name, taken in turn by the threads,
+//! reordered by rank) the walk overlaps the reading. A source that arrives out of name order
+//! makes the applier start over at the end, over every source in order — so by default it keeps
+//! every source's contributions; one told that they come in name order
+//! ([`Applier::in_name_order`]) drops each source's once walked (their memory goes back to the
+//! probes' next sources instead of fresh pages).
 
 use super::super::ingest::{LabelRef, Pred, apply};
 use super::super::join::{GroundTruthStore, GtLabel, unpack_label};
@@ -32,6 +35,11 @@ pub struct Applier {
     pub(super) in_order: bool,
     /// The sources walked (kept for a walk over all of them in order).
     pub(super) kept: Vec<Segment>,
+    /// Whether walked sources are kept (false: [`Applier::in_name_order`]).
+    keep: bool,
+    /// A source that came after a later-named one although the sources were to come in name
+    /// order (the job fails: [`Engine::absorb_applied`](super::super::Engine::absorb_applied)).
+    pub(super) late: Option<String>,
 }
 
 impl Applier {
@@ -45,17 +53,39 @@ impl Applier {
             last_source: None,
             in_order: true,
             kept: Vec::new(),
+            keep: true,
+            late: None,
         }
+    }
+
+    /// This applier for sources that reach it in name order (the caller ranks them by name and
+    /// hands them over in rank order): each source's contributions are dropped once walked,
+    /// rather than kept for a walk over all of them again. A source that still comes after a
+    /// later-named one is not walked and fails the job at
+    /// [`Engine::absorb_applied`](super::super::Engine::absorb_applied).
+    pub fn in_name_order(mut self) -> Applier {
+        self.keep = false;
+        self
     }
 
     /// Walks the sources of `c` now if they continue the name order so far (else at the end).
     pub fn push(&mut self, labels: &SharedLabels, c: Contributions) {
         for seg in c.0 {
-            if self
+            let late = self
                 .last_source
                 .as_deref()
-                .is_some_and(|l| seg.source.as_str() < l)
-            {
+                .is_some_and(|l| seg.source.as_str() < l);
+            if late && !self.keep {
+                if self.late.is_none() {
+                    self.late = Some(format!(
+                        "capture source {} reached the walk after {} (the sources were to come in name order)",
+                        seg.source,
+                        self.last_source.as_deref().unwrap_or_default()
+                    ));
+                }
+                continue;
+            }
+            if late {
                 self.in_order = false;
             }
             if self.in_order {
@@ -64,7 +94,39 @@ impl Applier {
                     self.last_source = Some(seg.source.clone());
                 }
             }
-            self.kept.push(seg);
+            if self.keep {
+                self.kept.push(seg);
+            }
+        }
+    }
+
+    /// Walks contributions as they are handed over with their source's rank in name order
+    /// (`(rank, contributions)`, ranks 0, 1, 2, …): each as soon as every lower rank has been
+    /// walked; ranks never handed over are skipped at the end, where the rest is walked.
+    pub fn walk_ranked(
+        &mut self,
+        labels: &SharedLabels,
+        handed: impl IntoIterator<Item = (usize, Contributions)>,
+    ) {
+        let mut waiting: std::collections::BTreeMap<usize, Vec<Contributions>> =
+            std::collections::BTreeMap::new();
+        let mut want = 0usize;
+        for (rank, c) in handed {
+            if rank < want {
+                // A rank handed over twice: its turn has passed.
+                self.push(labels, c);
+                continue;
+            }
+            waiting.entry(rank).or_default().push(c);
+            while let Some(cs) = waiting.remove(&want) {
+                for c in cs {
+                    self.push(labels, c);
+                }
+                want += 1;
+            }
+        }
+        for c in waiting.into_values().flatten() {
+            self.push(labels, c);
         }
     }
 

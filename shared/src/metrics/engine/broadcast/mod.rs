@@ -116,6 +116,7 @@ pub fn exercise_broadcast(data: &[u8]) -> super::Counts {
         || Engine::new(cfg.clone()),
         &rgts,
         &rcaps,
+        |s| s.0.clone(),
         feed,
         |e| e,
     )

@@ -68,6 +68,7 @@ pub(super) struct Segment {
 }
 
 /// Contributions taken from a probe ([`Engine::take_contributions`]), for [`Applier::push`].
+#[derive(Default)]
 pub struct Contributions(pub(super) Vec<Segment>);
 
 /// A record waiting for its prefetched slot.
@@ -312,18 +313,20 @@ impl Engine {
 
     /// [`Engine::absorb_probes`] with an applier that already applied contributions taken
     /// while the probes ran ([`Engine::take_contributions`], [`Applier::push`]); the probes'
-    /// remaining contributions are applied after them. Sources that reached the applier out of
-    /// name order are all applied again, in order.
+    /// remaining contributions are applied after them, in name order. Sources that reached the
+    /// applier out of name order are all applied again, in order (an applier told they would
+    /// come in name order, [`Applier::in_name_order`], fails the job instead).
     pub fn absorb_applied(
         &mut self,
         labels: Arc<SharedLabels>,
         mut probes: Vec<ProbeState>,
         mut applier: Applier,
     ) -> Result<(), EngineError> {
-        let rest: Vec<Segment> = probes
+        let mut rest: Vec<Segment> = probes
             .iter_mut()
             .flat_map(|p| std::mem::take(&mut p.segments))
             .collect();
+        rest.sort_by(|a, b| a.source.cmp(&b.source));
         applier.push(&labels, Contributions(rest));
         let store = Arc::try_unwrap(labels).map_err(|_| {
             EngineError::Merge(
@@ -331,6 +334,9 @@ impl Engine {
             )
         })?;
         self.ingest.gt = store.0;
+        if let Some(late) = applier.late.take() {
+            return Err(EngineError::Merge(late));
+        }
         for p in &probes {
             self.merge_state(&p.state)?;
         }
