@@ -1,8 +1,10 @@
 """The programs a data engineer would write instead of driftloop-metrics, over the capture and
 ground-truth folders written by `driftloop-metrics-bench generate --case CASE`.
 
-Usage: python bench_peer.py DIR [--tool duckdb|polars|pandas] [--case csv|json|multirow|dq]
+Usage: python bench_peer.py DIR [--tool duckdb|polars|pandas|duckdb-1t|polars-1t] [--case csv|json|multirow|dq]
   -> prints one JSON line: name, case, bytes, seconds, cpu_seconds, peak_rss_kb, metrics.
+  DuckDB and polars use every core; `-1t` runs them on one thread (DuckDB `SET threads TO 1`,
+  polars `POLARS_MAX_THREADS=1`), for their own speed-up from threads on the same machine.
 
 Cases (the payload layout `generate` writes):
   csv       endpointOutput data "0.731" (text/csv): the score is the whole payload
@@ -60,9 +62,11 @@ def auc_from_groups(groups):
 
 # ---------------------------------------------------------------- DuckDB
 
-def duckdb_run(d, case):
+def duckdb_run(d, case, threads=None):
     import duckdb
     con = duckdb.connect()
+    if threads:
+        con.execute(f"SET threads TO {int(threads)}")
     cap, gt = files(d, "capture"), files(d, "groundtruth")
     if case == "dq":
         cols = "{'captureData': 'STRUCT(endpointInput STRUCT(data VARCHAR))'}"
@@ -226,10 +230,16 @@ def main(argv):
     d = argv[0]
     tool = argv[argv.index("--tool") + 1] if "--tool" in argv else "pandas"
     case = argv[argv.index("--case") + 1] if "--case" in argv else "csv"
-    run = {"duckdb": duckdb_run, "polars": polars_run, "pandas": pandas_run}[tool]
+    base, one_thread = (tool[:-3], True) if tool.endswith("-1t") else (tool, False)
+    if one_thread and base not in ("duckdb", "polars"):
+        sys.exit(f"--tool {tool}: only duckdb and polars run on several threads")
+    if one_thread and base == "polars":
+        # Read by polars when it is imported (polars_run imports it).
+        os.environ["POLARS_MAX_THREADS"] = "1"
+    run = {"duckdb": duckdb_run, "polars": polars_run, "pandas": pandas_run}[base]
     t0 = time.perf_counter()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
-    out = run(d, case)
+    out = duckdb_run(d, case, threads=1) if one_thread and base == "duckdb" else run(d, case)
     secs = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)

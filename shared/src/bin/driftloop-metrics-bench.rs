@@ -108,8 +108,13 @@ enum Cmd {
             default_value = "csv,json,multirow,dq"
         )]
         cases: Vec<Case>,
-        /// Python contenders, comma separated (empty: none).
-        #[arg(long, value_delimiter = ',', default_value = "duckdb,polars,pandas")]
+        /// Python contenders, comma separated (empty: none); `duckdb-1t` / `polars-1t`: on one
+        /// thread, for their own speed-up from threads on this machine.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "duckdb,duckdb-1t,polars,pandas"
+        )]
         tools: Vec<String>,
         /// The contenders' Python; default: the venv at `--venv`, created with `python3 -m venv`
         /// and `--requirements` when missing.
@@ -699,6 +704,16 @@ fn print_case(case: Case, rows: &[serde_json::Value], runs: usize) {
             );
         }
     }
+    for tool in ["duckdb", "polars"] {
+        if let (Some(all), Some(one)) = (get(tool), get(&format!("{tool}-1t"))) {
+            let f = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "  {tool} on every core: {:.2}x faster (wall) than on one thread, cpu {:.2}x",
+                f(one, "seconds") / f(all, "seconds"),
+                f(all, "cpu_seconds") / f(one, "cpu_seconds")
+            );
+        }
+    }
     if engine["duplicates"].as_u64().unwrap_or(0) != 0 {
         println!("  note: the data has duplicate ids; the contenders do not de-duplicate");
     }
@@ -797,7 +812,7 @@ fn main() {
             println!(
                 "medians over {runs} round(s): engine and bare parse {} runs each (after one untimed engine run per case and round; \
                  engine and engine-1t taking turns at going first), the others {runs}; \
-                 engine on every core (engine-1t: one thread), all cores for DuckDB and polars; cpu ns/rec = CPU per capture record",
+                 engine on every core (engine-1t: one thread), all cores for DuckDB and polars (duckdb-1t: one thread); cpu ns/rec = CPU per capture record",
                 runs.max(1) * repeat.max(1)
             );
             for &case in &cases {
