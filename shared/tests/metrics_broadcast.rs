@@ -570,7 +570,12 @@ fn the_walk_is_in_name_order_whatever_the_arrival_order() {
         .map(|i| (usize::from(i % 3), gt_line(p, i % 17, i, 0)))
         .collect();
     let cap_recs: Vec<(usize, String)> = (0..60u8)
-        .map(|i| (usize::from(i % 5), cap_line(p, (i * 7) % 19, i, 0)))
+        .map(|i| {
+            (
+                usize::from(i % 5),
+                cap_line(p, ((u16::from(i) * 7) % 19) as u8, i, 0),
+            )
+        })
         .collect();
     let (gts, caps) = (sources("gt", &gt_recs), sources("cap", &cap_recs));
     assert_eq!(caps.len(), 5);
