@@ -186,9 +186,8 @@ where
     }
     let labelled = start.elapsed();
     let labels = engine.share_labels().map_err(&engine_error)?;
-    let mut ranked: Vec<(String, &T)> = capture.iter().map(|t| (name(t), t)).collect();
-    ranked.sort_by(|a, b| a.0.cmp(&b.0));
-    let ranked: Vec<&T> = ranked.into_iter().map(|(_, t)| t).collect();
+    let mut ranked: Vec<&T> = capture.iter().collect();
+    ranked.sort_by_cached_key(|t| name(t));
     let mut applier = engine.applier().in_name_order();
     let probes = probe_capture(threads, &make, &ranked, &feed, &labels, &mut applier);
     // The probes are gone (their table shares with them): take the table back either way.
@@ -251,7 +250,7 @@ where
             })
             .collect();
         drop(tx);
-        // Walk the inputs in input order as they come (inputs after a failed one at the end).
+        // Walk the inputs in rank order as they come (inputs after a failed one at the end).
         applier.walk_ranked(labels, rx);
         handles
             .into_iter()

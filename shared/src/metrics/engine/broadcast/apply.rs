@@ -85,9 +85,7 @@ impl Applier {
                 }
                 continue;
             }
-            if late {
-                self.in_order = false;
-            }
+            self.in_order &= !late;
             if self.in_order {
                 self.apply(&labels.0, &seg);
                 if self.last_source.as_deref() != Some(seg.source.as_str()) {
